@@ -1,0 +1,127 @@
+"""Fault injection shared by every devnet.
+
+Real providers fail in a handful of ways that matter to money-moving code: 5xx errors, added
+latency, HTTP 429 rate limits and - the dangerous one - a broadcast that was accepted while its
+response never reached the client. Each devnet mounts `faults_middleware` and the admin routes
+from `add_fault_routes`; broadcast handlers call `Faults.lose_response()` after accepting a
+transaction and, when it says so, `drop_connection(request)` instead of answering.
+
+Admin endpoint (on every devnet): `GET /_devnet/faults` shows the knobs, `POST /_devnet/faults`
+with a JSON object changes any of them, e.g. `{"error_rate": 0.1, "rate_429": 0.05}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field, PrivateAttr
+
+ADMIN_PREFIX = "/_devnet/"
+
+
+class Faults(BaseModel):
+    """The knobs. Rates are probabilities per request (0..1), not amounts."""
+
+    error_rate: float = Field(0.0, ge=0, le=1, description="answer 503 to this share of calls")
+    rate_429: float = Field(0.0, ge=0, le=1, description="answer 429 to this share of calls")
+    retry_after: int = Field(1, ge=0, description="seconds advertised with an injected 429")
+    latency_ms: int = Field(0, ge=0, description="added before every answer")
+    lost_response_rate: float = Field(
+        0.0, ge=0, le=1, description="broadcasts accepted, then the connection is dropped"
+    )
+    seed: int | None = Field(None, description="seed for reproducible fault sequences")
+
+    model_config = {"validate_assignment": True}
+    _rng: random.Random = PrivateAttr(default_factory=random.Random)
+
+    def model_post_init(self, _context: Any) -> None:
+        self._rng = random.Random(self.seed)
+
+    def roll(self, rate: float) -> bool:
+        return rate > 0 and self._rng.random() < rate
+
+    def lose_response(self) -> bool:
+        """Called by broadcast handlers after the transaction was accepted."""
+        return self.roll(self.lost_response_rate)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        merged = self.model_dump() | changes
+        fresh = Faults.model_validate(merged)  # validates every field, raises on bad input
+        for name in Faults.model_fields:
+            setattr(self, name, getattr(fresh, name))
+        if "seed" in changes:
+            self._rng = random.Random(self.seed)
+
+
+Rejection = Callable[[web.Request, Faults], web.StreamResponse]
+
+
+def default_429(request: web.Request, faults: Faults) -> web.StreamResponse:
+    return web.json_response(
+        {"error": "Too Many Requests", "retry_after": faults.retry_after},
+        status=429,
+        headers={"Retry-After": str(faults.retry_after)},
+    )
+
+
+def default_5xx(request: web.Request, faults: Faults) -> web.StreamResponse:
+    return web.json_response({"error": "Service Unavailable (injected)"}, status=503)
+
+
+def faults_middleware(
+    faults: Faults,
+    on_429: Rejection = default_429,
+    on_error: Rejection = default_5xx,
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Injects latency, 5xx and 429 into every request except the admin routes."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.startswith(ADMIN_PREFIX):
+            return await handler(request)
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.roll(faults.error_rate):
+            return on_error(request, faults)
+        if faults.roll(faults.rate_429):
+            return on_429(request, faults)
+        return await handler(request)
+
+    return middleware
+
+
+def add_fault_routes(app: web.Application, faults: Faults) -> None:
+    async def get_faults(request: web.Request) -> web.Response:
+        return web.json_response(faults.model_dump())
+
+    async def set_faults(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object")
+            faults.update(body)
+        except ValueError as exc:  # includes pydantic.ValidationError and JSON errors
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(faults.model_dump())
+
+    app.router.add_get(ADMIN_PREFIX + "faults", get_faults)
+    app.router.add_post(ADMIN_PREFIX + "faults", set_faults)
+
+
+def drop_connection(request: web.Request) -> web.Response:
+    """Close the socket without answering: the client sees a disconnect, not a reply.
+
+    The caller has already committed the transaction, so this is "accepted but the response
+    was lost", the case that makes naive withdrawal code send twice.
+    """
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    # aiohttp needs a return value; it is never written because the transport is gone.
+    return web.Response(status=500)

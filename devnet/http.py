@@ -1,0 +1,57 @@
+"""A small base for the devnet HTTP servers: start on a port (0 = any free one), stop cleanly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from devnet.faults import Faults, add_fault_routes, faults_middleware
+
+
+class DevnetServer:
+    """Base class: subclasses build `self.app` routes in `setup_routes` and describe themselves
+    in `info()` (what `devnet.json` records about them)."""
+
+    name = "devnet"
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
+        self.app = web.Application(middlewares=self.middlewares(), client_max_size=8 * 1024**2)
+        add_fault_routes(self.app, self.faults)
+        self.setup_routes(self.app)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def middlewares(self) -> list[Any]:
+        """Telegram overrides this to answer injected 429s the way the Bot API does."""
+        return [faults_middleware(self.faults)]
+
+    def setup_routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def on_start(self) -> None:
+        """Background tasks (block production, ...) start here."""
+
+    async def on_stop(self) -> None:
+        """Background tasks stop and state is saved here."""
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        bound_port = sockets[0].getsockname()[1] if sockets else port
+        self.url = f"http://{host}:{bound_port}"
+        await self.on_start()
+        return self.url
+
+    async def stop(self) -> None:
+        await self.on_stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def info(self) -> dict[str, Any]:
+        return {"url": self.url}
