@@ -41,8 +41,7 @@ class DevnetServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-        bound_port = sockets[0].getsockname()[1] if sockets else port
+        bound_port = self._runner.addresses[0][1]  # the real port when 0 was asked for
         self.url = f"http://{host}:{bound_port}"
         await self.on_start()
         return self.url

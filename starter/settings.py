@@ -1,0 +1,117 @@
+"""Every setting walletflow reads, from environment variables or an optional `.env` file.
+
+The README's settings table is generated from this class (`walletflow settings --markdown`),
+so a field added here is documented there by construction.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from starter.errors import UserError
+
+QUEUES = ("solana", "tron", "notify")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    home: Path = Field(
+        Path(".walletflow"),
+        alias="WALLETFLOW_HOME",
+        description="State of the embedded stack: Temporal SQLite file, Postgres data, devnets.",
+    )
+    temporal_address: str = Field(
+        "localhost:7233",
+        alias="TEMPORAL_ADDRESS",
+        description="Temporal frontend host:port. `walletflow dev` starts a dev server on it.",
+    )
+    temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
+    temporal_ui_port: int = Field(
+        8233, alias="TEMPORAL_UI_PORT", ge=1, le=65535, description="Web UI port of the dev server."
+    )
+    task_queue_prefix: str = Field(
+        "walletflow-",
+        alias="WALLETFLOW_TASK_QUEUE_PREFIX",
+        description="Task queues are {prefix}solana, {prefix}tron and {prefix}notify.",
+    )
+    database_url: str | None = Field(
+        None,
+        alias="DATABASE_URL",
+        description="PostgreSQL DSN. Unset: `walletflow dev` runs an embedded PostgreSQL.",
+    )
+    postgres_port: int = Field(
+        0,
+        alias="WALLETFLOW_POSTGRES_PORT",
+        ge=0,
+        le=65535,
+        description="Port of the embedded PostgreSQL (0 = any free port).",
+    )
+    solana_rpc_url: str | None = Field(
+        None,
+        alias="SOLANA_RPC_URL",
+        description="Solana JSON-RPC URL(s), comma-separated for failover. Unset: local devnet.",
+    )
+    tron_api_url: str | None = Field(
+        None,
+        alias="TRON_API_URL",
+        description="TRON full-node HTTP API URL(s), comma-separated. Unset: local devnet.",
+    )
+    telegram_bot_token: str | None = Field(
+        None,
+        alias="TELEGRAM_BOT_TOKEN",
+        description="Bot token. Unset: the local Telegram stand-in with a devnet token.",
+    )
+    telegram_api_url: str | None = Field(
+        None,
+        alias="TELEGRAM_API_URL",
+        description="Bot API base URL. Unset: api.telegram.org, or the stand-in in dev.",
+    )
+    solana_devnet_port: int = Field(8899, alias="WALLETFLOW_SOLANA_PORT", ge=0, le=65535)
+    tron_devnet_port: int = Field(8090, alias="WALLETFLOW_TRON_PORT", ge=0, le=65535)
+    telegram_devnet_port: int = Field(8081, alias="WALLETFLOW_TELEGRAM_PORT", ge=0, le=65535)
+    shutdown_timeout: float = Field(
+        5.0,
+        alias="WALLETFLOW_SHUTDOWN_TIMEOUT",
+        gt=0,
+        description="Seconds a stopping worker lets running activities finish.",
+    )
+    log_level: str = Field(
+        "INFO", alias="WALLETFLOW_LOG_LEVEL", pattern="^(DEBUG|INFO|WARNING|ERROR)$"
+    )
+
+    @cached_property
+    def temporal_host(self) -> str:
+        return self.temporal_address.rsplit(":", 1)[0]
+
+    @cached_property
+    def temporal_port(self) -> int:
+        try:
+            return int(self.temporal_address.rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            raise UserError(
+                f"invalid setting TEMPORAL_ADDRESS={self.temporal_address!r}: expected host:port"
+            ) from None
+
+    def task_queue(self, queue: str) -> str:
+        return f"{self.task_queue_prefix}{queue}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with one clear line (not a traceback) when one is bad."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        field = Settings.model_fields.get(name)
+        env_name = field.alias if field and field.alias else name
+        raise UserError(f"invalid setting {env_name}: {err['msg']}") from None
+    settings.temporal_port  # noqa: B018 - validates host:port early
+    return settings

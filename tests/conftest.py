@@ -1,0 +1,112 @@
+"""Shared fixtures: a real Temporal dev server, the time-skipping test server, an embedded
+PostgreSQL with a fresh database per test module, and unique task queues and ids per test."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from starter.temporal_client import register_search_attributes
+from store.db import migrate
+from store.embedded import EmbeddedPostgres
+from workflows import search_attributes
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} is not installed; run `make test`, which installs it")
+    return path
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(env.client, env.client.namespace)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pg_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedPostgres]:
+    from starter.devstack import free_port
+
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", free_port(), durable=False)
+    await server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def pg_dsn(pg_server: EmbeddedPostgres, request: pytest.FixtureRequest) -> str:
+    """A fresh, migrated database for each test module."""
+    name = f"t_{request.module.__name__.rsplit('.', 1)[-1]}_{uuid.uuid4().hex[:8]}".lower()
+    dsn = await pg_server.create_database(name)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    try:
+        await migrate(pool)
+    finally:
+        await pool.close()
+    return dsn
+
+
+@pytest_asyncio.fixture(scope="module")
+async def pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(pg_dsn, min_size=1, max_size=20)
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def uid() -> str:
+    """A short unique suffix for workflow ids, request ids and chat ids in one test."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "home"
+    path.mkdir()
+    yield path

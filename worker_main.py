@@ -1,0 +1,143 @@
+"""Run walletflow workers: `python worker_main.py --queues solana,tron,notify` (default: all).
+
+One process can serve several task queues. SIGTERM or SIGINT starts a graceful shutdown:
+pollers stop, and running activities get WALLETFLOW_SHUTDOWN_TIMEOUT seconds to finish
+before they are cancelled (Temporal then retries them elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from starter.errors import UserError
+from starter.settings import QUEUES, Settings, load_settings
+from starter.temporal_client import connect
+from store.db import create_pool
+
+log = logging.getLogger("walletflow.worker")
+
+
+@dataclass
+class QueuePlan:
+    """What one task queue runs."""
+
+    workflows: list[type] = field(default_factory=list)
+    activities: list[Callable[..., Any]] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+async def plan_notify(settings: Settings, pool: asyncpg.Pool, stack: AsyncExitStack) -> QueuePlan:
+    from activities.notify import NotifyActivities
+    from starter.telegram_client import make_bot
+
+    bot = make_bot(settings)
+    stack.push_async_callback(bot.session.close)
+    acts = NotifyActivities(pool, bot)
+    # Telegram allows about 30 messages/s per bot; stay under it across all notify workers.
+    return QueuePlan(
+        activities=[acts.send_notification],
+        options={"max_task_queue_activities_per_second": 25},
+    )
+
+
+PLANNERS = {"notify": plan_notify}
+
+
+def parse_queues(text: str) -> list[str]:
+    queues = [q.strip() for q in text.split(",") if q.strip()]
+    unknown = [q for q in queues if q not in QUEUES]
+    if unknown or not queues:
+        raise UserError(
+            f"unknown queue {unknown[0] if unknown else text!r} in --queues; "
+            f"expected a comma-separated subset of {','.join(QUEUES)}"
+        )
+    return queues
+
+
+async def run_workers(
+    settings: Settings,
+    queues: Sequence[str],
+    *,
+    client: Client | None = None,
+    ready_file: Path | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve `queues` until `stop` is set (or SIGTERM/SIGINT when run as a program)."""
+    if not settings.database_url:
+        raise UserError("DATABASE_URL is not set (the worker needs PostgreSQL)")
+    stop = stop or asyncio.Event()
+    client = client or await connect(settings)
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(settings.database_url, max_size=20)
+        stack.push_async_callback(pool.close)
+        workers = []
+        for queue in queues:
+            plan = await PLANNERS[queue](settings, pool, stack)
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=settings.task_queue(queue),
+                    workflows=plan.workflows,
+                    activities=plan.activities,
+                    graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_timeout),
+                    **plan.options,
+                )
+            )
+        runs = [
+            asyncio.create_task(w.run(), name=f"worker-{q}")
+            for w, q in zip(workers, queues, strict=True)
+        ]
+        if ready_file:
+            ready_file.write_text("ready\n")
+        log.info("serving task queues %s", ", ".join(settings.task_queue(q) for q in queues))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+        stopper.cancel()
+        for task in runs:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # re-raises a worker's fatal error after the others stopped
+
+
+async def amain(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="worker_main.py", description=__doc__)
+    parser.add_argument("--queues", default=",".join(QUEUES), help="e.g. solana,tron,notify")
+    parser.add_argument("--ready-file", type=Path, help="written once every worker is polling")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    queues = parse_queues(args.queues)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_workers(settings, queues, ready_file=args.ready_file, stop=stop)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        asyncio.run(amain(argv))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

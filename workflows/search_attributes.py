@@ -1,0 +1,16 @@
+"""Custom search attributes: the Web UI and `temporal workflow list --query` filter on these.
+
+They are registered by the embedded stack (`walletflow dev`) and by the test fixtures; on a
+real cluster, register them once with `walletflow setup` (or `temporal operator
+search-attribute create`, see the README).
+"""
+
+from temporalio.common import SearchAttributeKey
+
+CHAIN = SearchAttributeKey.for_keyword("WalletflowChain")
+ADDRESS = SearchAttributeKey.for_keyword("WalletflowAddress")
+ASSET = SearchAttributeKey.for_keyword("WalletflowAsset")
+STATUS = SearchAttributeKey.for_keyword("WalletflowStatus")
+REQUESTED_BY = SearchAttributeKey.for_keyword("WalletflowRequestedBy")
+
+ALL = (CHAIN, ADDRESS, ASSET, STATUS, REQUESTED_BY)
