@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
 from starter.errors import UserError
@@ -39,9 +40,71 @@ class QueuePlan:
     workflows: list[type] = field(default_factory=list)
     activities: list[Callable[..., Any]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    after_start: Callable[[], Awaitable[None]] | None = None  # once the worker polls
 
 
-async def plan_notify(settings: Settings, pool: asyncpg.Pool, stack: AsyncExitStack) -> QueuePlan:
+async def plan_chain(
+    chain: str, settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
+) -> QueuePlan:
+    """A chain's queue runs its monitors, its trigger and (soon) its withdrawals."""
+    from activities.monitor import ChainReader, MonitorActivities
+    from workflows.monitor import WalletMonitorWorkflow
+    from workflows.watch import ChainWatchWorkflow
+
+    tokens = settings.tokens(chain)
+    urls = settings.rpc_urls(chain)
+    reader: ChainReader
+    if chain == "solana":
+        from activities import solana_rpc
+
+        srpc = solana_rpc.connect(urls)
+        for endpoint in srpc.endpoints:
+            stack.push_async_callback(endpoint.client.close)
+        reader = solana_rpc.SolanaReader(srpc, tokens)
+        watcher: Any = solana_rpc.SolanaWatcher(
+            srpc, pool, client, sweep_seconds=settings.solana_sweep_seconds
+        )
+    else:
+        from activities import tron_rpc
+
+        trpc = tron_rpc.connect(urls)
+        for endpoint in trpc.endpoints:
+            stack.push_async_callback(endpoint.client.close)
+        reader = tron_rpc.TronReader(trpc, tokens)
+        watcher = tron_rpc.TronWatcher(
+            trpc, pool, client, block_seconds=settings.tron_block_seconds
+        )
+    monitor = MonitorActivities(reader, pool)
+    return QueuePlan(
+        workflows=[WalletMonitorWorkflow, ChainWatchWorkflow],
+        activities=[
+            monitor.start_watching,
+            monitor.save_subscriptions,
+            monitor.fetch_events,
+            monitor.forget_wallet,
+            watcher.watch_chain,
+        ],
+        after_start=lambda: ensure_trigger(client, settings, chain),
+    )
+
+
+async def ensure_trigger(client: Client, settings: Settings, chain: str) -> None:
+    """Start the chain's trigger workflow unless it is already running."""
+    from workflows.models import WatchState
+    from workflows.watch import ChainWatchWorkflow, watch_id
+
+    await client.start_workflow(
+        ChainWatchWorkflow.run,
+        WatchState(chain=chain),
+        id=watch_id(chain),
+        task_queue=settings.task_queue(chain),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def plan_notify(
+    settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
+) -> QueuePlan:
     from activities.notify import NotifyActivities
     from starter.telegram_client import make_bot
 
@@ -55,7 +118,19 @@ async def plan_notify(settings: Settings, pool: asyncpg.Pool, stack: AsyncExitSt
     )
 
 
-PLANNERS = {"notify": plan_notify}
+async def plan_solana(
+    settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
+) -> QueuePlan:
+    return await plan_chain("solana", settings, pool, client, stack)
+
+
+async def plan_tron(
+    settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
+) -> QueuePlan:
+    return await plan_chain("tron", settings, pool, client, stack)
+
+
+PLANNERS = {"solana": plan_solana, "tron": plan_tron, "notify": plan_notify}
 
 
 def parse_queues(text: str) -> list[str]:
@@ -86,8 +161,10 @@ async def run_workers(
         pool = await create_pool(settings.database_url, max_size=20)
         stack.push_async_callback(pool.close)
         workers = []
+        plans = []
         for queue in queues:
-            plan = await PLANNERS[queue](settings, pool, stack)
+            plan = await PLANNERS[queue](settings, pool, client, stack)
+            plans.append(plan)
             workers.append(
                 Worker(
                     client,
@@ -102,6 +179,9 @@ async def run_workers(
             asyncio.create_task(w.run(), name=f"worker-{q}")
             for w, q in zip(workers, queues, strict=True)
         ]
+        for plan in plans:
+            if plan.after_start:
+                await plan.after_start()
         if ready_file:
             ready_file.write_text("ready\n")
         log.info("serving task queues %s", ", ".join(settings.task_queue(q) for q in queues))

@@ -165,6 +165,7 @@ class DevStack:
         if e.telegram_api:
             env["TELEGRAM_API_URL"] = e.telegram_api
             env["TELEGRAM_BOT_TOKEN"] = self.settings.telegram_bot_token or DEVNET_BOT_TOKEN
+        env.update(devnet_tokens(e.devnets, self.settings))
         return env
 
     def watch_for_exit(self, child: Child) -> None:
@@ -433,6 +434,21 @@ class DevStack:
             with contextlib.suppress(ProcessLookupError):
                 child.proc.kill()
             await child.proc.wait()
+
+
+def devnet_tokens(devnets: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """SOLANA_TOKENS / TRON_TOKENS listing the devnet mints and contract, unless set already."""
+    env: dict[str, str] = {}
+    solana = devnets.get("solana")
+    if solana and not settings.solana_tokens:
+        env["SOLANA_TOKENS"] = (
+            f"USDC:{solana['spl_mint']}:{solana['decimals']},"
+            f"PYUSD:{solana['token2022_mint']}:{solana['decimals']}:token2022"
+        )
+    tron = devnets.get("tron")
+    if tron and not settings.tron_tokens:
+        env["TRON_TOKENS"] = f"{tron['trc20_symbol']}:{tron['trc20_contract']}:{tron['decimals']}"
+    return env
 
 
 def _temporal_binary() -> str:

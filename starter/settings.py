@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import chains
+from chains.base import InvalidInput, TokenList
 from starter.errors import UserError
 
 QUEUES = ("solana", "tron", "notify")
@@ -32,7 +34,9 @@ class Settings(BaseSettings):
         alias="TEMPORAL_ADDRESS",
         description="Temporal frontend host:port. `walletflow dev` starts a dev server on it.",
     )
-    temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
+    temporal_namespace: str = Field(
+        "default", alias="TEMPORAL_NAMESPACE", description="Temporal namespace of every workflow."
+    )
     temporal_ui_port: int = Field(
         8233, alias="TEMPORAL_UI_PORT", ge=1, le=65535, description="Web UI port of the dev server."
     )
@@ -73,9 +77,50 @@ class Settings(BaseSettings):
         alias="TELEGRAM_API_URL",
         description="Bot API base URL. Unset: api.telegram.org, or the stand-in in dev.",
     )
-    solana_devnet_port: int = Field(8899, alias="WALLETFLOW_SOLANA_PORT", ge=0, le=65535)
-    tron_devnet_port: int = Field(8090, alias="WALLETFLOW_TRON_PORT", ge=0, le=65535)
-    telegram_devnet_port: int = Field(8081, alias="WALLETFLOW_TELEGRAM_PORT", ge=0, le=65535)
+    solana_tokens: str = Field(
+        "",
+        alias="SOLANA_TOKENS",
+        description="Listed SPL tokens, SYMBOL:MINT:DECIMALS[:token2022], comma-separated. "
+        "Unlisted tokens are spam. Dev: the devnet mints.",
+    )
+    tron_tokens: str = Field(
+        "",
+        alias="TRON_TOKENS",
+        description="Listed TRC20 tokens, SYMBOL:CONTRACT:DECIMALS, comma-separated. "
+        "Dev: the devnet token.",
+    )
+    solana_sweep_seconds: float = Field(
+        20,
+        alias="SOLANA_SWEEP_SECONDS",
+        gt=0,
+        description="How often the Solana trigger checks every watched account (100 per call).",
+    )
+    tron_block_seconds: float = Field(
+        3, alias="TRON_BLOCK_SECONDS", gt=0, description="TRON block interval the trigger paces on."
+    )
+    reconcile_seconds: int = Field(
+        3600,
+        alias="MONITOR_RECONCILE_SECONDS",
+        gt=0,
+        description="Each monitor re-reads its wallet this often even without a trigger poke.",
+    )
+    solana_devnet_port: int = Field(
+        8899,
+        alias="WALLETFLOW_SOLANA_PORT",
+        ge=0,
+        le=65535,
+        description="Local Solana devnet port.",
+    )
+    tron_devnet_port: int = Field(
+        8090, alias="WALLETFLOW_TRON_PORT", ge=0, le=65535, description="Local TRON devnet port."
+    )
+    telegram_devnet_port: int = Field(
+        8081,
+        alias="WALLETFLOW_TELEGRAM_PORT",
+        ge=0,
+        le=65535,
+        description="Local Telegram Bot API stand-in port.",
+    )
     shutdown_timeout: float = Field(
         5.0,
         alias="WALLETFLOW_SHUTDOWN_TIMEOUT",
@@ -83,7 +128,10 @@ class Settings(BaseSettings):
         description="Seconds a stopping worker lets running activities finish.",
     )
     log_level: str = Field(
-        "INFO", alias="WALLETFLOW_LOG_LEVEL", pattern="^(DEBUG|INFO|WARNING|ERROR)$"
+        "INFO",
+        alias="WALLETFLOW_LOG_LEVEL",
+        pattern="^(DEBUG|INFO|WARNING|ERROR)$",
+        description="DEBUG, INFO, WARNING or ERROR.",
     )
 
     @cached_property
@@ -101,6 +149,25 @@ class Settings(BaseSettings):
 
     def task_queue(self, queue: str) -> str:
         return f"{self.task_queue_prefix}{queue}"
+
+    def rpc_urls(self, chain: str) -> list[str]:
+        text = self.solana_rpc_url if chain == "solana" else self.tron_api_url
+        if not text:
+            env = "SOLANA_RPC_URL" if chain == "solana" else "TRON_API_URL"
+            raise UserError(f"{env} is not set")
+        return [u.strip() for u in text.split(",") if u.strip()]
+
+    def tokens(self, chain: str) -> TokenList:
+        """The chain's listed tokens; one clear error naming the setting when malformed."""
+        module = chains.get(chain)
+        env = "SOLANA_TOKENS" if chain == "solana" else "TRON_TOKENS"
+        try:
+            listed: TokenList = module.tokens_from(
+                self.solana_tokens if chain == "solana" else self.tron_tokens
+            )
+        except InvalidInput as exc:
+            raise UserError(f"invalid setting {env}: {exc}") from None
+        return listed
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -23,6 +23,19 @@ CREATE TABLE subscriptions (
     FOREIGN KEY (chain, address) REFERENCES wallets (chain, address) ON DELETE CASCADE
 );
 
+-- The accounts the cheap per-chain trigger checks for each wallet (Solana: the wallet and its
+-- token accounts, existing or derived). `fingerprint` is the state seen at the last sweep.
+CREATE TABLE watch_keys (
+    chain        text NOT NULL,
+    key          text NOT NULL,
+    wallet       text NOT NULL,
+    fingerprint  text,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chain, key),
+    FOREIGN KEY (chain, wallet) REFERENCES wallets (chain, address) ON DELETE CASCADE
+);
+CREATE INDEX watch_keys_wallet ON watch_keys (chain, wallet);
+
 -- Every balance change detected on a watched wallet. The unique key makes the write
 -- idempotent, so a retried activity or a replayed page never records an event twice.
 CREATE TABLE wallet_events (

@@ -1,0 +1,89 @@
+"""Monitor activities: read a wallet's new events from its chain and ledger them.
+
+The class is chain-neutral; the worker of each chain's task queue injects that chain's
+`ChainReader`, so a monitor workflow's activities always run against its own chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+from temporalio import activity
+
+from store import wallets
+from workflows.models import FetchRequest, FetchResult, WalletEvent, WalletRef
+
+PAGE_EVENTS = 200  # cap on events per fetch, so one activity result stays small
+
+
+@dataclass
+class ReadResult:
+    events: list[WalletEvent]
+    cursor: dict[str, Any]
+    more: bool
+    final_block: int
+    watch_keys: list[str] = field(default_factory=list)  # accounts the trigger should check
+
+
+class ChainReader(Protocol):
+    """Reads one chain for the monitor; implemented in activities/solana_rpc.py and tron_rpc.py."""
+
+    chain: str
+
+    async def initial_cursor(
+        self, address: str, assets: list[str] | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        """A cursor at "now" (history before watching is not reported) and the accounts the
+        trigger should check for changes in `assets` (None: every listed asset)."""
+        ...
+
+    async def read(
+        self, address: str, cursor: dict[str, Any], *, limit: int, min_block: int | None = None
+    ) -> ReadResult:
+        """Finalized events after `cursor`, oldest first, at most about `limit` of them.
+        With `min_block`, `final_block` must report the chain's newest finalized block."""
+        ...
+
+
+def wanted_assets(ref: WalletRef) -> list[str] | None:
+    """The assets any subscriber cares about; None when one of them wants everything."""
+    if any(s.assets is None for s in ref.subscribers) or not ref.subscribers:
+        return None
+    return sorted({a for s in ref.subscribers for a in s.assets or []})
+
+
+class MonitorActivities:
+    def __init__(self, reader: ChainReader, pool: asyncpg.Pool) -> None:
+        self.reader = reader
+        self.pool = pool
+
+    @activity.defn(name="start_watching")
+    async def start_watching(self, ref: WalletRef) -> dict[str, Any]:
+        await wallets.save_wallet(self.pool, ref)
+        cursor, keys = await self.reader.initial_cursor(ref.address, wanted_assets(ref))
+        await wallets.add_watch_keys(self.pool, ref.chain, ref.address, keys)
+        return cursor
+
+    @activity.defn(name="save_subscriptions")
+    async def save_subscriptions(self, ref: WalletRef) -> None:
+        await wallets.save_wallet(self.pool, ref)
+
+    @activity.defn(name="fetch_events")
+    async def fetch_events(self, req: FetchRequest) -> FetchResult:
+        if req.cursor is None:
+            raise ValueError("fetch_events needs the cursor from start_watching")
+        read = await self.reader.read(
+            req.address, req.cursor, limit=PAGE_EVENTS, min_block=req.min_block
+        )
+        # Ledger first: the workflow notifies only about what this call returns.
+        await wallets.record_events(self.pool, read.events)
+        await wallets.add_watch_keys(self.pool, req.chain, req.address, read.watch_keys)
+        return FetchResult(
+            events=read.events, cursor=read.cursor, more=read.more, final_block=read.final_block
+        )
+
+    @activity.defn(name="forget_wallet")
+    async def forget_wallet(self, ref: WalletRef) -> None:
+        await wallets.forget_wallet(self.pool, ref.chain, ref.address)

@@ -1,0 +1,266 @@
+"""Solana I/O: the monitor's reader and the cheap trigger, over solana-py's AsyncClient."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from functools import partial
+from typing import Any
+
+import asyncpg
+import httpx2
+from solana.exceptions import SolanaRpcException
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed, Finalized
+from solana.rpc.models import TokenAccountOpts
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from temporalio import activity
+from temporalio.client import Client
+
+from activities.monitor import ReadResult
+from activities.rpc import Endpoint, Endpoints
+from activities.watch import poke_wallets, run_round
+from chains import solana as sol
+from store import wallets
+from workflows.models import WatchResult, WatchState
+
+SIGNATURE_PAGE = 1000  # the node's maximum for getSignaturesForAddress
+ACCOUNTS_PER_CALL = 100  # the node's maximum for getMultipleAccounts
+TX_CONCURRENCY = 8
+
+
+def connect(urls: list[str], *, timeout: float = 10) -> Endpoints[AsyncClient]:
+    return Endpoints(
+        "solana",
+        [Endpoint(url, AsyncClient(url, timeout=timeout)) for url in urls],
+        transient=(SolanaRpcException, httpx2.HTTPError, OSError),
+    )
+
+
+class SolanaReader:
+    """Finalized history of a wallet and of every token account it owns."""
+
+    chain = "solana"
+
+    def __init__(self, rpc: Endpoints[AsyncClient], tokens: sol.TokenList) -> None:
+        self.rpc = rpc
+        self.tokens = tokens
+
+    async def initial_cursor(
+        self, address: str, assets: list[str] | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        accounts = [address, *await self._token_accounts(address)]
+        newest = await asyncio.gather(*(self._newest_signature(a) for a in accounts))
+        cursor = {"addresses": dict(zip(accounts, newest, strict=True))}
+        return cursor, self.watch_keys(address, accounts, assets)
+
+    def watch_keys(self, address: str, accounts: list[str], assets: list[str] | None) -> list[str]:
+        """The wallet, its token accounts, and its (maybe future) ATA for each wanted token, so
+        the trigger also sees tokens arriving in a brand-new ATA."""
+        wanted = None if assets is None else {a.upper() for a in assets}
+        derived = [
+            sol.associated_token_address(address, t.id, t.program or sol.TOKEN_PROGRAM)
+            for t in self.tokens.tokens
+            if wanted is None or t.symbol.upper() in wanted or t.id.upper() in wanted
+        ]
+        return sorted({*accounts, *derived})
+
+    async def read(
+        self, address: str, cursor: dict[str, Any], *, limit: int, min_block: int | None = None
+    ) -> ReadResult:
+        # The finalized slot first: whatever the signature queries return is at least this new.
+        final_slot = await self._final_slot() if min_block is not None else 0
+        known: dict[str, str | None] = dict(cursor["addresses"])
+        lists = await asyncio.gather(*(self._signatures_after(a, s) for a, s in known.items()))
+        by_sig: dict[str, dict[str, Any]] = {}
+        for account, entries in zip(known, lists, strict=True):
+            for entry in entries:
+                by_sig.setdefault(entry["signature"], {**entry, "accounts": []})["accounts"].append(
+                    account
+                )
+        if not by_sig:
+            return ReadResult([], cursor, more=False, final_block=final_slot)
+
+        # Oldest first, whole slots at a time, about `limit` transactions per call.
+        ordered = sorted(by_sig.values(), key=lambda e: e["slot"])
+        cut = ordered[min(limit, len(ordered)) - 1]["slot"]
+        batch = [e for e in ordered if e["slot"] <= cut]
+        more = len(batch) < len(ordered)
+
+        gate = asyncio.Semaphore(TX_CONCURRENCY)
+
+        async def parse(entry: dict[str, Any]) -> sol.ParsedTx:
+            if entry["err"] is not None:
+                return sol.ParsedTx()  # failed: moved nothing but the fee
+            async with gate:
+                tx = await self._transaction(entry["signature"])
+            return sol.parse_transaction(tx, address, self.tokens)
+
+        parsed = await asyncio.gather(*(parse(e) for e in batch))
+        events = [ev for p in parsed for ev in p.events]
+
+        new_cursor = dict(known)
+        for entry in batch:  # ascending, so the last write per account is its newest
+            for account in entry["accounts"]:
+                new_cursor[account] = entry["signature"]
+        discovered: list[str] = []
+        for entry, p in zip(batch, parsed, strict=True):
+            for account in p.token_accounts:
+                if account not in new_cursor:
+                    # Its later history may not involve the wallet's own key: follow it from here.
+                    new_cursor[account] = entry["signature"]
+                    discovered.append(account)
+        return ReadResult(
+            events=events,
+            cursor={"addresses": new_cursor},
+            more=more or bool(discovered),
+            final_block=final_slot,
+            watch_keys=discovered,
+        )
+
+    # ---- RPC -----------------------------------------------------------------------------
+
+    async def _final_slot(self) -> int:
+        resp = await self.rpc.call("getSlot", lambda c: c.get_slot(Finalized))
+        return int(resp.value)
+
+    async def _token_accounts(self, owner: str) -> list[str]:
+        found: set[str] = set()
+        for program in (sol.TOKEN_PROGRAM, sol.TOKEN_2022_PROGRAM):
+            opts = TokenAccountOpts(program_id=Pubkey.from_string(program))
+            resp = await self.rpc.call(
+                "getTokenAccountsByOwner",
+                partial(
+                    AsyncClient.get_token_accounts_by_owner,
+                    owner=Pubkey.from_string(owner),
+                    opts=opts,
+                    commitment=Finalized,
+                ),
+            )
+            found.update(str(acc.pubkey) for acc in resp.value)
+        return sorted(found)
+
+    async def _newest_signature(self, address: str) -> str | None:
+        page = await self._signature_page(address, before=None, until=None, limit=1)
+        return page[0]["signature"] if page else None
+
+    async def _signatures_after(self, address: str, until: str | None) -> list[dict[str, Any]]:
+        """Every finalized signature newer than `until`, paging back until it is found."""
+        found: list[dict[str, Any]] = []
+        before = None
+        while True:
+            page = await self._signature_page(
+                address, before=before, until=until, limit=SIGNATURE_PAGE
+            )
+            found.extend(page)
+            if len(page) < SIGNATURE_PAGE:
+                return found
+            before = page[-1]["signature"]
+
+    async def _signature_page(
+        self, address: str, *, before: str | None, until: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        resp = await self.rpc.call(
+            "getSignaturesForAddress",
+            lambda c: c.get_signatures_for_address(
+                Pubkey.from_string(address),
+                before=Signature.from_string(before) if before else None,
+                until=Signature.from_string(until) if until else None,
+                limit=limit,
+                commitment=Finalized,
+            ),
+        )
+        return [{"signature": str(s.signature), "slot": s.slot, "err": s.err} for s in resp.value]
+
+    async def _transaction(self, signature: str) -> dict[str, Any]:
+        resp = await self.rpc.call(
+            "getTransaction",
+            lambda c: c.get_transaction(
+                Signature.from_string(signature),
+                encoding="jsonParsed",
+                commitment=Finalized,
+                max_supported_transaction_version=0,
+            ),
+        )
+        if resp.value is None:
+            raise LookupError(f"finalized transaction {signature} not found")
+        return json.loads(resp.value.to_json())
+
+
+class SolanaWatcher:
+    """The cheap trigger: every watched account in batches of 100 per call, at `confirmed`.
+
+    A change pokes the wallet's monitor once the finalized slot has passed the slot where the
+    change was seen, so the monitor's finalized read finds it at once.
+    """
+
+    def __init__(
+        self,
+        rpc: Endpoints[AsyncClient],
+        pool: asyncpg.Pool,
+        client: Client,
+        *,
+        sweep_seconds: float = 20,
+        tick_seconds: float = 1,
+    ) -> None:
+        self.rpc = rpc
+        self.pool = pool
+        self.client = client
+        self.sweep_seconds = sweep_seconds
+        self.tick_seconds = tick_seconds
+
+    @activity.defn(name="watch_chain")
+    async def watch_chain(self, state: WatchState) -> WatchResult:
+        pending: dict[str, int] = {}  # wallet -> slot where a change was seen
+        result = WatchResult(position=None)
+        next_sweep = 0.0
+        loop = asyncio.get_running_loop()
+
+        async def step() -> float:
+            nonlocal next_sweep
+            if loop.time() >= next_sweep:
+                next_sweep = loop.time() + self.sweep_seconds
+                for wallet, slot in (await self.sweep()).items():
+                    pending[wallet] = max(slot, pending.get(wallet, 0))
+            if pending:
+                final = int((await self.rpc.call("getSlot", lambda c: c.get_slot(Finalized))).value)
+                due = {w: s for w, s in pending.items() if s <= final}
+                for wallet in due:
+                    del pending[wallet]
+                result.pokes += await poke_wallets(self.client, "solana", due)
+            return self.tick_seconds
+
+        await run_round(state.round_seconds, step)
+        if pending:  # don't lose them between rounds
+            result.pokes += await poke_wallets(self.client, "solana", pending)
+        result.rpc_calls = sum(self.rpc.calls.values())
+        return result
+
+    async def sweep(self) -> dict[str, int]:
+        """Compare every watched account with its last fingerprint; wallets that changed."""
+        rows = await wallets.watch_keys(self.pool, "solana")
+        changed: dict[str, int] = {}
+        fingerprints: dict[str, str] = {}
+        for start in range(0, len(rows), ACCOUNTS_PER_CALL):
+            chunk = rows[start : start + ACCOUNTS_PER_CALL]
+            keys = [Pubkey.from_string(r["key"]) for r in chunk]
+            resp = await self.rpc.call(
+                "getMultipleAccounts",
+                partial(AsyncClient.get_multiple_accounts, pubkeys=keys, commitment=Confirmed),
+            )
+            slot = resp.context.slot
+            for row, account in zip(chunk, resp.value, strict=True):
+                fp = (
+                    sol.fingerprint(account.lamports, str(account.owner), bytes(account.data))
+                    if account is not None
+                    else sol.fingerprint(None)
+                )
+                if fp != row["fingerprint"]:
+                    fingerprints[row["key"]] = fp
+                    # A key seen for the first time pokes too, unless it doesn't exist yet:
+                    # something may have happened between start_watching and this sweep.
+                    if row["fingerprint"] is not None or fp != "none":
+                        changed[row["wallet"]] = max(slot, changed.get(row["wallet"], 0))
+        await wallets.set_fingerprints(self.pool, "solana", fingerprints)
+        return changed

@@ -1,0 +1,216 @@
+"""TRON I/O: the monitor's reader and the block-scanning trigger, over tronpy's HTTP provider
+(full-node `wallet/` and `walletsolidity/` endpoints) and the TronGrid `/v1` endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+from temporalio import activity
+from temporalio.client import Client
+from tronpy import AsyncTron
+from tronpy.providers.async_http import AsyncHTTPProvider
+
+from activities.monitor import ReadResult
+from activities.rpc import Endpoint, Endpoints
+from activities.watch import poke_wallets, run_round
+from chains import tron
+from store import wallets
+from workflows.models import WatchResult, WatchState
+
+GRID_PAGE = 200  # TronGrid's maximum page size
+RECEIPT_CONCURRENCY = 8
+BLOCK_SECONDS = 3.0
+BLOCKS_PER_STEP = 100
+
+
+def connect(urls: list[str], *, timeout: float = 10) -> Endpoints[AsyncTron]:
+    return Endpoints(
+        "tron",
+        [Endpoint(url, AsyncTron(AsyncHTTPProvider(url, timeout=timeout))) for url in urls],
+        transient=(httpx.HTTPError, OSError),
+    )
+
+
+async def _node(rpc: Endpoints[AsyncTron], path: str, params: dict[str, Any]) -> Any:
+    """POST a full-node endpoint (e.g. 'walletsolidity/getblockbynum'); the decoded JSON."""
+    return await rpc.call(path, lambda c: c.provider.make_request(path, params))
+
+
+async def _grid(
+    rpc: Endpoints[AsyncTron], method: str, path: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """GET a TronGrid `/v1` endpoint, served by the same host as the node API."""
+
+    async def get(c: AsyncTron) -> dict[str, Any]:
+        url = c.provider.endpoint_uri.rstrip("/") + path
+        resp = await c.provider.client.get(url, params=params)
+        resp.raise_for_status()
+        body: dict[str, Any] = resp.json()
+        return body
+
+    return await rpc.call(method, get)
+
+
+class TronReader:
+    """A wallet's solidified TRX transfers and TRC20 Transfer events, oldest first."""
+
+    chain = "tron"
+
+    def __init__(self, rpc: Endpoints[AsyncTron], tokens: tron.TokenList) -> None:
+        self.rpc = rpc
+        self.tokens = tokens
+
+    async def initial_cursor(
+        self, address: str, assets: list[str] | None = None
+    ) -> tuple[dict[str, Any], list[str]]:
+        block = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
+        ts = int(block["block_header"]["raw_data"]["timestamp"])
+        return {"ts": ts + 1, "seen": []}, [address]  # history before watching isn't reported
+
+    async def read(
+        self, address: str, cursor: dict[str, Any], *, limit: int, min_block: int | None = None
+    ) -> ReadResult:
+        final_block = await self._final_block() if min_block is not None else 0
+        ts, seen = int(cursor["ts"]), set(cursor["seen"])
+        params = {"only_confirmed": "true", "min_timestamp": ts, "order_by": "block_timestamp,asc"}
+        lists = await asyncio.gather(
+            self._grid_items(
+                "v1/transactions", f"/v1/accounts/{address}/transactions", params, seen, limit
+            ),
+            self._grid_items(
+                "v1/transactions/trc20",
+                f"/v1/accounts/{address}/transactions/trc20",
+                params,
+                seen,
+                limit,
+            ),
+        )
+        # A truncated list is complete only up to its last timestamp: cut there.
+        cuts = [int(items[-1]["block_timestamp"]) for items, complete in lists if not complete]
+        boundary = min(cuts) if cuts else None
+        keep = [
+            i
+            for items, _ in lists
+            for i in items
+            if boundary is None or int(i["block_timestamp"]) <= boundary
+        ]
+
+        gate = asyncio.Semaphore(RECEIPT_CONCURRENCY)
+
+        async def receipt(tx_id: str) -> dict[str, Any]:
+            async with gate:
+                return await _node(
+                    self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id}
+                )
+
+        trc_ids = sorted({i["transaction_id"] for i in keep if "transaction_id" in i})
+        receipts = await asyncio.gather(*(receipt(t) for t in trc_ids))
+        events = [e for info in receipts for e in tron.trc20_transfers(info, address, self.tokens)]
+        events += [e for i in keep if "txID" in i and (e := tron.trx_transfer(i, address))]
+        events.sort(key=lambda e: (e.block, e.tx_id, e.index))
+
+        if keep:
+            new_ts = max(int(i["block_timestamp"]) for i in keep)
+            done = {
+                i.get("txID") or i["transaction_id"]
+                for i in keep
+                if int(i["block_timestamp"]) == new_ts
+            }
+            new_cursor = {"ts": new_ts, "seen": sorted(done | (seen if new_ts == ts else set()))}
+        else:
+            new_cursor = cursor
+        return ReadResult(events, new_cursor, more=boundary is not None, final_block=final_block)
+
+    async def _final_block(self) -> int:
+        info = await _node(self.rpc, "wallet/getnodeinfo", {})
+        return int(info["solidityBlock"].split(",ID:", 1)[0].replace("Num:", "", 1))
+
+    async def _grid_items(
+        self, method: str, path: str, params: dict[str, Any], seen: set[str], limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """About `limit` unseen items (whole pages), and whether the list is complete."""
+        items: list[dict[str, Any]] = []
+        query = {**params, "limit": GRID_PAGE}
+        while True:
+            page = await _grid(self.rpc, method, path, query)
+            for item in page.get("data") or []:
+                if (item.get("txID") or item.get("transaction_id")) not in seen:
+                    items.append(item)
+            fingerprint = (page.get("meta") or {}).get("fingerprint")
+            if not fingerprint:
+                return items, True
+            if len(items) >= limit:
+                return items, False
+            query = {**query, "fingerprint": fingerprint}
+
+
+class TronWatcher:
+    """The trigger: every solidified block once, its senders, receivers and Transfer events;
+    watched wallets among them get poked. Cost follows the chain, not the wallet count."""
+
+    def __init__(
+        self,
+        rpc: Endpoints[AsyncTron],
+        pool: asyncpg.Pool,
+        client: Client,
+        *,
+        block_seconds: float = BLOCK_SECONDS,
+    ) -> None:
+        self.rpc = rpc
+        self.pool = pool
+        self.client = client
+        self.block_seconds = block_seconds
+
+    @activity.defn(name="watch_chain")
+    async def watch_chain(self, state: WatchState) -> WatchResult:
+        details = activity.info().heartbeat_details
+        position: int | None = int(details[0]) if details else (state.position or {}).get("block")
+        result = WatchResult(position=None)
+        if position is None:
+            block = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
+            position = int(block["block_header"]["raw_data"]["number"])
+
+        last_seen = time.time()
+
+        async def step() -> float:
+            nonlocal position, last_seen
+            assert position is not None
+            for _ in range(BLOCKS_PER_STEP):
+                block = await _node(
+                    self.rpc, "walletsolidity/getblockbynum", {"num": position + 1, "visible": True}
+                )
+                if not block.get("block_header"):
+                    # Not solidified yet: come back about when the next block is due.
+                    return min(max(last_seen + self.block_seconds - time.time(), 0.2), 1.0)
+                result.pokes += await self._scan(block, position + 1)
+                position += 1
+                last_seen = time.time()
+                activity.heartbeat(position)
+            return 0.0
+
+        await run_round(state.round_seconds, step)
+        result.position = {"block": position}
+        result.rpc_calls = sum(self.rpc.calls.values())
+        return result
+
+    async def _scan(self, block: dict[str, Any], number: int) -> int:
+        calls_contracts = any(
+            c.get("type") == "TriggerSmartContract"
+            for tx in block.get("transactions") or []
+            for c in tx.get("raw_data", {}).get("contract") or []
+        )
+        infos: list[dict[str, Any]] = []
+        if calls_contracts:
+            reply = await _node(
+                self.rpc, "walletsolidity/gettransactioninfobyblocknum", {"num": number}
+            )
+            infos = reply if isinstance(reply, list) else []
+        involved = tron.addresses_in_block(block, infos)
+        if not involved:
+            return 0
+        watched = await wallets.watched_among(self.pool, "tron", sorted(involved))
+        return await poke_wallets(self.client, "tron", dict.fromkeys(watched, number))

@@ -1,0 +1,51 @@
+"""What both chains' triggers share: poking monitor workflows, and the round loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities import metrics
+from workflows.models import Poke
+from workflows.monitor import monitor_id
+
+POKE_CONCURRENCY = 32
+
+
+async def poke_wallets(client: Client, chain: str, changed: dict[str, int]) -> int:
+    """Signal `poke` to each changed wallet's monitor; returns how many were reached."""
+    gate = asyncio.Semaphore(POKE_CONCURRENCY)
+
+    async def poke(wallet: str, block: int) -> bool:
+        async with gate:
+            try:
+                await client.get_workflow_handle(monitor_id(chain, wallet)).signal(
+                    "poke", Poke(block=block)
+                )
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return False  # unwatched between the scan and the poke
+                raise
+            return True
+
+    reached = sum(await asyncio.gather(*(poke(w, b) for w, b in changed.items())))
+    metrics.POKES.labels(chain).inc(reached)
+    return reached
+
+
+async def run_round(seconds: float, step: Callable[[], Awaitable[float]]) -> None:
+    """Call `step` until the round is over; `step` returns how long to sleep before the next.
+
+    Heartbeats after every step, so a dead worker is noticed within the heartbeat timeout and
+    the round restarts elsewhere from the last reported position.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pause = await step()
+        activity.heartbeat()
+        await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))

@@ -1,0 +1,263 @@
+"""WalletMonitorWorkflow: one durable workflow per watched wallet, `wallet-{chain}-{address}`.
+
+The rules it enforces, in order:
+1. The cursor is the truth. Each check asks the chain for everything after the cursor (the
+   reader pages back until it finds it) over finalized/solidified data only, so nothing is
+   skipped; the cursor moves only after the events were ledgered and notified.
+2. Events reach the ledger (unique per chain, tx, index, wallet) inside the fetch activity,
+   before any notification; each notification has a unique key per chat and event.
+3. Idle costs almost nothing: the workflow sleeps until the chain trigger pokes it, and
+   reconciles on a slow timer as the safety net.
+4. Paused: nothing is fetched or sent; on resume, everything since the cursor arrives once.
+5. History stays small: continue-as-new carries the state once the server suggests it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.monitor import MonitorActivities
+    from activities.notify import NotifyActivities
+    from workflows import search_attributes as sa
+    from workflows.messages import messages_for
+    from workflows.models import (
+        FetchRequest,
+        MonitorState,
+        MonitorStatus,
+        Notification,
+        NotificationResult,
+        Poke,
+        Subscription,
+        Unsubscribe,
+        WalletEvent,
+        WalletRef,
+    )
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+POKE_RETRY = timedelta(seconds=1)  # a poke ahead of finality: look again shortly
+POKE_PATIENCE = 30
+HISTORY_LIMIT = 5_000
+RECENT = 10
+
+RPC_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["InvalidInput"],
+)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2,
+    maximum_interval=timedelta(seconds=30),
+)
+
+
+def monitor_id(chain: str, address: str) -> str:
+    return f"wallet-{chain}-{address}"
+
+
+@workflow.defn(name="WalletMonitorWorkflow")
+class WalletMonitorWorkflow:
+    @workflow.init
+    def __init__(self, state: MonitorState) -> None:
+        self.s = state
+        self.stopping = False
+        self.subscribers_changed = False
+        self.last_check: datetime | None = None
+
+    # ---- the rules -----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, state: MonitorState) -> MonitorStatus:
+        self._publish_state()
+        if self.s.cursor is None:
+            self.s.cursor = await self._call(MonitorActivities.start_watching, self._ref())
+            self.subscribers_changed = False  # start_watching saved them
+        while not self.stopping:
+            due = await self._sleep_until_due()
+            if self.stopping:
+                break
+            if self.subscribers_changed:
+                self.subscribers_changed = False
+                if not self.s.subscribers:
+                    break  # nobody watches any more
+                await self._call(MonitorActivities.save_subscriptions, self._ref())
+            if due and not self.s.paused:
+                await self._check()
+            if self._history_is_long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self.s)
+        await self._call(MonitorActivities.forget_wallet, self._ref())
+        return self.status()
+
+    async def _sleep_until_due(self) -> bool:
+        """Wait for a poke, a signal or the reconcile timer; True when a check is due."""
+        try:
+            await workflow.wait_condition(
+                lambda: self.stopping or self.subscribers_changed or self._poked(),
+                timeout=timedelta(seconds=self.s.reconcile_seconds),
+            )
+        except TimeoutError:
+            return True  # the slow reconcile: the safety net under the trigger
+        return self._poked()
+
+    def _poked(self) -> bool:
+        return self.s.pending_block is not None and not self.s.paused
+
+    async def _check(self) -> None:
+        """Fetch everything after the cursor, notify, then move the cursor.
+
+        A poke names the block where the trigger saw a change; while finalized data lags
+        behind it, look again shortly rather than waiting for the reconcile timer.
+        """
+        wanted = self.s.pending_block
+        self.s.pending_block = None  # a poke arriving during the check sets it again
+        for _ in range(POKE_PATIENCE):
+            final_block = await self._fetch_all(wanted)
+            if wanted is None or final_block >= wanted:
+                break
+            await workflow.sleep(POKE_RETRY)
+        self.last_check = workflow.now()
+
+    async def _fetch_all(self, wanted: int | None) -> int:
+        while True:
+            result = await self._call(
+                MonitorActivities.fetch_events,
+                FetchRequest(
+                    chain=self.s.chain,
+                    address=self.s.address,
+                    cursor=self.s.cursor,
+                    min_block=wanted,
+                ),
+            )
+            self.s.counters.fetches += 1
+            await self._notify(result.events)
+            self.s.cursor = result.cursor
+            self._remember(result.events)
+            if not result.more:
+                return result.final_block
+
+    async def _notify(self, events: list[WalletEvent]) -> None:
+        if not events:
+            return
+        self.s.counters.events += len(events)
+        sends = [
+            self._send(Notification(dedupe_key=key, chat_id=sub.chat_id, text=text))
+            for sub in list(self.s.subscribers.values())
+            for key, text in messages_for(sub, events)
+        ]
+        for result in await asyncio.gather(*sends):
+            if result.status == "sent":
+                self.s.counters.notifications_sent += 1
+            elif result.status == "unknown":
+                self.s.counters.notifications_unknown += 1
+            else:
+                self.s.counters.notifications_failed += 1
+
+    async def _send(self, notification: Notification) -> NotificationResult:
+        try:
+            return await workflow.execute_activity_method(
+                NotifyActivities.send_notification,
+                notification,
+                task_queue=self.s.notify_queue,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=30),
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as exc:
+            # Telegram unreachable for half an hour: the event stays in the ledger and the
+            # notification row stays pending; the monitor must not stall on one chat.
+            workflow.logger.warning("notification %s gave up: %s", notification.dedupe_key, exc)
+            return NotificationResult(status="failed", detail=str(exc.cause or exc))
+
+    # ---- signals and the query -----------------------------------------------------------
+
+    @workflow.signal
+    def subscribe(self, sub: Subscription) -> None:
+        self.s.subscribers[sub.chat_id] = sub
+        self.subscribers_changed = True
+
+    @workflow.signal
+    def unsubscribe(self, change: Unsubscribe) -> None:
+        if self.s.subscribers.pop(change.chat_id, None) is not None:
+            self.subscribers_changed = True
+
+    @workflow.signal
+    def poke(self, poke: Poke) -> None:
+        self.s.pending_block = max(poke.block, self.s.pending_block or 0)
+
+    @workflow.signal
+    def pause(self) -> None:
+        self.s.paused = True
+        self._publish_state()
+
+    @workflow.signal
+    def resume(self) -> None:
+        if self.s.paused:
+            self.s.paused = False
+            # Catch up at once on whatever happened while paused.
+            self.s.pending_block = self.s.pending_block or 0
+            self._publish_state()
+
+    @workflow.signal
+    def stop(self) -> None:
+        self.stopping = True
+        self._publish_state()
+
+    @workflow.query
+    def status(self) -> MonitorStatus:
+        return MonitorStatus(
+            workflow_id=workflow.info().workflow_id,
+            chain=self.s.chain,
+            address=self.s.address,
+            state="stopping" if self.stopping else "paused" if self.s.paused else "running",
+            cursor=self.s.cursor,
+            counters=self.s.counters,
+            subscribers=list(self.s.subscribers.values()),
+            recent=self.s.recent,
+            last_check=self.last_check,
+        )
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _ref(self) -> WalletRef:
+        return WalletRef(
+            chain=self.s.chain,
+            address=self.s.address,
+            subscribers=list(self.s.subscribers.values()),
+        )
+
+    async def _call(self, method: Callable[[MonitorActivities, A], Awaitable[R]], arg: A) -> R:
+        """Run one of this chain's monitor activities (same task queue as the workflow)."""
+        return await workflow.execute_activity_method(
+            method, arg, start_to_close_timeout=timedelta(minutes=2), retry_policy=RPC_RETRY
+        )
+
+    def _remember(self, events: list[WalletEvent]) -> None:
+        self.s.recent = (self.s.recent + events)[-RECENT:]
+
+    def _publish_state(self) -> None:
+        state = "stopped" if self.stopping else "paused" if self.s.paused else "running"
+        workflow.upsert_search_attributes(
+            [
+                sa.CHAIN.value_set(self.s.chain),
+                sa.ADDRESS.value_set(self.s.address),
+                sa.STATUS.value_set(state),
+            ]
+        )
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+        )

@@ -1,0 +1,47 @@
+"""ChainWatchWorkflow, `watch-{chain}`: the cheap trigger that keeps idle wallets cheap.
+
+One per chain, whatever the number of wallets. It runs the chain's `watch_chain` activity in
+rounds of a few minutes: the activity checks every watched wallet in batches (Solana) or scans
+each solidified block (TRON) and pokes the monitor workflows that changed. Monitors still
+reconcile on their own slow timer, so a trigger outage delays events but never loses them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.models import WatchResult, WatchState
+
+ROUNDS_PER_RUN = 50
+
+
+def watch_id(chain: str) -> str:
+    return f"watch-{chain}"
+
+
+@workflow.defn(name="ChainWatchWorkflow")
+class ChainWatchWorkflow:
+    @workflow.run
+    async def run(self, state: WatchState) -> None:
+        while state.rounds < ROUNDS_PER_RUN:
+            result: WatchResult = await workflow.execute_activity(
+                "watch_chain",
+                state,
+                result_type=WatchResult,
+                start_to_close_timeout=timedelta(seconds=state.round_seconds + 120),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+                ),
+            )
+            state.position = result.position
+            state.rounds += 1
+        workflow.continue_as_new(
+            WatchState(
+                chain=state.chain, position=state.position, round_seconds=state.round_seconds
+            )
+        )
