@@ -44,7 +44,7 @@ from devnet.telegram.state import (
     unix_now,
 )
 
-DEFAULT_TOKEN = "1000000001:DEVNET-walletflow-local-bot-token-00"
+DEFAULT_TOKEN = "7000000001:DEVNETwalletflowLocalStandInToken00"  # = starter.devstack
 TOKEN_RE = re.compile(r"^(\d{1,20}):[A-Za-z0-9_-]{1,128}$")
 MAX_TEXT_LENGTH = 4096
 MAX_CALLBACK_ANSWER_LENGTH = 200
