@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -110,3 +111,32 @@ def home(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "home"
     path.mkdir()
     yield path
+
+
+# ---- devnets (in-process, shared by the session; tests use their own accounts and chats) ----
+
+
+@pytest_asyncio.fixture(scope="session")
+async def telegram_devnet() -> AsyncIterator[Any]:
+    from devnet.telegram import TelegramDevnet, TelegramDevnetConfig
+
+    devnet = TelegramDevnet(TelegramDevnetConfig())
+    await devnet.start()
+    try:
+        yield devnet
+    finally:
+        await devnet.stop()
+
+
+@pytest_asyncio.fixture
+async def telegram(telegram_devnet: Any) -> AsyncIterator[Any]:
+    """The stand-in, with its fault knobs reset after the test."""
+    yield telegram_devnet
+    telegram_devnet.faults.update(
+        {"error_rate": 0, "rate_429": 0, "latency_ms": 0, "lost_response_rate": 0}
+    )
+
+
+def chat_id() -> int:
+    """A chat nobody else in this session uses."""
+    return 10_000_000 + uuid.uuid4().int % 1_000_000_000
