@@ -6,6 +6,7 @@ Every error a person can cause prints one line, `error: ...`, on stderr and exit
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from temporalio.client import Client
 
 from starter.errors import UserError
 from starter.settings import Settings, load_settings
@@ -117,6 +119,144 @@ def show_settings(
             table.add_row(env, shown, meaning)
     if not markdown:
         console.print(table)
+
+
+# ---- monitors ----------------------------------------------------------------------------
+
+
+async def _client(settings: Settings) -> Client:
+    from starter.temporal_client import connect
+
+    return await connect(settings)
+
+
+@app.command()
+def watch(
+    chain: str = typer.Argument(..., help="solana or tron"),
+    address: str = typer.Argument(..., help="the wallet address"),
+    chat: int = typer.Option(0, help="Telegram chat to notify (0: ledger only)"),
+    label: str | None = typer.Option(None, help="a name shown in notifications"),
+    min_amount: str | None = typer.Option(None, help="ignore smaller transfers (asset units)"),
+    asset: list[str] | None = typer.Option(None, help="only these assets (repeatable)"),
+    direction: str = typer.Option("both", help="in, out or both"),
+) -> None:
+    """Watch a wallet: its monitor workflow starts, or gains this subscriber."""
+    from starter import monitors
+
+    settings = load_settings()
+    chain_name, canonical = monitors.parse_target(chain, address)
+    sub = monitors.parse_subscription(
+        settings,
+        chain_name,
+        chat,
+        label=label,
+        min_amount=min_amount,
+        assets=asset or None,
+        direction=direction,
+    )
+
+    async def go() -> str:
+        return await monitors.watch(await _client(settings), settings, chain_name, canonical, sub)
+
+    workflow_id = run(go())
+    console.print(f"watching {chain_name} {canonical}: workflow {workflow_id}")
+    if not chat:
+        console.print("no --chat: events are recorded in the ledger only")
+
+
+@app.command()
+def unwatch(
+    chain: str = typer.Argument(..., help="solana or tron"),
+    address: str = typer.Argument(...),
+    chat: int | None = typer.Option(None, help="remove only this chat's subscription"),
+) -> None:
+    """Stop watching a wallet (or, with --chat, drop one subscriber)."""
+    from starter import monitors
+
+    settings = load_settings()
+    chain_name, canonical = monitors.parse_target(chain, address)
+
+    async def go() -> str:
+        client = await _client(settings)
+        if chat is not None:
+            return await monitors.unsubscribe(client, chain_name, canonical, chat)
+        return await monitors.signal_monitor(client, chain_name, canonical, "stop")
+
+    console.print(f"unwatch sent to {run(go())}")
+
+
+def _monitor_signal(signal: str, chain: str, address: str) -> None:
+    from starter import monitors
+
+    settings = load_settings()
+    chain_name, canonical = monitors.parse_target(chain, address)
+
+    async def go() -> str:
+        return await monitors.signal_monitor(await _client(settings), chain_name, canonical, signal)
+
+    console.print(f"{signal} sent to {run(go())}")
+
+
+@app.command()
+def pause(chain: str = typer.Argument(...), address: str = typer.Argument(...)) -> None:
+    """Pause a monitor: nothing is sent until resume, then everything arrives once."""
+    _monitor_signal("pause", chain, address)
+
+
+@app.command()
+def resume(chain: str = typer.Argument(...), address: str = typer.Argument(...)) -> None:
+    """Resume a paused monitor."""
+    _monitor_signal("resume", chain, address)
+
+
+@app.command()
+def status(workflow_id: str = typer.Argument(..., help="wallet-... or withdrawal-...")) -> None:
+    """Show a workflow's status (its `status` query) as JSON."""
+    from starter import inspect
+
+    settings = load_settings()
+
+    async def go() -> dict[str, Any]:
+        return await inspect.status(await _client(settings), workflow_id)
+
+    print(json.dumps(run(go()), indent=2))
+
+
+@app.command("list")
+def list_running() -> None:
+    """List running monitors and withdrawals."""
+    from starter import inspect
+
+    settings = load_settings()
+
+    async def go() -> list[inspect.Row]:
+        return await inspect.running(await _client(settings))
+
+    rows = run(go())
+    table = Table("workflow id", "type", "chain", "address / asset", "state", "started")
+    for r in rows:
+        table.add_row(
+            r.workflow_id, r.type, r.chain, r.subject, r.state, f"{r.started:%Y-%m-%d %H:%M:%S}"
+        )
+    console.print(table if rows else "nothing is running")
+
+
+@app.command()
+def workers() -> None:
+    """Pollers (with last access time) and backlog of every task queue."""
+    from starter import inspect
+
+    settings = load_settings()
+
+    async def go() -> list[inspect.QueueInfo]:
+        return await inspect.workers(await _client(settings), settings)
+
+    table = Table("task queue", "kind", "pollers", "last access", "backlog")
+    for q in run(go()):
+        names = ", ".join(p[0] for p in q.pollers) or "none"
+        last = max((p[1] for p in q.pollers if p[1]), default=None)
+        table.add_row(q.queue, q.kind, names, f"{last:%H:%M:%S}" if last else "-", str(q.backlog))
+    console.print(table)
 
 
 def main() -> None:
