@@ -21,6 +21,7 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized, Processed
 from solana.rpc.core import RPCException
 from solana.rpc.models import TokenAccountOpts, TxOpts
+from solders import system_program
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
@@ -75,11 +76,20 @@ def finalize(devnet: SolanaDevnet) -> None:
     devnet.advance(FINALIZED_LAG + 1)
 
 
+def legacy_tx(
+    signers: Sequence[Keypair], instructions: Sequence[Instruction], blockhash: Hash
+) -> VersionedTransaction:
+    """A legacy transaction, fee paid by the first signer (AsyncClient takes the versioned
+    wrapper type)."""
+    message = Message(list(instructions), signers[0].pubkey())
+    return VersionedTransaction.from_legacy(Transaction(list(signers), message, blockhash))
+
+
 async def signed(
-    rpc: AsyncClient, payer: Keypair, instructions: Sequence[Instruction], **kw: Any
-) -> Transaction:
-    blockhash = (await rpc.get_latest_blockhash(kw.pop("commitment", Finalized))).value.blockhash
-    return Transaction([payer], Message(list(instructions), payer.pubkey()), blockhash)
+    rpc: AsyncClient, payer: Keypair, instructions: Sequence[Instruction]
+) -> VersionedTransaction:
+    blockhash = (await rpc.get_latest_blockhash(Finalized)).value.blockhash
+    return legacy_tx([payer], instructions, blockhash)
 
 
 def sol_transfer(payer: Keypair, to: Pubkey, lamports: int) -> Instruction:
@@ -95,7 +105,14 @@ async def blockhash_valid(url: str, blockhash: Hash) -> bool:
         "params": [str(blockhash), {"commitment": "processed"}],
     }
     async with aiohttp.ClientSession() as http, http.post(url, json=body) as resp:
-        return IsBlockhashValidResp.from_json(await resp.text()).value
+        parsed = IsBlockhashValidResp.from_json(await resp.text())
+    assert isinstance(parsed, IsBlockhashValidResp), parsed
+    return parsed.value
+
+
+def as_json(value: Any) -> Any:
+    """A solders response object as plain JSON (typed loosely, for deep field checks)."""
+    return json.loads(value.to_json())
 
 
 def preflight_error(
@@ -134,7 +151,9 @@ async def test_sol_transfer_finalizes_with_a_running_clock() -> None:
             assert got is not None and got.block_time is not None
             meta = got.transaction.meta
             assert meta is not None and meta.err is None and meta.fee == FEE
-            keys = got.transaction.transaction.message.account_keys
+            keys = [
+                Pubkey.from_string(k) for k in as_json(got)["transaction"]["message"]["accountKeys"]
+            ]
             i_payer, i_dest = keys.index(payer.pubkey()), keys.index(dest)
             assert meta.pre_balances[i_payer] == before
             assert meta.post_balances[i_payer] == before - 2 * SOL - FEE
@@ -219,17 +238,18 @@ async def test_ata_creation_and_transfer_checked(manual: SolanaDevnet, client: A
     assert got is not None
     meta = got.transaction.meta
     assert meta is not None and meta.err is None
-    keys = [k.pubkey for k in got.transaction.transaction.message.account_keys]
+    body = as_json(got)["transaction"]
+    keys = [Pubkey.from_string(k["pubkey"]) for k in body["message"]["accountKeys"]]
     i_ata = keys.index(ata)
-    assert all(b.account_index != i_ata for b in meta.pre_token_balances)
-    (post,) = [b for b in meta.post_token_balances if b.account_index == i_ata]
+    assert all(b.account_index != i_ata for b in (meta.pre_token_balances or []))
+    (post,) = [b for b in (meta.post_token_balances or []) if b.account_index == i_ata]
     assert (post.owner, post.mint, post.program_id) == (owner, mint, TOKEN_PROGRAM_ID)
     assert post.ui_token_amount.amount == "5000000"
     assert post.ui_token_amount.ui_amount_string == "5"
-    (src_pre,) = [b for b in meta.pre_token_balances if b.owner == payer.pubkey()]
-    (src_post,) = [b for b in meta.post_token_balances if b.owner == payer.pubkey()]
+    (src_pre,) = [b for b in (meta.pre_token_balances or []) if b.owner == payer.pubkey()]
+    (src_post,) = [b for b in (meta.post_token_balances or []) if b.owner == payer.pubkey()]
     assert int(src_pre.ui_token_amount.amount) - int(src_post.ui_token_amount.amount) == 5_000_000
-    parsed = json.loads(got.to_json())["transaction"]["message"]["instructions"]
+    parsed = body["message"]["instructions"]
     assert parsed[0]["parsed"]["type"] == "create"
     assert parsed[1]["parsed"]["type"] == "transferChecked"
     assert parsed[1]["parsed"]["info"]["tokenAmount"]["amount"] == "5000000"
@@ -247,7 +267,8 @@ async def test_ata_creation_and_transfer_checked(manual: SolanaDevnet, client: A
         await client.get_token_accounts_by_owner_json_parsed(owner, TokenAccountOpts(mint=mint))
     ).value
     assert [a.pubkey for a in accounts] == [ata]
-    assert accounts[0].account.data.parsed["info"]["tokenAmount"]["amount"] == "7500000"
+    parsed_account = as_json(accounts[0])["account"]["data"]["parsed"]
+    assert parsed_account["info"]["tokenAmount"]["amount"] == "7500000"
 
 
 async def test_token_2022_transfer_checked(manual: SolanaDevnet, client: AsyncClient) -> None:
@@ -275,7 +296,7 @@ async def test_token_2022_transfer_checked(manual: SolanaDevnet, client: AsyncCl
     finalize(manual)
     got = (await client.get_transaction(sig, max_supported_transaction_version=0)).value
     assert got is not None and got.transaction.meta is not None
-    (post,) = [b for b in got.transaction.meta.post_token_balances if b.owner == owner]
+    (post,) = [b for b in (got.transaction.meta.post_token_balances or []) if b.owner == owner]
     assert post.program_id == TOKEN_2022_PROGRAM_ID
     assert post.ui_token_amount.amount == "1234567"
     assert post.ui_token_amount.ui_amount_string == "1.234567"
@@ -285,9 +306,9 @@ async def test_token_2022_transfer_checked(manual: SolanaDevnet, client: AsyncCl
         )
     ).value
     assert [a.pubkey for a in accounts] == [ata]
-    data = accounts[0].account.data
-    assert data.program == "spl-token-2022"
-    assert data.parsed["info"]["extensions"] == [{"extension": "immutableOwner"}]
+    data = as_json(accounts[0])["account"]["data"]
+    assert data["program"] == "spl-token-2022"
+    assert data["parsed"]["info"]["extensions"] == [{"extension": "immutableOwner"}]
 
 
 # ---- history -------------------------------------------------------------------------
@@ -347,11 +368,7 @@ async def test_signatures_for_address_paging(manual: SolanaDevnet, client: Async
 async def test_expired_blockhash_is_refused(manual: SolanaDevnet, client: AsyncClient) -> None:
     payer = funded(manual, 5)
     latest = (await client.get_latest_blockhash(Processed)).value
-    tx = Transaction(
-        [payer],
-        Message([sol_transfer(payer, Keypair().pubkey(), SOL)], payer.pubkey()),
-        latest.blockhash,
-    )
+    tx = legacy_tx([payer], [sol_transfer(payer, Keypair().pubkey(), SOL)], latest.blockhash)
     manual.advance(151)
     height = (await client.get_block_height(Processed)).value
     assert height > latest.last_valid_block_height
@@ -360,11 +377,7 @@ async def test_expired_blockhash_is_refused(manual: SolanaDevnet, client: AsyncC
         await client.send_transaction(tx, TxOpts(preflight_commitment=Processed))
     error = preflight_error(exc)
     assert error.message == "Transaction simulation failed: Blockhash not found"
-    unknown = Transaction(
-        [payer],
-        Message([sol_transfer(payer, Keypair().pubkey(), SOL)], payer.pubkey()),
-        Hash.new_unique(),
-    )
+    unknown = legacy_tx([payer], [sol_transfer(payer, Keypair().pubkey(), SOL)], Hash.new_unique())
     with pytest.raises(RPCException, match="Blockhash not found"):
         await client.send_transaction(unknown)
     # With skipPreflight the node takes it and the leader drops it: it never lands.
@@ -547,16 +560,14 @@ async def test_state_survives_a_restart(tmp_path: Path) -> None:
             assert (await rpc.get_balance(payer.pubkey(), Processed)).value == payer_balance
             got = (await rpc.get_transaction(sig)).value
             assert got is not None and got.transaction.meta is not None
-            assert got.transaction.meta.post_token_balances[0].owner == dest
+            assert (got.transaction.meta.post_token_balances or [])[0].owner == dest
             listed = (await rpc.get_signatures_for_address(dest)).value
             assert [s.signature for s in listed] == [sig]
             ata = get_associated_token_address(dest, mint)
             assert (await rpc.get_token_account_balance(ata)).value.amount == "0"
             assert await blockhash_valid(second.url, blockhash) is True
             # The chain goes on: new transactions land on top of the restored history.
-            tx = Transaction(
-                [payer], Message([sol_transfer(payer, dest, SOL)], payer.pubkey()), blockhash
-            )
+            tx = legacy_tx([payer], [sol_transfer(payer, dest, SOL)], blockhash)
             await rpc.send_transaction(tx, TxOpts(preflight_commitment=Processed))
             assert (await rpc.get_balance(dest, Processed)).value == 4 * SOL
     finally:
@@ -577,8 +588,8 @@ async def test_account_fee_airdrop_and_simulation_methods(
 
     payer = funded(manual, 8)
     tx = await signed(client, payer, [sol_transfer(payer, nobody, SOL)])
-    assert (await client.get_fee_for_message(tx.message)).value == FEE
-    simulated = (await client.simulate_transaction(VersionedTransaction.from_legacy(tx))).value
+    assert (await client.get_fee_for_message(tx.message)).value == FEE  # type: ignore[arg-type]
+    simulated = (await client.simulate_transaction(tx)).value
     assert simulated.err is None and simulated.units_consumed == 150
     assert (await client.get_balance(nobody, Processed)).value == 0  # simulation changes nothing
 
@@ -586,3 +597,40 @@ async def test_account_fee_airdrop_and_simulation_methods(
     assert (await client.get_balance(nobody, Processed)).value == 7 * SOL
     status = (await client.get_signature_statuses([sig])).value[0]
     assert status is not None and status.err is None
+
+
+async def test_durable_nonce_outlives_blockhash_expiry(
+    manual: SolanaDevnet, client: AsyncClient
+) -> None:
+    payer, nonce = funded(manual, 9), Keypair()
+    rent = (await client.get_minimum_balance_for_rent_exemption(80)).value
+    setup = system_program.create_nonce_account(
+        payer.pubkey(), nonce.pubkey(), payer.pubkey(), rent
+    )
+    blockhash = (await client.get_latest_blockhash()).value.blockhash
+    await client.send_transaction(legacy_tx([payer, nonce], setup, blockhash))
+    manual.advance(1)
+
+    async def nonce_value() -> Hash:
+        account = (await client.get_account_info(nonce.pubkey(), Processed)).value
+        assert account is not None
+        return Hash(bytes(account.data[40:72]))
+
+    def pay_with_nonce(value: Hash, lamports: int) -> VersionedTransaction:
+        advance = system_program.advance_nonce_account(
+            system_program.AdvanceNonceAccountParams(
+                nonce_pubkey=nonce.pubkey(), authorized_pubkey=payer.pubkey()
+            )
+        )
+        ixs = [advance, sol_transfer(payer, Keypair().pubkey(), lamports)]
+        return legacy_tx([payer], ixs, value)
+
+    first = pay_with_nonce(await nonce_value(), SOL)
+    stale = pay_with_nonce(await nonce_value(), 2 * SOL)
+    manual.advance(200)  # far beyond any blockhash's 150 blocks
+    sig = (await client.send_transaction(first, TxOpts(preflight_commitment=Processed))).value
+    status = (await client.get_signature_statuses([sig])).value[0]
+    assert status is not None and status.err is None
+    # The nonce advanced, so a second transaction signed over the old value is dead.
+    with pytest.raises(RPCException, match="Blockhash not found"):
+        await client.send_transaction(stale, TxOpts(preflight_commitment=Processed))

@@ -1,0 +1,746 @@
+"""Solana JSON-RPC over HTTP, backed by `SolanaChain`.
+
+The methods a wallet service uses, answered with the shapes, codes and messages of an Agave
+node so that `solana.rpc.async_api.AsyncClient` (and anything else written against a real
+node) parses them unchanged. Deviations from a node are listed in the package docstring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import math
+import os
+import struct
+import threading
+from typing import Any
+
+import base58
+from aiohttp import web
+from solders.hash import Hash
+from solders.message import from_bytes_versioned
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+from devnet.faults import Faults, drop_connection
+from devnet.http import DevnetServer
+from devnet.solana import tokens
+from devnet.solana.chain import COMMITMENTS, Block, SolanaChain, derive_keypair
+from devnet.solana.config import SolanaDevnetConfig
+from devnet.solana.errors import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    MIN_CONTEXT_SLOT_NOT_REACHED,
+    PARSE_ERROR,
+    SIGNATURE_VERIFICATION_FAILURE,
+    RpcError,
+    invalid_params,
+)
+from devnet.solana.render import encode_account, render_inner_parsed, render_transaction
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2.2.7"
+FEATURE_SET = 3294202862
+SLOTS_PER_EPOCH = 432_000
+MAX_SIGNATURES_FOR_ADDRESS = 1000
+MAX_SIGNATURE_STATUSES = 256
+MAX_MULTIPLE_ACCOUNTS = 100
+MAX_BASE58_TX = 1683
+MAX_BASE64_TX = 1644
+PACKET_DATA_SIZE = 1232
+COMPUTE_BUDGET_PROGRAM = "ComputeBudget111111111111111111111111111111"
+LAMPORTS_PER_SIGNATURE = 5000
+
+
+class _Call:
+    """Per-HTTP-request state shared by the calls of a batch."""
+
+    __slots__ = ("lose_response",)
+
+    def __init__(self) -> None:
+        self.lose_response = False
+
+
+def _pubkey(value: Any) -> Pubkey:
+    if not isinstance(value, str):
+        raise invalid_params("Invalid params: expected a base58 pubkey string")
+    try:
+        return Pubkey.from_string(value)
+    except ValueError:
+        try:
+            size_ok = len(base58.b58decode(value)) == 32
+        except ValueError:
+            size_ok = True
+        raise invalid_params(
+            "Invalid param: Invalid" if size_ok else "Invalid param: WrongSize"
+        ) from None
+
+
+def _signature(value: Any) -> str:
+    if not isinstance(value, str):
+        raise invalid_params("Invalid params: expected a base58 signature string")
+    try:
+        return str(Signature.from_string(value))
+    except ValueError:
+        try:
+            size_ok = len(base58.b58decode(value)) == 64
+        except ValueError:
+            size_ok = True
+        raise invalid_params(
+            "Invalid param: Invalid" if size_ok else "Invalid param: WrongSize"
+        ) from None
+
+
+def _arg(params: list[Any], index: int, default: Any = None) -> Any:
+    return params[index] if index < len(params) and params[index] is not None else default
+
+
+def _config(params: list[Any], index: int) -> dict[str, Any]:
+    cfg = _arg(params, index, {})
+    if not isinstance(cfg, dict):
+        raise invalid_params("Invalid params: expected a configuration object")
+    return cfg
+
+
+def _commitment(cfg: dict[str, Any], key: str = "commitment") -> str:
+    raw = cfg.get(key) or "finalized"
+    commitment = COMMITMENTS.get(raw)
+    if commitment is None:
+        raise invalid_params(f"Invalid params: unknown variant `{raw}`")
+    return commitment
+
+
+def _at_least_confirmed(commitment: str) -> None:
+    if commitment == "processed":
+        raise invalid_params("Method does not support commitment below `confirmed`")
+
+
+def _check_min_context(cfg: dict[str, Any], block: Block) -> None:
+    wanted = cfg.get("minContextSlot")
+    if wanted is not None and block.slot < int(wanted):
+        raise RpcError(
+            MIN_CONTEXT_SLOT_NOT_REACHED,
+            "Minimum context slot has not been reached",
+            {"contextSlot": block.slot},
+        )
+
+
+def _context(block: Block) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "slot": block.slot}
+
+
+def _decode_wire(data: Any, encoding: str, what: str) -> bytes:
+    """decode_and_deserialize's size limits and messages."""
+    if not isinstance(data, str):
+        raise invalid_params("Invalid params: expected an encoded transaction string")
+    if encoding == "base58":
+        if len(data) > MAX_BASE58_TX:
+            raise invalid_params(
+                f"base58 encoded {what} too large: {len(data)} bytes "
+                f"(max: encoded/raw {MAX_BASE58_TX}/{PACKET_DATA_SIZE})"
+            )
+        try:
+            raw = base58.b58decode(data)
+        except ValueError as exc:
+            raise invalid_params(f"invalid base58 encoding: {exc}") from None
+    elif encoding == "base64":
+        if len(data) > MAX_BASE64_TX:
+            raise invalid_params(
+                f"base64 encoded {what} too large: {len(data)} bytes "
+                f"(max: encoded/raw {MAX_BASE64_TX}/{PACKET_DATA_SIZE})"
+            )
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise invalid_params(f"invalid base64 encoding: {exc}") from None
+    else:
+        raise invalid_params(
+            f"unsupported encoding: {encoding}. Supported encodings: base58, base64"
+        )
+    if len(raw) > PACKET_DATA_SIZE:
+        raise invalid_params(
+            f"decoded {what} too large: {len(raw)} bytes (max: {PACKET_DATA_SIZE} bytes)"
+        )
+    return raw
+
+
+def _decode_transaction(data: Any, encoding: str) -> tuple[bytes, VersionedTransaction]:
+    what = "solana_transaction::versioned::VersionedTransaction"
+    raw = _decode_wire(data, encoding, what)
+    try:
+        return raw, VersionedTransaction.from_bytes(raw)
+    except ValueError as exc:
+        raise invalid_params(f"failed to deserialize {what}: {exc}") from None
+
+
+class SolanaDevnet(DevnetServer):
+    """The devnet server. `chain` is the ledger; tests may also drive it directly."""
+
+    name = "solana"
+
+    def __init__(
+        self, config: SolanaDevnetConfig | None = None, faults: Faults | None = None
+    ) -> None:
+        self.config = config or SolanaDevnetConfig()
+        self.chain = SolanaChain(self.config)
+        self._methods = {
+            name[len("rpc_") :]: getattr(self, name)
+            for name in dir(self)
+            if name.startswith("rpc_")
+        }
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loaded = False
+        self._save_seq = 0
+        self._written_seq = 0
+        self._write_lock = threading.Lock()
+        super().__init__(faults)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def setup_routes(self, app: web.Application) -> None:
+        app.router.add_post("/", self._handle)
+        app.router.add_get("/health", self._health)
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        path = self.config.state_path
+        if path is not None and path.exists():
+            self.chain.restore(json.loads(path.read_text()))
+            log.info("solana devnet: restored slot %s from %s", self.chain.slot, path)
+        else:
+            self.chain.genesis()
+        self._loaded = True
+
+    async def on_start(self) -> None:
+        self._load()
+        if self.config.slot_ms > 0:
+            self._tasks.append(asyncio.create_task(self._slot_clock(), name="solana-slots"))
+        if self.config.state_path is not None:
+            self._tasks.append(asyncio.create_task(self._autosave(), name="solana-autosave"))
+
+    async def on_stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self.save()
+
+    async def _slot_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = self.config.slot_ms / 1000
+        due = loop.time() + period
+        while True:
+            await asyncio.sleep(max(due - loop.time(), 0))
+            # Catch up on slots missed while the loop was busy, but never in one huge burst.
+            behind = min(int((loop.time() - due) / period) + 1, 64)
+            for _ in range(behind):
+                self.chain.produce_block()
+            due += behind * period
+            if due < loop.time() - 64 * period:
+                due = loop.time() + period
+
+    async def _autosave(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.save_interval_s)
+            if self.chain.dirty:
+                # The snapshot is taken on the loop (consistent); only the disk write is moved
+                # off it.
+                self._save_seq += 1
+                text, seq = self.chain.snapshot(), self._save_seq
+                self.chain.dirty = False
+                await asyncio.to_thread(self._write, text, seq)
+
+    def save(self) -> None:
+        """Write the state file now (atomically), if a state path is configured."""
+        if self.config.state_path is None or not self._loaded:
+            return
+        self._save_seq += 1
+        self._write(self.chain.snapshot(), self._save_seq)
+        self.chain.dirty = False
+
+    def _write(self, text: str, seq: int) -> None:
+        """tmp + rename; a slower write of an older snapshot never replaces a newer one."""
+        path = self.config.state_path
+        assert path is not None
+        with self._write_lock:
+            if seq <= self._written_seq:
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(text)
+            os.replace(tmp, path)
+            self._written_seq = seq
+
+    def advance(self, n: int = 1) -> Block:
+        """Produce `n` blocks now (for tests that drive slots by hand)."""
+        self._load()
+        block = self.chain.blocks[-1] if self.chain.blocks else None
+        for _ in range(n):
+            block = self.chain.produce_block()
+        assert block is not None
+        return block
+
+    def info(self) -> dict[str, Any]:
+        self._load()
+        return {
+            "url": self.url,
+            "accounts": [
+                {"address": str(pk), "secret_key": str(kp)}
+                for kp, pk in zip(self.chain.keypairs, self.chain.pubkeys, strict=True)
+            ],
+            "spl_mint": str(self.chain.spl_mint),
+            "spl_symbol": "USDC",
+            "token2022_mint": str(self.chain.token2022_mint),
+            "decimals": self.config.decimals,
+            "slot_ms": self.config.slot_ms,
+            "confirmed_lag": self.config.confirmed_lag,
+            "finalized_lag": self.config.finalized_lag,
+        }
+
+    # ---- HTTP / JSON-RPC ----------------------------------------------------------------
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        call = _Call()
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            out: Any = _error(None, RpcError(PARSE_ERROR, "Parse error"))
+        else:
+            if isinstance(payload, list):
+                if not payload:
+                    out = _error(None, RpcError(INVALID_REQUEST, "Invalid request"))
+                else:
+                    out = [self._dispatch(item, call) for item in payload]
+            else:
+                out = self._dispatch(payload, call)
+        if call.lose_response:
+            return drop_connection(request)
+        return web.Response(
+            body=json.dumps(out, separators=(",", ":")).encode(),
+            content_type="application/json",
+        )
+
+    def _dispatch(self, item: Any, call: _Call) -> dict[str, Any]:
+        if not isinstance(item, dict) or not isinstance(item.get("method"), str):
+            request_id = item.get("id") if isinstance(item, dict) else None
+            return _error(request_id, RpcError(INVALID_REQUEST, "Invalid request"))
+        request_id = item.get("id")
+        method = self._methods.get(item["method"])
+        if method is None:
+            return _error(request_id, RpcError(METHOD_NOT_FOUND, "Method not found"))
+        params = item.get("params")
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            return _error(request_id, invalid_params("Invalid params: expected an array"))
+        self._load()
+        try:
+            result = method(params, call)
+        except RpcError as exc:
+            return _error(request_id, exc)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            return _error(request_id, invalid_params(f"Invalid params: {exc}"))
+        except Exception:
+            log.exception("solana devnet: %s failed", item["method"])
+            return _error(request_id, RpcError(INTERNAL_ERROR, "Internal error"))
+        return {"jsonrpc": "2.0", "result": result, "id": request_id}
+
+    # ---- cluster ------------------------------------------------------------------------
+
+    def rpc_getHealth(self, params: list[Any], call: _Call) -> Any:
+        return "ok"
+
+    def rpc_getVersion(self, params: list[Any], call: _Call) -> Any:
+        return {"feature-set": FEATURE_SET, "solana-core": API_VERSION}
+
+    def rpc_getGenesisHash(self, params: list[Any], call: _Call) -> Any:
+        return self.chain.genesis_hash
+
+    def rpc_getIdentity(self, params: list[Any], call: _Call) -> Any:
+        return {"identity": str(derive_keypair(self.config.seed, "validator").pubkey())}
+
+    def _block(self, params: list[Any], index: int) -> tuple[Block, dict[str, Any]]:
+        cfg = _config(params, index)
+        block = self.chain.block_at(_commitment(cfg))
+        _check_min_context(cfg, block)
+        return block, cfg
+
+    def rpc_getSlot(self, params: list[Any], call: _Call) -> Any:
+        return self._block(params, 0)[0].slot
+
+    def rpc_getBlockHeight(self, params: list[Any], call: _Call) -> Any:
+        return self._block(params, 0)[0].height
+
+    def rpc_getEpochInfo(self, params: list[Any], call: _Call) -> Any:
+        block = self._block(params, 0)[0]
+        return {
+            "absoluteSlot": block.slot,
+            "blockHeight": block.height,
+            "epoch": block.slot // SLOTS_PER_EPOCH,
+            "slotIndex": block.slot % SLOTS_PER_EPOCH,
+            "slotsInEpoch": SLOTS_PER_EPOCH,
+            "transactionCount": len(self.chain.txs),
+        }
+
+    def rpc_getTransactionCount(self, params: list[Any], call: _Call) -> Any:
+        block = self._block(params, 0)[0]
+        return sum(1 for _ in self._txs_up_to(block.slot))
+
+    def _txs_up_to(self, slot: int) -> Any:
+        return (r for r in self.chain.txs if r.slot <= slot)
+
+    def rpc_getFirstAvailableBlock(self, params: list[Any], call: _Call) -> Any:
+        return 0
+
+    def rpc_minimumLedgerSlot(self, params: list[Any], call: _Call) -> Any:
+        return 0
+
+    def rpc_getLatestBlockhash(self, params: list[Any], call: _Call) -> Any:
+        block, _ = self._block(params, 0)
+        value = {
+            "blockhash": block.blockhash,
+            "lastValidBlockHeight": self.chain.last_valid_block_height(block),
+        }
+        return {"context": _context(block), "value": value}
+
+    def rpc_isBlockhashValid(self, params: list[Any], call: _Call) -> Any:
+        raw = _arg(params, 0)
+        try:
+            blockhash = str(Hash.from_string(raw))
+        except (ValueError, TypeError) as exc:
+            raise invalid_params(f"{exc}") from None
+        block, _ = self._block(params, 1)
+        return {
+            "context": _context(block),
+            "value": self.chain.blockhash_valid_at(blockhash, block.height),
+        }
+
+    def rpc_getRecentPrioritizationFees(self, params: list[Any], call: _Call) -> Any:
+        for key in _arg(params, 0, []):
+            _pubkey(key)
+        blocks = list(self.chain.blocks)[-150:]
+        return [{"prioritizationFee": 0, "slot": b.slot} for b in blocks]
+
+    def rpc_getMinimumBalanceForRentExemption(self, params: list[Any], call: _Call) -> Any:
+        size = _arg(params, 0)
+        if not isinstance(size, int) or size < 0:
+            raise invalid_params("Invalid params: expected a data length")
+        return self.chain.svm.minimum_balance_for_rent_exemption(size)
+
+    def rpc_getFeeForMessage(self, params: list[Any], call: _Call) -> Any:
+        raw = _decode_wire(_arg(params, 0), "base64", "solana_message::versioned::VersionedMessage")
+        try:
+            message = from_bytes_versioned(raw)
+        except ValueError as exc:
+            raise invalid_params(f"invalid transaction message: {exc}") from None
+        block, _ = self._block(params, 1)
+        if not self.chain.blockhash_valid_at(str(message.recent_blockhash), block.height):
+            return {"context": _context(block), "value": None}
+        return {"context": _context(block), "value": _fee_for(message)}
+
+    # ---- accounts -----------------------------------------------------------------------
+
+    def rpc_getBalance(self, params: list[Any], call: _Call) -> Any:
+        pubkey = _pubkey(_arg(params, 0))
+        block, _ = self._block(params, 1)
+        account = self.chain.account_at(pubkey, block.slot)
+        return {"context": _context(block), "value": account.lamports if account else 0}
+
+    def _encoding(self, cfg: dict[str, Any]) -> str:
+        return str(cfg.get("encoding") or "binary")
+
+    def rpc_getAccountInfo(self, params: list[Any], call: _Call) -> Any:
+        pubkey = _pubkey(_arg(params, 0))
+        block, cfg = self._block(params, 1)
+        account = self.chain.account_at(pubkey, block.slot)
+        value = (
+            encode_account(account, self._encoding(cfg), cfg.get("dataSlice"), self.chain.decimals)
+            if account is not None
+            else None
+        )
+        return {"context": _context(block), "value": value}
+
+    def rpc_getMultipleAccounts(self, params: list[Any], call: _Call) -> Any:
+        keys = _arg(params, 0, [])
+        if not isinstance(keys, list):
+            raise invalid_params("Invalid params: expected an array of pubkeys")
+        if len(keys) > MAX_MULTIPLE_ACCOUNTS:
+            raise invalid_params(f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
+        pubkeys = [_pubkey(k) for k in keys]
+        block, cfg = self._block(params, 1)
+        encoding = self._encoding(cfg)
+        values = []
+        for pubkey in pubkeys:
+            account = self.chain.account_at(pubkey, block.slot)
+            values.append(
+                encode_account(account, encoding, cfg.get("dataSlice"), self.chain.decimals)
+                if account is not None
+                else None
+            )
+        return {"context": _context(block), "value": values}
+
+    def rpc_getTokenAccountBalance(self, params: list[Any], call: _Call) -> Any:
+        pubkey = _pubkey(_arg(params, 0))
+        block, _ = self._block(params, 1)
+        account = self.chain.account_at(pubkey, block.slot)
+        if account is None:
+            raise invalid_params("Invalid param: could not find account")
+        if str(account.owner) not in tokens.TOKEN_PROGRAMS:
+            raise invalid_params("Invalid param: not a Token account")
+        parsed = tokens.parse_token_account(bytes(account.data))
+        if parsed is None:
+            raise invalid_params("Invalid param: not a Token account")
+        decimals = self.chain.decimals(parsed.mint)
+        if decimals is None:
+            raise invalid_params("Invalid param: could not find mint")
+        return {
+            "context": _context(block),
+            "value": tokens.ui_token_amount(parsed.amount, decimals),
+        }
+
+    def rpc_getTokenAccountsByOwner(self, params: list[Any], call: _Call) -> Any:
+        owner = _pubkey(_arg(params, 0))
+        selector = _arg(params, 1)
+        if not isinstance(selector, dict) or not ({"mint", "programId"} & selector.keys()):
+            raise invalid_params("Invalid params: expected a mint or programId filter")
+        block, cfg = self._block(params, 2)
+        mint: str | None = None
+        if "mint" in selector:
+            mint_key = _pubkey(selector["mint"])
+            mint_account = self.chain.account_at(mint_key, block.slot)
+            if mint_account is None:
+                raise invalid_params("Invalid param: could not find mint")
+            program = str(mint_account.owner)
+            if program not in tokens.TOKEN_PROGRAMS:
+                raise invalid_params("Invalid param: not a Token mint")
+            mint = str(mint_key)
+        else:
+            program = str(_pubkey(selector["programId"]))
+            if program not in tokens.TOKEN_PROGRAMS:
+                raise invalid_params("Invalid param: unrecognized Token program id")
+        owner_str = str(owner)
+        encoding = self._encoding(cfg)
+        values = []
+        for key in sorted(self.chain.token_accounts_by_owner.get(owner_str, ())):
+            account = self.chain.account_at(Pubkey.from_string(key), block.slot)
+            if account is None or str(account.owner) != program:
+                continue
+            parsed = tokens.parse_token_account(bytes(account.data))
+            if parsed is None or parsed.owner != owner_str or (mint and parsed.mint != mint):
+                continue
+            values.append(
+                {
+                    "account": encode_account(
+                        account, encoding, cfg.get("dataSlice"), self.chain.decimals
+                    ),
+                    "pubkey": key,
+                }
+            )
+        return {"context": _context(block), "value": values}
+
+    # ---- transactions -------------------------------------------------------------------
+
+    def rpc_sendTransaction(self, params: list[Any], call: _Call) -> Any:
+        cfg = _config(params, 1)
+        raw, tx = _decode_transaction(_arg(params, 0), str(cfg.get("encoding") or "base58"))
+        skip = bool(cfg.get("skipPreflight", False))
+        commitment = "processed" if skip else _commitment(cfg, "preflightCommitment")
+        _check_min_context(cfg, self.chain.block_at(commitment))
+        signature = self.chain.send_transaction(
+            tx, raw, skip_preflight=skip, preflight_commitment=commitment
+        )
+        if self.faults.lose_response():
+            call.lose_response = True
+        return signature
+
+    def rpc_requestAirdrop(self, params: list[Any], call: _Call) -> Any:
+        pubkey = _pubkey(_arg(params, 0))
+        lamports = _arg(params, 1)
+        if not isinstance(lamports, int) or lamports < 0:
+            raise invalid_params("Invalid params: expected lamports as an integer")
+        return self.chain.airdrop(pubkey, lamports)
+
+    def rpc_simulateTransaction(self, params: list[Any], call: _Call) -> Any:
+        cfg = _config(params, 1)
+        _raw, tx = _decode_transaction(_arg(params, 0), str(cfg.get("encoding") or "base58"))
+        sig_verify = bool(cfg.get("sigVerify", False))
+        replace = bool(cfg.get("replaceRecentBlockhash", False))
+        if sig_verify and replace:
+            raise invalid_params("sigVerify may not be used with replaceRecentBlockhash")
+        block, _ = self._block(params, 1)
+        try:
+            tx.sanitize()
+        except ValueError:
+            raise invalid_params(
+                "invalid transaction: Transaction failed to sanitize accounts offsets correctly"
+            ) from None
+        if sig_verify and not all(tx.verify_with_results()):
+            raise RpcError(
+                SIGNATURE_VERIFICATION_FAILURE, "Transaction signature verification failure"
+            )
+        err, logs, units, ret, post, inner, replacement = self.chain.simulate(
+            tx, replace_blockhash=replace, commitment=_commitment(cfg)
+        )
+        keys, _, _ = self.chain.account_keys(tx)
+        key_strs = [str(k) for k in keys]
+        accounts = None
+        wanted = cfg.get("accounts")
+        if wanted:
+            encoding = str(wanted.get("encoding") or "base64")
+            if encoding in ("binary", "base58"):
+                raise invalid_params("base58 encoding not supported")
+            addresses = wanted.get("addresses") or []
+            if len(addresses) > len(key_strs):
+                raise invalid_params(f"Too many accounts provided; max {len(key_strs)}")
+            accounts = []
+            for address in addresses:
+                pubkey = _pubkey(address)
+                account = None if err is not None else post.get(str(pubkey))
+                if account is None and err is None:
+                    account = self.chain.account(pubkey)
+                accounts.append(
+                    encode_account(account, encoding, None, self.chain.decimals)
+                    if account is not None and account.lamports
+                    else None
+                )
+        loaded = 0
+        for key in keys:
+            account = self.chain.svm.get_account(key)
+            loaded += len(account.data) if account is not None else 0
+        value = {
+            "accounts": accounts,
+            "err": err,
+            "innerInstructions": (
+                render_inner_parsed(inner, key_strs) if cfg.get("innerInstructions") else None
+            ),
+            "loadedAccountsDataSize": loaded if logs else 0,
+            "logs": logs,
+            "replacementBlockhash": replacement,
+            "returnData": ret,
+            "unitsConsumed": units,
+        }
+        return {"context": _context(block), "value": value}
+
+    def rpc_getSignatureStatuses(self, params: list[Any], call: _Call) -> Any:
+        signatures = _arg(params, 0, [])
+        if not isinstance(signatures, list):
+            raise invalid_params("Invalid params: expected an array of signatures")
+        if len(signatures) > MAX_SIGNATURE_STATUSES:
+            raise invalid_params(f"Too many inputs provided; max {MAX_SIGNATURE_STATUSES}")
+        keys = [_signature(s) for s in signatures]
+        search_history = bool(_config(params, 1).get("searchTransactionHistory", False))
+        chain = self.chain
+        rooted = chain.block_at("finalized")
+        values: list[Any] = []
+        for key in keys:
+            record = chain.by_sig.get(key)
+            status: Any = None
+            if record is not None:
+                err = record.err
+                if chain.in_status_cache(record):
+                    level = chain.confirmation_status(record)
+                    status = {
+                        "confirmationStatus": level,
+                        "confirmations": (
+                            None if level == "finalized" else chain.height - record.height
+                        ),
+                        "err": err,
+                        "slot": record.slot,
+                        "status": {"Ok": None} if err is None else {"Err": err},
+                    }
+                elif search_history and record.slot <= rooted.slot:
+                    status = {
+                        "confirmationStatus": "finalized",
+                        "confirmations": None,
+                        "err": err,
+                        "slot": record.slot,
+                        "status": {"Ok": None} if err is None else {"Err": err},
+                    }
+            values.append(status)
+        return {"context": _context(chain.blocks[-1]), "value": values}
+
+    def rpc_getSignaturesForAddress(self, params: list[Any], call: _Call) -> Any:
+        address = str(_pubkey(_arg(params, 0)))
+        cfg = _config(params, 1)
+        limit = cfg.get("limit")
+        if limit is None:
+            limit = MAX_SIGNATURES_FOR_ADDRESS
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_SIGNATURES_FOR_ADDRESS:
+            raise invalid_params(f"Invalid limit; max {MAX_SIGNATURES_FOR_ADDRESS}")
+        before = _signature(cfg["before"]) if cfg.get("before") else None
+        until = _signature(cfg["until"]) if cfg.get("until") else None
+        commitment = _commitment(cfg)
+        _at_least_confirmed(commitment)
+        block = self.chain.block_at(commitment)
+        _check_min_context(cfg, block)
+        rooted = self.chain.block_at("finalized").slot
+        records = self.chain.signatures_for_address(
+            address, before=before, until=until, limit=limit, highest_slot=block.slot
+        )
+        return [
+            {
+                "blockTime": r.block_time,
+                "confirmationStatus": "finalized" if r.slot <= rooted else "confirmed",
+                "err": r.err,
+                "memo": r.memo,
+                "signature": r.signature,
+                "slot": r.slot,
+            }
+            for r in records
+        ]
+
+    def rpc_getTransaction(self, params: list[Any], call: _Call) -> Any:
+        signature = _signature(_arg(params, 0))
+        cfg_raw = _arg(params, 1, {})
+        # The deprecated form passes the encoding as a bare string.
+        cfg = {"encoding": cfg_raw} if isinstance(cfg_raw, str) else _config(params, 1)
+        commitment = _commitment(cfg)
+        _at_least_confirmed(commitment)
+        record = self.chain.by_sig.get(signature)
+        if record is None or record.slot > self.chain.block_at(commitment).slot:
+            return None
+        version = cfg.get("maxSupportedTransactionVersion")
+        return render_transaction(
+            record,
+            str(cfg.get("encoding") or "json"),
+            int(version) if version is not None else None,
+        )
+
+
+def _error(request_id: Any, exc: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": exc.to_json(), "id": request_id}
+
+
+def _fee_for(message: Any) -> int:
+    """Signature fees plus the priority fee a compute-budget price asks for."""
+    keys = [str(k) for k in message.account_keys]
+    price = 0
+    limit: int | None = None
+    other = 0
+    for ix in message.instructions:
+        data = bytes(ix.data)
+        if keys[ix.program_id_index] == COMPUTE_BUDGET_PROGRAM and data:
+            if data[0] == 2 and len(data) >= 5:
+                limit = struct.unpack_from("<I", data, 1)[0]
+            elif data[0] == 3 and len(data) >= 9:
+                price = struct.unpack_from("<Q", data, 1)[0]
+        else:
+            other += 1
+    if limit is None:
+        limit = min(200_000 * other, 1_400_000)
+    priority = math.ceil(price * limit / 1_000_000)
+    return LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures + priority
