@@ -309,16 +309,18 @@ async def test_forged_and_mismatched_signatures_are_refused(
 
 
 async def test_expired_transaction_is_refused(devnet: TronDevnet, tron: AsyncTron) -> None:
-    sender = wallet(devnet, 5)
-    tx = (
-        await tron.trx.transfer(sender.address, wallet(devnet, 6).address, TRX)
-        .expiration(300)
-        .build()
-    )
+    sender, receiver = wallet(devnet, 5), wallet(devnet, 6).address
+    tx = await tron.trx.transfer(sender.address, receiver, TRX).expiration(1000).build()
     tx.sign(sender.key)
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(max(0.0, tx._raw_data["expiration"] / 1000 - time.time()) + 0.05)
     with pytest.raises(TransactionError, match="Transaction expired"):
         await tx.broadcast()
+    # Like java-tron, a transaction that would expire before the next block slot (block_ms is
+    # 3 s here, counted from the head block) is refused too, though it has not expired yet.
+    devnet.advance(1)
+    soon = await tron.trx.transfer(sender.address, receiver, 2).expiration(2000).build()
+    with pytest.raises(TransactionError, match="Transaction expired"):
+        await soon.sign(sender.key).broadcast()
 
 
 async def test_resend_is_a_duplicate(devnet: TronDevnet, tron: AsyncTron) -> None:
@@ -373,6 +375,64 @@ async def test_broadcast_reply_shapes(
     assert json.loads(reply["transaction"])["txID"] == tx2.txid
     devnet.advance(1)
     assert (await tron.get_transaction(tx2.txid))["txID"] == tx2.txid
+
+
+async def test_node_built_transactions_broadcast(
+    devnet: TronDevnet, tron: AsyncTron, http: httpx.AsyncClient
+) -> None:
+    """createtransaction / triggersmartcontract reply with transactions whose txID is the hash
+    of raw_data_hex and whose TaPoS points at the head: sign the txID, broadcast the JSON."""
+    sender, receiver = wallet(devnet, 6), wallet(devnet, 7)
+    built = await post(
+        http,
+        "/wallet/createtransaction",
+        {
+            "owner_address": sender.address,
+            "to_address": receiver.address,
+            "amount": TRX,
+            "visible": True,
+        },
+    )
+    assert hashlib.sha256(bytes.fromhex(built["raw_data_hex"])).hexdigest() == built["txID"]
+    built["signature"] = [sender.key.sign_msg_hash(bytes.fromhex(built["txID"])).hex()]
+    assert (await post(http, "/wallet/broadcasttransaction", built))["result"] is True
+
+    params = trx_abi.encode_single("(address,uint256)", [receiver.address, 5]).hex()
+    trigger = await post(
+        http,
+        "/wallet/triggersmartcontract",
+        {
+            "owner_address": sender.address,
+            "contract_address": devnet.info()["trc20_contract"],
+            "function_selector": "transfer(address,uint256)",
+            "parameter": params,
+            "fee_limit": 10 * TRX,
+            "visible": True,
+        },
+    )
+    tx = trigger["transaction"]
+    assert trigger["result"] == {"result": True} and tx["raw_data"]["fee_limit"] == 10 * TRX
+    tx["signature"] = [sender.key.sign_msg_hash(bytes.fromhex(tx["txID"])).hex()]
+    assert (await post(http, "/wallet/broadcasttransaction", tx))["result"] is True
+    devnet.advance(1)
+    info = await tron.get_transaction_info(tx["txID"])
+    assert info["receipt"]["result"] == "SUCCESS"
+    energy = await tron.get_estimated_energy(
+        sender.address, devnet.info()["trc20_contract"], "transfer(address,uint256)", params
+    )
+    assert energy == info["receipt"]["energy_usage_total"]
+
+    refused = await post(
+        http,
+        "/wallet/createtransaction",
+        {
+            "owner_address": sender.address,
+            "to_address": receiver.address,
+            "amount": 10**18,
+            "visible": True,
+        },
+    )
+    assert "balance is not sufficient" in refused["Error"]
 
 
 # ---------------------------------------------------------------------------------- TRC20
