@@ -96,7 +96,7 @@ async def ensure_trigger(client: Client, settings: Settings, chain: str) -> None
     await client.start_workflow(
         ChainWatchWorkflow.run,
         WatchState(chain=chain),
-        id=watch_id(chain),
+        id=watch_id(settings.task_queue(chain)),
         task_queue=settings.task_queue(chain),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
@@ -151,6 +151,7 @@ async def run_workers(
     client: Client | None = None,
     ready_file: Path | None = None,
     stop: asyncio.Event | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Serve `queues` until `stop` is set (or SIGTERM/SIGINT when run as a program)."""
     if not settings.database_url:
@@ -184,6 +185,8 @@ async def run_workers(
                 await plan.after_start()
         if ready_file:
             ready_file.write_text("ready\n")
+        if on_ready:
+            on_ready()
         log.info("serving task queues %s", ", ".join(settings.task_queue(q) for q in queues))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)

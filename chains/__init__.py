@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from chains import solana, tron
 from chains.base import InvalidInput
 
-CHAINS = ("solana", "tron")
+CHAINS = {"solana": solana, "tron": tron}
 
 
 def get(name: str) -> ModuleType:
     """The chain module for `name` (`chains.solana` or `chains.tron`)."""
-    if name == "solana":
-        from chains import solana
-
-        return solana
-    if name == "tron":
-        from chains import tron
-
-        return tron
-    raise InvalidInput(f"unknown chain {name!r}: expected one of {', '.join(CHAINS)}")
+    try:
+        return CHAINS[name]
+    except KeyError:
+        raise InvalidInput(f"unknown chain {name!r}: expected one of {', '.join(CHAINS)}") from None

@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import base58
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.message import Message
 from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
+from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
+from spl.token.models import TransferCheckedParams
 
 from chains.base import Asset, InvalidInput, TokenList, parse_tokens
 from workflows.models import WalletEvent
@@ -169,3 +175,37 @@ def parse_transaction(tx: dict[str, Any], wallet: str, tokens: TokenList) -> Par
         counterparty = owners.get(max(theirs, key=lambda c: abs(c[1]))[0]) if theirs else None
         parsed.events.append(event(1 + min(i for i, _ in mine), delta, asset, counterparty))
     return parsed
+
+
+# ---- building transfers (signing happens in the signing activity, with the key store) --------
+
+
+def transfer_instructions(sender: str, to: str, asset: Asset, amount: int) -> list[Instruction]:
+    """SOL: one system transfer. A token: create the recipient's ATA if missing (idempotent,
+    paid by the sender) and `transferChecked`, which also checks mint and decimals."""
+    source, dest = Pubkey.from_string(sender), Pubkey.from_string(to)
+    if asset.native:
+        return [transfer(TransferParams(from_pubkey=source, to_pubkey=dest, lamports=amount))]
+    mint, program = Pubkey.from_string(asset.id), Pubkey.from_string(asset.program or TOKEN_PROGRAM)
+    return [
+        create_idempotent_associated_token_account(source, dest, mint, program),
+        transfer_checked(
+            TransferCheckedParams(
+                program_id=program,
+                source=Pubkey.from_string(associated_token_address(sender, asset.id, str(program))),
+                mint=mint,
+                dest=Pubkey.from_string(associated_token_address(to, asset.id, str(program))),
+                owner=source,
+                amount=amount,
+                decimals=asset.decimals,
+            )
+        ),
+    ]
+
+
+def transfer_message(sender: str, to: str, asset: Asset, amount: int, blockhash: str) -> Message:
+    return Message.new_with_blockhash(
+        transfer_instructions(sender, to, asset, amount),
+        Pubkey.from_string(sender),
+        Hash.from_string(blockhash),
+    )

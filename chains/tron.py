@@ -124,7 +124,7 @@ def trc20_transfers(info: dict[str, Any], wallet: str, tokens: TokenList) -> lis
         topics = log.get("topics") or []
         if len(topics) != 3 or topics[0].lower() != TRANSFER_TOPIC:
             continue
-        asset = tokens.by_id(hex_to_base58(log["address"]))
+        asset = tokens.by_id(_any_to_base58(log["address"]))
         if asset is None:
             continue  # a look-alike token: spam
         sender = hex_to_base58(topics[1][-40:])

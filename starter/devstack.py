@@ -384,6 +384,9 @@ class DevStack:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
         self.check_ports()
+        if self.settings.database_url:  # fail before starting anything
+            pool = await create_pool(self.settings.database_url, max_size=1)
+            await pool.close()
         for sub in ("logs", "run", "devnet"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         try:

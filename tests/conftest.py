@@ -140,3 +140,45 @@ async def telegram(telegram_devnet: Any) -> AsyncIterator[Any]:
 def chat_id() -> int:
     """A chat nobody else in this session uses."""
     return 10_000_000 + uuid.uuid4().int % 1_000_000_000
+
+
+@pytest_asyncio.fixture(scope="session")
+async def solana_devnet() -> AsyncIterator[Any]:
+    from devnet.solana import SolanaDevnet, SolanaDevnetConfig
+
+    devnet = SolanaDevnet(SolanaDevnetConfig(slot_ms=50, finalized_lag=4, accounts=20))
+    await devnet.start()
+    try:
+        yield devnet
+    finally:
+        await devnet.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def tron_devnet() -> AsyncIterator[Any]:
+    from devnet.tron import TronDevnet, TronDevnetConfig
+
+    devnet = TronDevnet(TronDevnetConfig(block_ms=200, solid_lag=2, accounts=20))
+    await devnet.start()
+    try:
+        yield devnet
+    finally:
+        await devnet.stop()
+
+
+@pytest_asyncio.fixture
+async def solana(solana_devnet: Any) -> AsyncIterator[Any]:
+    """The Solana devnet, with its fault knobs reset after the test."""
+    yield solana_devnet
+    solana_devnet.faults.update(
+        {"error_rate": 0, "rate_429": 0, "latency_ms": 0, "lost_response_rate": 0}
+    )
+
+
+@pytest_asyncio.fixture
+async def tron(tron_devnet: Any) -> AsyncIterator[Any]:
+    """The TRON devnet, with its fault knobs reset after the test."""
+    yield tron_devnet
+    tron_devnet.faults.update(
+        {"error_rate": 0, "rate_429": 0, "latency_ms": 0, "lost_response_rate": 0}
+    )

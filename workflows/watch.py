@@ -1,4 +1,4 @@
-"""ChainWatchWorkflow, `watch-{chain}`: the cheap trigger that keeps idle wallets cheap.
+"""ChainWatchWorkflow, `watch-{chain task queue}`: the cheap trigger that keeps idle wallets cheap.
 
 One per chain, whatever the number of wallets. It runs the chain's `watch_chain` activity in
 rounds of a few minutes: the activity checks every watched wallet in batches (Solana) or scans
@@ -19,8 +19,9 @@ with workflow.unsafe.imports_passed_through():
 ROUNDS_PER_RUN = 50
 
 
-def watch_id(chain: str) -> str:
-    return f"watch-{chain}"
+def watch_id(task_queue: str) -> str:
+    """One trigger per chain task queue (so two deployments sharing a namespace don't clash)."""
+    return f"watch-{task_queue}"
 
 
 @workflow.defn(name="ChainWatchWorkflow")

@@ -1,0 +1,123 @@
+"""End-to-end harness: devnets, real Temporal, real Postgres, and walletflow's own workers.
+
+`Stack` starts the Solana and TRON devnets (fast blocks) in-process and runs `worker_main`'s
+workers for every queue against them, with a task-queue prefix of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+
+from starter.devstack import devnet_tokens
+from starter.settings import Settings
+from workflows.watch import watch_id
+from worker_main import run_workers
+
+
+@dataclass
+class Stack:
+    client: Client
+    settings: Settings
+    solana: Any
+    tron: Any
+    telegram: Any
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def devnets(self) -> dict[str, Any]:
+        return {"solana": self.solana.info(), "tron": self.tron.info()}
+
+    async def start_workers(self, queues: tuple[str, ...] = ("solana", "tron", "notify")) -> None:
+        self.stop = asyncio.Event()
+        ready = asyncio.Event()
+
+        async def serve() -> None:
+            await run_workers(self.settings, queues, client=self.client, stop=self.stop,
+                              on_ready=ready.set)
+
+        self.task = asyncio.create_task(serve())
+        done, _ = await asyncio.wait(
+            {self.task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if self.task in done:
+            self.task.result()  # raises the start-up error
+
+    async def stop_workers(self) -> None:
+        self.stop.set()
+        if self.task:
+            await self.task
+            self.task = None
+
+    async def close(self) -> None:
+        await self.stop_workers()
+        for chain in ("solana", "tron"):
+            with contextlib.suppress(Exception):
+                await self.client.get_workflow_handle(
+                    watch_id(self.settings.task_queue(chain))
+                ).terminate("test over")
+
+
+def stack_settings(
+    pg_dsn: str, solana: Any, tron: Any, telegram: Any, **overrides: Any
+) -> Settings:
+    info = {"solana": solana.info(), "tron": tron.info()}
+    tokens = devnet_tokens(info, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
+    values: dict[str, Any] = {
+        "DATABASE_URL": pg_dsn,
+        "SOLANA_RPC_URL": solana.url,
+        "TRON_API_URL": tron.url,
+        "TELEGRAM_BOT_TOKEN": telegram.config.default_token,
+        "TELEGRAM_API_URL": telegram.url,
+        "WALLETFLOW_TASK_QUEUE_PREFIX": f"t{uuid.uuid4().hex[:8]}-",
+        "SOLANA_SWEEP_SECONDS": 0.5,
+        "TRON_BLOCK_SECONDS": tron.config.block_ms / 1000,
+        "WALLETFLOW_SHUTDOWN_TIMEOUT": 2,
+        **tokens,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+async def messages(telegram: Any, chat: int) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as http:
+        resp = await http.get(f"{telegram.url}/_devnet/messages", params={"chat_id": chat})
+        resp.raise_for_status()
+        return list(resp.json())
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 30, interval: float = 0.25
+) -> Any:
+    """Poll `check` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+async def settled_messages(
+    telegram: Any, chat: int, expected: int, *, timeout: float = 45, quiet: float = 2.0
+) -> list[dict[str, Any]]:
+    """The chat's messages once `expected` arrived and nothing more came for `quiet` seconds."""
+
+    async def enough() -> list[dict[str, Any]] | None:
+        got = await messages(telegram, chat)
+        return got if len(got) >= expected else None
+
+    await eventually(enough, timeout=timeout)
+    await asyncio.sleep(quiet)
+    return await messages(telegram, chat)
