@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from html import escape
 
-from chains import get as chain_module
+from chains import solana, tron
 from chains.base import plain
 from workflows.models import Subscription, WalletEvent
 
+# Bound at import time: workflow code must not import chain modules lazily (the sandbox).
+TX_URL = {"solana": solana.tx_url, "tron": tron.tx_url}
 DIGEST_AFTER = 3  # more events than this for one chat in one check become a single digest
 DIGEST_LINES = 10
 
@@ -23,12 +25,11 @@ def _short(address: str | None) -> str:
 
 
 def _line(event: WalletEvent) -> str:
-    chain = chain_module(event.chain)
     arrow, word = ("⬇️", "from") if event.direction == "in" else ("⬆️", "to")
     return (
         f"{arrow} <b>{'+' if event.direction == 'in' else '-'}{_amount(event)}</b> {word} "
         f"<code>{_short(event.counterparty)}</code> "
-        f'<a href="{escape(chain.tx_url(event.tx_id))}">tx</a>'
+        f'<a href="{escape(TX_URL[event.chain](event.tx_id))}">tx</a>'
     )
 
 
@@ -45,7 +46,7 @@ def event_message(sub: Subscription, event: WalletEvent) -> str:
         f"{'Received' if incoming else 'Sent'} {_amount(event)}\n"
         f"{'From' if incoming else 'To'}: <code>{counterparty}</code>\n"
         f"Wallet: <code>{escape(event.wallet)}</code>\n"
-        f'<a href="{escape(chain_module(event.chain).tx_url(event.tx_id))}">View transaction</a>'
+        f'<a href="{escape(TX_URL[event.chain](event.tx_id))}">View transaction</a>'
     )
 
 
