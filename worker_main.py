@@ -47,13 +47,18 @@ async def plan_chain(
     chain: str, settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
 ) -> QueuePlan:
     """A chain's queue runs its monitors, its trigger and (soon) its withdrawals."""
+    from activities.keystore import open_keystore
     from activities.monitor import ChainReader, MonitorActivities
+    from activities.withdraw import ChainSender, Policy, WithdrawalActivities
     from workflows.monitor import WalletMonitorWorkflow
     from workflows.watch import ChainWatchWorkflow
+    from workflows.withdrawal import WithdrawalWorkflow
 
     tokens = settings.tokens(chain)
     urls = settings.rpc_urls(chain)
+    keys = open_keystore(settings.keystore)
     reader: ChainReader
+    sender: ChainSender
     if chain == "solana":
         from activities import solana_rpc
 
@@ -64,6 +69,7 @@ async def plan_chain(
         watcher: Any = solana_rpc.SolanaWatcher(
             srpc, pool, client, sweep_seconds=settings.solana_sweep_seconds
         )
+        sender = solana_rpc.SolanaSender(srpc, tokens, keys)
     else:
         from activities import tron_rpc
 
@@ -74,15 +80,34 @@ async def plan_chain(
         watcher = tron_rpc.TronWatcher(
             trpc, pool, client, block_seconds=settings.tron_block_seconds
         )
+        sender = tron_rpc.TronSender(
+            trpc,
+            tokens,
+            keys,
+            poll_seconds=min(3.0, settings.tron_block_seconds),
+            max_fee_limit=settings.tron_max_fee_limit,
+        )
     monitor = MonitorActivities(reader, pool)
+    allowlist = {a.strip() for a in settings.withdrawal_allowlist.split(",") if a.strip()}
+    policy = Policy(
+        approval_thresholds=settings.amounts("approval_thresholds"),
+        daily_limits=settings.amounts("daily_limits"),
+        allowlist=allowlist or None,
+    )
+    withdraw = WithdrawalActivities(sender, pool, policy)
     return QueuePlan(
-        workflows=[WalletMonitorWorkflow, ChainWatchWorkflow],
+        workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow],
         activities=[
             monitor.start_watching,
             monitor.save_subscriptions,
             monitor.fetch_events,
             monitor.forget_wallet,
             watcher.watch_chain,
+            withdraw.prepare,
+            withdraw.reserve,
+            withdraw.sign,
+            withdraw.send_and_confirm,
+            withdraw.record,
         ],
         after_start=lambda: ensure_trigger(client, settings, chain),
     )
@@ -152,6 +177,7 @@ async def run_workers(
     ready_file: Path | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[], None] | None = None,
+    start_triggers: bool = True,
 ) -> None:
     """Serve `queues` until `stop` is set (or SIGTERM/SIGINT when run as a program)."""
     if not settings.database_url:
@@ -181,7 +207,7 @@ async def run_workers(
             for w, q in zip(workers, queues, strict=True)
         ]
         for plan in plans:
-            if plan.after_start:
+            if plan.after_start and start_triggers:
                 await plan.after_start()
         if ready_file:
             ready_file.write_text("ready\n")

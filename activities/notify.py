@@ -12,12 +12,24 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiohttp import ClientConnectorError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from store import notifications
 from workflows.models import Notification, NotificationResult
+
+
+def _keyboard(n: Notification) -> InlineKeyboardMarkup | None:
+    if not n.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=b.text, callback_data=b.callback_data) for b in row]
+            for row in n.buttons
+        ]
+    )
 
 
 class NotifyActivities:
@@ -31,7 +43,7 @@ class NotifyActivities:
         if claim.result is not None:
             return claim.result
         try:
-            message = await self.bot.send_message(n.chat_id, n.text)
+            message = await self.bot.send_message(n.chat_id, n.text, reply_markup=_keyboard(n))
         except TelegramRetryAfter as exc:
             # Telegram refused it before doing anything: safe to retry after its delay.
             await notifications.finish(

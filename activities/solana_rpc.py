@@ -12,16 +12,24 @@ import httpx2
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized
-from solana.rpc.models import TokenAccountOpts
+from solana.rpc.core import RPCException
+from solana.rpc.models import TokenAccountOpts, TxOpts
+from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
+from solders.transaction import Transaction
+from solders.transaction_status import TransactionConfirmationStatus
 from temporalio import activity
 from temporalio.client import Client
 
+from activities.keystore import KeyStore
 from activities.monitor import ReadResult
 from activities.rpc import Endpoint, Endpoints
 from activities.watch import poke_wallets, run_round
+from activities.withdraw import Check, InsufficientFunds
 from chains import solana as sol
+from chains.base import Asset
+from starter.errors import UserError
 from store import wallets
 from workflows.models import WatchResult, WatchState
 
@@ -264,3 +272,132 @@ class SolanaWatcher:
                         changed[row["wallet"]] = max(slot, changed.get(row["wallet"], 0))
         await wallets.set_fingerprints(self.pool, "solana", fingerprints)
         return changed
+
+
+RENT_EXEMPT_EMPTY = 890_880  # lamports an account with no data needs to exist
+RENT_EXEMPT_TOKEN_ACCOUNT = 2_039_280  # lamports for a new token account (165 bytes)
+FEE_ALLOWANCE = 10_000  # lamports: the signature fee, with room
+
+
+class SolanaSender:
+    """Withdrawals from the Solana hot wallet. The key is read from the key store only here."""
+
+    chain = "solana"
+
+    def __init__(
+        self,
+        rpc: Endpoints[AsyncClient],
+        tokens: sol.TokenList,
+        keys: KeyStore,
+        *,
+        poll_seconds: float = 2.0,
+    ) -> None:
+        self.rpc = rpc
+        self.tokens = tokens
+        self.keys = keys
+        self.poll_seconds = poll_seconds
+
+    def _keypair(self) -> Keypair:
+        try:
+            return Keypair.from_base58_string(self.keys.secret("solana"))
+        except ValueError:
+            raise UserError("the solana hot-wallet key is not a base58 keypair") from None
+
+    def hot_wallet(self) -> str:
+        return str(self._keypair().pubkey())
+
+    async def _lamports(self, address: str) -> int | None:
+        resp = await self.rpc.call(
+            "getAccountInfo",
+            partial(
+                AsyncClient.get_account_info,
+                pubkey=Pubkey.from_string(address),
+                commitment=Confirmed,
+            ),
+        )
+        return None if resp.value is None else int(resp.value.lamports)
+
+    async def check_funds(self, asset: Asset, to: str, amount: int) -> None:
+        hot = self.hot_wallet()
+        lamports = await self._lamports(hot) or 0
+        if asset.native:
+            if await self._lamports(to) is None and amount < RENT_EXEMPT_EMPTY:
+                raise InsufficientFunds(
+                    f"{to} does not exist yet: send at least {RENT_EXEMPT_EMPTY / 1e9:.9f} SOL "
+                    "so it can (rent exemption)"
+                )
+            need = amount + FEE_ALLOWANCE + RENT_EXEMPT_EMPTY  # the hot wallet must survive too
+            if lamports < need:
+                raise InsufficientFunds(f"hot wallet has {lamports} lamports, needs {need}")
+            return
+        program = asset.program or sol.TOKEN_PROGRAM
+        source = sol.associated_token_address(hot, asset.id, program)
+        balance = await self._token_balance(source)
+        if balance < amount:
+            raise InsufficientFunds(f"hot wallet holds {balance} base units of {asset.symbol}")
+        dest_exists = await self._lamports(sol.associated_token_address(to, asset.id, program))
+        need = FEE_ALLOWANCE + (0 if dest_exists is not None else RENT_EXEMPT_TOKEN_ACCOUNT)
+        if lamports < need:
+            raise InsufficientFunds(f"hot wallet has {lamports} lamports for fees, needs {need}")
+
+    async def _token_balance(self, account: str) -> int:
+        try:
+            resp = await self.rpc.call(
+                "getTokenAccountBalance",
+                partial(
+                    AsyncClient.get_token_account_balance,
+                    pubkey=Pubkey.from_string(account),
+                    commitment=Confirmed,
+                ),
+            )
+        except RPCException:
+            return 0  # no such token account
+        return int(resp.value.amount)
+
+    async def sign(self, asset: Asset, to: str, amount: int) -> tuple[bytes, str, int]:
+        keypair = self._keypair()
+        latest = await self.rpc.call(
+            "getLatestBlockhash", partial(AsyncClient.get_latest_blockhash, commitment=Confirmed)
+        )
+        blockhash = latest.value.blockhash
+        message = sol.transfer_message(str(keypair.pubkey()), to, asset, amount, str(blockhash))
+        tx = Transaction([keypair], message, blockhash)
+        return bytes(tx), str(tx.signatures[0]), int(latest.value.last_valid_block_height)
+
+    async def broadcast(self, raw: bytes) -> str | None:
+        opts = TxOpts(skip_preflight=False, preflight_commitment=Confirmed, max_retries=0)
+        try:
+            await self.rpc.call(
+                "sendTransaction", partial(AsyncClient.send_raw_transaction, txn=raw, opts=opts)
+            )
+        except RPCException as exc:
+            text = str(exc)
+            if "AlreadyProcessed" in text or "already been processed" in text:
+                return None
+            return text[:300]
+        return None
+
+    async def check(self, tx_id: str, expiry: int) -> tuple[Check, str | None]:
+        # Block height first: if it is past the expiry and the signature is still unknown
+        # afterwards, the transaction can never land (a landing would be in that history).
+        height = await self.rpc.call(
+            "getBlockHeight", partial(AsyncClient.get_block_height, commitment=Finalized)
+        )
+        resp = await self.rpc.call(
+            "getSignatureStatuses",
+            partial(
+                AsyncClient.get_signature_statuses,
+                signatures=[Signature.from_string(tx_id)],
+                search_transaction_history=True,
+            ),
+        )
+        status = resp.value[0]
+        if status is not None:
+            if status.confirmation_status != TransactionConfirmationStatus.Finalized:
+                return "pending", "landed, not finalized yet"
+            if status.err is not None:
+                return "failed", f"failed on chain: {status.err}"
+            return "confirmed", None
+        if int(height.value) > expiry:
+            return "expired", f"block height {height.value} passed {expiry} without it landing"
+        return "pending", None

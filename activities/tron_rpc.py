@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from typing import Any
 
@@ -12,12 +14,17 @@ import httpx
 from temporalio import activity
 from temporalio.client import Client
 from tronpy import AsyncTron
+from tronpy.keys import PrivateKey
 from tronpy.providers.async_http import AsyncHTTPProvider
 
+from activities.keystore import KeyStore
 from activities.monitor import ReadResult
 from activities.rpc import Endpoint, Endpoints
 from activities.watch import poke_wallets, run_round
+from activities.withdraw import Check, InsufficientFunds
 from chains import tron
+from chains.base import Asset
+from starter.errors import UserError
 from store import wallets
 from workflows.models import WatchResult, WatchState
 
@@ -214,3 +221,138 @@ class TronWatcher:
             return 0
         watched = await wallets.watched_among(self.pool, "tron", sorted(involved))
         return await poke_wallets(self.client, "tron", dict.fromkeys(watched, number))
+
+
+EXPIRATION_MS = 90_000  # how long a signed transfer may wait to be included
+
+
+class TronSender:
+    """Withdrawals from the TRON hot wallet. The key is read from the key store only here."""
+
+    chain = "tron"
+
+    def __init__(
+        self,
+        rpc: Endpoints[AsyncTron],
+        tokens: tron.TokenList,
+        keys: KeyStore,
+        *,
+        poll_seconds: float = 3.0,
+        max_fee_limit: int = 100_000_000,
+    ) -> None:
+        self.rpc = rpc
+        self.tokens = tokens
+        self.keys = keys
+        self.poll_seconds = poll_seconds
+        self.max_fee_limit = max_fee_limit
+
+    def _key(self) -> PrivateKey:
+        try:
+            return PrivateKey(bytes.fromhex(self.keys.secret("tron")))
+        except ValueError:
+            raise UserError("the tron hot-wallet key is not a 32-byte hex private key") from None
+
+    def hot_wallet(self) -> str:
+        return str(self._key().public_key.to_base58check_address())
+
+    async def _balance(self, address: str) -> int | None:
+        account = await _node(self.rpc, "wallet/getaccount", {"address": address, "visible": True})
+        return int(account.get("balance", 0)) if account else None
+
+    async def _constant(
+        self, owner: str, contract: str, selector: str, parameter: str
+    ) -> dict[str, Any]:
+        reply: dict[str, Any] = await _node(
+            self.rpc,
+            "wallet/triggerconstantcontract",
+            {
+                "owner_address": owner,
+                "contract_address": contract,
+                "function_selector": selector,
+                "parameter": parameter,
+                "visible": True,
+            },
+        )
+        return reply
+
+    async def _energy_fee(self, owner: str, asset: Asset, to: str, amount: int) -> int:
+        """The sun a TRC20 transfer would burn for energy (estimate from the node)."""
+        estimate = await self._constant(
+            owner, asset.id, tron.TRANSFER_SELECTOR, tron.abi_address(to) + tron.abi_uint(amount)
+        )
+        params = await _node(self.rpc, "wallet/getchainparameters", {})
+        price = next(
+            (
+                int(p.get("value", 0))
+                for p in params.get("chainParameter", [])
+                if p.get("key") == "getEnergyFee"
+            ),
+            420,
+        )
+        return tron.fee_limit(int(estimate.get("energy_used", 0)), price, cap=self.max_fee_limit)
+
+    async def check_funds(self, asset: Asset, to: str, amount: int) -> None:
+        hot = self.hot_wallet()
+        sun = await self._balance(hot) or 0
+        if asset.native:
+            fresh = await self._balance(to) is None
+            need = amount + tron.BANDWIDTH_ALLOWANCE_SUN + (tron.ACTIVATION_SUN if fresh else 0)
+            if sun < need:
+                raise InsufficientFunds(f"hot wallet has {sun} sun, needs {need}")
+            return
+        held = await self._constant(hot, asset.id, tron.BALANCE_OF_SELECTOR, tron.abi_address(hot))
+        tokens = int((held.get("constant_result") or ["0"])[0] or "0", 16)
+        if tokens < amount:
+            raise InsufficientFunds(f"hot wallet holds {tokens} base units of {asset.symbol}")
+        need = await self._energy_fee(hot, asset, to, amount) + tron.BANDWIDTH_ALLOWANCE_SUN
+        if sun < need:
+            raise InsufficientFunds(f"hot wallet has {sun} sun for fees, needs about {need}")
+
+    async def sign(self, asset: Asset, to: str, amount: int) -> tuple[bytes, str, int]:
+        key = self._key()
+        hot = str(key.public_key.to_base58check_address())
+        limit = await self._energy_fee(hot, asset, to, amount) if not asset.native else 0
+
+        async def build(client: AsyncTron) -> Any:
+            if asset.native:
+                builder = client.trx.transfer(hot, to, amount)
+            else:
+                contract = await client.get_contract(asset.id)
+                builder = (await contract.functions.transfer(to, amount)).with_owner(hot)
+                builder = builder.fee_limit(limit)
+            return await builder.expiration(EXPIRATION_MS).build()
+
+        tx = (await self.rpc.call("build", build)).sign(key)
+        signed = tx.to_json()
+        return (
+            json.dumps(signed).encode(),
+            str(signed["txID"]),
+            int(signed["raw_data"]["expiration"]),
+        )
+
+    async def broadcast(self, raw: bytes) -> str | None:
+        reply = await _node(self.rpc, "wallet/broadcasttransaction", json.loads(raw))
+        if reply.get("result") or reply.get("code") == "DUP_TRANSACTION_ERROR":
+            return None  # accepted now, or earlier
+        message = reply.get("message", "")
+        with contextlib.suppress(ValueError):
+            message = bytes.fromhex(message).decode(errors="replace")
+        return f"{reply.get('code')}: {message}"
+
+    async def check(self, tx_id: str, expiry: int) -> tuple[Check, str | None]:
+        # The solid head first: if it is past the expiry and the transaction is still not in
+        # solidified data afterwards, it can never be included.
+        head = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
+        head_ts = int(head["block_header"]["raw_data"]["timestamp"])
+        info = await _node(self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id})
+        if info and info.get("id"):
+            result = (info.get("receipt") or {}).get("result")
+            if info.get("result") == "FAILED" or result not in (None, "SUCCESS"):
+                reason = info.get("resMessage", "")
+                with contextlib.suppress(ValueError):
+                    reason = bytes.fromhex(reason).decode(errors="replace")
+                return "failed", f"failed on chain: {result or 'FAILED'} {reason}".strip()
+            return "confirmed", None
+        if head_ts > expiry:
+            return "expired", f"solid head at {head_ts} passed expiration {expiry} without it"
+        return "pending", None

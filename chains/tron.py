@@ -169,3 +169,26 @@ def addresses_in_block(block: dict[str, Any], infos: list[dict[str, Any]]) -> se
                 found.add(hex_to_base58(topics[1][-40:]))
                 found.add(hex_to_base58(topics[2][-40:]))
     return found
+
+
+# ---- building calls (signing happens in the signing activity, with the key store) ------------
+
+TRANSFER_SELECTOR = "transfer(address,uint256)"
+BALANCE_OF_SELECTOR = "balanceOf(address)"
+ACTIVATION_SUN = 1_100_000  # 1 TRX to create the account + 0.1 TRX of bandwidth for it
+BANDWIDTH_ALLOWANCE_SUN = 400_000  # ~400 bytes burned at 1000 sun/byte when no free bandwidth
+
+
+def abi_address(address: str) -> str:
+    """A T-address as a 32-byte ABI word (hex, the 20-byte body right-aligned)."""
+    return base58_to_hex(address)[2:].rjust(64, "0")
+
+
+def abi_uint(value: int) -> str:
+    return format(value, "x").rjust(64, "0")
+
+
+def fee_limit(energy: int, energy_price: int, *, margin: float = 1.5, cap: int) -> int:
+    """fee_limit in sun for a contract call using about `energy`: a margin over the estimate,
+    never above `cap` (the operator's ceiling on what one transfer may burn)."""
+    return min(int(energy * energy_price * margin), cap)

@@ -34,6 +34,11 @@ class Faults(BaseModel):
         0.0, ge=0, le=1, description="broadcasts accepted, then the connection is dropped"
     )
     seed: int | None = Field(None, description="seed for reproducible fault sequences")
+    only_methods: list[str] | None = Field(
+        None,
+        description="limit faults to these methods: JSON-RPC method names (Solana) or the last "
+        "path segment (TRON 'broadcasttransaction', Telegram 'sendMessage'); None: every call",
+    )
 
     model_config = {"validate_assignment": True}
     _rng: random.Random = PrivateAttr(default_factory=random.Random)
@@ -44,9 +49,12 @@ class Faults(BaseModel):
     def roll(self, rate: float) -> bool:
         return rate > 0 and self._rng.random() < rate
 
-    def lose_response(self) -> bool:
+    def lose_response(self, method: str | None = None) -> bool:
         """Called by broadcast handlers after the transaction was accepted."""
-        return self.roll(self.lost_response_rate)
+        return self.applies(method) and self.roll(self.lost_response_rate)
+
+    def applies(self, method: str | None) -> bool:
+        return self.only_methods is None or method in self.only_methods
 
     def update(self, changes: dict[str, Any]) -> None:
         merged = self.model_dump() | changes
@@ -85,6 +93,8 @@ def faults_middleware(
     ) -> web.StreamResponse:
         if request.path.startswith(ADMIN_PREFIX):
             return await handler(request)
+        if faults.only_methods is not None and not faults.applies(await method_of(request)):
+            return await handler(request)
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         if faults.roll(faults.error_rate):
@@ -94,6 +104,19 @@ def faults_middleware(
         return await handler(request)
 
     return middleware
+
+
+async def method_of(request: web.Request) -> str | None:
+    """The call's method: a JSON-RPC body's `method` (the first of a batch), else the last path
+    segment. The body stays readable for the handler (aiohttp caches it)."""
+    if request.method == "POST" and request.path.rstrip("/") in ("", "/"):
+        try:
+            body = await request.json()
+        except ValueError:
+            return None
+        first = body[0] if isinstance(body, list) and body else body
+        return first.get("method") if isinstance(first, dict) else None
+    return request.path.rstrip("/").rsplit("/", 1)[-1] or None
 
 
 def add_fault_routes(app: web.Application, faults: Faults) -> None:

@@ -259,6 +259,110 @@ def workers() -> None:
     console.print(table)
 
 
+# ---- withdrawals --------------------------------------------------------------------------
+
+
+def _me() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@app.command()
+def withdraw(
+    chain: str = typer.Argument(..., help="solana or tron"),
+    asset: str = typer.Argument(..., help="SOL, TRX or a listed token symbol"),
+    to: str = typer.Argument(..., help="destination address"),
+    amount: str = typer.Argument(..., help="amount in asset units, e.g. 12.5"),
+    request_id: str = typer.Option(..., "--request-id", help="your unique id for this withdrawal"),
+    by: str = typer.Option(None, help="who asks (default cli:<user>)"),
+    chat: int | None = typer.Option(None, help="Telegram chat told about the outcome"),
+    wait: bool = typer.Option(False, help="wait for the final status and print it"),
+) -> None:
+    """Request a withdrawal. The same request id never makes a second withdrawal."""
+    from starter import withdrawals
+
+    settings = load_settings()
+    req = withdrawals.build_request(
+        settings,
+        chain=chain,
+        asset=asset,
+        to=to,
+        amount=amount,
+        request_id=request_id,
+        requested_by=by or _me(),
+        notify_chat=chat,
+    )
+
+    async def go() -> tuple[str, bool, Any]:
+        client = await _client(settings)
+        workflow_id, created = await withdrawals.start(client, settings, req)
+        result = None
+        if wait:
+            result = await withdrawals.handle(client, req.request_id).result()
+        return workflow_id, created, result
+
+    workflow_id, created, result = run(go())
+    if not created:
+        console.print(
+            f"request id {request_id} exists already: {workflow_id} (nothing new started)"
+        )
+    else:
+        console.print(f"withdrawal started: {workflow_id}")
+    if result is not None:
+        print(result.model_dump_json(indent=2))
+        if result.status != "confirmed":
+            raise typer.Exit(2)
+
+
+def _decide(decision: str, request_id: str, by: str | None, reason: str | None) -> None:
+    from starter import withdrawals
+
+    settings = load_settings()
+
+    async def go() -> None:
+        await withdrawals.decide(
+            await _client(settings),
+            request_id,
+            decision,
+            by or _me(),
+            reason,  # type: ignore[arg-type]
+        )
+
+    run(go())
+    console.print(f"{decision} sent to withdrawal-{request_id}")
+
+
+@app.command()
+def approve(
+    request_id: str = typer.Argument(...),
+    by: str | None = typer.Option(None, help="who approves (default cli:<user>)"),
+    reason: str | None = typer.Option(None),
+) -> None:
+    """Approve a withdrawal awaiting approval (not your own)."""
+    _decide("approve", request_id, by, reason)
+
+
+@app.command()
+def reject(
+    request_id: str = typer.Argument(...),
+    by: str | None = typer.Option(None),
+    reason: str | None = typer.Option(None),
+) -> None:
+    """Reject a withdrawal awaiting approval."""
+    _decide("reject", request_id, by, reason)
+
+
+@app.command()
+def cancel(
+    request_id: str = typer.Argument(...),
+    by: str | None = typer.Option(None),
+    reason: str | None = typer.Option(None),
+) -> None:
+    """Cancel a withdrawal that has not been broadcast yet."""
+    _decide("cancel", request_id, by, reason)
+
+
 def main() -> None:
     try:
         app()

@@ -166,6 +166,8 @@ class DevStack:
             env["TELEGRAM_API_URL"] = e.telegram_api
             env["TELEGRAM_BOT_TOKEN"] = self.settings.telegram_bot_token or DEVNET_BOT_TOKEN
         env.update(devnet_tokens(e.devnets, self.settings))
+        if "keystore" not in self.settings.model_fields_set and e.devnets:
+            env["WALLETFLOW_KEYSTORE"] = f"file:{write_devnet_keys(self.home, e.devnets)}"
         return env
 
     def watch_for_exit(self, child: Child) -> None:
@@ -437,6 +439,21 @@ class DevStack:
             with contextlib.suppress(ProcessLookupError):
                 child.proc.kill()
             await child.proc.wait()
+
+
+def write_devnet_keys(home: Path, devnets: dict[str, Any], index: int = 0) -> Path:
+    """The dev hot wallets: the devnets' funded account `index`, in a file only we can read."""
+    keys = {}
+    if "solana" in devnets:
+        keys["solana"] = devnets["solana"]["accounts"][index]["secret_key"]
+    if "tron" in devnets:
+        keys["tron"] = devnets["tron"]["accounts"][index]["private_key"]
+    path = home / "run" / "hot-keys.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(json.dumps(keys))
+    return path
 
 
 def devnet_tokens(devnets: dict[str, Any], settings: Settings) -> dict[str, str]:

@@ -6,6 +6,7 @@ so a field added here is documented there by construction.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
 
@@ -133,6 +134,52 @@ class Settings(BaseSettings):
         pattern="^(DEBUG|INFO|WARNING|ERROR)$",
         description="DEBUG, INFO, WARNING or ERROR.",
     )
+    keystore: str = Field(
+        "env",
+        alias="WALLETFLOW_KEYSTORE",
+        description="Hot-wallet keys: `env` (WALLETFLOW_SOLANA_KEY, WALLETFLOW_TRON_KEY) or "
+        "`file:/path/keys.json`. Dev: the devnet's funded account 0.",
+    )
+    approval_thresholds: str = Field(
+        "SOL:10,USDC:1000,PYUSD:1000,TRX:10000,USDT:1000",
+        alias="WITHDRAWAL_APPROVAL_THRESHOLDS",
+        description="Withdrawals above SYMBOL:AMOUNT need an approver (comma-separated).",
+    )
+    daily_limits: str = Field(
+        "",
+        alias="WITHDRAWAL_DAILY_LIMITS",
+        description="Per requester and UTC day, SYMBOL:AMOUNT (comma-separated). Empty: none.",
+    )
+    withdrawal_allowlist: str = Field(
+        "",
+        alias="WITHDRAWAL_ALLOWLIST",
+        description="If set, the only destination addresses allowed (comma-separated).",
+    )
+    approval_hours: float = Field(
+        24, alias="WITHDRAWAL_APPROVAL_HOURS", gt=0, description="Approval deadline, in hours."
+    )
+    tron_max_fee_limit: int = Field(
+        100_000_000,
+        alias="TRON_MAX_FEE_LIMIT",
+        gt=0,
+        description="Ceiling of a TRC20 transfer's fee_limit, in sun.",
+    )
+    telegram_admins: str = Field(
+        "", alias="TELEGRAM_ADMINS", description="Telegram user ids of admins (comma-separated)."
+    )
+    telegram_operators: str = Field(
+        "",
+        alias="TELEGRAM_OPERATORS",
+        description="Telegram user ids who may request withdrawals (comma-separated).",
+    )
+    telegram_approvers: str = Field(
+        "",
+        alias="TELEGRAM_APPROVERS",
+        description="Telegram user ids who approve withdrawals; they get the approval request.",
+    )
+    telegram_open_watch: bool = Field(
+        True, alias="TELEGRAM_OPEN_WATCH", description="Anyone may /watch (else operators only)."
+    )
 
     @cached_property
     def temporal_host(self) -> str:
@@ -156,6 +203,28 @@ class Settings(BaseSettings):
             env = "SOLANA_RPC_URL" if chain == "solana" else "TRON_API_URL"
             raise UserError(f"{env} is not set")
         return [u.strip() for u in text.split(",") if u.strip()]
+
+    def amounts(self, name: str) -> dict[str, Decimal]:
+        """A SYMBOL:AMOUNT list setting as {SYMBOL: Decimal}; one clear error when malformed."""
+        field = Settings.model_fields[name]
+        result: dict[str, Decimal] = {}
+        for item in filter(None, (p.strip() for p in str(getattr(self, name)).split(","))):
+            symbol, _, amount = item.partition(":")
+            try:
+                value = Decimal(amount)
+            except InvalidOperation:
+                value = Decimal(-1)
+            if not symbol or not value.is_finite() or value < 0:
+                raise UserError(f"invalid setting {field.alias}: {item!r} is not SYMBOL:AMOUNT")
+            result[symbol.strip().upper()] = value
+        return result
+
+    def user_ids(self, name: str) -> list[int]:
+        field = Settings.model_fields[name]
+        items = [p.strip() for p in str(getattr(self, name)).split(",") if p.strip()]
+        if not all(i.lstrip("-").isdigit() for i in items):
+            raise UserError(f"invalid setting {field.alias}: expected comma-separated user ids")
+        return [int(i) for i in items]
 
     def tokens(self, chain: str) -> TokenList:
         """The chain's listed tokens; one clear error naming the setting when malformed."""

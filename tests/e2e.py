@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 from temporalio.client import Client
 
-from starter.devstack import devnet_tokens
+from starter.devstack import devnet_tokens, write_devnet_keys
 from starter.settings import Settings
-from workflows.watch import watch_id
 from worker_main import run_workers
+from workflows.watch import watch_id
 
 
 @dataclass
@@ -37,13 +39,21 @@ class Stack:
     def devnets(self) -> dict[str, Any]:
         return {"solana": self.solana.info(), "tron": self.tron.info()}
 
-    async def start_workers(self, queues: tuple[str, ...] = ("solana", "tron", "notify")) -> None:
+    async def start_workers(
+        self, queues: tuple[str, ...] = ("solana", "tron", "notify"), *, triggers: bool = True
+    ) -> None:
         self.stop = asyncio.Event()
         ready = asyncio.Event()
 
         async def serve() -> None:
-            await run_workers(self.settings, queues, client=self.client, stop=self.stop,
-                              on_ready=ready.set)
+            await run_workers(
+                self.settings,
+                queues,
+                client=self.client,
+                stop=self.stop,
+                on_ready=ready.set,
+                start_triggers=triggers,
+            )
 
         self.task = asyncio.create_task(serve())
         done, _ = await asyncio.wait(
@@ -67,11 +77,15 @@ class Stack:
                 ).terminate("test over")
 
 
+HOT_ACCOUNT = 19  # the devnet account tests use as the withdrawal hot wallet
+
+
 def stack_settings(
     pg_dsn: str, solana: Any, tron: Any, telegram: Any, **overrides: Any
 ) -> Settings:
     info = {"solana": solana.info(), "tron": tron.info()}
     tokens = devnet_tokens(info, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
+    keys = write_devnet_keys(Path(tempfile.mkdtemp()), info, index=HOT_ACCOUNT)
     values: dict[str, Any] = {
         "DATABASE_URL": pg_dsn,
         "SOLANA_RPC_URL": solana.url,
@@ -82,6 +96,7 @@ def stack_settings(
         "SOLANA_SWEEP_SECONDS": 0.5,
         "TRON_BLOCK_SECONDS": tron.config.block_ms / 1000,
         "WALLETFLOW_SHUTDOWN_TIMEOUT": 2,
+        "WALLETFLOW_KEYSTORE": f"file:{keys}",
         **tokens,
         **overrides,
     }

@@ -17,12 +17,18 @@ from chains.base import from_base_units
 Chain = Literal["solana", "tron"]
 
 
+class Button(BaseModel):
+    text: str
+    callback_data: str  # at most 64 bytes
+
+
 class Notification(BaseModel):
     """One Telegram message to one chat. `dedupe_key` is unique per chat and event."""
 
     dedupe_key: str
     chat_id: int
     text: str  # HTML, every user-supplied part already escaped
+    buttons: list[list[Button]] = []  # an inline keyboard, row by row
 
 
 class NotificationResult(BaseModel):
@@ -161,3 +167,129 @@ class WatchResult(BaseModel):
     position: dict[str, Any] | None
     pokes: int = 0
     rpc_calls: int = 0
+
+
+# ---- withdrawals ------------------------------------------------------------------------------
+
+WithdrawalState = Literal[
+    "requested",
+    "awaiting_approval",
+    "approved",
+    "reserved",
+    "signed",
+    "broadcast",
+    "confirmed",
+    "failed",
+    "rejected",
+    "cancelled",
+    "expired",
+    "manual_review",
+]
+FINAL_STATES = ("confirmed", "failed", "rejected", "cancelled", "expired")
+
+
+class WithdrawalRequest(BaseModel):
+    """What a person asked for. Validated by `prepare`; never carries key material."""
+
+    request_id: str
+    chain: Chain
+    asset: str  # a symbol ('SOL', 'USDT') or a listed token's address
+    to: str
+    amount: str  # display units as a decimal string, e.g. '12.5'
+    requested_by: str  # e.g. 'tg:123456' or 'cli:alice'
+    notify_chat: int | None = None  # the requester's chat, told about the outcome
+    approver_chats: list[int] = []  # get the approval request with buttons
+    notify_queue: str  # the task queue of the notification activities
+    approval_timeout_seconds: int = 24 * 3600
+    max_versions: int = 3  # signed versions before giving up (each proven dead first)
+
+
+class Actor(BaseModel):
+    """Argument of approve / reject / cancel / resolve: who, and optionally why."""
+
+    by: str = "unknown"
+    reason: str | None = None
+
+
+class Resolution(Actor):
+    """An operator's decision on a withdrawal in manual_review."""
+
+    action: Literal["recheck", "release", "settle"] = "recheck"
+    tx_id: str | None = None  # with settle: the transaction that landed
+
+
+class PreparedWithdrawal(BaseModel):
+    """The validated request: canonical address, base units, the asset as listed."""
+
+    asset_id: str
+    symbol: str
+    decimals: int
+    program: str | None = None
+    to: str
+    amount: int  # base units
+    hot_wallet: str
+    approval_required: bool
+    approval_reason: str | None = None
+
+
+class SignRequest(BaseModel):
+    request_id: str
+    chain: Chain
+    version: int
+    prepared: PreparedWithdrawal
+
+
+class SignedVersion(BaseModel):
+    """One signed transaction, persisted before its first broadcast. `raw` is the exact bytes
+    (base64) every broadcast re-sends; `expiry` is the chain's bound after which it can't land
+    (Solana lastValidBlockHeight, TRON expiration in ms)."""
+
+    request_id: str
+    chain: Chain
+    version: int
+    tx_id: str
+    raw: str
+    expiry: int
+
+
+class SendOutcome(BaseModel):
+    result: Literal["confirmed", "failed", "expired"]
+    detail: str | None = None
+    block: int | None = None
+    fee: int | None = None
+
+
+class VersionInfo(BaseModel):
+    version: int
+    tx_id: str
+    expiry: int
+    state: Literal["signed", "broadcast", "confirmed", "failed", "expired"]
+
+
+class LedgerChange(BaseModel):
+    """A status change, with what it does to the reservation (None: nothing)."""
+
+    request_id: str
+    chain: Chain
+    kind: Literal["release", "debit"] | None = None
+    status: WithdrawalState
+    reason: str | None = None
+    tx_id: str | None = None
+
+
+class WithdrawalStatus(BaseModel):
+    """Answer of the `status` query, and the workflow's result."""
+
+    request_id: str
+    chain: Chain
+    asset: str
+    to: str
+    amount: str
+    requested_by: str
+    status: WithdrawalState
+    reason: str | None = None
+    hot_wallet: str | None = None
+    approved_by: list[str] = []
+    refused: list[str] = []  # signals refused, e.g. a self-approval or a late cancel
+    versions: list[VersionInfo] = []
+    tx_id: str | None = None

@@ -563,7 +563,7 @@ class SolanaDevnet(DevnetServer):
         signature = self.chain.send_transaction(
             tx, raw, skip_preflight=skip, preflight_commitment=commitment
         )
-        if self.faults.lose_response():
+        if self.faults.lose_response("sendTransaction"):
             call.lose_response = True
         return signature
 

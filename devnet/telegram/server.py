@@ -345,7 +345,7 @@ class TelegramDevnet(DevnetServer):
             result = await handler(self.bot(token), params)
         except ApiError as exc:
             return exc.response()
-        if method in LOSSY_METHODS and self.faults.lose_response():
+        if method in LOSSY_METHODS and self.faults.lose_response(method):
             return drop_connection(request)
         return _ok(result)
 

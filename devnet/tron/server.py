@@ -562,7 +562,7 @@ class TronDevnet(DevnetServer):
         except Rejection as exc:
             message = views.message_field(exc.message, visible)
             return _json({"code": exc.code, "message": message, "txid": tx.txid})
-        if self.faults.lose_response():
+        if self.faults.lose_response("broadcasttransaction"):
             return drop_connection(request)
         return _json({"result": True, "txid": tx.txid})
 
@@ -582,7 +582,7 @@ class TronDevnet(DevnetServer):
             self.chain.submit(tx, signatures)
         except Rejection as exc:
             code, message, accepted = exc.code, exc.message, False
-        if accepted and self.faults.lose_response():
+        if accepted and self.faults.lose_response("broadcasthex"):
             return drop_connection(request)
         view = views.tx_json(_unsigned(tx, signatures), True, with_ret=False)
         return _json(

@@ -1,0 +1,224 @@
+"""Withdrawal activities: validate, reserve, sign, send and settle.
+
+Chain-neutral: the worker of each chain's task queue injects that chain's `ChainSender`
+(activities/solana_rpc.py, activities/tron_rpc.py). The money rules live here and in
+workflows/withdrawal.py:
+- every write is idempotent by request id (and version): activities are retried;
+- a version is signed once and persisted before any broadcast; a retried sign returns it;
+- a broadcast error means "unknown", never "not sent": `send_and_confirm` re-sends the same
+  bytes and watches the chain until the version is confirmed, failed on chain, or provably
+  dead (its expiry passed on finalized/solidified data and its id is not on chain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal, Protocol
+
+import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+import chains
+from activities import metrics
+from chains.base import Asset, InvalidInput, TokenList
+from store import withdrawals as repo
+from workflows.models import (
+    LedgerChange,
+    PreparedWithdrawal,
+    SendOutcome,
+    SignedVersion,
+    SignRequest,
+    WithdrawalRequest,
+)
+
+Check = Literal["confirmed", "failed", "pending", "expired"]
+
+
+class InsufficientFunds(Exception):
+    pass
+
+
+class ChainSender(Protocol):
+    """One chain's signing, broadcasting and confirmation, against the hot wallet."""
+
+    chain: str
+    tokens: TokenList
+    poll_seconds: float  # how often send_and_confirm looks (and re-sends)
+
+    def hot_wallet(self) -> str: ...
+
+    async def check_funds(self, asset: Asset, to: str, amount: int) -> None:
+        """Raise InsufficientFunds (with the reason) if the hot wallet can't pay it all."""
+        ...
+
+    async def sign(self, asset: Asset, to: str, amount: int) -> tuple[bytes, str, int]:
+        """A signed transfer: (exact bytes, transaction id, expiry bound)."""
+        ...
+
+    async def broadcast(self, raw: bytes) -> str | None:
+        """Send the bytes; None if a node took them (or already had them), else its refusal.
+        Raises on transport errors: the caller treats every outcome as "unknown"."""
+        ...
+
+    async def check(self, tx_id: str, expiry: int) -> tuple[Check, str | None]:
+        """Where the transaction stands on finalized/solidified data."""
+        ...
+
+
+@dataclass
+class Policy:
+    """Withdrawal limits in display units per asset symbol."""
+
+    approval_thresholds: dict[str, Decimal] = field(default_factory=dict)
+    daily_limits: dict[str, Decimal] = field(default_factory=dict)
+    allowlist: set[str] | None = None  # canonical addresses; None: any destination
+
+    def threshold(self, symbol: str) -> Decimal | None:
+        return self.approval_thresholds.get(symbol.upper())
+
+    def daily_limit(self, asset: Asset) -> int | None:
+        limit = self.daily_limits.get(asset.symbol.upper())
+        return None if limit is None else int(limit.scaleb(asset.decimals))
+
+
+def refuse(kind: str, message: str) -> ApplicationError:
+    """An expected business error: the workflow stops retrying and reports `message`."""
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+class WithdrawalActivities:
+    def __init__(self, sender: ChainSender, pool: asyncpg.Pool, policy: Policy) -> None:
+        self.sender = sender
+        self.pool = pool
+        self.policy = policy
+
+    def _asset(self, prepared: PreparedWithdrawal) -> Asset:
+        return Asset(
+            symbol=prepared.symbol,
+            decimals=prepared.decimals,
+            id=prepared.asset_id,
+            program=prepared.program,
+        )
+
+    @activity.defn(name="prepare_withdrawal")
+    async def prepare(self, req: WithdrawalRequest) -> PreparedWithdrawal:
+        """Validate and check policy. Nothing is reserved here: a refusal costs nothing."""
+        try:
+            asset, to, amount = chains.parse_transfer(
+                req.chain, self.sender.tokens, req.asset, req.to, req.amount
+            )
+        except InvalidInput as exc:
+            raise refuse("InvalidInput", str(exc)) from None
+        hot = self.sender.hot_wallet()
+        if to == hot:
+            raise refuse("InvalidInput", "the destination is the hot wallet itself")
+        if self.policy.allowlist is not None and to not in self.policy.allowlist:
+            raise refuse("PolicyViolation", f"destination {to} is not on the allowlist")
+        limit = self.policy.daily_limit(asset)
+        if limit is not None:
+            used = await repo.reserved_today(self.pool, req.requested_by, asset.id)
+            if used + amount > limit:
+                raise refuse(
+                    "PolicyViolation",
+                    f"over the daily limit of {self.policy.daily_limits[asset.symbol.upper()]} "
+                    f"{asset.symbol} for {req.requested_by}",
+                )
+        try:
+            await self.sender.check_funds(asset, to, amount)
+        except InsufficientFunds as exc:
+            raise refuse("InsufficientFunds", str(exc)) from None
+        threshold = self.policy.threshold(asset.symbol)
+        needs_approval = threshold is not None and Decimal(req.amount) > threshold
+        prepared = PreparedWithdrawal(
+            asset_id=asset.id,
+            symbol=asset.symbol,
+            decimals=asset.decimals,
+            program=asset.program,
+            to=to,
+            amount=amount,
+            hot_wallet=hot,
+            approval_required=needs_approval,
+            approval_reason=f"above the approval threshold of {threshold} {asset.symbol}"
+            if needs_approval
+            else None,
+        )
+        await repo.register(self.pool, req, prepared)
+        return prepared
+
+    @activity.defn(name="reserve_withdrawal")
+    async def reserve(self, req: WithdrawalRequest, prepared: PreparedWithdrawal) -> None:
+        try:
+            await repo.reserve(
+                self.pool, req, prepared, self.policy.daily_limit(self._asset(prepared))
+            )
+        except repo.LimitExceeded as exc:
+            raise refuse("PolicyViolation", str(exc)) from None
+
+    @activity.defn(name="sign_withdrawal")
+    async def sign(self, req: SignRequest) -> SignedVersion:
+        """Sign version `req.version` once; a retry returns the version already persisted."""
+        saved = await repo.saved_version(self.pool, req.request_id, req.version)
+        if saved is not None:
+            return saved
+        raw, tx_id, expiry = await self.sender.sign(
+            self._asset(req.prepared), req.prepared.to, req.prepared.amount
+        )
+        signed = SignedVersion(
+            request_id=req.request_id,
+            chain=req.chain,
+            version=req.version,
+            tx_id=tx_id,
+            raw=base64.b64encode(raw).decode(),
+            expiry=expiry,
+        )
+        return await repo.save_version(self.pool, signed, raw)
+
+    @activity.defn(name="send_and_confirm")
+    async def send_and_confirm(self, signed: SignedVersion) -> SendOutcome:
+        """Broadcast the exact signed bytes, re-sending them until the chain decides.
+
+        Heartbeats every round; if the worker dies, the retry simply resumes watching (and
+        re-sending the same bytes, which the chain deduplicates by transaction id).
+        """
+        raw = base64.b64decode(signed.raw)
+        await repo.set_version_state(self.pool, signed.request_id, signed.version, "broadcast")
+        while True:
+            try:
+                refusal = await self.sender.broadcast(raw)
+                if refusal:
+                    activity.logger.info("broadcast of %s refused: %s", signed.tx_id, refusal)
+            except Exception as exc:
+                activity.logger.info("broadcast of %s: outcome unknown (%s)", signed.tx_id, exc)
+            state, detail = await self.sender.check(signed.tx_id, signed.expiry)
+            activity.heartbeat(state)
+            if state != "pending":
+                await repo.set_version_state(self.pool, signed.request_id, signed.version, state)
+                return SendOutcome(result=state, detail=detail)
+            await asyncio.sleep(self.sender.poll_seconds)
+
+    @activity.defn(name="record_withdrawal")
+    async def record(self, change: LedgerChange) -> None:
+        """Move the ledger and the withdrawal's row to the workflow's decision."""
+        if change.kind in ("release", "debit"):
+            await repo.close_reservation(
+                self.pool,
+                change.request_id,
+                change.kind,
+                change.status,
+                change.reason,
+                change.tx_id,
+            )
+        else:
+            await repo.set_status(self.pool, change.request_id, change.status, change.reason)
+        metrics.WITHDRAWALS.labels(change.chain, change.status).inc()
+        details = json.dumps(
+            {"reason": change.reason, "tx_id": change.tx_id, "ledger": change.kind}
+        )
+        await repo.audit(
+            self.pool, "workflow", change.status, f"withdrawal:{change.request_id}", details
+        )

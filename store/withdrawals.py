@@ -1,0 +1,194 @@
+"""Withdrawals, their signed versions and the ledger. Every write is idempotent by request id
+(and version), because activities are retried and local activities may run twice."""
+
+from __future__ import annotations
+
+import base64
+
+import asyncpg
+
+from workflows.models import PreparedWithdrawal, SignedVersion, WithdrawalRequest
+
+_LIMIT_LOCK = 0x77647261  # advisory lock namespace for per-requester limit checks
+
+
+class LimitExceeded(Exception):
+    pass
+
+
+async def register(
+    pool: asyncpg.Pool, req: WithdrawalRequest, prepared: PreparedWithdrawal
+) -> None:
+    await pool.execute(
+        """INSERT INTO withdrawals (request_id, chain, asset, to_address, amount, decimals,
+                                    requested_by, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')
+           ON CONFLICT (request_id) DO NOTHING""",
+        req.request_id,
+        req.chain,
+        prepared.asset_id,
+        prepared.to,
+        prepared.amount,
+        prepared.decimals,
+        req.requested_by,
+    )
+
+
+async def set_status(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    request_id: str,
+    status: str,
+    reason: str | None = None,
+    tx_id: str | None = None,
+) -> None:
+    await conn.execute(
+        """UPDATE withdrawals SET status = $2, status_reason = COALESCE($3, status_reason),
+               tx_id = COALESCE($4, tx_id), updated_at = now()
+           WHERE request_id = $1""",
+        request_id,
+        status,
+        reason,
+        tx_id,
+    )
+
+
+async def reserved_today(
+    conn: asyncpg.Pool | asyncpg.Connection, requested_by: str, asset: str
+) -> int:
+    """Base units this requester has reserved today (UTC) and not had released."""
+    total = await conn.fetchval(
+        """SELECT COALESCE(sum(r.amount), 0) FROM ledger_entries r
+           WHERE r.kind = 'reserve' AND r.requested_by = $1 AND r.asset = $2
+             AND r.created_at >= date_trunc('day', now() AT TIME ZONE 'utc') AT TIME ZONE 'utc'
+             AND NOT EXISTS (SELECT 1 FROM ledger_entries x
+                             WHERE x.request_id = r.request_id AND x.kind = 'release')""",
+        requested_by,
+        asset,
+    )
+    return int(total)
+
+
+async def reserve(
+    pool: asyncpg.Pool,
+    req: WithdrawalRequest,
+    prepared: PreparedWithdrawal,
+    daily_limit: int | None,
+) -> None:
+    """Reserve the amount, once per request; refuse it if the daily limit would be passed.
+
+    The requester's advisory lock makes check-and-insert atomic, so two withdrawals racing
+    each other can't both fit under the limit.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", _LIMIT_LOCK, req.requested_by
+        )
+        exists = await conn.fetchval(
+            "SELECT 1 FROM ledger_entries WHERE request_id = $1 AND kind = 'reserve'",
+            req.request_id,
+        )
+        if exists:
+            return
+        if daily_limit is not None:
+            used = await reserved_today(conn, req.requested_by, prepared.asset_id)
+            if used + prepared.amount > daily_limit:
+                raise LimitExceeded(
+                    f"daily limit of {req.requested_by} for {prepared.symbol} would be exceeded"
+                )
+        await conn.execute(
+            """INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
+               VALUES ($1, $2, $3, $4, 'reserve', $5)""",
+            req.request_id,
+            req.chain,
+            prepared.asset_id,
+            req.requested_by,
+            prepared.amount,
+        )
+        await set_status(conn, req.request_id, "reserved")
+
+
+async def close_reservation(
+    pool: asyncpg.Pool,
+    request_id: str,
+    kind: str,
+    status: str,
+    reason: str | None,
+    tx_id: str | None,
+) -> None:
+    """Turn the reservation into a 'debit' (confirmed) or give it back ('release')."""
+    async with pool.acquire() as conn, conn.transaction():
+        reserved = await conn.fetchrow(
+            "SELECT chain, asset, requested_by, amount FROM ledger_entries "
+            "WHERE request_id = $1 AND kind = 'reserve'",
+            request_id,
+        )
+        if reserved is not None:
+            await conn.execute(
+                """INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
+                request_id,
+                reserved["chain"],
+                reserved["asset"],
+                reserved["requested_by"],
+                kind,
+                reserved["amount"],
+            )
+        await set_status(conn, request_id, status, reason, tx_id)
+
+
+async def saved_version(pool: asyncpg.Pool, request_id: str, version: int) -> SignedVersion | None:
+    row = await pool.fetchrow(
+        """SELECT w.chain, v.tx_id, v.signed_tx, v.expiry FROM withdrawal_versions v
+           JOIN withdrawals w USING (request_id) WHERE v.request_id = $1 AND v.version = $2""",
+        request_id,
+        version,
+    )
+    if row is None:
+        return None
+    return SignedVersion(
+        request_id=request_id,
+        chain=row["chain"],
+        version=version,
+        tx_id=row["tx_id"],
+        raw=base64.b64encode(row["signed_tx"]).decode(),
+        expiry=row["expiry"],
+    )
+
+
+async def save_version(pool: asyncpg.Pool, signed: SignedVersion, raw: bytes) -> SignedVersion:
+    """Persist a signed version; if one was saved already (a retried activity), keep that one
+    and return it, so a version number never names two different transactions."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """INSERT INTO withdrawal_versions (request_id, version, tx_id, signed_tx, expiry)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, version) DO NOTHING""",
+            signed.request_id,
+            signed.version,
+            signed.tx_id,
+            raw,
+            signed.expiry,
+        )
+        await set_status(conn, signed.request_id, "signed")
+    kept = await saved_version(pool, signed.request_id, signed.version)
+    assert kept is not None
+    return kept
+
+
+async def set_version_state(pool: asyncpg.Pool, request_id: str, version: int, state: str) -> None:
+    await pool.execute(
+        """UPDATE withdrawal_versions SET status = $3, updated_at = now()
+           WHERE request_id = $1 AND version = $2""",
+        request_id,
+        version,
+        state,
+    )
+
+
+async def audit(pool: asyncpg.Pool, actor: str, action: str, subject: str, details: str) -> None:
+    await pool.execute(
+        "INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4::jsonb)",
+        actor,
+        action,
+        subject,
+        details,
+    )
