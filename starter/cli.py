@@ -9,7 +9,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -315,7 +315,12 @@ def withdraw(
             raise typer.Exit(2)
 
 
-def _decide(decision: str, request_id: str, by: str | None, reason: str | None) -> None:
+def _decide(
+    decision: Literal["approve", "reject", "cancel"],
+    request_id: str,
+    by: str | None,
+    reason: str | None,
+) -> None:
     from starter import withdrawals
 
     settings = load_settings()
@@ -326,7 +331,7 @@ def _decide(decision: str, request_id: str, by: str | None, reason: str | None) 
             request_id,
             decision,
             by or _me(),
-            reason,  # type: ignore[arg-type]
+            reason,
         )
 
     run(go())
