@@ -1,0 +1,48 @@
+#!/bin/sh
+# Prepares what docker-compose.yml needs and git must never see; run from anywhere, as the
+# user that runs docker-compose (root to set the key files' owner). Never overwrites anything.
+#   deploy/secrets/{postgres_password,temporal_db_password,grafana_admin_password}
+#       random passwords; world-readable files (the containers run as various users) inside
+#       a 0700 directory (no other host user gets in).
+#   deploy/secrets/keystore-{solana,tron}.json
+#       hot-wallet key files, created as {} (monitoring works, withdrawals refuse to sign until
+#       a key is added): owner uid 10001 (the image's user), mode 0600, as the key store demands.
+#   .env    from .env.example, mode 0600, with a random WALLETFLOW_DB_PASSWORD.
+set -eu
+
+root=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
+dir="$root/deploy/secrets"
+umask 077
+mkdir -p "$dir"
+chmod 0700 "$dir"
+
+random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+for name in postgres_password temporal_db_password grafana_admin_password; do
+    if [ ! -e "$dir/$name" ]; then
+        random >"$dir/$name"
+        chmod 0444 "$dir/$name"
+        echo "created deploy/secrets/$name"
+    fi
+done
+
+for chain in solana tron; do
+    file="$dir/keystore-$chain.json"
+    if [ ! -e "$file" ]; then
+        echo '{}' >"$file"
+        chmod 0600 "$file"
+        echo "created deploy/secrets/keystore-$chain.json (empty: add {\"$chain\": \"...\"} to withdraw)"
+    fi
+    if [ "$(id -u)" = 0 ]; then
+        chown 10001:10001 "$file"
+    elif [ "$(stat -c %u "$file")" != 10001 ]; then
+        echo "run as root, or: sudo chown 10001:10001 $file"
+    fi
+done
+
+if [ ! -e "$root/.env" ]; then
+    sed "s/^WALLETFLOW_DB_PASSWORD=\$/WALLETFLOW_DB_PASSWORD=$(random)/" \
+        "$root/.env.example" >"$root/.env"
+    chmod 0600 "$root/.env"
+    echo "created .env from .env.example: set SOLANA_RPC_URL, TRON_API_URL, TELEGRAM_BOT_TOKEN"
+fi
