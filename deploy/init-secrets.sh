@@ -44,5 +44,5 @@ if [ ! -e "$root/.env" ]; then
     sed "s/^WALLETFLOW_DB_PASSWORD=\$/WALLETFLOW_DB_PASSWORD=$(random)/" \
         "$root/.env.example" >"$root/.env"
     chmod 0600 "$root/.env"
-    echo "created .env from .env.example: set SOLANA_RPC_URL, TRON_API_URL, TELEGRAM_BOT_TOKEN"
+    echo "created .env from .env.example: set TELEGRAM_BOT_TOKEN and the TELEGRAM_* ids, review the rest"
 fi
