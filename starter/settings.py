@@ -180,6 +180,30 @@ class Settings(BaseSettings):
     telegram_open_watch: bool = Field(
         True, alias="TELEGRAM_OPEN_WATCH", description="Anyone may /watch (else operators only)."
     )
+    telegram_webhook_url: str | None = Field(
+        None,
+        alias="TELEGRAM_WEBHOOK_URL",
+        description="Public HTTPS URL Telegram posts the bot's updates to. Unset: long polling.",
+    )
+    telegram_webhook_port: int = Field(
+        8088,
+        alias="TELEGRAM_WEBHOOK_PORT",
+        ge=1,
+        le=65535,
+        description="Port the bot listens on in webhook mode (behind the TLS proxy of the URL).",
+    )
+    solana_hot_wallet: str | None = Field(
+        None,
+        alias="WALLETFLOW_SOLANA_HOT_WALLET",
+        description="Public address (never the key) of the Solana hot wallet, for the bot's fee "
+        "estimates. Unset: typical figures.",
+    )
+    tron_hot_wallet: str | None = Field(
+        None,
+        alias="WALLETFLOW_TRON_HOT_WALLET",
+        description="Public address (never the key) of the TRON hot wallet, for the bot's fee "
+        "estimates (energy, free bandwidth). Unset: typical figures.",
+    )
 
     @cached_property
     def temporal_host(self) -> str:
