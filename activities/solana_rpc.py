@@ -82,16 +82,16 @@ class SolanaReader:
         known: dict[str, str | None] = dict(cursor["addresses"])
         lists = await asyncio.gather(*(self._signatures_after(a, s) for a, s in known.items()))
         by_sig: dict[str, dict[str, Any]] = {}
-        for account, entries in zip(known, lists, strict=True):
-            for entry in entries:
-                by_sig.setdefault(entry["signature"], {**entry, "accounts": []})["accounts"].append(
-                    account
-                )
+        for entries in lists:
+            for rank, entry in enumerate(entries):  # the node lists newest first
+                by_sig.setdefault(entry["signature"], {**entry, "rank": rank})
         if not by_sig:
             return ReadResult([], cursor, more=False, final_block=final_slot)
 
-        # Oldest first, whole slots at a time, about `limit` transactions per call.
-        ordered = sorted(by_sig.values(), key=lambda e: e["slot"])
+        # Oldest first, whole slots at a time, about `limit` transactions per call. Several
+        # transactions often share a slot: within one, the node's order (newest first) is the
+        # only order there is, so it is reversed rather than lost.
+        ordered = sorted(by_sig.values(), key=lambda e: (e["slot"], -e["rank"]))
         cut = ordered[min(limit, len(ordered)) - 1]["slot"]
         batch = [e for e in ordered if e["slot"] <= cut]
         more = len(batch) < len(ordered)
@@ -109,9 +109,13 @@ class SolanaReader:
         events = [ev for p in parsed for ev in p.events]
 
         new_cursor = dict(known)
-        for entry in batch:  # ascending, so the last write per account is its newest
-            for account in entry["accounts"]:
-                new_cursor[account] = entry["signature"]
+        for account, entries in zip(known, lists, strict=True):
+            # Each account's newest signature in the batch: the first one the node listed
+            # at or below the cut (not the last one sorted by slot, which may be an older
+            # transaction of the same slot and would make the next read repeat the newer ones).
+            newest = next((e["signature"] for e in entries if e["slot"] <= cut), None)
+            if newest is not None:
+                new_cursor[account] = newest
         discovered: list[str] = []
         for entry, p in zip(batch, parsed, strict=True):
             for account in p.token_accounts:

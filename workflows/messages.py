@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from html import escape
 
 from chains import solana, tron
@@ -63,5 +64,8 @@ def messages_for(sub: Subscription, events: list[WalletEvent]) -> list[tuple[str
     wanted = [e for e in events if sub.wants(e)]
     if len(wanted) <= DIGEST_AFTER:
         return [(f"{sub.chat_id}:{e.key}", event_message(sub, e)) for e in wanted]
-    key = f"{sub.chat_id}:digest:{wanted[0].key}:{len(wanted)}"
+    # Named by every event it covers: two different digests never share a key (one sharing
+    # only its first event and its size would be swallowed as a "repeat").
+    covered = hashlib.sha256("\n".join(e.key for e in wanted).encode()).hexdigest()[:16]
+    key = f"{sub.chat_id}:digest:{wanted[0].key}:{len(wanted)}:{covered}"
     return [(key, digest_message(sub, wanted))]
