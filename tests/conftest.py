@@ -12,11 +12,12 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from starter.temporal_client import register_search_attributes
 from store.db import migrate
 from store.embedded import EmbeddedPostgres
 from workflows import search_attributes
@@ -54,7 +55,16 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
-    await register_search_attributes(env.client, env.client.namespace)
+    # The time-skipping server cannot list search attributes, but adds them.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                for key in search_attributes.ALL
+            },
+        )
+    )
     try:
         yield env
     finally:

@@ -118,6 +118,7 @@ class MonitorState(BaseModel):
     pending_block: int | None = None  # a poke not yet served
     reconcile_seconds: int = 3600  # re-read the wallet this often without a poke
     notify_queue: str  # the task queue of the notification activities
+    history_limit: int = 5_000  # continue as new beyond this many history events
 
 
 class MonitorStatus(BaseModel):
@@ -200,6 +201,7 @@ class WithdrawalRequest(BaseModel):
     notify_chat: int | None = None  # the requester's chat, told about the outcome
     approver_chats: list[int] = []  # get the approval request with buttons
     notify_queue: str  # the task queue of the notification activities
+    history_limit: int = 5_000  # continue as new beyond this many history events
     approval_timeout_seconds: int = 24 * 3600
     max_versions: int = 3  # signed versions before giving up (each proven dead first)
 

@@ -46,7 +46,6 @@ R = TypeVar("R")
 
 POKE_RETRY = timedelta(seconds=1)  # a poke ahead of finality: look again shortly
 POKE_PATIENCE = 30
-HISTORY_LIMIT = 5_000
 RECENT = 10
 
 RPC_RETRY = RetryPolicy(
@@ -94,7 +93,9 @@ class WalletMonitorWorkflow:
                 await self._call(MonitorActivities.save_subscriptions, self._ref())
             if due and not self.s.paused:
                 await self._check()
-            if self._history_is_long():
+            # A stop or subscription change that arrived meanwhile is served first: the flags
+            # live in this run only, continuing as new now would drop them.
+            if self._history_is_long() and not (self.stopping or self.subscribers_changed):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self.s)
         await self._call(MonitorActivities.forget_wallet, self._ref())
@@ -124,7 +125,7 @@ class WalletMonitorWorkflow:
         self.s.pending_block = None  # a poke arriving during the check sets it again
         for _ in range(POKE_PATIENCE):
             final_block = await self._fetch_all(wanted)
-            if wanted is None or final_block >= wanted:
+            if wanted is None or final_block >= wanted or self.s.paused:
                 break
             await workflow.sleep(POKE_RETRY)
         self.last_check = workflow.now()
@@ -141,6 +142,10 @@ class WalletMonitorWorkflow:
                 ),
             )
             self.s.counters.fetches += 1
+            if self.s.paused:
+                # Paused while fetching: send nothing and keep the cursor, so that resume
+                # reads these events again (the ledger already has them) and sends them once.
+                return result.final_block
             await self._notify(result.events)
             self.s.cursor = result.cursor
             self._remember(result.events)
@@ -259,5 +264,6 @@ class WalletMonitorWorkflow:
     def _history_is_long(self) -> bool:
         info = workflow.info()
         return (
-            info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self.s.history_limit
         )
