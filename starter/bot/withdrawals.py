@@ -1,0 +1,221 @@
+"""Withdrawal commands: /withdraw (a summary with the fee estimate and Confirm/Cancel), the
+approvers' Approve/Reject buttons the workflow sends, and /cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from contextlib import suppress
+from decimal import Decimal
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from temporalio.client import Client
+
+from chains.base import to_base_units
+from starter import withdrawals
+from starter.bot.auth import requires
+from starter.bot.pending import Pending, PendingWithdrawals
+from starter.bot.text import BadUsage, address_link, amount, code, esc
+from starter.errors import UserError
+from starter.fees import FeeEstimator
+from starter.settings import Settings
+from workflows.models import WithdrawalRequest
+from workflows.withdrawal import withdrawal_id
+
+log = logging.getLogger("walletflow.bot")
+
+ARGS = ("CHAIN", "ASSET", "TO", "AMOUNT")
+FEE_TIMEOUT = 8.0  # seconds; a slow RPC must not hold the summary
+
+
+class Confirm(CallbackData, prefix="wdc"):
+    """Confirm/Cancel under a /withdraw summary; the request itself waits in `pending`."""
+
+    action: str  # go | drop
+    request_id: str
+
+
+def new_request_id() -> str:
+    return f"tg-{secrets.token_hex(6)}"
+
+
+async def fee_line(fees: FeeEstimator, settings: Settings, req: WithdrawalRequest) -> str:
+    asset = settings.tokens(req.chain).by_symbol(req.asset)
+    assert asset is not None  # build_request found it
+    try:
+        est = await asyncio.wait_for(
+            fees.estimate(req.chain, asset, req.to, to_base_units(req.amount, asset.decimals)),
+            FEE_TIMEOUT,
+        )
+    except Exception as exc:  # an estimate is a courtesy: never refuse a withdrawal over it
+        log.warning("fee estimate for %s failed: %r", req.request_id, exc)
+        return "Network fee: unknown (the chain did not answer)"
+    notes = f" ({esc('; '.join(est.notes))})" if est.notes else ""
+    return f"Network fee: {esc(est.text())}{notes}"
+
+
+def approval_line(settings: Settings, req: WithdrawalRequest) -> str:
+    threshold = settings.amounts("approval_thresholds").get(req.asset.upper())
+    if threshold is None or Decimal(req.amount) <= threshold:
+        return "Approval: not needed"
+    line = f"Approval: needed (above {amount(threshold, req.asset)})"
+    if not req.approver_chats:
+        line += " — ⚠️ no approvers are configured (TELEGRAM_APPROVERS): it would expire"
+    return line
+
+
+async def withdraw(
+    message: Message,
+    command: CommandObject,
+    settings: Settings,
+    pending: PendingWithdrawals,
+    fees: FeeEstimator,
+) -> None:
+    parts = (command.args or "").split()
+    if len(parts) < len(ARGS):
+        missing = " and ".join(ARGS[len(parts) :])
+        raise BadUsage("withdraw", f"missing {missing}" if parts else None)
+    if len(parts) > len(ARGS):
+        raise BadUsage("withdraw", f"unexpected {' '.join(parts[len(ARGS) :])!r} after AMOUNT")
+    chain, asset, to, value = parts
+    user = message.from_user
+    assert user is not None  # the auth middleware let an operator through
+    req = withdrawals.build_request(
+        settings,
+        chain=chain,
+        asset=asset,
+        to=to,
+        amount=value,
+        request_id=new_request_id(),
+        requested_by=f"tg:{user.id}",
+        notify_chat=message.chat.id,
+    )
+    allowlist = {a.strip() for a in settings.withdrawal_allowlist.split(",") if a.strip()}
+    if allowlist and req.to not in allowlist:
+        raise UserError(f"destination {req.to} is not on the withdrawal allowlist")
+    summary = "\n".join(
+        [
+            f"<b>Withdrawal</b> {code(req.request_id)}",
+            f"Send <b>{amount(req.amount, req.asset)}</b> on {req.chain}",
+            f"To: {address_link(req.chain, req.to)}",
+            await fee_line(fees, settings, req),
+            approval_line(settings, req),
+        ]
+    )
+    pending.add(Pending(request=req, user_id=user.id, summary=summary))
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text="✅ Confirm",
+                    callback_data=Confirm(action="go", request_id=req.request_id).pack(),
+                ),
+                InlineKeyboardButton(
+                    text="✖️ Cancel",
+                    callback_data=Confirm(action="drop", request_id=req.request_id).pack(),
+                ),
+            ]
+        ]
+    )
+    await message.answer(f"{summary}\n\nSend it?", reply_markup=keyboard)
+
+
+async def confirm_button(
+    callback: CallbackQuery,
+    callback_data: Confirm,
+    settings: Settings,
+    client: Client,
+    pending: PendingWithdrawals,
+) -> None:
+    rid = callback_data.request_id
+    found = pending.get(rid)
+    if found is None:
+        await callback.answer(
+            "This request expired or was already answered; send /withdraw again.", show_alert=True
+        )
+        await _edit(callback, None, drop_buttons=True)
+        return
+    if found.user_id != callback.from_user.id:
+        await callback.answer("Only the requester can confirm this withdrawal.", show_alert=True)
+        return
+    pending.take(rid)  # no await since `get`: nobody else can act on it from here
+    if callback_data.action == "drop":
+        await callback.answer("Not sent")
+        await _edit(callback, f"{found.summary}\n\n✖️ Cancelled: nothing was sent.")
+        return
+    try:
+        workflow_id, created = await withdrawals.start(client, settings, found.request)
+    except Exception:
+        # Not known to be started: the same request id may be confirmed again safely.
+        pending.add(found)
+        raise
+    await callback.answer("Started" if created else "Already started")
+    await _edit(
+        callback,
+        f"{found.summary}\n\n🚀 Started as {code(workflow_id)}. "
+        "The outcome is posted in this chat.",
+    )
+
+
+async def _edit(callback: CallbackQuery, text: str | None, *, drop_buttons: bool = True) -> None:
+    """Replace the summary (and drop its buttons, so they can't be pressed again)."""
+    if not isinstance(callback.message, Message):
+        return
+    with suppress(TelegramBadRequest):
+        if text is None:
+            await callback.message.edit_reply_markup(reply_markup=None)
+        else:
+            await callback.message.edit_text(text, reply_markup=None)
+
+
+async def decide_button(callback: CallbackQuery, bot: Bot, client: Client) -> None:
+    """The workflow's approval buttons: `wd:approve:<request id>` / `wd:reject:<request id>`.
+    Parsed by hand: request ids may contain ':' (the CLI allows it)."""
+    _, action, rid = (callback.data or "").split(":", 2)
+    user = callback.from_user
+    # `decide` refuses self-approval and a withdrawal no longer awaiting approval.
+    await withdrawals.decide(
+        client, rid, "approve" if action == "approve" else "reject", f"tg:{user.id}"
+    )
+    done = "✅ Approved" if action == "approve" else "❌ Rejected"
+    await callback.answer(done)
+    if isinstance(callback.message, Message):
+        name = f"@{user.username}" if user.username else user.full_name
+        with suppress(TelegramBadRequest):
+            await callback.message.edit_text(
+                f"{callback.message.html_text}\n\n{done} by {esc(name)} ({code(user.id)})",
+                reply_markup=None,
+            )
+
+
+async def cancel(message: Message, command: CommandObject, client: Client) -> None:
+    parts = (command.args or "").split(maxsplit=1)
+    if not parts:
+        raise BadUsage("cancel")
+    rid, reason = parts[0], (parts[1].strip() if len(parts) > 1 else None)
+    user = message.from_user
+    assert user is not None
+    before = await withdrawals.decide(client, rid, "cancel", f"tg:{user.id}", reason)
+    await message.answer(
+        f"Cancel sent for withdrawal {code(withdrawal_id(rid))} (it was {before.status}). "
+        "The requester's chat gets the outcome."
+    )
+
+
+def make_router() -> Router:
+    router = Router(name="withdrawals")
+    operators = requires("operator")
+    router.message.register(withdraw, Command("withdraw"), flags=operators)
+    router.message.register(cancel, Command("cancel"), flags=requires("operator", "admin"))
+    router.callback_query.register(confirm_button, Confirm.filter(), flags=operators)
+    router.callback_query.register(
+        decide_button,
+        F.data.regexp(r"^wd:(approve|reject):.+"),
+        flags=requires("approver"),
+    )
+    return router
