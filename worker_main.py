@@ -86,6 +86,7 @@ async def plan_chain(
             keys,
             poll_seconds=min(3.0, settings.tron_block_seconds),
             max_fee_limit=settings.tron_max_fee_limit,
+            expiration_ms=settings.tron_expiration_seconds * 1000,
         )
     monitor = MonitorActivities(reader, pool)
     allowlist = {a.strip() for a in settings.withdrawal_allowlist.split(",") if a.strip()}

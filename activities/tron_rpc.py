@@ -223,9 +223,6 @@ class TronWatcher:
         return await poke_wallets(self.client, "tron", dict.fromkeys(watched, number))
 
 
-EXPIRATION_MS = 90_000  # how long a signed transfer may wait to be included
-
-
 class TronSender:
     """Withdrawals from the TRON hot wallet. The key is read from the key store only here."""
 
@@ -239,12 +236,14 @@ class TronSender:
         *,
         poll_seconds: float = 3.0,
         max_fee_limit: int = 100_000_000,
+        expiration_ms: int = 90_000,
     ) -> None:
         self.rpc = rpc
         self.tokens = tokens
         self.keys = keys
         self.poll_seconds = poll_seconds
         self.max_fee_limit = max_fee_limit
+        self.expiration_ms = expiration_ms  # how long a signed transfer may wait for a block
 
     def _key(self) -> PrivateKey:
         try:
@@ -320,7 +319,7 @@ class TronSender:
                 contract = await client.get_contract(asset.id)
                 builder = (await contract.functions.transfer(to, amount)).with_owner(hot)
                 builder = builder.fee_limit(limit)
-            return await builder.expiration(EXPIRATION_MS).build()
+            return await builder.expiration(self.expiration_ms).build()
 
         tx = (await self.rpc.call("build", build)).sign(key)
         signed = tx.to_json()

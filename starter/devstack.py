@@ -168,6 +168,12 @@ class DevStack:
         env.update(devnet_tokens(e.devnets, self.settings))
         if "keystore" not in self.settings.model_fields_set and e.devnets:
             env["WALLETFLOW_KEYSTORE"] = f"file:{write_devnet_keys(self.home, e.devnets)}"
+            # Public addresses of those hot wallets, for the bot's fee estimates.
+            for chain in ("solana", "tron"):
+                if chain in e.devnets:
+                    env[f"WALLETFLOW_{chain.upper()}_HOT_WALLET"] = e.devnets[chain]["accounts"][0][
+                        "address"
+                    ]
         return env
 
     def watch_for_exit(self, child: Child) -> None:

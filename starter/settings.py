@@ -164,6 +164,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Ceiling of a TRC20 transfer's fee_limit, in sun.",
     )
+    tron_expiration_seconds: int = Field(
+        90,
+        alias="TRON_EXPIRATION_SECONDS",
+        gt=0,
+        le=86400,
+        description="How long a signed TRON transfer may wait for a block before it expires.",
+    )
     telegram_admins: str = Field(
         "", alias="TELEGRAM_ADMINS", description="Telegram user ids of admins (comma-separated)."
     )

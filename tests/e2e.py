@@ -97,6 +97,7 @@ def stack_settings(
         "TRON_BLOCK_SECONDS": tron.config.block_ms / 1000,
         "WALLETFLOW_SHUTDOWN_TIMEOUT": 2,
         "WALLETFLOW_KEYSTORE": f"file:{keys}",
+        "TRON_EXPIRATION_SECONDS": 8,
         **tokens,
         **overrides,
     }
