@@ -106,25 +106,45 @@ def webhook_secret(settings: Settings) -> str:
     return hashlib.sha256(f"walletflow-webhook:{token}".encode()).hexdigest()[:48]
 
 
-async def run(settings: Settings, client: Client, pool: asyncpg.Pool) -> None:
-    """Serve until SIGTERM/SIGINT: long polling, or a webhook when TELEGRAM_WEBHOOK_URL is set."""
+async def run(
+    settings: Settings, client: Client, pool: asyncpg.Pool, *, stop: asyncio.Event | None = None
+) -> None:
+    """Serve until `stop` is set (default: SIGTERM or SIGINT): long polling, or a webhook when
+    TELEGRAM_WEBHOOK_URL is set."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     bot = create_bot(settings)
     dp = create_dispatcher(settings, client, pool)
     try:
         await register_commands(bot)
+        me = await bot.get_me()
         if settings.telegram_webhook_url:
-            await _serve_webhook(settings, bot, dp)
+            await _serve_webhook(settings, bot, dp, stop)
         else:
             # A webhook left from an earlier deployment would make getUpdates fail (409).
             await bot.delete_webhook(drop_pending_updates=False)
-            me = await bot.get_me()
             log.info("bot @%s polling", me.username)
-            await dp.start_polling(bot, handle_signals=True, close_bot_session=False)
+            polling = asyncio.create_task(
+                dp.start_polling(bot, handle_signals=False, close_bot_session=False)
+            )
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({polling, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not polling.done():
+                try:
+                    await dp.stop_polling()  # cancels the long poll at once
+                except RuntimeError:  # stopped before polling began
+                    polling.cancel()
+            with suppress(asyncio.CancelledError):
+                await polling
     finally:
         await bot.session.close()
 
 
-async def _serve_webhook(settings: Settings, bot: Bot, dp: Dispatcher) -> None:
+async def _serve_webhook(settings: Settings, bot: Bot, dp: Dispatcher, stop: asyncio.Event) -> None:
     url = settings.telegram_webhook_url or ""
     path = urlsplit(url).path or "/"
     secret = webhook_secret(settings)
@@ -133,15 +153,12 @@ async def _serve_webhook(settings: Settings, bot: Bot, dp: Dispatcher) -> None:
     setup_application(app, dp, bot=bot)  # runs the dispatcher's startup/shutdown hooks
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "0.0.0.0", settings.telegram_webhook_port)
-    await site.start()
-    await bot.set_webhook(url, secret_token=secret, allowed_updates=dp.resolve_used_update_types())
-    log.info("bot webhook %s on port %s", url, settings.telegram_webhook_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
+        await web.TCPSite(runner, "0.0.0.0", settings.telegram_webhook_port).start()
+        await bot.set_webhook(
+            url, secret_token=secret, allowed_updates=dp.resolve_used_update_types()
+        )
+        log.info("bot webhook %s on port %s", url, settings.telegram_webhook_port)
         await stop.wait()
     finally:
         # The webhook stays set: Telegram keeps updates queued until the bot is back.

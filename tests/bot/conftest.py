@@ -89,7 +89,7 @@ class Harness:
             got = await self.messages(chat, since)
             return got if len(got) >= count else None
 
-        result: list[dict[str, Any]] = await eventually(enough, timeout=timeout)
+        result: list[dict[str, Any]] = await eventually(enough, timeout=timeout, interval=0.1)
         return result
 
     async def settled(
