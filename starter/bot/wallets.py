@@ -54,10 +54,13 @@ def parse_wallet(command: str, args: str | None, *, rest: bool = False) -> tuple
     parts = (args or "").split(maxsplit=2)
     if not parts:
         raise BadUsage(command)
-    if parts[0].lower() not in chains.CHAINS:
+    try:
+        chains.get(parts[0].lower())
+    except InvalidInput as exc:
         guess = chains_of(parts[0])
         if guess:
-            raise BadUsage(command, f"missing the chain: that is a {guess[0]} address")
+            raise BadUsage(command, f"missing the chain: that is a {guess[0]} address") from None
+        raise BadUsage(command, str(exc)) from None
     if len(parts) < 2:
         raise BadUsage(command, f"missing the address after {parts[0]}")
     if len(parts) > 2 and not rest:

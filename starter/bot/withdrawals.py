@@ -95,6 +95,10 @@ async def withdraw(
         requested_by=f"tg:{user.id}",
         notify_chat=message.chat.id,
     )
+    # The workflow refuses these too; saying so now spares a summary and a failed withdrawal.
+    hot = settings.solana_hot_wallet if req.chain == "solana" else settings.tron_hot_wallet
+    if hot and req.to == hot.strip():
+        raise UserError("the destination is the hot wallet itself")
     allowlist = {a.strip() for a in settings.withdrawal_allowlist.split(",") if a.strip()}
     if allowlist and req.to not in allowlist:
         raise UserError(f"destination {req.to} is not on the withdrawal allowlist")

@@ -277,12 +277,14 @@ async def test_a_withdrawal_summary_can_be_cancelled(stack: Stack, harness: Harn
 
 SOLANA_ADDRESS = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 TRON_ADDRESS = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
+HOT_SOLANA = "{hot}"  # filled in with the stack's hot wallet
 
 BAD_INPUT = [
     ("/watch", "Usage: /watch CHAIN ADDRESS [label]"),
     ("/watch solana", "missing the address after solana"),
     (f"/watch {SOLANA_ADDRESS}", "missing the chain: that is a solana address"),
     ("/watch dogecoin abc", "unknown chain 'dogecoin': expected one of solana, tron"),
+    ("/watch abc", "unknown chain 'abc'"),
     ("/watch solana <script>x</script>", "'<script>x</script>' is not a Solana address"),
     (f"/watch tron {SOLANA_ADDRESS}", "is not a TRON address"),
     (f"/watch solana {TRON_ADDRESS}", "(that looks like a TRON address)"),
@@ -302,6 +304,7 @@ BAD_INPUT = [
     (f"/withdraw solana SOL {SOLANA_ADDRESS} 0.0000000001", "more than 9 decimal places"),
     (f"/withdraw tron USDT {SOLANA_ADDRESS} 5", "is not a TRON address"),
     ("/withdraw bitcoin BTC x 1", "unknown chain 'bitcoin'"),
+    (f"/withdraw solana SOL {HOT_SOLANA} 1", "the destination is the hot wallet itself"),
     ("/cancel", "Usage: /cancel REQUEST_ID"),
     ("/cancel nope", "no withdrawal with request id 'nope'"),
     ("/frobnicate now", "Unknown command /frobnicate"),
@@ -314,6 +317,7 @@ async def test_bad_arguments_get_a_useful_answer_and_start_nothing(
     since, pending = datetime.now(UTC), len(harness.dp["pending"])
     for command, expected in BAD_INPUT:
         # A chat each: one chat's flood limit (1 message/s) would make this slow, not wrong.
+        command = command.replace(HOT_SOLANA, stack.settings.solana_hot_wallet or "")
         reply = await harness.ask(chat_id(), command, user=CAREFUL_OPERATOR)
         assert expected in reply, (command, reply)
     await asyncio.sleep(1)  # visibility is eventually consistent
