@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -211,6 +212,53 @@ class Settings(BaseSettings):
         description="Public address (never the key) of the TRON hot wallet, for the bot's fee "
         "estimates (energy, free bandwidth). Unset: typical figures.",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        alias="WALLETFLOW_LOG_FORMAT",
+        description="`json`: one JSON object per log line, with workflow id, run id and "
+        "activity (workers and bot). `text`: plain lines.",
+    )
+    health_port: int | None = Field(
+        None,
+        alias="WALLETFLOW_HEALTH_PORT",
+        ge=1,
+        le=65535,
+        description="Port of /healthz (alive) and /readyz (every worker polls, Postgres and "
+        "Temporal answer) of a worker or bot process. Unset: not served.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        alias="WALLETFLOW_METRICS_PORT",
+        ge=1,
+        le=65535,
+        description="Port of the process's Prometheus /metrics: Temporal SDK metrics and "
+        "walletflow's own. Unset: not served.",
+    )
+    otel_endpoint: str | None = Field(
+        None,
+        alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="OTLP/gRPC endpoint traces are exported to, e.g. http://otel-collector:4317. "
+        "Unset: no tracing.",
+    )
+    otel_service_name: str = Field(
+        "walletflow",
+        alias="OTEL_SERVICE_NAME",
+        description="Service name on the process's traces.",
+    )
+    solana_activities_per_second: float = Field(
+        0,
+        alias="SOLANA_ACTIVITIES_PER_SECOND",
+        ge=0,
+        description="Rate limit of the Solana task queue: activities started per second across "
+        "all its workers, to stay within the RPC provider's quota. 0: no limit.",
+    )
+    tron_activities_per_second: float = Field(
+        0,
+        alias="TRON_ACTIVITIES_PER_SECOND",
+        ge=0,
+        description="Rate limit of the TRON task queue: activities started per second across "
+        "all its workers, to stay within the API provider's quota. 0: no limit.",
+    )
 
     @cached_property
     def temporal_host(self) -> str:
@@ -234,6 +282,15 @@ class Settings(BaseSettings):
             env = "SOLANA_RPC_URL" if chain == "solana" else "TRON_API_URL"
             raise UserError(f"{env} is not set")
         return [u.strip() for u in text.split(",") if u.strip()]
+
+    def activities_per_second(self, chain: str) -> float | None:
+        """The chain task queue's rate limit (None: unlimited)."""
+        rate = (
+            self.solana_activities_per_second
+            if chain == "solana"
+            else self.tron_activities_per_second
+        )
+        return rate or None
 
     def amounts(self, name: str) -> dict[str, Decimal]:
         """A SYMBOL:AMOUNT list setting as {SYMBOL: Decimal}; one clear error when malformed."""
