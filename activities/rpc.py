@@ -9,6 +9,7 @@ signature / txID, so failover never turns into a second transfer.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -60,33 +61,56 @@ class Endpoints(Generic[C]):
         chain: str,
         endpoints: list[Endpoint[C]],
         transient: tuple[type[BaseException], ...],
+        *,
+        rounds: int = 4,
     ) -> None:
         if not endpoints:
             raise ValueError(f"no RPC endpoint configured for {chain}")
         self.chain = chain
         self.endpoints = endpoints
         self.transient = transient  # errors that mean "try another endpoint / later"
-        self.calls: Counter[str] = Counter()
+        self.rounds = rounds  # passes over the endpoints before a call fails
+        self.calls: Counter[str] = Counter()  # attempts per method, retries included
 
     @property
     def primary(self) -> C:
         return self.endpoints[0].client
 
     async def call(self, method: str, fn: Callable[[C], Awaitable[T]]) -> T:
-        now = time.monotonic()
-        candidates = [e for e in self.endpoints if e.breaker.available(now)] or self.endpoints
+        """`fn` on the first healthy endpoint that answers. Providers answer a share of calls
+        with 429 or 5xx as a matter of course, so each call gets a few rounds over the
+        endpoints (short backoff, honouring Retry-After) before the activity fails: an
+        activity making a hundred calls would otherwise almost never succeed."""
         last: BaseException | None = None
-        for endpoint in candidates:
-            self.calls[method] += 1
-            started = time.monotonic()
-            try:
-                result = await fn(endpoint.client)
-            except self.transient as exc:
-                endpoint.breaker.failure(time.monotonic())
-                metrics.rpc_error(self.chain, endpoint.url, method, type(exc).__name__)
-                last = exc
-                continue
-            metrics.rpc_latency(self.chain, endpoint.url, method, time.monotonic() - started)
-            endpoint.breaker.success()
-            return result
+        for round_ in range(self.rounds):
+            if round_:
+                await asyncio.sleep(min(_retry_after(last) or 0.25 * 2 ** (round_ - 1), 5.0))
+            now = time.monotonic()
+            candidates = [e for e in self.endpoints if e.breaker.available(now)] or self.endpoints
+            for endpoint in candidates:
+                self.calls[method] += 1
+                started = time.monotonic()
+                try:
+                    result = await fn(endpoint.client)
+                except self.transient as exc:
+                    endpoint.breaker.failure(time.monotonic())
+                    metrics.rpc_error(self.chain, endpoint.url, method, type(exc).__name__)
+                    last = exc
+                    continue
+                metrics.rpc_latency(self.chain, endpoint.url, method, time.monotonic() - started)
+                endpoint.breaker.success()
+                return result
         raise RpcUnavailable(f"{self.chain} {method}: every endpoint failed: {last!r}") from last
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """The Retry-After of an HTTP 429 somewhere in `exc`'s causes (client libraries wrap it)."""
+    while exc is not None:
+        response = getattr(exc, "response", None)
+        if getattr(response, "status_code", None) == 429:
+            try:
+                return float(response.headers.get("Retry-After", ""))  # type: ignore[union-attr]
+            except ValueError:
+                return None
+        exc = exc.__cause__ or exc.__context__
+    return None

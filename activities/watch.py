@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import metrics
+from activities.rpc import RpcUnavailable
 from workflows.models import Poke
 from workflows.monitor import monitor_id
 
@@ -46,6 +47,11 @@ async def run_round(seconds: float, step: Callable[[], Awaitable[float]]) -> Non
     """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        pause = await step()
+        try:
+            pause = await step()
+        except RpcUnavailable as exc:
+            # A bad minute at the node: keep the round, and what it has seen, alive.
+            activity.logger.warning("trigger step failed, retrying: %s", exc)
+            pause = 1.0
         activity.heartbeat()
         await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
