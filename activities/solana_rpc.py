@@ -35,6 +35,7 @@ from workflows.models import WatchResult, WatchState
 
 SIGNATURE_PAGE = 1000  # the node's maximum for getSignaturesForAddress
 ACCOUNTS_PER_CALL = 100  # the node's maximum for getMultipleAccounts
+SWEEP_CONCURRENCY = 4  # getMultipleAccounts calls in flight during a sweep
 TX_CONCURRENCY = 8
 
 
@@ -106,7 +107,6 @@ class SolanaReader:
             return sol.parse_transaction(tx, address, self.tokens)
 
         parsed = await asyncio.gather(*(parse(e) for e in batch))
-        events = [ev for p in parsed for ev in p.events]
 
         new_cursor = dict(known)
         for account, entries in zip(known, lists, strict=True):
@@ -116,19 +116,41 @@ class SolanaReader:
             newest = next((e["signature"] for e in entries if e["slot"] <= cut), None)
             if newest is not None:
                 new_cursor[account] = newest
-        discovered: list[str] = []
+
+        # A token account of the wallet's that appeared in this batch (a new ATA): its history
+        # from there on may not involve the wallet's own key, so it is followed from now on,
+        # and its part of this batch (up to the cut) is read now: some of it is in the batch
+        # already, some involves the token account only.
+        first_seen: dict[str, str] = {}
         for entry, p in zip(batch, parsed, strict=True):
             for account in p.token_accounts:
-                if account not in new_cursor:
-                    # Its later history may not involve the wallet's own key: follow it from here.
-                    new_cursor[account] = entry["signature"]
-                    discovered.append(account)
+                if account not in known:
+                    first_seen.setdefault(account, entry["signature"])
+        if first_seen:
+            later = await asyncio.gather(
+                *(self._signatures_after(a, s) for a, s in first_seen.items())
+            )
+            in_batch = {e["signature"] for e in batch}
+            extra = list(
+                {
+                    e["signature"]: e
+                    for entries in later
+                    for e in entries
+                    if e["slot"] <= cut and e["signature"] not in in_batch
+                }.values()
+            )
+            parsed += await asyncio.gather(*(parse(e) for e in extra))
+            for (account, seen), entries in zip(first_seen.items(), later, strict=True):
+                new_cursor[account] = next(
+                    (e["signature"] for e in entries if e["slot"] <= cut), seen
+                )
+        events = sorted((ev for p in parsed for ev in p.events), key=lambda ev: ev.block)
         return ReadResult(
             events=events,
             cursor={"addresses": new_cursor},
-            more=more or bool(discovered),
+            more=more or bool(first_seen),
             final_block=final_slot,
-            watch_keys=discovered,
+            watch_keys=list(first_seen),
         )
 
     # ---- RPC -----------------------------------------------------------------------------
@@ -204,7 +226,9 @@ class SolanaWatcher:
     """The cheap trigger: every watched account in batches of 100 per call, at `confirmed`.
 
     A change pokes the wallet's monitor once the finalized slot has passed the slot where the
-    change was seen, so the monitor's finalized read finds it at once.
+    change was seen, so the monitor's finalized read finds it at once. A change is remembered
+    (its fingerprint saved) only once the poke went out: a worker that dies in between leaves
+    the old fingerprint behind, and the next sweep, wherever it runs, sees the change again.
     """
 
     def __init__(
@@ -224,43 +248,64 @@ class SolanaWatcher:
 
     @activity.defn(name="watch_chain")
     async def watch_chain(self, state: WatchState) -> WatchResult:
-        pending: dict[str, int] = {}  # wallet -> slot where a change was seen
+        pending: dict[str, int] = {}  # wallet -> newest slot where a change was seen
+        unsaved: dict[str, tuple[str, str]] = {}  # key -> (wallet, fingerprint) not saved yet
         result = WatchResult(position=None)
         next_sweep = 0.0
         loop = asyncio.get_running_loop()
 
+        async def poke(due: dict[str, int]) -> None:
+            result.pokes += await poke_wallets(self.client, "solana", due)
+            seen = {key: fp for key, (wallet, fp) in unsaved.items() if wallet in due}
+            await wallets.set_fingerprints(self.pool, "solana", seen)
+            for key in seen:
+                del unsaved[key]
+            for wallet in due:
+                del pending[wallet]
+
         async def step() -> float:
             nonlocal next_sweep
             if loop.time() >= next_sweep:
-                next_sweep = loop.time() + self.sweep_seconds
-                for wallet, slot in (await self.sweep()).items():
+                for wallet, slot in (await self.sweep(unsaved)).items():
                     pending[wallet] = max(slot, pending.get(wallet, 0))
+                next_sweep = loop.time() + self.sweep_seconds
             if pending:
                 final = int((await self.rpc.call("getSlot", lambda c: c.get_slot(Finalized))).value)
                 due = {w: s for w, s in pending.items() if s <= final}
-                for wallet in due:
-                    del pending[wallet]
-                result.pokes += await poke_wallets(self.client, "solana", due)
+                if due:
+                    await poke(due)
             return self.tick_seconds
 
         await run_round(state.round_seconds, step)
         if pending:  # don't lose them between rounds
-            result.pokes += await poke_wallets(self.client, "solana", pending)
+            await poke(dict(pending))
         result.rpc_calls = sum(self.rpc.calls.values())
         return result
 
-    async def sweep(self) -> dict[str, int]:
-        """Compare every watched account with its last fingerprint; wallets that changed."""
+    async def sweep(self, unsaved: dict[str, tuple[str, str]]) -> dict[str, int]:
+        """Compare every watched account with its last fingerprint (saved, or seen but not
+        saved yet); the wallets that changed, with the slot the change was seen at. New
+        fingerprints go to `unsaved`, except those that need no poke: they are saved now."""
         rows = await wallets.watch_keys(self.pool, "solana")
+        chunks = [rows[i : i + ACCOUNTS_PER_CALL] for i in range(0, len(rows), ACCOUNTS_PER_CALL)]
+        gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
+
+        async def fetch(chunk: list[asyncpg.Record]) -> Any:
+            async with gate:
+                resp = await self.rpc.call(
+                    "getMultipleAccounts",
+                    partial(
+                        AsyncClient.get_multiple_accounts,
+                        pubkeys=[Pubkey.from_string(r["key"]) for r in chunk],
+                        commitment=Confirmed,
+                    ),
+                )
+            activity.heartbeat()
+            return resp
+
         changed: dict[str, int] = {}
-        fingerprints: dict[str, str] = {}
-        for start in range(0, len(rows), ACCOUNTS_PER_CALL):
-            chunk = rows[start : start + ACCOUNTS_PER_CALL]
-            keys = [Pubkey.from_string(r["key"]) for r in chunk]
-            resp = await self.rpc.call(
-                "getMultipleAccounts",
-                partial(AsyncClient.get_multiple_accounts, pubkeys=keys, commitment=Confirmed),
-            )
+        quiet: dict[str, str] = {}
+        for chunk, resp in zip(chunks, await asyncio.gather(*map(fetch, chunks)), strict=True):
             slot = resp.context.slot
             for row, account in zip(chunk, resp.value, strict=True):
                 fp = (
@@ -268,13 +313,18 @@ class SolanaWatcher:
                     if account is not None
                     else sol.fingerprint(None)
                 )
-                if fp != row["fingerprint"]:
-                    fingerprints[row["key"]] = fp
-                    # A key seen for the first time pokes too, unless it doesn't exist yet:
-                    # something may have happened between start_watching and this sweep.
-                    if row["fingerprint"] is not None or fp != "none":
-                        changed[row["wallet"]] = max(slot, changed.get(row["wallet"], 0))
-        await wallets.set_fingerprints(self.pool, "solana", fingerprints)
+                key = row["key"]
+                before = unsaved[key][1] if key in unsaved else row["fingerprint"]
+                if fp == before:
+                    continue
+                if before is None and fp == "none":
+                    quiet[key] = fp  # a derived account that does not exist yet
+                    continue
+                # A key seen for the first time pokes too: something may have happened between
+                # start_watching and this sweep.
+                unsaved[key] = (row["wallet"], fp)
+                changed[row["wallet"]] = max(slot, changed.get(row["wallet"], 0))
+        await wallets.set_fingerprints(self.pool, "solana", quiet)
         return changed
 
 

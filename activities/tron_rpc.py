@@ -82,29 +82,32 @@ class TronReader:
         self, address: str, cursor: dict[str, Any], *, limit: int, min_block: int | None = None
     ) -> ReadResult:
         final_block = await self._final_block() if min_block is not None else 0
-        ts, seen = int(cursor["ts"]), set(cursor["seen"])
+        # The two lists reach their page limits at different points of the same block, so each
+        # remembers its own items at the cursor's timestamp: a transaction done in one list
+        # (an outgoing TRC20 call) may still have its item pending in the other.
+        ts = int(cursor["ts"])
+        seen = [set(cursor["seen"]), set(cursor.get("seen_trc20", cursor["seen"]))]
         params = {"only_confirmed": "true", "min_timestamp": ts, "order_by": "block_timestamp,asc"}
         lists = await asyncio.gather(
             self._grid_items(
-                "v1/transactions", f"/v1/accounts/{address}/transactions", params, seen, limit
+                "v1/transactions", f"/v1/accounts/{address}/transactions", params, seen[0], limit
             ),
             self._grid_items(
                 "v1/transactions/trc20",
                 f"/v1/accounts/{address}/transactions/trc20",
                 params,
-                seen,
+                seen[1],
                 limit,
             ),
         )
         # A truncated list is complete only up to its last timestamp: cut there.
         cuts = [int(items[-1]["block_timestamp"]) for items, complete in lists if not complete]
         boundary = min(cuts) if cuts else None
-        keep = [
-            i
+        kept = [
+            [i for i in items if boundary is None or int(i["block_timestamp"]) <= boundary]
             for items, _ in lists
-            for i in items
-            if boundary is None or int(i["block_timestamp"]) <= boundary
         ]
+        keep = kept[0] + kept[1]
 
         gate = asyncio.Semaphore(RECEIPT_CONCURRENCY)
 
@@ -122,12 +125,16 @@ class TronReader:
 
         if keep:
             new_ts = max(int(i["block_timestamp"]) for i in keep)
-            done = {
-                i.get("txID") or i["transaction_id"]
-                for i in keep
-                if int(i["block_timestamp"]) == new_ts
-            }
-            new_cursor = {"ts": new_ts, "seen": sorted(done | (seen if new_ts == ts else set()))}
+            done = [
+                {
+                    i.get("txID") or i["transaction_id"]
+                    for i in items
+                    if int(i["block_timestamp"]) == new_ts
+                }
+                | (old if new_ts == ts else set())
+                for items, old in zip(kept, seen, strict=True)
+            ]
+            new_cursor = {"ts": new_ts, "seen": sorted(done[0]), "seen_trc20": sorted(done[1])}
         else:
             new_cursor = cursor
         return ReadResult(events, new_cursor, more=boundary is not None, final_block=final_block)

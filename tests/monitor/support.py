@@ -14,6 +14,7 @@ import httpx
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
+from solders.message import Message
 from solders.signature import Signature
 from solders.transaction import Transaction
 from solders.transaction_status import TransactionConfirmationStatus
@@ -95,22 +96,35 @@ def sol_key(devnet: Any, index: int) -> Keypair:
     return Keypair.from_base58_string(devnet.info()["accounts"][index]["secret_key"])
 
 
-def sol_native() -> Asset:
-    return sol.NATIVE
+def sol_usdc(devnet: Any) -> Asset:
+    info = devnet.info()
+    return Asset(
+        symbol="USDC", decimals=info["decimals"], id=info["spl_mint"], program=sol.TOKEN_PROGRAM
+    )
 
 
-async def sol_send_many(url: str, payer: Keypair, to: str, amounts: list[int]) -> list[str]:
-    """Send one SOL transfer per amount (distinct amounts, distinct signatures), concurrently;
-    returns the signatures once the node accepted each one."""
+async def sol_send_many(
+    url: str,
+    payer: Keypair,
+    to: str,
+    amounts: list[int],
+    asset: Asset = sol.NATIVE,
+    *,
+    token_account_only: bool = False,
+) -> list[str]:
+    """Send one transfer per amount (distinct amounts, distinct signatures), concurrently;
+    returns the signatures once the node accepted each one. `token_account_only`: a bare
+    transferChecked into the existing ATA, a transaction without the owner's key."""
     gate = asyncio.Semaphore(16)
     async with AsyncClient(url, commitment=Confirmed) as client:
         resp = await retrying(client.get_latest_blockhash, Confirmed)
         blockhash = resp.value.blockhash
 
         async def send(amount: int) -> str:
-            message = sol.transfer_message(
-                str(payer.pubkey()), to, sol.NATIVE, amount, str(blockhash)
-            )
+            instructions = sol.transfer_instructions(str(payer.pubkey()), to, asset, amount)
+            if token_account_only:
+                instructions = instructions[1:]  # no create-ATA, which names the owner
+            message = Message.new_with_blockhash(instructions, payer.pubkey(), blockhash)
             tx = Transaction([payer], message, blockhash)
             async with gate:
                 for attempt in range(ATTEMPTS):
