@@ -55,7 +55,7 @@ async def stack(
 
 async def test_daily_limit_per_requester(stack: Stack, pool: asyncpg.Pool) -> None:
     by = f"tg:{new_request_id()}"
-    first_id, first = await withdraw(stack, "tron", "TRX", ALLOWED[0], "15", by=by)
+    _, first = await withdraw(stack, "tron", "TRX", ALLOWED[0], "15", by=by)
     assert first is not None and first.status == "confirmed", first
     second_id, second = await withdraw(stack, "tron", "TRX", ALLOWED[0], "6", by=by)
     assert second is not None and second.status == "failed", second
