@@ -25,7 +25,9 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
+from starter import telemetry
 from starter.errors import UserError
+from starter.health import Health, watch_workers
 from starter.settings import QUEUES, Settings, load_settings
 from starter.temporal_client import connect
 from store.db import create_pool
@@ -96,6 +98,7 @@ async def plan_chain(
         allowlist=allowlist or None,
     )
     withdraw = WithdrawalActivities(sender, pool, policy)
+    rate = settings.activities_per_second(chain)
     return QueuePlan(
         workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow],
         activities=[
@@ -111,6 +114,8 @@ async def plan_chain(
             withdraw.record,
         ],
         after_start=lambda: ensure_trigger(client, settings, chain),
+        # The provider's quota, enforced by Temporal across every worker of the queue.
+        options={"max_task_queue_activities_per_second": rate} if rate else {},
     )
 
 
@@ -179,6 +184,7 @@ async def run_workers(
     stop: asyncio.Event | None = None,
     on_ready: Callable[[], None] | None = None,
     start_triggers: bool = True,
+    health: Health | None = None,
 ) -> None:
     """Serve `queues` until `stop` is set (or SIGTERM/SIGINT when run as a program)."""
     if not settings.database_url:
@@ -200,6 +206,7 @@ async def run_workers(
                     workflows=plan.workflows,
                     activities=plan.activities,
                     graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_timeout),
+                    interceptors=telemetry.worker_interceptors(client, settings),
                     **plan.options,
                 )
             )
@@ -210,6 +217,8 @@ async def run_workers(
         for plan in plans:
             if plan.after_start and start_triggers:
                 await plan.after_start()
+        if health:
+            watch_workers(health, workers, pool, client)
         if ready_file:
             ready_file.write_text("ready\n")
         if on_ready:
@@ -217,6 +226,8 @@ async def run_workers(
         log.info("serving task queues %s", ", ".join(settings.task_queue(q) for q in queues))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if health:
+            health.stopping = True
         await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
         stopper.cancel()
         for task in runs:
@@ -230,15 +241,14 @@ async def amain(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--ready-file", type=Path, help="written once every worker is polling")
     args = parser.parse_args(argv)
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     queues = parse_queues(args.queues)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await run_workers(settings, queues, ready_file=args.ready_file, stop=stop)
+    # Logging, SDK metrics, tracing and the health/metrics ports first, before any client.
+    async with telemetry.process(settings, name=f"worker {','.join(queues)}") as health:
+        await run_workers(settings, queues, ready_file=args.ready_file, stop=stop, health=health)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import asyncpg
 from temporalio import activity
 
+from activities import metrics
 from store import wallets
 from workflows.models import FetchRequest, FetchResult, WalletEvent, WalletRef
 
@@ -78,7 +79,7 @@ class MonitorActivities:
             req.address, req.cursor, limit=PAGE_EVENTS, min_block=req.min_block
         )
         # Ledger first: the workflow notifies only about what this call returns.
-        await wallets.record_events(self.pool, read.events)
+        metrics.events_detected(req.chain, await wallets.record_events(self.pool, read.events))
         await wallets.add_watch_keys(self.pool, req.chain, req.address, read.watch_keys)
         return FetchResult(
             events=read.events, cursor=read.cursor, more=read.more, final_block=read.final_block

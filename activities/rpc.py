@@ -28,22 +28,40 @@ class RpcUnavailable(Exception):
 
 @dataclass
 class CircuitBreaker:
-    """Open after `threshold` consecutive failures; let one probe through after `cooldown`."""
+    """Open after `threshold` consecutive failures; after `cooldown`, half-open: one probe
+    call at a time is let through (the next one `cooldown` later if its outcome never came
+    back), a success closes it, a failure opens it for another `cooldown`."""
 
     threshold: int = 5
     cooldown: float = 15.0
     failures: int = 0
     opened_at: float | None = None
+    probe_at: float | None = None  # when the current half-open probe was let through
 
     def available(self, now: float) -> bool:
-        return self.opened_at is None or now - self.opened_at >= self.cooldown
+        """Whether a call may go to this endpoint now; when half-open, True lets one probe
+        through (the caller is expected to make the call)."""
+        if self.opened_at is None:
+            return True
+        if now - self.opened_at < self.cooldown:
+            return False
+        if self.probe_at is not None and now - self.probe_at < self.cooldown:
+            return False  # a probe is out; concurrent calls keep to the other endpoints
+        self.probe_at = now
+        return True
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
 
     def success(self) -> None:
         self.failures = 0
         self.opened_at = None
+        self.probe_at = None
 
     def failure(self, now: float) -> None:
         self.failures += 1
+        self.probe_at = None
         if self.failures >= self.threshold:
             self.opened_at = now
 

@@ -15,16 +15,19 @@ from temporalio.service import RPCError
 
 from starter.errors import UserError
 from starter.settings import Settings
+from starter.telemetry import client_interceptors
 from workflows import search_attributes
 
 
 async def connect(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> Client:
+    """A client with tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (starter.telemetry); its
+    workers inherit it, so one trace runs from the caller through the workflow's activities."""
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             data_converter=pydantic_data_converter,
-            interceptors=interceptors,
+            interceptors=[*client_interceptors(settings), *interceptors],
         )
     except RuntimeError as exc:
         raise UserError(

@@ -75,10 +75,11 @@ async def subscriptions_of_chat(pool: asyncpg.Pool, chat_id: int) -> list[asyncp
     )
 
 
-async def record_events(pool: asyncpg.Pool, events: list[WalletEvent]) -> int:
-    """Write events to the ledger; the unique key makes a repeat a no-op. Returns rows added."""
+async def record_events(pool: asyncpg.Pool, events: list[WalletEvent]) -> list[str]:
+    """Write events to the ledger; the unique key makes a repeat a no-op. Returns the symbols
+    of the rows added (a repeat adds none), for the events-detected metric."""
     if not events:
-        return 0
+        return []
     rows = await pool.fetch(
         """INSERT INTO wallet_events (chain, tx_id, idx, wallet, direction, asset, symbol, decimals,
                                       amount, counterparty, block, block_time)
@@ -90,7 +91,7 @@ async def record_events(pool: asyncpg.Pool, events: list[WalletEvent]) -> int:
                 AS e(chain, tx_id, idx, wallet, direction, asset, symbol, decimals, amount,
                      counterparty, block, block_time)
            ON CONFLICT (chain, tx_id, idx, wallet) DO NOTHING
-           RETURNING id""",
+           RETURNING symbol""",
         [e.chain for e in events],
         [e.tx_id for e in events],
         [e.index for e in events],
@@ -104,7 +105,7 @@ async def record_events(pool: asyncpg.Pool, events: list[WalletEvent]) -> int:
         [e.block for e in events],
         [e.block_time for e in events],
     )
-    return len(rows)
+    return [r["symbol"] for r in rows]
 
 
 def subscription_from_row(row: asyncpg.Record) -> Subscription:
