@@ -23,7 +23,7 @@ QUEUES = ("solana", "tron", "notify")
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
     home: Path = Field(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 import uuid
@@ -101,7 +102,7 @@ def stack_settings(
         **tokens,
         **overrides,
     }
-    return Settings(**values)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 async def messages(telegram: Any, chat: int) -> list[dict[str, Any]]:
@@ -137,3 +138,16 @@ async def settled_messages(
     await eventually(enough, timeout=timeout)
     await asyncio.sleep(quiet)
     return await messages(telegram, chat)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """`settings` as the environment variables a subprocess (worker, CLI) reads."""
+    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if value is not None and field.alias:
+            env[field.alias] = str(value)
+    return env
+
+
+ENV_NAMES = {f.alias for f in Settings.model_fields.values() if f.alias}

@@ -219,7 +219,7 @@ class WithdrawalWorkflow:
                 WithdrawalActivities.send_and_confirm,
                 signed,
                 start_to_close_timeout=timedelta(minutes=15),
-                heartbeat_timeout=timedelta(seconds=30),
+                heartbeat_timeout=timedelta(seconds=15),
                 schedule_to_close_timeout=UNDECIDED_AFTER,
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
             )
