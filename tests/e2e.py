@@ -143,10 +143,10 @@ async def settled_messages(
 def settings_env(settings: Settings) -> dict[str, str]:
     """`settings` as the environment variables a subprocess (worker, CLI) reads."""
     env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
-    for name, field in Settings.model_fields.items():
+    for name, info in Settings.model_fields.items():
         value = getattr(settings, name)
-        if value is not None and field.alias:
-            env[field.alias] = str(value)
+        if value is not None and info.alias:
+            env[info.alias] = str(value)
     return env
 
 
