@@ -111,7 +111,13 @@ def show_settings(
         env = field.alias or name.upper()
         meaning = field.description or ""
         if markdown:
-            default = "unset" if field.default is None else f"`{field.default}`"
+            default = (
+                "unset"
+                if field.default is None
+                else "empty"
+                if field.default == ""
+                else f"`{field.default}`"
+            )
             print(f"| `{env}` | {default} | {meaning} |")
         else:
             value = getattr(current, name)

@@ -36,6 +36,13 @@ from workflows import search_attributes
 
 READY_LINE = "walletflow dev: ready"
 DEVNET_BOT_TOKEN = "7000000001:DEVNETwalletflowLocalStandInToken00"
+# Telegram user ids of the stand-in's demo people (see devnet.json "telegram.demo_users").
+DEMO_USERS = {"telegram_admins": [1000], "telegram_operators": [1001], "telegram_approvers": [1002]}
+DEMO_ROLES = {
+    "telegram_admins": "TELEGRAM_ADMINS",
+    "telegram_operators": "TELEGRAM_OPERATORS",
+    "telegram_approvers": "TELEGRAM_APPROVERS",
+}
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
@@ -165,6 +172,11 @@ class DevStack:
         if e.telegram_api:
             env["TELEGRAM_API_URL"] = e.telegram_api
             env["TELEGRAM_BOT_TOKEN"] = self.settings.telegram_bot_token or DEVNET_BOT_TOKEN
+        if "telegram" in e.devnets:
+            # Demo users of the stand-in, so /withdraw and approvals work right after start.
+            for role, env_name in DEMO_ROLES.items():
+                if not getattr(self.settings, role):
+                    env[env_name] = ",".join(str(u) for u in DEMO_USERS[role])
         env.update(devnet_tokens(e.devnets, self.settings))
         if "keystore" not in self.settings.model_fields_set and e.devnets:
             env["WALLETFLOW_KEYSTORE"] = f"file:{write_devnet_keys(self.home, e.devnets)}"
@@ -354,6 +366,11 @@ class DevStack:
             "telegram": {
                 "api_url": e.telegram_api,
                 "bot_token": self.child_env().get("TELEGRAM_BOT_TOKEN")
+                if "telegram" in e.devnets
+                else None,
+                "demo_users": {
+                    role.removeprefix("telegram_"): ids[0] for role, ids in DEMO_USERS.items()
+                }
                 if "telegram" in e.devnets
                 else None,
                 **e.devnets.get("telegram", {}),
