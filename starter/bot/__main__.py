@@ -7,9 +7,10 @@ sessions are closed.
 from __future__ import annotations
 
 import asyncio
-import logging
+import signal
 import sys
 
+from starter import telemetry
 from starter.bot.app import run
 from starter.errors import UserError
 from starter.settings import load_settings
@@ -19,17 +20,26 @@ from store.db import create_pool
 
 async def amain() -> None:
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    if not settings.database_url:
-        raise UserError("DATABASE_URL is not set (the bot lists wallets from PostgreSQL)")
-    client = await connect(settings)
-    pool = await create_pool(settings.database_url, max_size=5)
-    try:
-        await run(settings, client, pool)
-    finally:
-        await pool.close()
+    # Logging, SDK metrics, tracing and /healthz, /readyz, /metrics first (starter.telemetry).
+    async with telemetry.process(settings, name="bot") as health:
+        if not settings.database_url:
+            raise UserError("DATABASE_URL is not set (the bot lists wallets from PostgreSQL)")
+        stop = asyncio.Event()
+
+        def shutdown() -> None:
+            health.stopping = True  # /readyz says so before the poll stops
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, shutdown)
+        client = await connect(settings)
+        pool = await create_pool(settings.database_url, max_size=5)
+        health.add_check("postgres", lambda: pool.fetchval("SELECT 1"))
+        health.add_check("temporal", lambda: client.service_client.check_health())
+        try:
+            await run(settings, client, pool, stop=stop)
+        finally:
+            await pool.close()
 
 
 def main() -> None:
