@@ -249,7 +249,7 @@ def list_running() -> None:
 
 @app.command()
 def workers() -> None:
-    """Pollers (with last access time) and backlog of every task queue."""
+    """Pollers (with last access time), backlog and rate limit of every task queue."""
     from starter import inspect
 
     settings = load_settings()
@@ -257,11 +257,14 @@ def workers() -> None:
     async def go() -> list[inspect.QueueInfo]:
         return await inspect.workers(await _client(settings), settings)
 
-    table = Table("task queue", "kind", "pollers", "last access", "backlog")
+    table = Table("task queue", "kind", "pollers", "last access", "backlog", "limit/s")
     for q in run(go()):
         names = ", ".join(p[0] for p in q.pollers) or "none"
         last = max((p[1] for p in q.pollers if p[1]), default=None)
-        table.add_row(q.queue, q.kind, names, f"{last:%H:%M:%S}" if last else "-", str(q.backlog))
+        limit = f"{q.rate_limit:g}" if q.rate_limit else "-"
+        table.add_row(
+            q.queue, q.kind, names, f"{last:%H:%M:%S}" if last else "-", str(q.backlog), limit
+        )
     console.print(table)
 
 

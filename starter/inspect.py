@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import RateLimitSource, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
@@ -81,10 +81,11 @@ class QueueInfo:
     kind: str
     pollers: list[tuple[str, datetime | None]]
     backlog: int
+    rate_limit: float | None = None  # activities/s the queue is held to (a worker sets it)
 
 
 async def workers(client: Client, settings: Settings) -> list[QueueInfo]:
-    """Pollers (identity, last access) and backlog per task queue and kind."""
+    """Pollers (identity, last access), backlog and rate limit per task queue and kind."""
     found = []
     for queue in QUEUES:
         name = settings.task_queue(queue)
@@ -98,6 +99,7 @@ async def workers(client: Client, settings: Settings) -> list[QueueInfo]:
                     task_queue=TaskQueue(name=name),
                     task_queue_type=tq_type,
                     report_stats=True,
+                    report_config=True,
                 )
             )
             pollers = [
@@ -107,5 +109,20 @@ async def workers(client: Client, settings: Settings) -> list[QueueInfo]:
                 )
                 for p in resp.pollers
             ]
-            found.append(QueueInfo(name, kind, pollers, int(resp.stats.approximate_backlog_count)))
+            # Set by a worker (walletflow's per-chain setting) or by an operator through the
+            # API; otherwise the server's default, which limits nothing in practice.
+            limited = resp.effective_rate_limit.rate_limit_source in (
+                RateLimitSource.RATE_LIMIT_SOURCE_WORKER,
+                RateLimitSource.RATE_LIMIT_SOURCE_API,
+            )
+            rate = resp.effective_rate_limit.requests_per_second
+            found.append(
+                QueueInfo(
+                    name,
+                    kind,
+                    pollers,
+                    int(resp.stats.approximate_backlog_count),
+                    rate_limit=rate if kind == "activity" and limited else None,
+                )
+            )
     return found

@@ -51,6 +51,7 @@ def settings(
         telegram_devnet,
         TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
         TEMPORAL_NAMESPACE=temporal_env.client.namespace,
+        SOLANA_ACTIVITIES_PER_SECOND=30,
     )
 
 
@@ -169,6 +170,10 @@ async def test_walletflow_workers_lists_the_pollers(
         last = max(t for _, t in q.pollers if t)
         assert now - last < timedelta(minutes=2), (q.queue, last)
         assert q.backlog >= 0
+    limits = {(q.queue, q.kind): q.rate_limit for q in queues}
+    assert limits[(settings.task_queue("solana"), "activity")] == 30
+    assert limits[(settings.task_queue("notify"), "activity")] == 25
+    assert limits[(settings.task_queue("tron"), "activity")] is None
 
     # The CLI prints the same: one row per queue and kind, this worker's identity, a time.
     env = process_env(settings, COLUMNS="250")
@@ -189,6 +194,8 @@ async def test_walletflow_workers_lists_the_pollers(
             assert "none" in row
         else:
             assert f"{worker.proc.pid}@" in row, row
+        if settings.task_queue("solana") in row and "activity" in row:
+            assert row.rstrip(" │|").endswith("30"), row
 
 
 async def test_sigterm_turns_readiness_off_before_the_workers_stop(worker: Process) -> None:
