@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import pytest_asyncio
 from solders.keypair import Keypair
@@ -196,6 +197,35 @@ async def test_walletflow_workers_lists_the_pollers(
             assert f"{worker.proc.pid}@" in row, row
         if settings.task_queue("solana") in row and "activity" in row:
             assert row.rstrip(" │|").endswith("30"), row
+
+
+async def test_readiness_follows_postgres(worker: Process, pg_server: Any, pg_dsn: str) -> None:
+    """PostgreSQL refusing the worker's database: /readyz turns 503 naming postgres, and 200
+    again once it is back (the pool reconnects; the process never restarted)."""
+    database = pg_dsn.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(pg_server.dsn)
+    try:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database
+        )
+
+        async def postgres_down() -> dict[str, Any] | None:
+            resp = await worker.get("/readyz")
+            body: dict[str, Any] = resp.json()
+            return body if resp.status_code == 503 else None
+
+        down = await eventually(postgres_down, timeout=20)
+        assert down["checks"]["postgres"] != "ok" and down["checks"]["workers"] == "ok", down
+    finally:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await admin.close()
+
+    async def back() -> bool:
+        return (await worker.get("/readyz")).status_code == 200
+
+    await eventually(back, timeout=30)
+    assert worker.proc.returncode is None
 
 
 async def test_sigterm_turns_readiness_off_before_the_workers_stop(worker: Process) -> None:
