@@ -126,11 +126,30 @@ def home(tmp_path: Path) -> Iterator[Path]:
 # ---- devnets (in-process, shared by the session; tests use their own accounts and chats) ----
 
 
+RUNNING_DEVNETS: list[Any] = []
+CALM = {
+    "error_rate": 0,
+    "rate_429": 0,
+    "latency_ms": 0,
+    "lost_response_rate": 0,
+    "only_methods": None,
+}
+
+
+@pytest.fixture(autouse=True)
+def calm_devnets() -> Iterator[None]:
+    """Whatever faults a test turned on, the next test starts without them."""
+    yield
+    for devnet in RUNNING_DEVNETS:
+        devnet.faults.update(CALM)
+
+
 @pytest_asyncio.fixture(scope="session")
 async def telegram_devnet() -> AsyncIterator[Any]:
     from devnet.telegram import TelegramDevnet, TelegramDevnetConfig
 
     devnet = TelegramDevnet(TelegramDevnetConfig())
+    RUNNING_DEVNETS.append(devnet)
     await devnet.start()
     try:
         yield devnet
@@ -138,13 +157,10 @@ async def telegram_devnet() -> AsyncIterator[Any]:
         await devnet.stop()
 
 
-@pytest_asyncio.fixture
-async def telegram(telegram_devnet: Any) -> AsyncIterator[Any]:
-    """The stand-in, with its fault knobs reset after the test."""
-    yield telegram_devnet
-    telegram_devnet.faults.update(
-        {"error_rate": 0, "rate_429": 0, "latency_ms": 0, "lost_response_rate": 0}
-    )
+@pytest.fixture
+def telegram(telegram_devnet: Any) -> Any:
+    """The session's telegram devnet (faults are reset after every test)."""
+    return telegram_devnet
 
 
 def chat_id() -> int:
@@ -157,6 +173,7 @@ async def solana_devnet() -> AsyncIterator[Any]:
     from devnet.solana import SolanaDevnet, SolanaDevnetConfig
 
     devnet = SolanaDevnet(SolanaDevnetConfig(slot_ms=50, finalized_lag=4, accounts=20))
+    RUNNING_DEVNETS.append(devnet)
     await devnet.start()
     try:
         yield devnet
@@ -169,6 +186,7 @@ async def tron_devnet() -> AsyncIterator[Any]:
     from devnet.tron import TronDevnet, TronDevnetConfig
 
     devnet = TronDevnet(TronDevnetConfig(block_ms=200, solid_lag=2, accounts=20))
+    RUNNING_DEVNETS.append(devnet)
     await devnet.start()
     try:
         yield devnet
@@ -176,19 +194,13 @@ async def tron_devnet() -> AsyncIterator[Any]:
         await devnet.stop()
 
 
-@pytest_asyncio.fixture
-async def solana(solana_devnet: Any) -> AsyncIterator[Any]:
-    """The Solana devnet, with its fault knobs reset after the test."""
-    yield solana_devnet
-    solana_devnet.faults.update(
-        {"error_rate": 0, "rate_429": 0, "latency_ms": 0, "lost_response_rate": 0}
-    )
+@pytest.fixture
+def solana(solana_devnet: Any) -> Any:
+    """The session's solana devnet (faults are reset after every test)."""
+    return solana_devnet
 
 
-@pytest_asyncio.fixture
-async def tron(tron_devnet: Any) -> AsyncIterator[Any]:
-    """The TRON devnet, with its fault knobs reset after the test."""
-    yield tron_devnet
-    tron_devnet.faults.update(
-        {"error_rate": 0, "rate_429": 0, "latency_ms": 0, "lost_response_rate": 0}
-    )
+@pytest.fixture
+def tron(tron_devnet: Any) -> Any:
+    """The session's tron devnet (faults are reset after every test)."""
+    return tron_devnet
