@@ -6,8 +6,10 @@ The class is chain-neutral; the worker of each chain's task queue injects that c
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from temporalio import activity
@@ -17,6 +19,23 @@ from store import wallets
 from workflows.models import FetchRequest, FetchResult, WalletEvent, WalletRef
 
 PAGE_EVENTS = 200  # cap on events per fetch, so one activity result stays small
+HEARTBEAT_SECONDS = 5.0  # well inside the workflow's heartbeat timeout for these activities
+
+T = TypeVar("T")
+
+
+async def heartbeating(work: Awaitable[T]) -> T:
+    """Await `work`, heartbeating meanwhile: a worker that dies mid-call is then noticed within
+    the heartbeat timeout, not only after the (long) start-to-close timeout."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_SECONDS)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        task.cancel()
 
 
 @dataclass
@@ -62,6 +81,9 @@ class MonitorActivities:
 
     @activity.defn(name="start_watching")
     async def start_watching(self, ref: WalletRef) -> dict[str, Any]:
+        return await heartbeating(self._start_watching(ref))
+
+    async def _start_watching(self, ref: WalletRef) -> dict[str, Any]:
         await wallets.save_wallet(self.pool, ref)
         cursor, keys = await self.reader.initial_cursor(ref.address, wanted_assets(ref))
         await wallets.add_watch_keys(self.pool, ref.chain, ref.address, keys)
@@ -69,10 +91,13 @@ class MonitorActivities:
 
     @activity.defn(name="save_subscriptions")
     async def save_subscriptions(self, ref: WalletRef) -> None:
-        await wallets.save_wallet(self.pool, ref)
+        await heartbeating(wallets.save_wallet(self.pool, ref))
 
     @activity.defn(name="fetch_events")
     async def fetch_events(self, req: FetchRequest) -> FetchResult:
+        return await heartbeating(self._fetch_events(req))
+
+    async def _fetch_events(self, req: FetchRequest) -> FetchResult:
         if req.cursor is None:
             raise ValueError("fetch_events needs the cursor from start_watching")
         read = await self.reader.read(
@@ -87,4 +112,4 @@ class MonitorActivities:
 
     @activity.defn(name="forget_wallet")
     async def forget_wallet(self, ref: WalletRef) -> None:
-        await wallets.forget_wallet(self.pool, ref.chain, ref.address)
+        await heartbeating(wallets.forget_wallet(self.pool, ref.chain, ref.address))

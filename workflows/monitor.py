@@ -47,6 +47,7 @@ R = TypeVar("R")
 POKE_RETRY = timedelta(seconds=1)  # a poke ahead of finality: look again shortly
 POKE_PATIENCE = 30
 RECENT = 10
+HEARTBEAT_TIMEOUT = timedelta(seconds=20)
 
 RPC_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -245,7 +246,11 @@ class WalletMonitorWorkflow:
     async def _call(self, method: Callable[[MonitorActivities, A], Awaitable[R]], arg: A) -> R:
         """Run one of this chain's monitor activities (same task queue as the workflow)."""
         return await workflow.execute_activity_method(
-            method, arg, start_to_close_timeout=timedelta(minutes=2), retry_policy=RPC_RETRY
+            method,
+            arg,
+            start_to_close_timeout=timedelta(minutes=2),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,  # a dead worker costs seconds, not minutes
+            retry_policy=RPC_RETRY,
         )
 
     def _remember(self, events: list[WalletEvent]) -> None:
