@@ -187,6 +187,7 @@ class TronWatcher:
         if position is None:
             block = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
             position = int(block["block_header"]["raw_data"]["number"])
+        activity.heartbeat(position)  # a retry resumes here, not at a later "now"
 
         last_seen = time.time()
 
@@ -206,7 +207,7 @@ class TronWatcher:
                 activity.heartbeat(position)
             return 0.0
 
-        await run_round(state.round_seconds, step)
+        await run_round(state.round_seconds, step, lambda: (position,))
         result.position = {"block": position}
         result.rpc_calls = sum(self.rpc.calls.values())
         return result

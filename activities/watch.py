@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
@@ -39,11 +40,17 @@ async def poke_wallets(client: Client, chain: str, changed: dict[str, int]) -> i
     return reached
 
 
-async def run_round(seconds: float, step: Callable[[], Awaitable[float]]) -> None:
+async def run_round(
+    seconds: float,
+    step: Callable[[], Awaitable[float]],
+    progress: Callable[[], tuple[Any, ...]] = tuple,
+) -> None:
     """Call `step` until the round is over; `step` returns how long to sleep before the next.
 
-    Heartbeats after every step, so a dead worker is noticed within the heartbeat timeout and
-    the round restarts elsewhere from the last reported position.
+    Heartbeats after every step with `progress()` as the details, so a dead worker is noticed
+    within the heartbeat timeout and the round restarts elsewhere from the last reported
+    position. (A heartbeat replaces the details of the one before: one without them would
+    make the retry forget where the scan stood.)
     """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -53,5 +60,5 @@ async def run_round(seconds: float, step: Callable[[], Awaitable[float]]) -> Non
             # A bad minute at the node: keep the round, and what it has seen, alive.
             activity.logger.warning("trigger step failed, retrying: %s", exc)
             pause = 1.0
-        activity.heartbeat()
+        activity.heartbeat(*progress())
         await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))

@@ -57,13 +57,18 @@ async def watch(
     sub = Subscription(chat_id=chat, label=f"{chain} test", **filters)
     await monitors.watch(client, settings, chain, address, sub)
     handle = client.get_workflow_handle(monitor_id(chain, address))
+    await wait_ready(handle)
+    return handle
+
+
+async def wait_ready(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until the monitor has its cursor: from then on, every transfer is reported."""
 
     async def ready() -> bool:
         status: MonitorStatus = await handle.query(WalletMonitorWorkflow.status)
         return status.cursor is not None
 
     await eventually(ready, timeout=60)
-    return handle
 
 
 async def status(handle: WorkflowHandle[Any, Any]) -> MonitorStatus:
