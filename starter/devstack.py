@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -350,9 +351,7 @@ class DevStack:
             await asyncio.sleep(0.05)
 
     async def start_bot(self) -> None:
-        try:
-            import starter.bot  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("starter.bot") is None:  # without importing it here
             return
         await self.spawn("bot", [sys.executable, "-m", "starter.bot"], env=self.child_env())
 
@@ -428,8 +427,7 @@ class DevStack:
                 return 130
             startup.result()
             devnet_json = self.write_devnet_json()
-            await self.start_workers()
-            await self.start_bot()
+            await asyncio.gather(self.start_workers(), self.start_bot())
             for child in self.children:
                 self.watch_for_exit(child)
             self.console.print(self.panel(devnet_json))
