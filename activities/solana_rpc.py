@@ -14,11 +14,12 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized
 from solana.rpc.core import RPCException
 from solana.rpc.models import TokenAccountOpts, TxOpts
+from solders.account import Account
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
-from solders.transaction_status import TransactionConfirmationStatus
+from solders.transaction_status import TransactionConfirmationStatus, TransactionStatus
 from temporalio import activity
 from temporalio.client import Client
 
@@ -37,6 +38,8 @@ SIGNATURE_PAGE = 1000  # the node's maximum for getSignaturesForAddress
 ACCOUNTS_PER_CALL = 100  # the node's maximum for getMultipleAccounts
 SWEEP_CONCURRENCY = 4  # getMultipleAccounts calls in flight during a sweep
 TX_CONCURRENCY = 8
+STATUS_BATCH = 256  # the node's maximum for getSignatureStatuses
+STATUS_WINDOW = 0.05  # seconds a withdrawal's check waits for others to share its calls
 
 
 def connect(urls: list[str], *, timeout: float = 10) -> Endpoints[AsyncClient]:
@@ -78,9 +81,13 @@ class SolanaReader:
     async def read(
         self, address: str, cursor: dict[str, Any], *, limit: int, min_block: int | None = None
     ) -> ReadResult:
-        # The finalized slot first: whatever the signature queries return is at least this new.
-        final_slot = await self._final_slot() if min_block is not None else 0
         known: dict[str, str | None] = dict(cursor["addresses"])
+        # The finalized slot first: each signature list, asked for afterwards, is complete up
+        # to it. With several accounts it bounds the batch too: their lists are fetched (and
+        # retried) at slightly different moments, and one reaching further than another
+        # would leave that other account's cursor behind, to read the difference again.
+        several = len(known) > 1
+        final_slot = await self._final_slot() if min_block is not None or several else 0
         lists = await asyncio.gather(*(self._signatures_after(a, s) for a, s in known.items()))
         by_sig: dict[str, dict[str, Any]] = {}
         for entries in lists:
@@ -94,6 +101,8 @@ class SolanaReader:
         # only order there is, so it is reversed rather than lost.
         ordered = sorted(by_sig.values(), key=lambda e: (e["slot"], -e["rank"]))
         cut = ordered[min(limit, len(ordered)) - 1]["slot"]
+        if several:
+            cut = min(cut, final_slot)
         batch = [e for e in ordered if e["slot"] <= cut]
         more = len(batch) < len(ordered)
 
@@ -350,6 +359,8 @@ class SolanaSender:
         self.tokens = tokens
         self.keys = keys
         self.poll_seconds = poll_seconds
+        self._waiting: list[tuple[str, asyncio.Future[tuple[TransactionStatus | None, int]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def _keypair(self) -> Keypair:
         try:
@@ -360,22 +371,26 @@ class SolanaSender:
     def hot_wallet(self) -> str:
         return str(self._keypair().pubkey())
 
-    async def _lamports(self, address: str) -> int | None:
+    async def _accounts(self, *addresses: str) -> list[Account | None]:
+        """Several accounts at `confirmed` in one call (getMultipleAccounts), None where one
+        does not exist: the balance check reads everything it needs at once, instead of one
+        call after the other."""
         resp = await self.rpc.call(
-            "getAccountInfo",
+            "getMultipleAccounts",
             partial(
-                AsyncClient.get_account_info,
-                pubkey=Pubkey.from_string(address),
+                AsyncClient.get_multiple_accounts,
+                pubkeys=[Pubkey.from_string(a) for a in addresses],
                 commitment=Confirmed,
             ),
         )
-        return None if resp.value is None else int(resp.value.lamports)
+        return list(resp.value)
 
     async def check_funds(self, asset: Asset, to: str, amount: int) -> None:
         hot = self.hot_wallet()
-        lamports = await self._lamports(hot) or 0
         if asset.native:
-            if await self._lamports(to) is None and amount < RENT_EXEMPT_EMPTY:
+            hot_account, dest = await self._accounts(hot, to)
+            lamports = hot_account.lamports if hot_account else 0
+            if dest is None and amount < RENT_EXEMPT_EMPTY:
                 raise InsufficientFunds(
                     f"{to} does not exist yet: send at least {RENT_EXEMPT_EMPTY / 1e9:.9f} SOL "
                     "so it can (rent exemption)"
@@ -386,27 +401,15 @@ class SolanaSender:
             return
         program = asset.program or sol.TOKEN_PROGRAM
         source = sol.associated_token_address(hot, asset.id, program)
-        balance = await self._token_balance(source)
+        dest_ata = sol.associated_token_address(to, asset.id, program)
+        hot_account, source_account, dest = await self._accounts(hot, source, dest_ata)
+        lamports = hot_account.lamports if hot_account else 0
+        balance = _token_amount(source_account, program)
         if balance < amount:
             raise InsufficientFunds(f"hot wallet holds {balance} base units of {asset.symbol}")
-        dest_exists = await self._lamports(sol.associated_token_address(to, asset.id, program))
-        need = FEE_ALLOWANCE + (0 if dest_exists is not None else RENT_EXEMPT_TOKEN_ACCOUNT)
+        need = FEE_ALLOWANCE + (0 if dest is not None else RENT_EXEMPT_TOKEN_ACCOUNT)
         if lamports < need:
             raise InsufficientFunds(f"hot wallet has {lamports} lamports for fees, needs {need}")
-
-    async def _token_balance(self, account: str) -> int:
-        try:
-            resp = await self.rpc.call(
-                "getTokenAccountBalance",
-                partial(
-                    AsyncClient.get_token_account_balance,
-                    pubkey=Pubkey.from_string(account),
-                    commitment=Confirmed,
-                ),
-            )
-        except RPCException:
-            return 0  # no such token account
-        return int(resp.value.amount)
 
     async def sign(self, asset: Asset, to: str, amount: int) -> tuple[bytes, str, int]:
         keypair = self._keypair()
@@ -432,26 +435,64 @@ class SolanaSender:
         return None
 
     async def check(self, tx_id: str, expiry: int) -> tuple[Check, str | None]:
-        # Block height first: if it is past the expiry and the signature is still unknown
-        # afterwards, the transaction can never land (a landing would be in that history).
-        height = await self.rpc.call(
-            "getBlockHeight", partial(AsyncClient.get_block_height, commitment=Finalized)
-        )
-        resp = await self.rpc.call(
-            "getSignatureStatuses",
-            partial(
-                AsyncClient.get_signature_statuses,
-                signatures=[Signature.from_string(tx_id)],
-                search_transaction_history=True,
-            ),
-        )
-        status = resp.value[0]
+        status, height = await self._status(tx_id)
         if status is not None:
             if status.confirmation_status != TransactionConfirmationStatus.Finalized:
-                return "pending", "landed, not finalized yet"
+                return "landed", "landed, not finalized yet"
             if status.err is not None:
                 return "failed", f"failed on chain: {status.err}"
             return "confirmed", None
-        if int(height.value) > expiry:
-            return "expired", f"block height {height.value} passed {expiry} without it landing"
+        if height > expiry:
+            return "expired", f"block height {height} passed {expiry} without it landing"
         return "pending", None
+
+    async def _status(self, tx_id: str) -> tuple[TransactionStatus | None, int]:
+        """The signature's status, and the finalized block height read *before* it: if that
+        height is past the expiry and the signature is still unknown afterwards, the
+        transaction can never land (a landing would be in that history).
+
+        The withdrawals in flight on this worker share the calls: checks that arrive within
+        STATUS_WINDOW go out as one getBlockHeight and one getSignatureStatuses (up to 256
+        signatures), instead of two calls each. Every check in a batch was asked before the
+        height was read, so the proof above holds for each of them.
+        """
+        waiter: asyncio.Future[tuple[TransactionStatus | None, int]]
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append((tx_id, waiter))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_statuses())
+        return await waiter
+
+    async def _flush_statuses(self) -> None:
+        while self._waiting:
+            await asyncio.sleep(STATUS_WINDOW)
+            batch = self._waiting[:STATUS_BATCH]
+            del self._waiting[:STATUS_BATCH]
+            try:
+                height = await self.rpc.call(
+                    "getBlockHeight", partial(AsyncClient.get_block_height, commitment=Finalized)
+                )
+                resp = await self.rpc.call(
+                    "getSignatureStatuses",
+                    partial(
+                        AsyncClient.get_signature_statuses,
+                        signatures=[Signature.from_string(tx_id) for tx_id, _ in batch],
+                        search_transaction_history=True,
+                    ),
+                )
+            except Exception as exc:  # each waiting activity fails (and is retried) as before
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                continue
+            for (_, waiter), status in zip(batch, resp.value, strict=True):
+                if not waiter.done():  # a cancelled activity no longer waits
+                    waiter.set_result((status, int(height.value)))
+
+
+def _token_amount(account: Account | None, program: str) -> int:
+    """The balance of a token account (SPL and Token-2022 share the layout: mint, owner, then
+    the amount as a little-endian u64); 0 when it does not exist or is not one of `program`."""
+    if account is None or str(account.owner) != program or len(account.data) < 72:
+        return 0
+    return int.from_bytes(bytes(account.data)[64:72], "little")

@@ -222,8 +222,14 @@ async def tron_wait_solid(url: str, txids: list[str], timeout: float = 60) -> No
                 return False
             return bool(resp.json().get("id"))
 
+        pending = set(txids)
+
         async def done() -> bool:
-            return all(await asyncio.gather(*(solid(t) for t in txids)))
+            # Remembered one by one: with injected faults, some polls always fail.
+            polled = sorted(pending)
+            results = await asyncio.gather(*map(solid, polled))
+            pending.difference_update(t for t, ok in zip(polled, results, strict=True) if ok)
+            return not pending
 
         await eventually(done, timeout=timeout, interval=0.3)
 
