@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from devnet.faults import Faults, add_fault_routes, faults_middleware
+from devnet.stats import RequestStats, add_stats_routes, stats_middleware
 
 
 class DevnetServer:
@@ -17,8 +18,13 @@ class DevnetServer:
 
     def __init__(self, faults: Faults | None = None) -> None:
         self.faults = faults or Faults()
-        self.app = web.Application(middlewares=self.middlewares(), client_max_size=8 * 1024**2)
+        self.stats = RequestStats()  # outermost: injected faults are counted too
+        self.app = web.Application(
+            middlewares=[stats_middleware(self.stats), *self.middlewares()],
+            client_max_size=8 * 1024**2,
+        )
         add_fault_routes(self.app, self.faults)
+        add_stats_routes(self.app, self.stats)
         self.setup_routes(self.app)
         self._runner: web.AppRunner | None = None
         self.url = ""
