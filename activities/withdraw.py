@@ -36,7 +36,8 @@ from workflows.models import (
     WithdrawalRequest,
 )
 
-Check = Literal["confirmed", "failed", "pending", "expired"]
+# "landed": in a block, not final yet (a chain that can tell); re-sending it is pointless.
+Check = Literal["confirmed", "failed", "pending", "landed", "expired"]
 
 
 class InsufficientFunds(Exception):
@@ -187,19 +188,25 @@ class WithdrawalActivities:
         """
         raw = base64.b64decode(signed.raw)
         await repo.set_version_state(self.pool, signed.request_id, signed.version, "broadcast")
+        state: Check = "pending"
         while True:
-            try:
-                refusal = await self.sender.broadcast(raw)
-                if refusal:
-                    activity.logger.info("broadcast of %s refused: %s", signed.tx_id, refusal)
-            except Exception as exc:
-                activity.logger.info("broadcast of %s: outcome unknown (%s)", signed.tx_id, exc)
+            # Re-send until the chain has it in a block; after that only finality is awaited.
+            if state != "landed":
+                try:
+                    refusal = await self.sender.broadcast(raw)
+                    if refusal:
+                        activity.logger.info("broadcast of %s refused: %s", signed.tx_id, refusal)
+                except Exception as exc:
+                    activity.logger.info("broadcast of %s: outcome unknown (%s)", signed.tx_id, exc)
+                activity.heartbeat("broadcast")
+            # Look after an interval: a transaction just sent can't be final yet, so looking
+            # at once would only cost every withdrawal one more round of calls.
+            await asyncio.sleep(self.sender.poll_seconds)
             state, detail = await self.sender.check(signed.tx_id, signed.expiry)
             activity.heartbeat(state)
-            if state != "pending":
+            if state not in ("pending", "landed"):
                 await repo.set_version_state(self.pool, signed.request_id, signed.version, state)
                 return SendOutcome(result=state, detail=detail)
-            await asyncio.sleep(self.sender.poll_seconds)
 
     @activity.defn(name="record_withdrawal")
     async def record(self, change: LedgerChange) -> None:
