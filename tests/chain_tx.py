@@ -19,7 +19,9 @@ def sol_account(devnet: Any, index: int) -> Keypair:
 
 def usdc(devnet: Any) -> Asset:
     info = devnet.info()
-    return Asset(symbol="USDC", decimals=info["decimals"], id=info["spl_mint"], program=sol.TOKEN_PROGRAM)
+    return Asset(
+        symbol="USDC", decimals=info["decimals"], id=info["spl_mint"], program=sol.TOKEN_PROGRAM
+    )
 
 
 async def sol_send(url: str, payer: Keypair, to: str, asset: Asset, amount: int) -> str:

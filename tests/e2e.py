@@ -102,7 +102,7 @@ def stack_settings(
         **tokens,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 async def messages(telegram: Any, chat: int) -> list[dict[str, Any]]:

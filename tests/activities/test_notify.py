@@ -39,7 +39,9 @@ async def row(pool: asyncpg.Pool, key: str) -> asyncpg.Record:
     return r
 
 
-async def test_sends_once_per_key(notify: NotifyActivities, telegram: Any, pool: asyncpg.Pool) -> None:
+async def test_sends_once_per_key(
+    notify: NotifyActivities, telegram: Any, pool: asyncpg.Pool
+) -> None:
     chat = chat_id()
     n = Notification(dedupe_key=f"{chat}:e1", chat_id=chat, text="<b>hello</b> &amp; bye")
     env = ActivityEnvironment()
@@ -102,7 +104,9 @@ async def test_an_attempt_that_died_mid_request_becomes_unknown(
     await pool.execute(
         "INSERT INTO notifications (dedupe_key, chat_id, text, status, attempts)"
         " VALUES ($1, $2, $3, 'sending', 1)",
-        n.dedupe_key, chat, n.text,
+        n.dedupe_key,
+        chat,
+        n.text,
     )
     assert (await ActivityEnvironment().run(notify.send_notification, n)).status == "unknown"
     assert await sent_to(telegram, chat) == []

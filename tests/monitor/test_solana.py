@@ -16,7 +16,7 @@ SOL = 10**9
 
 
 async def watch(stack: Stack, address: str, chat: int, **filters: object) -> None:
-    sub = Subscription(chat_id=chat, label="hot", **filters)  # type: ignore[arg-type]
+    sub = Subscription(chat_id=chat, label="hot", **filters)
     await monitors.watch(stack.client, stack.settings, "solana", address, sub)
     handle = stack.client.get_workflow_handle(monitor_id("solana", address))
 
@@ -45,7 +45,10 @@ async def test_sol_in_and_out_notify_once_each(stack: Stack, pool: asyncpg.Pool)
     rows = await pool.fetch(
         "SELECT direction, amount FROM wallet_events WHERE wallet = $1 ORDER BY block", address
     )
-    assert [(r["direction"], int(r["amount"])) for r in rows] == [("in", 2 * SOL), ("out", SOL // 2)]
+    assert [(r["direction"], int(r["amount"])) for r in rows] == [
+        ("in", 2 * SOL),
+        ("out", SOL // 2),
+    ]
 
 
 async def test_spl_into_a_new_ata(stack: Stack) -> None:

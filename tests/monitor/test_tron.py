@@ -68,7 +68,10 @@ async def test_trx_in_and_out(stack: Stack, pool: asyncpg.Pool) -> None:
     rows = await pool.fetch(
         "SELECT direction, amount FROM wallet_events WHERE wallet = $1 ORDER BY block", address
     )
-    assert [(r["direction"], int(r["amount"])) for r in rows] == [("in", 25 * TRX), ("out", 3 * TRX)]
+    assert [(r["direction"], int(r["amount"])) for r in rows] == [
+        ("in", 25 * TRX),
+        ("out", 3 * TRX),
+    ]
 
 
 async def test_trc20_in_and_out(stack: Stack) -> None:

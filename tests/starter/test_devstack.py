@@ -79,7 +79,11 @@ def dev_home(tmp_path: Path) -> Iterator[Path]:
 
 
 def alive(pids: list[int]) -> list[int]:
-    return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    return [
+        p
+        for p in pids
+        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ]
 
 
 def test_dev_starts_stops_clean_and_keeps_state(dev_home: Path) -> None:
@@ -93,8 +97,11 @@ def test_dev_starts_stops_clean_and_keeps_state(dev_home: Path) -> None:
         assert len(dev.tree) >= 4, dev.tree  # temporal, postgres, devnets, worker (+ bot)
         address = devnet["solana"]["accounts"][3]["address"]
         watched = subprocess.run(
-            walletflow("watch", "solana", address, "--chat", "42"), env=env, capture_output=True,
-            text=True, timeout=60,
+            walletflow("watch", "solana", address, "--chat", "42"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert watched.returncode == 0, watched.stderr
         took = dev.stop()
@@ -108,8 +115,11 @@ def test_dev_starts_stops_clean_and_keeps_state(dev_home: Path) -> None:
     again = Dev(env)
     try:
         status = subprocess.run(
-            walletflow("status", f"wallet-solana-{address}"), env=env, capture_output=True,
-            text=True, timeout=60,
+            walletflow("status", f"wallet-solana-{address}"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert status.returncode == 0, status.stderr
         doc = json.loads(status.stdout)
@@ -127,7 +137,9 @@ def test_port_taken_is_one_clear_line(dev_home: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         env["TEMPORAL_UI_PORT"] = str(port)
-        result = subprocess.run(walletflow("dev"), env=env, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            walletflow("dev"), env=env, capture_output=True, text=True, timeout=60
+        )
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"error: port {port} is already in use (TEMPORAL_UI_PORT); stop what uses it or set "
@@ -150,12 +162,18 @@ def test_unreachable_database_is_one_clear_line(dev_home: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        ("WALLETFLOW_SHUTDOWN_TIMEOUT", "soon", "error: invalid setting WALLETFLOW_SHUTDOWN_TIMEOUT"),
+        (
+            "WALLETFLOW_SHUTDOWN_TIMEOUT",
+            "soon",
+            "error: invalid setting WALLETFLOW_SHUTDOWN_TIMEOUT",
+        ),
         ("TEMPORAL_ADDRESS", "localhost", "error: invalid setting TEMPORAL_ADDRESS"),
         ("WALLETFLOW_LOG_LEVEL", "LOUD", "error: invalid setting WALLETFLOW_LOG_LEVEL"),
     ],
 )
-def test_invalid_setting_is_one_clear_line(dev_home: Path, name: str, value: str, expected: str) -> None:
+def test_invalid_setting_is_one_clear_line(
+    dev_home: Path, name: str, value: str, expected: str
+) -> None:
     env = dev_env(dev_home) | {name: value}
     result = subprocess.run(walletflow("dev"), env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1

@@ -70,7 +70,7 @@ async def test_a_failing_file_leaves_no_trace(pg_server: EmbeddedPostgres, tmp_p
 
 def test_misnamed_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "1-init.sql").write_text("SELECT 1")
-    with pytest.raises(ValueError, match="001_name.sql"):
+    with pytest.raises(ValueError, match=r"001_name\.sql"):
         discover(tmp_path)
 
 

@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 from solders.keypair import Keypair
 from tronpy.keys import PrivateKey
 
-from chains import InvalidInput, get
+from chains import InvalidInput, get, tron
 from chains import solana as sol
-from chains import tron
 from chains.base import format_amount, from_base_units, to_base_units
 from workflows.messages import DIGEST_AFTER, messages_for
 from workflows.models import Subscription, WalletEvent
@@ -25,7 +24,7 @@ def test_solana_address_roundtrip_and_errors() -> None:
     assert sol.normalize_address(f"  {SOL_ADDR} ") == SOL_ADDR
     with pytest.raises(InvalidInput, match="not base58"):
         sol.normalize_address("0OIl" * 11)
-    with pytest.raises(InvalidInput, match="expected 32.*TRON"):
+    with pytest.raises(InvalidInput, match=r"expected 32.*TRON"):
         sol.normalize_address(TRON_ADDR)
     with pytest.raises(InvalidInput, match="expected 32"):
         sol.normalize_address("abc")
@@ -56,8 +55,14 @@ def test_to_base_units(text: str, decimals: int, units: int) -> None:
 
 @pytest.mark.parametrize(
     ("text", "error"),
-    [("0", "greater than 0"), ("-1", "greater than 0"), ("0.0000001", "more than 6"),
-     ("abc", "not a number"), ("nan", "not a number"), ("inf", "not a number")],
+    [
+        ("0", "greater than 0"),
+        ("-1", "greater than 0"),
+        ("0.0000001", "more than 6"),
+        ("abc", "not a number"),
+        ("nan", "not a number"),
+        ("inf", "not a number"),
+    ],
 )
 def test_to_base_units_refuses(text: str, error: str) -> None:
     with pytest.raises(InvalidInput, match=error):
@@ -88,10 +93,21 @@ def test_token_list_knows_tokens_by_address_not_name() -> None:
         sol.tokens_from("USDC:abc:6")
 
 
-def _event(direction: str = "in", amount: int = 5_000_000, symbol: str = "USDC", n: int = 0) -> WalletEvent:
+def _event(
+    direction: str = "in", amount: int = 5_000_000, symbol: str = "USDC", n: int = 0
+) -> WalletEvent:
     return WalletEvent(
-        chain="solana", wallet=SOL_ADDR, tx_id=f"sig{n}", index=0, direction=direction,  # type: ignore[arg-type]
-        asset="mint", symbol=symbol, decimals=6, amount=amount, counterparty="X<b>", block=1,
+        chain="solana",
+        wallet=SOL_ADDR,
+        tx_id=f"sig{n}",
+        index=0,
+        direction=direction,
+        asset="mint",
+        symbol=symbol,
+        decimals=6,
+        amount=amount,
+        counterparty="X<b>",
+        block=1,
     )
 
 
