@@ -77,8 +77,25 @@ async def reserve(
     """Reserve the amount, once per request; refuse it if the daily limit would be passed.
 
     The requester's advisory lock makes check-and-insert atomic, so two withdrawals racing
-    each other can't both fit under the limit.
+    each other can't both fit under the limit. Without a limit there is nothing to check: the
+    unique (request_id, kind) makes the insert idempotent on its own, in one statement.
     """
+    if daily_limit is None:
+        await pool.execute(
+            """WITH reserved AS (
+                   INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
+                   VALUES ($1, $2, $3, $4, 'reserve', $5)
+                   ON CONFLICT (request_id, kind) DO NOTHING
+                   RETURNING request_id)
+               UPDATE withdrawals SET status = 'reserved', updated_at = now()
+               WHERE request_id IN (SELECT request_id FROM reserved)""",
+            req.request_id,
+            req.chain,
+            prepared.asset_id,
+            req.requested_by,
+            prepared.amount,
+        )
+        return
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))", _LIMIT_LOCK, req.requested_by
@@ -115,25 +132,25 @@ async def close_reservation(
     reason: str | None,
     tx_id: str | None,
 ) -> None:
-    """Turn the reservation into a 'debit' (confirmed) or give it back ('release')."""
-    async with pool.acquire() as conn, conn.transaction():
-        reserved = await conn.fetchrow(
-            "SELECT chain, asset, requested_by, amount FROM ledger_entries "
-            "WHERE request_id = $1 AND kind = 'reserve'",
-            request_id,
-        )
-        if reserved is not None:
-            await conn.execute(
-                """INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
-                request_id,
-                reserved["chain"],
-                reserved["asset"],
-                reserved["requested_by"],
-                kind,
-                reserved["amount"],
-            )
-        await set_status(conn, request_id, status, reason, tx_id)
+    """Turn the reservation into a 'debit' (confirmed) or give it back ('release'), and move
+    the row to `status`: one statement, so both happen or neither."""
+    await pool.execute(
+        """WITH reserved AS (
+               SELECT chain, asset, requested_by, amount FROM ledger_entries
+               WHERE request_id = $1 AND kind = 'reserve'),
+           closed AS (
+               INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
+               SELECT $1, chain, asset, requested_by, $2, amount FROM reserved
+               ON CONFLICT DO NOTHING)
+           UPDATE withdrawals SET status = $3, status_reason = COALESCE($4, status_reason),
+               tx_id = COALESCE($5, tx_id), updated_at = now()
+           WHERE request_id = $1""",
+        request_id,
+        kind,
+        status,
+        reason,
+        tx_id,
+    )
 
 
 async def saved_version(pool: asyncpg.Pool, request_id: str, version: int) -> SignedVersion | None:
@@ -158,20 +175,37 @@ async def saved_version(pool: asyncpg.Pool, request_id: str, version: int) -> Si
 async def save_version(pool: asyncpg.Pool, signed: SignedVersion, raw: bytes) -> SignedVersion:
     """Persist a signed version; if one was saved already (a retried activity), keep that one
     and return it, so a version number never names two different transactions."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            """INSERT INTO withdrawal_versions (request_id, version, tx_id, signed_tx, expiry)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, version) DO NOTHING""",
-            signed.request_id,
-            signed.version,
-            signed.tx_id,
-            raw,
-            signed.expiry,
-        )
-        await set_status(conn, signed.request_id, "signed")
-    kept = await saved_version(pool, signed.request_id, signed.version)
-    assert kept is not None
-    return kept
+    row = await pool.fetchrow(
+        """WITH saved AS (
+               INSERT INTO withdrawal_versions (request_id, version, tx_id, signed_tx, expiry)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, version) DO NOTHING
+               RETURNING tx_id, signed_tx, expiry),
+           marked AS (
+               UPDATE withdrawals SET status = 'signed', updated_at = now()
+               WHERE request_id = $1)
+           SELECT tx_id, signed_tx, expiry FROM saved
+           UNION ALL
+           SELECT tx_id, signed_tx, expiry FROM withdrawal_versions
+           WHERE request_id = $1 AND version = $2""",
+        signed.request_id,
+        signed.version,
+        signed.tx_id,
+        raw,
+        signed.expiry,
+    )
+    if row is None:
+        # The version was inserted by a concurrent attempt that committed after this
+        # statement's snapshot (the conflict waited for it): read it in a new one.
+        kept = await saved_version(pool, signed.request_id, signed.version)
+        assert kept is not None
+        return kept
+    return signed.model_copy(
+        update={
+            "tx_id": row["tx_id"],
+            "raw": base64.b64encode(row["signed_tx"]).decode(),
+            "expiry": row["expiry"],
+        }
+    )
 
 
 async def set_version_state(pool: asyncpg.Pool, request_id: str, version: int, state: str) -> None:
