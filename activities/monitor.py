@@ -54,9 +54,11 @@ class ChainReader(Protocol):
 
     async def initial_cursor(
         self, address: str, assets: list[str] | None
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], dict[str, str | None]]:
         """A cursor at "now" (history before watching is not reported) and the accounts the
-        trigger should check for changes in `assets` (None: every listed asset)."""
+        trigger should check for changes in `assets` (None: every listed asset), each with
+        its fingerprint as of a moment no later than the cursor (None: unknown; the trigger
+        then treats its first sight as a change)."""
         ...
 
     async def read(

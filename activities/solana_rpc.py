@@ -11,7 +11,7 @@ import asyncpg
 import httpx2
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Confirmed, Finalized
+from solana.rpc.commitment import Commitment, Confirmed, Finalized
 from solana.rpc.core import RPCException
 from solana.rpc.models import TokenAccountOpts, TxOpts
 from solders.account import Account
@@ -25,7 +25,7 @@ from temporalio.client import Client
 
 from activities.keystore import KeyStore
 from activities.monitor import ReadResult
-from activities.rpc import Endpoint, Endpoints
+from activities.rpc import Endpoint, Endpoints, RpcUnavailable
 from activities.watch import poke_wallets, run_round
 from activities.withdraw import Check, InsufficientFunds
 from chains import solana as sol
@@ -37,9 +37,29 @@ from workflows.models import WatchResult, WatchState
 SIGNATURE_PAGE = 1000  # the node's maximum for getSignaturesForAddress
 ACCOUNTS_PER_CALL = 100  # the node's maximum for getMultipleAccounts
 SWEEP_CONCURRENCY = 4  # getMultipleAccounts calls in flight during a sweep
+ABSENT_EVERY = 3  # accounts that do not exist yet are swept every third sweep
+ABSENT = sol.fingerprint(None)
 TX_CONCURRENCY = 8
 STATUS_BATCH = 256  # the node's maximum for getSignatureStatuses
 STATUS_WINDOW = 0.05  # seconds a withdrawal's check waits for others to share its calls
+
+
+def fingerprint(account: Any) -> str:
+    """The trigger's digest of an account as getMultipleAccounts returns it (None: absent)."""
+    if account is None:
+        return sol.fingerprint(None)
+    return sol.fingerprint(account.lamports, str(account.owner), bytes(account.data))
+
+
+async def get_accounts(rpc: Endpoints[AsyncClient], keys: list[str], commitment: Commitment) -> Any:
+    return await rpc.call(
+        "getMultipleAccounts",
+        partial(
+            AsyncClient.get_multiple_accounts,
+            pubkeys=[Pubkey.from_string(k) for k in keys],
+            commitment=commitment,
+        ),
+    )
 
 
 def connect(urls: list[str], *, timeout: float = 10) -> Endpoints[AsyncClient]:
@@ -61,11 +81,25 @@ class SolanaReader:
 
     async def initial_cursor(
         self, address: str, assets: list[str] | None
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], dict[str, str | None]]:
         accounts = [address, *await self._token_accounts(address)]
+        keys = self.watch_keys(address, accounts, assets)
+        # Fingerprints before the cursor: a change after them is either before the cursor
+        # (a poke that finds nothing) or after it (a poke that finds it). Known fingerprints
+        # spare the trigger a poke per new wallet on its first sight.
+        fingerprints = await self.fingerprints(keys, Finalized)
         newest = await asyncio.gather(*(self._newest_signature(a) for a in accounts))
         cursor = {"addresses": dict(zip(accounts, newest, strict=True))}
-        return cursor, self.watch_keys(address, accounts, assets)
+        return cursor, dict(fingerprints)
+
+    async def fingerprints(self, keys: list[str], commitment: Commitment) -> list[tuple[str, str]]:
+        """(key, fingerprint) for each account, 100 per getMultipleAccounts call."""
+        found = []
+        for start in range(0, len(keys), ACCOUNTS_PER_CALL):
+            chunk = keys[start : start + ACCOUNTS_PER_CALL]
+            resp = await get_accounts(self.rpc, chunk, commitment)
+            found += [(k, fingerprint(a)) for k, a in zip(chunk, resp.value, strict=True)]
+        return found
 
     def watch_keys(self, address: str, accounts: list[str], assets: list[str] | None) -> list[str]:
         """The wallet, its token accounts, and its (maybe future) ATA for each wanted token, so
@@ -234,10 +268,12 @@ class SolanaReader:
 class SolanaWatcher:
     """The cheap trigger: every watched account in batches of 100 per call, at `confirmed`.
 
-    A change pokes the wallet's monitor once the finalized slot has passed the slot where the
-    change was seen, so the monitor's finalized read finds it at once. A change is remembered
-    (its fingerprint saved) only once the poke went out: a worker that dies in between leaves
-    the old fingerprint behind, and the next sweep, wherever it runs, sees the change again.
+    A change pokes the wallet's monitor once the finalized slot has passed the slot of the
+    account's newest transaction, so the monitor's finalized read finds it at once. A change
+    is remembered (its fingerprint saved) only once the poke went out: a worker that dies in
+    between leaves the old fingerprint behind, and the next sweep, wherever it runs, sees the
+    change again. Accounts that do not exist yet (a wallet's future ATAs: most keys) are
+    checked every ABSENT_EVERY sweeps only; an account that exists, every sweep.
     """
 
     def __init__(
@@ -257,10 +293,11 @@ class SolanaWatcher:
 
     @activity.defn(name="watch_chain")
     async def watch_chain(self, state: WatchState) -> WatchResult:
-        pending: dict[str, int] = {}  # wallet -> newest slot where a change was seen
+        pending: dict[str, int] = {}  # wallet -> slot its monitor should wait for
         unsaved: dict[str, tuple[str, str]] = {}  # key -> (wallet, fingerprint) not saved yet
         result = WatchResult(position=None)
         next_sweep = 0.0
+        sweeps = 0
         loop = asyncio.get_running_loop()
 
         async def poke(due: dict[str, int]) -> None:
@@ -273,10 +310,12 @@ class SolanaWatcher:
                 del pending[wallet]
 
         async def step() -> float:
-            nonlocal next_sweep
+            nonlocal next_sweep, sweeps
             if loop.time() >= next_sweep:
-                for wallet, slot in (await self.sweep(unsaved)).items():
+                absent_too = sweeps % ABSENT_EVERY == 0
+                for wallet, slot in (await self.sweep(unsaved, absent_too=absent_too)).items():
                     pending[wallet] = max(slot, pending.get(wallet, 0))
+                sweeps += 1
                 next_sweep = loop.time() + self.sweep_seconds
             if pending:
                 final = int((await self.rpc.call("getSlot", lambda c: c.get_slot(Finalized))).value)
@@ -291,50 +330,66 @@ class SolanaWatcher:
         result.rpc_calls = sum(self.rpc.calls.values())
         return result
 
-    async def sweep(self, unsaved: dict[str, tuple[str, str]]) -> dict[str, int]:
-        """Compare every watched account with its last fingerprint (saved, or seen but not
-        saved yet); the wallets that changed, with the slot the change was seen at. New
-        fingerprints go to `unsaved`, except those that need no poke: they are saved now."""
-        rows = await wallets.watch_keys(self.pool, "solana")
+    async def sweep(
+        self, unsaved: dict[str, tuple[str, str]], *, absent_too: bool = True
+    ) -> dict[str, int]:
+        """Compare the watched accounts with their last fingerprint (saved, or seen but not
+        saved yet); the wallets that changed, with the slot their monitor should wait for.
+        New fingerprints go to `unsaved`, except those that need no poke: they are saved now.
+        Without `absent_too`, accounts last seen absent are left out."""
+        rows = [
+            r
+            for r in await wallets.watch_keys(self.pool, "solana")
+            if absent_too or r["fingerprint"] != ABSENT or r["key"] in unsaved
+        ]
         chunks = [rows[i : i + ACCOUNTS_PER_CALL] for i in range(0, len(rows), ACCOUNTS_PER_CALL)]
         gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
 
         async def fetch(chunk: list[asyncpg.Record]) -> Any:
             async with gate:
-                resp = await self.rpc.call(
-                    "getMultipleAccounts",
-                    partial(
-                        AsyncClient.get_multiple_accounts,
-                        pubkeys=[Pubkey.from_string(r["key"]) for r in chunk],
-                        commitment=Confirmed,
-                    ),
-                )
+                resp = await get_accounts(self.rpc, [r["key"] for r in chunk], Confirmed)
             activity.heartbeat()
             return resp
 
-        changed: dict[str, int] = {}
+        changed: dict[str, tuple[str, int]] = {}  # key -> (wallet, slot the change was seen at)
         quiet: dict[str, str] = {}
         for chunk, resp in zip(chunks, await asyncio.gather(*map(fetch, chunks)), strict=True):
-            slot = resp.context.slot
             for row, account in zip(chunk, resp.value, strict=True):
-                fp = (
-                    sol.fingerprint(account.lamports, str(account.owner), bytes(account.data))
-                    if account is not None
-                    else sol.fingerprint(None)
-                )
-                key = row["key"]
+                fp, key = fingerprint(account), row["key"]
                 before = unsaved[key][1] if key in unsaved else row["fingerprint"]
                 if fp == before:
                     continue
-                if before is None and fp == "none":
+                if before is None and fp == ABSENT:
                     quiet[key] = fp  # a derived account that does not exist yet
                     continue
-                # A key seen for the first time pokes too: something may have happened between
-                # start_watching and this sweep.
+                # A key seen for the first time pokes too: its fingerprint was not known when
+                # the monitor took its cursor.
                 unsaved[key] = (row["wallet"], fp)
-                changed[row["wallet"]] = max(slot, changed.get(row["wallet"], 0))
+                changed[key] = (row["wallet"], resp.context.slot)
         await wallets.set_fingerprints(self.pool, "solana", quiet)
-        return changed
+
+        # Wait for the slot of the account's newest transaction, not for the (later) slot
+        # the sweep saw it at: the monitor is then poked as soon as that one is finalized.
+        slots = await asyncio.gather(
+            *(self._newest_slot(k, s, gate) for k, (_, s) in changed.items())
+        )
+        by_wallet: dict[str, int] = {}
+        for (wallet, _), slot in zip(changed.values(), slots, strict=True):
+            by_wallet[wallet] = max(slot, by_wallet.get(wallet, 0))
+        return by_wallet
+
+    async def _newest_slot(self, key: str, seen_at: int, gate: asyncio.Semaphore) -> int:
+        async with gate:
+            try:
+                resp = await self.rpc.call(
+                    "getSignaturesForAddress",
+                    lambda c: c.get_signatures_for_address(
+                        Pubkey.from_string(key), limit=1, commitment=Confirmed
+                    ),
+                )
+            except RpcUnavailable:
+                return seen_at  # later than needed, never too early
+        return int(resp.value[0].slot) if resp.value else seen_at
 
 
 RENT_EXEMPT_EMPTY = 890_880  # lamports an account with no data needs to exist

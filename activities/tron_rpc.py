@@ -73,10 +73,11 @@ class TronReader:
 
     async def initial_cursor(
         self, address: str, assets: list[str] | None = None
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], dict[str, str | None]]:
         block = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
         ts = int(block["block_header"]["raw_data"]["timestamp"])
-        return {"ts": ts + 1, "seen": []}, [address]  # history before watching isn't reported
+        # History before watching isn't reported; the block scan needs no fingerprint.
+        return {"ts": ts + 1, "seen": []}, {address: None}
 
     async def read(
         self, address: str, cursor: dict[str, Any], *, limit: int, min_block: int | None = None

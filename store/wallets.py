@@ -3,6 +3,8 @@ workflows' state, for listing and for the cheap per-chain trigger."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import asyncpg
 
 from workflows.models import Subscription, WalletEvent, WalletRef
@@ -34,13 +36,17 @@ async def forget_wallet(pool: asyncpg.Pool, chain: str, address: str) -> None:
     await pool.execute("DELETE FROM wallets WHERE chain = $1 AND address = $2", chain, address)
 
 
-async def add_watch_keys(pool: asyncpg.Pool, chain: str, wallet: str, keys: list[str]) -> None:
-    """Register accounts for the trigger; a key already known keeps its fingerprint."""
-    if keys:
+async def add_watch_keys(
+    pool: asyncpg.Pool, chain: str, wallet: str, keys: Mapping[str, str | None] | Sequence[str]
+) -> None:
+    """Register accounts for the trigger, with their fingerprint when it is known (a mapping);
+    a key already known keeps its fingerprint."""
+    fingerprints = keys if isinstance(keys, Mapping) else dict.fromkeys(keys)
+    if fingerprints:
         await pool.executemany(
-            """INSERT INTO watch_keys (chain, key, wallet) VALUES ($1, $2, $3)
+            """INSERT INTO watch_keys (chain, key, wallet, fingerprint) VALUES ($1, $2, $3, $4)
                ON CONFLICT (chain, key) DO NOTHING""",
-            [(chain, key, wallet) for key in keys],
+            [(chain, key, wallet, fp) for key, fp in fingerprints.items()],
         )
 
 
