@@ -6,6 +6,7 @@ so a field added here is documented there by construction.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
@@ -22,9 +23,7 @@ QUEUES = ("solana", "tron", "notify")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     home: Path = Field(
         Path(".walletflow"),
@@ -292,6 +291,22 @@ class Settings(BaseSettings):
         )
         return rate or None
 
+    def _dev_tokens(self) -> dict[str, str]:
+        """The devnet's tokens from `$WALLETFLOW_HOME/devnet.json`, so that a CLI in another
+        shell knows USDC/USDT of a running `walletflow dev` without configuration."""
+        from starter.devstack import devnet_tokens  # devstack imports this module
+
+        try:
+            doc = json.loads((self.home / "devnet.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        devnets = {
+            chain: doc[chain]
+            for chain, key in (("solana", "spl_mint"), ("tron", "trc20_contract"))
+            if isinstance(doc.get(chain), dict) and key in doc[chain]
+        }
+        return devnet_tokens(devnets, self)
+
     def amounts(self, name: str) -> dict[str, Decimal]:
         """A SYMBOL:AMOUNT list setting as {SYMBOL: Decimal}; one clear error when malformed."""
         field = Settings.model_fields[name]
@@ -318,10 +333,9 @@ class Settings(BaseSettings):
         """The chain's listed tokens; one clear error naming the setting when malformed."""
         module = chains.get(chain)
         env = "SOLANA_TOKENS" if chain == "solana" else "TRON_TOKENS"
+        text = self.solana_tokens if chain == "solana" else self.tron_tokens
         try:
-            listed: TokenList = module.tokens_from(
-                self.solana_tokens if chain == "solana" else self.tron_tokens
-            )
+            listed: TokenList = module.tokens_from(text or self._dev_tokens().get(env, ""))
         except InvalidInput as exc:
             raise UserError(f"invalid setting {env}: {exc}") from None
         return listed
