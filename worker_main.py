@@ -34,6 +34,11 @@ from store.db import create_pool
 
 log = logging.getLogger("walletflow.worker")
 
+# A withdrawal's send_and_confirm holds an activity slot from broadcast to finality (about
+# 13 s on Solana, a minute on TRON), asleep between polls. The SDK's default of 100 slots
+# would cap a worker at 100 withdrawals in flight (about 6/s on Solana) with its CPU idle.
+CHAIN_MAX_CONCURRENT_ACTIVITIES = 1000
+
 
 @dataclass
 class QueuePlan:
@@ -114,8 +119,11 @@ async def plan_chain(
             withdraw.record,
         ],
         after_start=lambda: ensure_trigger(client, settings, chain),
-        # The provider's quota, enforced by Temporal across every worker of the queue.
-        options={"max_task_queue_activities_per_second": rate} if rate else {},
+        options={
+            "max_concurrent_activities": CHAIN_MAX_CONCURRENT_ACTIVITIES,
+            # The provider's quota, enforced by Temporal across every worker of the queue.
+            **({"max_task_queue_activities_per_second": rate} if rate else {}),
+        },
     )
 
 
