@@ -17,8 +17,9 @@ install: $(STAMP)
 run: install
 	$(BIN)/walletflow dev
 
+# The venv's bin first on PATH: the tests run `temporal`, `walletflow` and friends from it.
 test: install
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

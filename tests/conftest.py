@@ -4,6 +4,7 @@ PostgreSQL with a fresh database per test module, and unique task queues and ids
 from __future__ import annotations
 
 import shutil
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,7 +25,8 @@ from workflows import search_attributes
 
 
 def _binary(name: str) -> str:
-    path = shutil.which(name)
+    beside = Path(sys.executable).parent / name  # the venv's bin, even when not on PATH
+    path = str(beside) if beside.exists() else shutil.which(name)
     if path is None:
         raise RuntimeError(f"{name} is not installed; run `make test`, which installs it")
     return path
