@@ -14,6 +14,7 @@ import httpx
 from temporalio import activity
 from temporalio.client import Client
 from tronpy import AsyncTron
+from tronpy.async_contract import AsyncContract
 from tronpy.keys import PrivateKey
 from tronpy.providers.async_http import AsyncHTTPProvider
 
@@ -32,6 +33,7 @@ GRID_PAGE = 200  # TronGrid's maximum page size
 RECEIPT_CONCURRENCY = 8
 BLOCK_SECONDS = 3.0
 BLOCKS_PER_STEP = 100
+HEAD_WINDOW = 0.05  # seconds a withdrawal's check waits for others to share the solid head
 
 
 def connect(urls: list[str], *, timeout: float = 10) -> Endpoints[AsyncTron]:
@@ -253,6 +255,47 @@ class TronSender:
         self.poll_seconds = poll_seconds
         self.max_fee_limit = max_fee_limit
         self.expiration_ms = expiration_ms  # how long a signed transfer may wait for a block
+        self._head_waiters: list[asyncio.Future[int]] = []
+        self._contracts: dict[tuple[AsyncTron, str], AsyncContract] = {}
+        self._head_reader: asyncio.Task[None] | None = None
+
+    async def _contract(self, client: AsyncTron, address: str) -> AsyncContract:
+        """A listed token's contract (its ABI), fetched once per endpoint rather than once per
+        withdrawal: only its standard `transfer` is used."""
+        contract = self._contracts.get((client, address))
+        if contract is None:
+            contract = self._contracts[client, address] = await client.get_contract(address)
+        return contract
+
+    async def _solid_head_time(self) -> int:
+        """The solidified head's timestamp, read after this call began.
+
+        The withdrawals in flight on this worker share the read: checks that arrive within
+        HEAD_WINDOW get the answer of one getnowblock (a whole block, the heaviest call of a
+        check) instead of one each. Each caller still has a head read after it asked and
+        before its own transaction lookup, so its expiry proof holds.
+        """
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._head_waiters.append(waiter)
+        if self._head_reader is None or self._head_reader.done():
+            self._head_reader = asyncio.create_task(self._read_heads())
+        return await waiter
+
+    async def _read_heads(self) -> None:
+        while self._head_waiters:
+            await asyncio.sleep(HEAD_WINDOW)
+            waiters, self._head_waiters = self._head_waiters, []
+            try:
+                head = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
+                head_ts = int(head["block_header"]["raw_data"]["timestamp"])
+            except Exception as exc:  # each waiting activity fails (and is retried) as before
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                continue
+            for waiter in waiters:
+                if not waiter.done():  # a cancelled activity no longer waits
+                    waiter.set_result(head_ts)
 
     def _key(self) -> PrivateKey:
         try:
@@ -325,7 +368,7 @@ class TronSender:
             if asset.native:
                 builder = client.trx.transfer(hot, to, amount)
             else:
-                contract = await client.get_contract(asset.id)
+                contract = await self._contract(client, asset.id)
                 builder = (await contract.functions.transfer(to, amount)).with_owner(hot)
                 builder = builder.fee_limit(limit)
             return await builder.expiration(self.expiration_ms).build()
@@ -350,8 +393,7 @@ class TronSender:
     async def check(self, tx_id: str, expiry: int) -> tuple[Check, str | None]:
         # The solid head first: if it is past the expiry and the transaction is still not in
         # solidified data afterwards, it can never be included.
-        head = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
-        head_ts = int(head["block_header"]["raw_data"]["timestamp"])
+        head_ts = await self._solid_head_time()
         info = await _node(self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id})
         if info and info.get("id"):
             result = (info.get("receipt") or {}).get("result")
