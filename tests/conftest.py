@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from store.db import migrate
 from store.embedded import EmbeddedPostgres
+from tests.e2e import Devnets, Stack, running_stack
 from workflows import search_attributes
 
 
@@ -206,3 +207,22 @@ def solana(solana_devnet: Any) -> Any:
 def tron(tron_devnet: Any) -> Any:
     """The session's tron devnet (faults are reset after every test)."""
     return tron_devnet
+
+
+@pytest.fixture(scope="session")
+def devnets(solana_devnet: Any, tron_devnet: Any, telegram_devnet: Any) -> Devnets:
+    return Devnets(solana_devnet, tron_devnet, telegram_devnet)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def stack(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    pg_dsn: str,
+    devnets: Devnets,
+) -> AsyncIterator[Stack]:
+    """walletflow's workers against the devnets for one test module. A module tunes it with a
+    `STACK` dict of `running_stack` options (queues, triggers, settings)."""
+    options = getattr(request.module, "STACK", {})
+    async with running_stack(temporal_env.client, pg_dsn, devnets, **options) as s:
+        yield s

@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,44 @@ class Stack:
 
 
 HOT_ACCOUNT = 19  # the devnet account tests use as the withdrawal hot wallet
+ALL_QUEUES = ("solana", "tron", "notify")
+
+
+@dataclass(frozen=True)
+class Devnets:
+    """The session's three devnets."""
+
+    solana: Any
+    tron: Any
+    telegram: Any
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    client: Client,
+    pg_dsn: str,
+    devnets: Devnets,
+    *,
+    queues: tuple[str, ...] = ALL_QUEUES,
+    triggers: bool = True,
+    settings: dict[str, Any] | None = None,
+) -> AsyncIterator[Stack]:
+    """A Stack with workers for `queues` (none: the test runs its own), closed afterwards."""
+    s = Stack(
+        client=client,
+        settings=stack_settings(
+            pg_dsn, devnets.solana, devnets.tron, devnets.telegram, **(settings or {})
+        ),
+        solana=devnets.solana,
+        tron=devnets.tron,
+        telegram=devnets.telegram,
+    )
+    if queues:
+        await s.start_workers(queues, triggers=triggers)
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 def stack_settings(

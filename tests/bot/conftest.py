@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.bot import create_bot, create_dispatcher
 from starter.bot.retry import RetryAfterMiddleware
-from tests.e2e import HOT_ACCOUNT, Stack, eventually, stack_settings
+from tests.e2e import HOT_ACCOUNT, Devnets, Stack, eventually, running_stack
 
 BOT_TOKEN = "7000000616:BOTwalletflowBotTestsToken0000000"
 OPERATOR = 61_000_001
@@ -157,38 +157,20 @@ def request_id_in(text: str) -> str:
 
 @pytest_asyncio.fixture(scope="module")
 async def stack(
-    temporal_env: WorkflowEnvironment,
-    pg_dsn: str,
-    solana_devnet: Any,
-    tron_devnet: Any,
-    telegram_devnet: Any,
+    temporal_env: WorkflowEnvironment, pg_dsn: str, devnets: Devnets
 ) -> AsyncIterator[Stack]:
     # The workers' notifications go through the same bot, as in a deployment: approval
     # requests land in this bot's chats and their button presses come back to it.
-    settings = stack_settings(
-        pg_dsn,
-        solana_devnet,
-        tron_devnet,
-        telegram_devnet,
-        TELEGRAM_BOT_TOKEN=BOT_TOKEN,
-        TELEGRAM_ADMINS=str(ADMIN),
-        TELEGRAM_OPERATORS=f"{OPERATOR},{OPERATOR_APPROVER},{CAREFUL_OPERATOR}",
-        TELEGRAM_APPROVERS=f"{APPROVER},{OPERATOR_APPROVER}",
-        WALLETFLOW_SOLANA_HOT_WALLET=solana_devnet.info()["accounts"][HOT_ACCOUNT]["address"],
-        WALLETFLOW_TRON_HOT_WALLET=tron_devnet.info()["accounts"][HOT_ACCOUNT]["address"],
-    )
-    s = Stack(
-        client=temporal_env.client,
-        settings=settings,
-        solana=solana_devnet,
-        tron=tron_devnet,
-        telegram=telegram_devnet,
-    )
-    await s.start_workers()
-    try:
+    settings = {
+        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "TELEGRAM_ADMINS": str(ADMIN),
+        "TELEGRAM_OPERATORS": f"{OPERATOR},{OPERATOR_APPROVER},{CAREFUL_OPERATOR}",
+        "TELEGRAM_APPROVERS": f"{APPROVER},{OPERATOR_APPROVER}",
+        "WALLETFLOW_SOLANA_HOT_WALLET": devnets.solana.info()["accounts"][HOT_ACCOUNT]["address"],
+        "WALLETFLOW_TRON_HOT_WALLET": devnets.tron.info()["accounts"][HOT_ACCOUNT]["address"],
+    }
+    async with running_stack(temporal_env.client, pg_dsn, devnets, settings=settings) as s:
         yield s
-    finally:
-        await s.close()
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -28,7 +28,7 @@ from tronpy.keys import PrivateKey
 from activities import metrics
 from starter.devstack import free_port
 from tests.conftest import chat_id
-from tests.e2e import Stack, eventually, settled_messages, stack_settings
+from tests.e2e import Devnets, Stack, eventually, running_stack, settled_messages
 from tests.monitor.support import (
     SOL,
     TRX,
@@ -99,34 +99,18 @@ def closed_port() -> int:
 async def stack(
     temporal_env: WorkflowEnvironment,
     pg_dsn: str,
-    solana_devnet: Any,
-    tron_devnet: Any,
-    telegram_devnet: Any,
+    devnets: Devnets,
     dead: DeadEndpoint,
     closed_port: int,
 ) -> AsyncIterator[Stack]:
-    settings = stack_settings(
-        pg_dsn,
-        solana_devnet,
-        tron_devnet,
-        telegram_devnet,
-        SOLANA_RPC_URL=f"{dead.url},{solana_devnet.url}",
-        TRON_API_URL=f"http://127.0.0.1:{closed_port},{dead.url},{tron_devnet.url}",
-        SOLANA_ACTIVITIES_PER_SECOND=RATE,
-        TRON_ACTIVITIES_PER_SECOND=RATE,
-    )
-    s = Stack(
-        client=temporal_env.client,
-        settings=settings,
-        solana=solana_devnet,
-        tron=tron_devnet,
-        telegram=telegram_devnet,
-    )
-    await s.start_workers()
-    try:
+    settings = {
+        "SOLANA_RPC_URL": f"{dead.url},{devnets.solana.url}",
+        "TRON_API_URL": f"http://127.0.0.1:{closed_port},{dead.url},{devnets.tron.url}",
+        "SOLANA_ACTIVITIES_PER_SECOND": RATE,
+        "TRON_ACTIVITIES_PER_SECOND": RATE,
+    }
+    async with running_stack(temporal_env.client, pg_dsn, devnets, settings=settings) as s:
         yield s
-    finally:
-        await s.close()
 
 
 async def test_monitors_notify_every_transfer_once_past_a_dead_endpoint(

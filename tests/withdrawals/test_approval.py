@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import pytest
@@ -14,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter import withdrawals
 from starter.errors import UserError
-from tests.e2e import Stack, eventually, stack_settings
+from tests.e2e import Devnets, Stack, eventually, running_stack
 from tests.withdrawals.helpers import ledger, new_request_id, sol_balance
 from workflows.models import Actor, WithdrawalStatus
 
@@ -24,25 +23,13 @@ APPROVER = "tg:2002"
 
 @pytest_asyncio.fixture(scope="module")
 async def stack(
-    time_skipping_env: WorkflowEnvironment,
-    pg_dsn: str,
-    solana_devnet: Any,
-    tron_devnet: Any,
-    telegram_devnet: Any,
+    time_skipping_env: WorkflowEnvironment, pg_dsn: str, devnets: Devnets
 ) -> AsyncIterator[Stack]:
-    s = Stack(
-        client=time_skipping_env.client,
-        settings=stack_settings(pg_dsn, solana_devnet, tron_devnet, telegram_devnet),
-        solana=solana_devnet,
-        tron=tron_devnet,
-        telegram=telegram_devnet,
-    )
     # No chain triggers: their endless activity would stop the server from skipping time.
-    await s.start_workers(("solana", "notify"), triggers=False)
-    try:
+    async with running_stack(
+        time_skipping_env.client, pg_dsn, devnets, queues=("solana", "notify"), triggers=False
+    ) as s:
         yield s
-    finally:
-        await s.close()
 
 
 async def request_big(stack: Stack, to: str) -> str:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import asyncpg
-import pytest_asyncio
-from temporalio.testing import WorkflowEnvironment
 
-from tests.e2e import Stack, stack_settings
+from tests.e2e import Stack
 from tests.withdrawals.helpers import (
     fresh_tron_address,
     ledger,
@@ -22,35 +17,15 @@ from tests.withdrawals.helpers import (
 ALLOWED = [fresh_tron_address() for _ in range(3)]
 
 
-@pytest_asyncio.fixture(scope="module")
-async def stack(
-    temporal_env: WorkflowEnvironment,
-    pg_dsn: str,
-    solana_devnet: Any,
-    tron_devnet: Any,
-    telegram_devnet: Any,
-) -> AsyncIterator[Stack]:
-    settings = stack_settings(
-        pg_dsn,
-        solana_devnet,
-        tron_devnet,
-        telegram_devnet,
-        WITHDRAWAL_DAILY_LIMITS="TRX:20",
-        WITHDRAWAL_ALLOWLIST=",".join(ALLOWED),
-        TRON_MAX_FEE_LIMIT=1_000_000,  # 1 TRX: too little energy for a TRC20 transfer
-    )
-    s = Stack(
-        client=temporal_env.client,
-        settings=settings,
-        solana=solana_devnet,
-        tron=tron_devnet,
-        telegram=telegram_devnet,
-    )
-    await s.start_workers(("tron", "notify"), triggers=False)
-    try:
-        yield s
-    finally:
-        await s.close()
+STACK = {
+    "queues": ("tron", "notify"),
+    "triggers": False,
+    "settings": {
+        "WITHDRAWAL_DAILY_LIMITS": "TRX:20",
+        "WITHDRAWAL_ALLOWLIST": ",".join(ALLOWED),
+        "TRON_MAX_FEE_LIMIT": 1_000_000,  # 1 TRX: too little energy for a TRC20 transfer
+    },
+}
 
 
 async def test_daily_limit_per_requester(stack: Stack, pool: asyncpg.Pool) -> None:

@@ -6,42 +6,21 @@ import asyncio
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 from solders.keypair import Keypair
-from temporalio.testing import WorkflowEnvironment
 
 from starter import withdrawals
-from tests.e2e import Stack, eventually, settings_env, stack_settings
+from tests.e2e import Stack, eventually, settings_env
 from tests.withdrawals.helpers import ledger, sol_balance, withdraw
 
 pytestmark = pytest.mark.slow
 
 
-@pytest_asyncio.fixture(scope="module")
-async def stack(
-    temporal_env: WorkflowEnvironment,
-    pg_dsn: str,
-    solana_devnet: Any,
-    tron_devnet: Any,
-    telegram_devnet: Any,
-) -> AsyncIterator[Stack]:
-    settings = stack_settings(pg_dsn, solana_devnet, tron_devnet, telegram_devnet)
-    s = Stack(
-        client=temporal_env.client,
-        settings=settings,
-        solana=solana_devnet,
-        tron=tron_devnet,
-        telegram=telegram_devnet,
-    )
-    try:
-        yield s
-    finally:
-        await s.close()
+STACK: dict[str, Any] = {"queues": ()}  # the workers are subprocesses, killed and restarted
 
 
 def start_worker(stack: Stack) -> subprocess.Popen[bytes]:
