@@ -147,11 +147,8 @@ def calm_devnets() -> Iterator[None]:
         devnet.faults.update(CALM)
 
 
-@pytest_asyncio.fixture(scope="session")
-async def telegram_devnet() -> AsyncIterator[Any]:
-    from devnet.telegram import TelegramDevnet, TelegramDevnetConfig
-
-    devnet = TelegramDevnet(TelegramDevnetConfig())
+async def serve(devnet: Any) -> AsyncIterator[Any]:
+    """Run a devnet for the session; its faults are reset after every test (calm_devnets)."""
     RUNNING_DEVNETS.append(devnet)
     await devnet.start()
     try:
@@ -160,53 +157,41 @@ async def telegram_devnet() -> AsyncIterator[Any]:
         await devnet.stop()
 
 
-@pytest.fixture
-def telegram(telegram_devnet: Any) -> Any:
-    """The session's telegram devnet (faults are reset after every test)."""
-    return telegram_devnet
+@pytest_asyncio.fixture(scope="session")
+async def telegram_devnet() -> AsyncIterator[Any]:
+    from devnet.telegram import TelegramDevnet, TelegramDevnetConfig
 
-
-def chat_id() -> int:
-    """A chat nobody else in this session uses."""
-    return 10_000_000 + uuid.uuid4().int % 1_000_000_000
+    async for devnet in serve(TelegramDevnet(TelegramDevnetConfig())):
+        yield devnet
 
 
 @pytest_asyncio.fixture(scope="session")
 async def solana_devnet() -> AsyncIterator[Any]:
     from devnet.solana import SolanaDevnet, SolanaDevnetConfig
 
-    devnet = SolanaDevnet(SolanaDevnetConfig(slot_ms=50, finalized_lag=4, accounts=20))
-    RUNNING_DEVNETS.append(devnet)
-    await devnet.start()
-    try:
+    async for devnet in serve(
+        SolanaDevnet(SolanaDevnetConfig(slot_ms=50, finalized_lag=4, accounts=20))
+    ):
         yield devnet
-    finally:
-        await devnet.stop()
 
 
 @pytest_asyncio.fixture(scope="session")
 async def tron_devnet() -> AsyncIterator[Any]:
     from devnet.tron import TronDevnet, TronDevnetConfig
 
-    devnet = TronDevnet(TronDevnetConfig(block_ms=200, solid_lag=2, accounts=20))
-    RUNNING_DEVNETS.append(devnet)
-    await devnet.start()
-    try:
+    async for devnet in serve(TronDevnet(TronDevnetConfig(block_ms=200, solid_lag=2, accounts=20))):
         yield devnet
-    finally:
-        await devnet.stop()
 
 
-@pytest.fixture
-def solana(solana_devnet: Any) -> Any:
-    """The session's solana devnet (faults are reset after every test)."""
-    return solana_devnet
+# Short names for the session's devnets inside a test.
+telegram = pytest.fixture(lambda telegram_devnet: telegram_devnet, name="telegram")
+solana = pytest.fixture(lambda solana_devnet: solana_devnet, name="solana")
+tron = pytest.fixture(lambda tron_devnet: tron_devnet, name="tron")
 
 
-@pytest.fixture
-def tron(tron_devnet: Any) -> Any:
-    """The session's tron devnet (faults are reset after every test)."""
-    return tron_devnet
+def chat_id() -> int:
+    """A chat nobody else in this session uses."""
+    return 10_000_000 + uuid.uuid4().int % 1_000_000_000
 
 
 @pytest.fixture(scope="session")

@@ -9,30 +9,8 @@ import signal
 import time
 from typing import Any
 
-import pytest
-from temporalio.testing import WorkflowEnvironment
-
 from starter.settings import Settings
-from tests.e2e import stack_settings
 from tests.ops.support import metric_value, running
-
-
-@pytest.fixture
-def settings(
-    temporal_env: WorkflowEnvironment,
-    pg_dsn: str,
-    solana_devnet: Any,
-    tron_devnet: Any,
-    telegram_devnet: Any,
-) -> Settings:
-    return stack_settings(
-        pg_dsn,
-        solana_devnet,
-        tron_devnet,
-        telegram_devnet,
-        TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
-        TEMPORAL_NAMESPACE=temporal_env.client.namespace,
-    )
 
 
 async def test_bot_health_metrics_and_logs(settings: Settings, tmp_path: Any) -> None:

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-import pytest
 import pytest_asyncio
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as pb_grpc
@@ -22,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.devstack import free_port
 from starter.settings import Settings
-from tests.e2e import eventually, stack_settings
+from tests.e2e import eventually
 from tests.ops.support import ROOT, process_env, running
 from tests.withdrawals.helpers import new_request_id
 from workflows.watch import watch_id
@@ -63,24 +62,6 @@ async def collector() -> AsyncIterator[tuple[Collector, str]]:
         yield servicer, f"http://127.0.0.1:{port}"
     finally:
         await server.stop(None)
-
-
-@pytest.fixture
-def settings(
-    temporal_env: WorkflowEnvironment,
-    pg_dsn: str,
-    solana_devnet: Any,
-    tron_devnet: Any,
-    telegram_devnet: Any,
-) -> Settings:
-    return stack_settings(
-        pg_dsn,
-        solana_devnet,
-        tron_devnet,
-        telegram_devnet,
-        TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
-        TEMPORAL_NAMESPACE=temporal_env.client.namespace,
-    )
 
 
 async def test_cli_and_worker_export_one_trace_over_otlp(

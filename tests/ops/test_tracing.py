@@ -27,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 from starter import telemetry, withdrawals
 from starter.settings import Settings
 from starter.temporal_client import connect
-from tests.e2e import Stack, stack_settings
+from tests.e2e import Stack
 from tests.withdrawals.helpers import new_request_id, sol_balance
 from workflows.models import WithdrawalStatus
 
@@ -49,24 +49,6 @@ def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     monkeypatch.setattr(telemetry, "_provider_decided", True)
     yield memory
     provider.shutdown()
-
-
-@pytest.fixture
-def settings(
-    temporal_env: WorkflowEnvironment,
-    pg_dsn: str,
-    solana_devnet: Any,
-    tron_devnet: Any,
-    telegram_devnet: Any,
-) -> Settings:
-    return stack_settings(
-        pg_dsn,
-        solana_devnet,
-        tron_devnet,
-        telegram_devnet,
-        TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
-        TEMPORAL_NAMESPACE=temporal_env.client.namespace,
-    )
 
 
 @pytest_asyncio.fixture(params=["traced", "plain"])

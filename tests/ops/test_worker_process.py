@@ -27,7 +27,7 @@ from starter import inspect, monitors
 from starter.settings import Settings
 from tests.chain_tx import sol_account, sol_send
 from tests.conftest import chat_id
-from tests.e2e import eventually, settled_messages, stack_settings
+from tests.e2e import eventually, settled_messages
 from tests.ops.support import ROOT, Process, metric_value, process_env, start_process
 from workflows.models import MonitorStatus, Subscription
 from workflows.monitor import WalletMonitorWorkflow, monitor_id
@@ -37,23 +37,7 @@ FUNDER = 11  # devnet account paying this module's transfers
 SOL = 10**9
 
 
-@pytest.fixture(scope="module")
-def settings(
-    temporal_env: WorkflowEnvironment,
-    pg_dsn: str,
-    solana_devnet: Any,
-    tron_devnet: Any,
-    telegram_devnet: Any,
-) -> Settings:
-    return stack_settings(
-        pg_dsn,
-        solana_devnet,
-        tron_devnet,
-        telegram_devnet,
-        TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
-        TEMPORAL_NAMESPACE=temporal_env.client.namespace,
-        SOLANA_ACTIVITIES_PER_SECOND=30,
-    )
+SETTINGS = {"SOLANA_ACTIVITIES_PER_SECOND": 30}
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from starter.settings import Settings
+from tests.e2e import Devnets, stack_settings
+
+
+@pytest.fixture(scope="module")
+def settings(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    pg_dsn: str,
+    devnets: Devnets,
+) -> Settings:
+    """Settings for processes of this module (worker, bot, CLI) against the test servers; a
+    module adds its own with a `SETTINGS` dict of environment names."""
+    extra: dict[str, Any] = getattr(request.module, "SETTINGS", {})
+    return stack_settings(
+        pg_dsn,
+        devnets.solana,
+        devnets.tron,
+        devnets.telegram,
+        TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
+        TEMPORAL_NAMESPACE=temporal_env.client.namespace,
+        **extra,
+    )
