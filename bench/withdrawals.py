@@ -395,10 +395,19 @@ async def drive(
                 await asyncio.sleep(delay)
         await gate.acquire()
         tasks.append(asyncio.create_task(one(i, key)))
+    progress = asyncio.create_task(report_progress(done, len(keys)))
     _, pending = await asyncio.wait(tasks, timeout=max(1.0, began + timeout - loop.time()))
+    progress.cancel()
     for task in pending:
         task.cancel()
     return done, began
+
+
+async def report_progress(done: dict[int, Any], total: int, every: float = 10.0) -> None:
+    """A line on stderr every `every` seconds while a run is unfinished."""
+    while True:
+        await asyncio.sleep(every)
+        print(f"  {len(done)}/{total} finished", file=sys.stderr)
 
 
 def summarize(
