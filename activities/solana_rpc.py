@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import zlib
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -17,6 +18,7 @@ from solana.rpc.commitment import Commitment, Confirmed, Finalized
 from solana.rpc.core import RPCException
 from solana.rpc.models import TokenAccountOpts, TxOpts
 from solders.account import Account
+from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -39,11 +41,15 @@ from workflows.models import WatchResult, WatchState
 SIGNATURE_PAGE = 1000  # the node's maximum for getSignaturesForAddress
 ACCOUNTS_PER_CALL = 100  # the node's maximum for getMultipleAccounts
 SWEEP_CONCURRENCY = 4  # getMultipleAccounts calls in flight during a sweep
-ABSENT_EVERY = 3  # accounts that do not exist yet are swept every third sweep
+# Accounts that do not exist yet (most keys: a wallet's future ATAs) are split in this many
+# groups, one swept per sweep: with 20 s sweeps a new ATA is seen within 40 s, at about
+# 3.6 getMultipleAccounts calls per wallet-hour for a wallet with two token ATAs to watch.
+ABSENT_EVERY = 2
 ABSENT = sol.fingerprint(None)
 TX_CONCURRENCY = 8
 STATUS_BATCH = 256  # the node's maximum for getSignatureStatuses
 STATUS_WINDOW = 0.05  # seconds a withdrawal's check waits for others to share its calls
+BLOCKHASH_REUSE = 0.5  # seconds a fetched blockhash also serves other signers (it lives ~60 s)
 
 
 def fingerprint(account: Any) -> str:
@@ -277,7 +283,8 @@ class SolanaWatcher:
     (its fingerprint saved) only once the poke went out: a worker that dies in between leaves
     the old fingerprint behind, and the next sweep, wherever it runs, sees the change again.
     Accounts that do not exist yet (a wallet's future ATAs: most keys) are checked every
-    ABSENT_EVERY sweeps only; an account that exists, every sweep.
+    ABSENT_EVERY sweeps only, a share of them in each sweep so the calls stay even; an account
+    that exists, every sweep.
     """
 
     def __init__(
@@ -318,9 +325,9 @@ class SolanaWatcher:
                     raise failed  # run_round keeps the round alive through RPC trouble
             if sweeping is None and loop.time() >= next_sweep:
                 next_sweep = loop.time() + self.sweep_seconds
-                absent_too = sweeps % ABSENT_EVERY == 0
+                group = sweeps % ABSENT_EVERY
                 sweeps += 1
-                sweeping = asyncio.create_task(self.sweep(changes, absent_too=absent_too))
+                sweeping = asyncio.create_task(self.sweep(changes, absent_group=group))
             if changes.pending:
                 final = int((await self.rpc.call("getSlot", lambda c: c.get_slot(Finalized))).value)
                 due = {w: s for w, s in changes.pending.items() if s <= final}
@@ -340,15 +347,18 @@ class SolanaWatcher:
         result.rpc_calls = sum(self.rpc.calls.values())
         return result
 
-    async def sweep(self, changes: Changes, *, absent_too: bool = True) -> None:
+    async def sweep(self, changes: Changes, *, absent_group: int | None = None) -> None:
         """Compare the watched accounts with their last fingerprint (saved, or seen but not
         saved yet) and record each change in `changes`, batch by batch, with the slot its
         monitor should wait for. Accounts that still do not exist are saved at once (nothing
-        to poke). Without `absent_too`, accounts last seen absent are left out."""
+        to poke). With `absent_group`, of the accounts last seen absent only that group's."""
         rows = [
             r
             for r in await wallets.watch_keys(self.pool, "solana")
-            if absent_too or r["fingerprint"] != ABSENT or r["key"] in changes.unsaved
+            if absent_group is None
+            or r["fingerprint"] != ABSENT
+            or r["key"] in changes.unsaved
+            or zlib.crc32(r["key"].encode()) % ABSENT_EVERY == absent_group
         ]
         chunks = [rows[i : i + ACCOUNTS_PER_CALL] for i in range(0, len(rows), ACCOUNTS_PER_CALL)]
         gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
@@ -441,6 +451,8 @@ class SolanaSender:
         self.poll_seconds = poll_seconds
         self._waiting: list[tuple[str, asyncio.Future[tuple[TransactionStatus | None, int]]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._blockhash: tuple[float, Hash, int] | None = None  # (fetched at, hash, last valid)
+        self._blockhash_lock = asyncio.Lock()
 
     def _keypair(self) -> Keypair:
         try:
@@ -493,13 +505,27 @@ class SolanaSender:
 
     async def sign(self, asset: Asset, to: str, amount: int) -> tuple[bytes, str, int]:
         keypair = self._keypair()
-        latest = await self.rpc.call(
-            "getLatestBlockhash", partial(AsyncClient.get_latest_blockhash, commitment=Confirmed)
-        )
-        blockhash = latest.value.blockhash
+        blockhash, last_valid = await self._recent_blockhash()
         message = sol.transfer_message(str(keypair.pubkey()), to, asset, amount, str(blockhash))
         tx = Transaction([keypair], message, blockhash)
-        return bytes(tx), str(tx.signatures[0]), int(latest.value.last_valid_block_height)
+        return bytes(tx), str(tx.signatures[0]), last_valid
+
+    async def _recent_blockhash(self) -> tuple[Hash, int]:
+        """A blockhash at `confirmed` and its last valid block height. Signers within
+        BLOCKHASH_REUSE seconds share one getLatestBlockhash: their transactions still differ
+        (each its own message), and each keeps nearly all of the blockhash's lifetime. A re-sign
+        comes after the old version's expiry was proven on finalized data, so even a shared
+        blockhash is a newer one than the dead version's."""
+        async with self._blockhash_lock:
+            now = asyncio.get_running_loop().time()
+            if self._blockhash is None or now - self._blockhash[0] > BLOCKHASH_REUSE:
+                latest = await self.rpc.call(
+                    "getLatestBlockhash",
+                    partial(AsyncClient.get_latest_blockhash, commitment=Confirmed),
+                )
+                value = latest.value
+                self._blockhash = (now, value.blockhash, int(value.last_valid_block_height))
+            return self._blockhash[1], self._blockhash[2]
 
     async def broadcast(self, raw: bytes) -> str | None:
         opts = TxOpts(skip_preflight=False, preflight_commitment=Confirmed, max_retries=0)
