@@ -367,11 +367,23 @@ class Bench:
         gate = asyncio.Semaphore(64)
         fast = settings.model_copy(update={"reconcile_seconds": args.sample_reconcile})
 
+        started = 0
+        last_log = time.monotonic()
+
+        def progress(what: str, count: int) -> None:
+            nonlocal last_log
+            if time.monotonic() - last_log >= 30:
+                last_log = time.monotonic()
+                log(f"  {what}: {count}/{len(wallets)}")
+
         async def watch(i: int, address: str) -> None:
+            nonlocal started
             sub = Subscription(chat_id=1_000_000 + i, label=f"w{i}")
             async with gate:
                 await monitors.watch(client, fast if address in sample_set else settings,
                                      "solana", address, sub)  # fmt: skip
+            started += 1
+            progress("monitors started", started)
 
         sample_set = set(sample)
         await asyncio.gather(*(watch(i, w) for i, w in enumerate(wallets)))
@@ -379,6 +391,7 @@ class Bench:
 
         async def all_watching() -> bool:
             count = await pool.fetchval("SELECT count(DISTINCT wallet) FROM watch_keys")
+            progress("monitors watching", count)
             return bool(count == len(wallets))
 
         await until(all_watching, 3600, "every monitor's start_watching", interval=2)
