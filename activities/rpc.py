@@ -22,6 +22,24 @@ C = TypeVar("C")
 T = TypeVar("T")
 
 
+class Shared(Generic[T]):
+    """A value fetched at most once per `ttl` seconds and shared by every caller meanwhile:
+    concurrent callers wait for the one fetch instead of each making it."""
+
+    def __init__(self, ttl: float, fetch: Callable[[], Awaitable[T]]) -> None:
+        self.ttl = ttl
+        self._fetch = fetch
+        self._value: tuple[float, T] | None = None  # (fetched at, value)
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> T:
+        async with self._lock:
+            now = asyncio.get_running_loop().time()
+            if self._value is None or now - self._value[0] > self.ttl:
+                self._value = (now, await self._fetch())
+            return self._value[1]
+
+
 class RpcUnavailable(Exception):
     """Every endpoint failed or is cooling down; the activity fails and Temporal retries it."""
 

@@ -29,7 +29,7 @@ from temporalio.client import Client
 
 from activities.keystore import KeyStore
 from activities.monitor import ReadResult
-from activities.rpc import Endpoint, Endpoints, RpcUnavailable
+from activities.rpc import Endpoint, Endpoints, RpcUnavailable, Shared
 from activities.watch import poke_wallets, run_round
 from activities.withdraw import Check, InsufficientFunds
 from chains import solana as sol
@@ -451,8 +451,7 @@ class SolanaSender:
         self.poll_seconds = poll_seconds
         self._waiting: list[tuple[str, asyncio.Future[tuple[TransactionStatus | None, int]]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._blockhash: tuple[float, Hash, int] | None = None  # (fetched at, hash, last valid)
-        self._blockhash_lock = asyncio.Lock()
+        self._blockhash = Shared(BLOCKHASH_REUSE, self._latest_blockhash)
 
     def _keypair(self) -> Keypair:
         try:
@@ -516,16 +515,13 @@ class SolanaSender:
         (each its own message), and each keeps nearly all of the blockhash's lifetime. A re-sign
         comes after the old version's expiry was proven on finalized data, so even a shared
         blockhash is a newer one than the dead version's."""
-        async with self._blockhash_lock:
-            now = asyncio.get_running_loop().time()
-            if self._blockhash is None or now - self._blockhash[0] > BLOCKHASH_REUSE:
-                latest = await self.rpc.call(
-                    "getLatestBlockhash",
-                    partial(AsyncClient.get_latest_blockhash, commitment=Confirmed),
-                )
-                value = latest.value
-                self._blockhash = (now, value.blockhash, int(value.last_valid_block_height))
-            return self._blockhash[1], self._blockhash[2]
+        return await self._blockhash.get()
+
+    async def _latest_blockhash(self) -> tuple[Hash, int]:
+        latest = await self.rpc.call(
+            "getLatestBlockhash", partial(AsyncClient.get_latest_blockhash, commitment=Confirmed)
+        )
+        return latest.value.blockhash, int(latest.value.last_valid_block_height)
 
     async def broadcast(self, raw: bytes) -> str | None:
         opts = TxOpts(skip_preflight=False, preflight_commitment=Confirmed, max_retries=0)

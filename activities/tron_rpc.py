@@ -20,7 +20,7 @@ from tronpy.providers.async_http import AsyncHTTPProvider
 
 from activities.keystore import KeyStore
 from activities.monitor import ReadResult
-from activities.rpc import Endpoint, Endpoints
+from activities.rpc import Endpoint, Endpoints, Shared
 from activities.watch import poke_wallets, run_round
 from activities.withdraw import Check, InsufficientFunds
 from chains import tron
@@ -34,6 +34,9 @@ RECEIPT_CONCURRENCY = 8
 BLOCK_SECONDS = 3.0
 BLOCKS_PER_STEP = 100
 HEAD_WINDOW = 0.05  # seconds a withdrawal's check waits for others to share the solid head
+# Seconds one getchainparameters answer serves: the energy price only changes by a committee
+# proposal, effective at a maintenance period (every 6 h); fee_limit keeps a margin over it.
+ENERGY_PRICE_TTL = 300.0
 
 
 def connect(urls: list[str], *, timeout: float = 10) -> Endpoints[AsyncTron]:
@@ -77,7 +80,7 @@ class TronReader:
         self, address: str, assets: list[str] | None = None
     ) -> tuple[dict[str, Any], dict[str, str | None]]:
         block = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
-        ts = int(block["block_header"]["raw_data"]["timestamp"])
+        ts = tron.block_header(block, "timestamp")
         # History before watching isn't reported; the block scan needs no fingerprint.
         return {"ts": ts + 1, "seen": []}, {address: None}
 
@@ -189,7 +192,7 @@ class TronWatcher:
         result = WatchResult(position=None)
         if position is None:
             block = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
-            position = int(block["block_header"]["raw_data"]["number"])
+            position = tron.block_header(block, "number")
         activity.heartbeat(position)  # a retry resumes here, not at a later "now"
 
         last_seen = time.time()
@@ -258,6 +261,7 @@ class TronSender:
         self._head_waiters: list[asyncio.Future[int]] = []
         self._contracts: dict[tuple[AsyncTron, str], AsyncContract] = {}
         self._head_reader: asyncio.Task[None] | None = None
+        self._energy_price = Shared(ENERGY_PRICE_TTL, self._read_energy_price)
 
     async def _contract(self, client: AsyncTron, address: str) -> AsyncContract:
         """A listed token's contract (its ABI), fetched once per endpoint rather than once per
@@ -287,7 +291,7 @@ class TronSender:
             waiters, self._head_waiters = self._head_waiters, []
             try:
                 head = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
-                head_ts = int(head["block_header"]["raw_data"]["timestamp"])
+                head_ts = tron.block_header(head, "timestamp")
             except Exception as exc:  # each waiting activity fails (and is retried) as before
                 for waiter in waiters:
                     if not waiter.done():
@@ -331,8 +335,13 @@ class TronSender:
         estimate = await self._constant(
             owner, asset.id, tron.TRANSFER_SELECTOR, tron.abi_address(to) + tron.abi_uint(amount)
         )
+        price = await self._energy_price.get()
+        return tron.fee_limit(int(estimate.get("energy_used", 0)), price, cap=self.max_fee_limit)
+
+    async def _read_energy_price(self) -> int:
+        """Sun per unit of energy, from the chain's parameters."""
         params = await _node(self.rpc, "wallet/getchainparameters", {})
-        price = next(
+        return next(
             (
                 int(p.get("value", 0))
                 for p in params.get("chainParameter", [])
@@ -340,7 +349,6 @@ class TronSender:
             ),
             420,
         )
-        return tron.fee_limit(int(estimate.get("energy_used", 0)), price, cap=self.max_fee_limit)
 
     async def check_funds(self, asset: Asset, to: str, amount: int) -> None:
         hot = self.hot_wallet()

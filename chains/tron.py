@@ -188,7 +188,14 @@ def abi_uint(value: int) -> str:
     return format(value, "x").rjust(64, "0")
 
 
-def fee_limit(energy: int, energy_price: int, *, margin: float = 1.5, cap: int) -> int:
-    """fee_limit in sun for a contract call using about `energy`: a margin over the estimate,
-    never above `cap` (the operator's ceiling on what one transfer may burn)."""
-    return min(int(energy * energy_price * margin), cap)
+def block_header(block: dict[str, Any], field: str) -> int:
+    """A block header's `number` or `timestamp`. Nodes answer in proto3 JSON, which leaves out
+    zero values: the genesis block (a young chain's solid head) has neither."""
+    return int(block["block_header"]["raw_data"].get(field, 0))
+
+
+def fee_limit(energy: int, energy_price: int, *, margin_percent: int = 150, cap: int) -> int:
+    """fee_limit in sun for a contract call using about `energy`: a margin over the estimate
+    (integer arithmetic, as for every amount), never above `cap` (the operator's ceiling on
+    what one transfer may burn)."""
+    return min(energy * energy_price * margin_percent // 100, cap)

@@ -130,3 +130,18 @@ def test_messages_escape_user_text_and_digest_bursts() -> None:
     [(digest_key, digest)] = messages_for(sub, burst)
     assert digest_key.startswith("7:digest:") and f"{len(burst)} transfers" in digest
     assert messages_for(Subscription(chat_id=7, direction="out"), burst) == []
+
+
+def test_tron_block_header_reads_fields_left_out_as_zero() -> None:
+    genesis = {"block_header": {"raw_data": {"txTrieRoot": "00" * 32}}}
+    assert tron.block_header(genesis, "number") == 0
+    assert tron.block_header(genesis, "timestamp") == 0
+    block = {"block_header": {"raw_data": {"number": 7, "timestamp": 1_700_000_000_000}}}
+    assert tron.block_header(block, "number") == 7
+    assert tron.block_header(block, "timestamp") == 1_700_000_000_000
+
+
+def test_tron_fee_limit_is_an_integer_margin_over_the_estimate_under_the_cap() -> None:
+    assert tron.fee_limit(13_045, 210, cap=100_000_000) == 13_045 * 210 * 3 // 2
+    assert tron.fee_limit(13_045, 211, margin_percent=133, cap=100_000_000) == 3_660_818
+    assert tron.fee_limit(10**9, 420, cap=100_000_000) == 100_000_000

@@ -1,0 +1,111 @@
+"""The chain senders against the devnets: what several withdrawals close together may share
+(Solana's blockhash, TRON's energy price) is read once, and their transactions all land."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from solders.keypair import Keypair
+from tronpy.keys import PrivateKey
+
+from activities import solana_rpc, tron_rpc
+from activities.keystore import FileKeyStore
+from activities.withdraw import ChainSender
+from chains import tron
+from chains.base import to_base_units
+from starter.devstack import devnet_tokens, write_devnet_keys
+from starter.settings import Settings
+from tests.e2e import HOT_ACCOUNT, eventually
+
+Signed = tuple[bytes, str, int]  # (raw, tx id, expiry), as ChainSender.sign returns them
+
+
+@pytest.fixture
+async def solana_sender(solana_devnet: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    async for sender in _sender("solana", solana_devnet, tmp_path):
+        yield sender
+
+
+@pytest.fixture
+async def tron_sender(tron_devnet: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    async for sender in _sender("tron", tron_devnet, tmp_path):
+        yield sender
+
+
+async def _sender(chain: str, devnet: Any, home: Path) -> AsyncIterator[Any]:
+    """The chain's sender as worker_main builds it, the hot wallet being the tests' one."""
+    info = devnet.info()
+    tokens = devnet_tokens({chain: info}, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
+    settings = Settings(
+        SOLANA_TOKENS=tokens.get("SOLANA_TOKENS", ""), TRON_TOKENS=tokens.get("TRON_TOKENS", "")
+    )
+    keys = FileKeyStore(write_devnet_keys(home, {chain: info}, index=HOT_ACCOUNT))
+    module: Any = solana_rpc if chain == "solana" else tron_rpc
+    cls = module.SolanaSender if chain == "solana" else module.TronSender
+    rpc = module.connect([devnet.url])
+    try:
+        yield cls(rpc, settings.tokens(chain), keys, poll_seconds=0.1)
+    finally:
+        for endpoint in rpc.endpoints:
+            await endpoint.client.close()
+
+
+async def broadcast_and_confirm(sender: ChainSender, signed: list[Signed]) -> None:
+    for raw, _, _ in signed:
+        assert await sender.broadcast(raw) is None
+
+    async def all_confirmed() -> bool:
+        checks = [await sender.check(tx_id, expiry) for _, tx_id, expiry in signed]
+        return all(state == "confirmed" for state, _ in checks)
+
+    await eventually(all_confirmed, timeout=30)
+
+
+async def test_close_solana_signers_share_a_blockhash_and_all_land(
+    solana_sender: solana_rpc.SolanaSender,
+) -> None:
+    sender = solana_sender
+    sol = sender.tokens.native
+    amount = to_base_units(Decimal("0.002"), sol.decimals)
+    signed = await asyncio.gather(
+        *(sender.sign(sol, str(Keypair().pubkey()), amount) for _ in range(5))
+    )
+    assert sender.rpc.calls["getLatestBlockhash"] == 1
+    assert len({tx_id for _, tx_id, _ in signed}) == 5
+    assert len({expiry for _, _, expiry in signed}) == 1
+    await broadcast_and_confirm(sender, signed)
+
+    await asyncio.sleep(solana_rpc.BLOCKHASH_REUSE + 0.1)
+    later = await sender.sign(sol, str(Keypair().pubkey()), amount)
+    assert sender.rpc.calls["getLatestBlockhash"] == 2
+    assert later[2] > signed[0][2]  # a newer blockhash, valid for longer
+
+
+async def test_tron_token_withdrawals_share_one_energy_price_and_all_land(
+    tron_sender: tron_rpc.TronSender, tron_devnet: Any
+) -> None:
+    sender = tron_sender
+    usdt = sender.tokens.by_symbol(tron_devnet.info()["trc20_symbol"])
+    assert usdt is not None and not usdt.native
+    recipients = [str(PrivateKey.random().public_key.to_base58check_address()) for _ in range(3)]
+    for to in recipients:
+        await sender.check_funds(usdt, to, 1_000)
+    signed = await asyncio.gather(*(sender.sign(usdt, to, 1_000) for to in recipients))
+    assert sender.rpc.calls["wallet/getchainparameters"] == 1
+
+    # fee_limit: the node's energy estimate for that very call, at the price, with the margin.
+    for raw, _, _ in signed:
+        data = json.loads(raw)["raw_data"]
+        call = data["contract"][0]["parameter"]["value"]["data"]
+        estimate = await sender._constant(
+            sender.hot_wallet(), usdt.id, tron.TRANSFER_SELECTOR, call[8:]
+        )
+        price = tron_devnet.config.energy_price
+        assert data["fee_limit"] == estimate["energy_used"] * price * 150 // 100
+    await broadcast_and_confirm(sender, signed)
