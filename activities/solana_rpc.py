@@ -449,6 +449,8 @@ class SolanaSender:
         self.tokens = tokens
         self.keys = keys
         self.poll_seconds = poll_seconds
+        # A leader drops what it can't fit: re-send at every look until it lands, as wallets do.
+        self.resend_seconds = poll_seconds
         self._waiting: list[tuple[str, asyncio.Future[tuple[TransactionStatus | None, int]]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._blockhash = Shared(BLOCKHASH_REUSE, self._latest_blockhash)

@@ -251,11 +251,15 @@ class TronSender:
         poll_seconds: float = 3.0,
         max_fee_limit: int = 100_000_000,
         expiration_ms: int = 90_000,
+        resend_seconds: float = 15.0,
     ) -> None:
         self.rpc = rpc
         self.tokens = tokens
         self.keys = keys
         self.poll_seconds = poll_seconds
+        # A node keeps an accepted transaction until it expires: re-sending is only for one
+        # that never reached a node, so it need not happen at every look.
+        self.resend_seconds = resend_seconds
         self.max_fee_limit = max_fee_limit
         self.expiration_ms = expiration_ms  # how long a signed transfer may wait for a block
         self._head_waiters: list[asyncio.Future[int]] = []
@@ -402,6 +406,11 @@ class TronSender:
         # The solid head first: if it is past the expiry and the transaction is still not in
         # solidified data afterwards, it can never be included.
         head_ts = await self._solid_head_time()
+        if head_ts < expiry - self.expiration_ms:
+            # The solid head is older than the transaction (built at expiry - expiration_ms,
+            # by this clock): it can't be in solidified data yet, so don't ask for it. A clock
+            # ahead of the chain's only delays the lookup; "pending" decides nothing.
+            return "pending", None
         info = await _node(self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id})
         if info and info.get("id"):
             result = (info.get("receipt") or {}).get("result")

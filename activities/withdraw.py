@@ -49,7 +49,8 @@ class ChainSender(Protocol):
 
     chain: str
     tokens: TokenList
-    poll_seconds: float  # how often send_and_confirm looks (and re-sends)
+    poll_seconds: float  # how often send_and_confirm looks
+    resend_seconds: float  # how often it re-sends bytes the chain has not shown in a block yet
 
     def hot_wallet(self) -> str: ...
 
@@ -189,11 +190,15 @@ class WithdrawalActivities:
         raw = base64.b64decode(signed.raw)
         await repo.set_version_state(self.pool, signed.request_id, signed.version, "broadcast")
         state: Check = "pending"
+        clock = asyncio.get_running_loop().time
+        sent_at: float | None = None
         while True:
             # Re-send until the chain has it in a block; after that only finality is awaited.
-            if state != "landed":
+            resend_due = sent_at is None or clock() - sent_at >= self.sender.resend_seconds
+            if state != "landed" and resend_due:
                 try:
                     refusal = await self.sender.broadcast(raw)
+                    sent_at = clock()  # a node answered; without an answer, re-send next round
                     if refusal:
                         activity.logger.info("broadcast of %s refused: %s", signed.tx_id, refusal)
                 except Exception as exc:

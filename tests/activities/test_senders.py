@@ -99,6 +99,11 @@ async def test_tron_token_withdrawals_share_one_energy_price_and_all_land(
     signed = await asyncio.gather(*(sender.sign(usdt, to, 1_000) for to in recipients))
     assert sender.rpc.calls["wallet/getchainparameters"] == 1
 
+    # Just built, they can't be in solidified data: the solid head alone says so.
+    checks = [await sender.check(tx_id, expiry) for _, tx_id, expiry in signed]
+    assert checks == [("pending", None)] * len(signed)
+    assert sender.rpc.calls["walletsolidity/gettransactioninfobyid"] == 0
+
     # fee_limit: the node's energy estimate for that very call, at the price, with the margin.
     for raw, _, _ in signed:
         data = json.loads(raw)["raw_data"]
