@@ -506,20 +506,17 @@ class SolanaSender:
 
     async def sign(self, asset: Asset, to: str, amount: int) -> tuple[bytes, str, int]:
         keypair = self._keypair()
-        blockhash, last_valid = await self._recent_blockhash()
+        blockhash, last_valid = await self._blockhash.get()
         message = sol.transfer_message(str(keypair.pubkey()), to, asset, amount, str(blockhash))
         tx = Transaction([keypair], message, blockhash)
         return bytes(tx), str(tx.signatures[0]), last_valid
 
-    async def _recent_blockhash(self) -> tuple[Hash, int]:
-        """A blockhash at `confirmed` and its last valid block height. Signers within
-        BLOCKHASH_REUSE seconds share one getLatestBlockhash: their transactions still differ
-        (each its own message), and each keeps nearly all of the blockhash's lifetime. A re-sign
-        comes after the old version's expiry was proven on finalized data, so even a shared
-        blockhash is a newer one than the dead version's."""
-        return await self._blockhash.get()
-
     async def _latest_blockhash(self) -> tuple[Hash, int]:
+        """A blockhash at `confirmed` and its last valid block height, read through
+        `self._blockhash`: signers within BLOCKHASH_REUSE seconds share one. Their transactions
+        still differ (each its own message) and each keeps nearly all of the blockhash's
+        lifetime. A re-sign comes after the old version's expiry was proven on finalized data,
+        so even a shared blockhash is a newer one than the dead version's."""
         latest = await self.rpc.call(
             "getLatestBlockhash", partial(AsyncClient.get_latest_blockhash, commitment=Confirmed)
         )

@@ -4,24 +4,28 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from solders.keypair import Keypair
+from temporalio.testing import ActivityEnvironment
 from tronpy.keys import PrivateKey
 
 from activities import solana_rpc, tron_rpc
 from activities.keystore import FileKeyStore
-from activities.withdraw import ChainSender
+from activities.withdraw import ChainSender, Policy, WithdrawalActivities
 from chains import tron
 from chains.base import to_base_units
 from starter.devstack import devnet_tokens, write_devnet_keys
 from starter.settings import Settings
 from tests.e2e import HOT_ACCOUNT, eventually
+from workflows.models import SignedVersion
 
 Signed = tuple[bytes, str, int]  # (raw, tx id, expiry), as ChainSender.sign returns them
 
@@ -46,11 +50,13 @@ async def _sender(chain: str, devnet: Any, home: Path) -> AsyncIterator[Any]:
         SOLANA_TOKENS=tokens.get("SOLANA_TOKENS", ""), TRON_TOKENS=tokens.get("TRON_TOKENS", "")
     )
     keys = FileKeyStore(write_devnet_keys(home, {chain: info}, index=HOT_ACCOUNT))
-    module: Any = solana_rpc if chain == "solana" else tron_rpc
-    cls = module.SolanaSender if chain == "solana" else module.TronSender
-    rpc = module.connect([devnet.url])
+    connect, sender = {
+        "solana": (solana_rpc.connect, solana_rpc.SolanaSender),
+        "tron": (tron_rpc.connect, tron_rpc.TronSender),
+    }[chain]
+    rpc: Any = connect([devnet.url])
     try:
-        yield cls(rpc, settings.tokens(chain), keys, poll_seconds=0.1)
+        yield sender(rpc, settings.tokens(chain), keys, poll_seconds=0.1)
     finally:
         for endpoint in rpc.endpoints:
             await endpoint.client.close()
@@ -114,3 +120,39 @@ async def test_tron_token_withdrawals_share_one_energy_price_and_all_land(
         price = tron_devnet.config.energy_price
         assert data["fee_limit"] == estimate["energy_used"] * price * 150 // 100
     await broadcast_and_confirm(sender, signed)
+
+
+async def test_send_and_confirm_resends_only_what_no_node_answered(
+    tron_sender: tron_rpc.TronSender, tron_devnet: Any, pool: asyncpg.Pool
+) -> None:
+    """A TRON node keeps accepted bytes until they expire, so an answered broadcast is not
+    repeated at every look; one whose answer was lost goes out again at the next look."""
+    sender = tron_sender
+    sender.rpc.rounds = 1  # one attempt per broadcast: count send_and_confirm's own re-sends
+    activities = WithdrawalActivities(sender, pool, Policy())
+    trx = sender.tokens.native
+
+    async def broadcasts_until_confirmed() -> int:
+        to = str(PrivateKey.random().public_key.to_base58check_address())
+        raw, tx_id, expiry = await sender.sign(trx, to, 1_000_000)
+        signed = SignedVersion(
+            request_id=f"resend-{tx_id[:12]}",
+            chain="tron",
+            version=1,
+            tx_id=tx_id,
+            raw=base64.b64encode(raw).decode(),
+            expiry=expiry,
+        )
+        before = sender.rpc.calls["wallet/broadcasttransaction"]
+        outcome = await ActivityEnvironment().run(activities.send_and_confirm, signed)
+        assert outcome.result == "confirmed", outcome
+        return sender.rpc.calls["wallet/broadcasttransaction"] - before
+
+    assert sender.resend_seconds > 5  # far longer than this transfer takes to solidify
+    assert await broadcasts_until_confirmed() == 1
+
+    tron_devnet.faults.update({"lost_response_rate": 1.0, "only_methods": ["broadcasttransaction"]})
+    try:
+        assert await broadcasts_until_confirmed() >= 2
+    finally:
+        tron_devnet.faults.update({"lost_response_rate": 0.0, "only_methods": None})
