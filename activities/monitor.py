@@ -6,36 +6,18 @@ The class is chain-neutral; the worker of each chain's task queue injects that c
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import asyncpg
 from temporalio import activity
 
 from activities import metrics
+from activities.heartbeat import heartbeating
 from store import wallets
 from workflows.models import FetchRequest, FetchResult, WalletEvent, WalletRef
 
 PAGE_EVENTS = 200  # cap on events per fetch, so one activity result stays small
-HEARTBEAT_SECONDS = 5.0  # well inside the workflow's heartbeat timeout for these activities
-
-T = TypeVar("T")
-
-
-async def heartbeating(work: Awaitable[T]) -> T:
-    """Await `work`, heartbeating meanwhile: a worker that dies mid-call is then noticed within
-    the heartbeat timeout, not only after the (long) start-to-close timeout."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_SECONDS)
-            if done:
-                return task.result()
-            activity.heartbeat()
-    finally:
-        task.cancel()
 
 
 @dataclass

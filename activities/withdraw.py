@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 import chains
 from activities import metrics
+from activities.heartbeat import heartbeating
 from chains.base import Asset, InvalidInput, TokenList
 from store import withdrawals as repo
 from workflows.models import (
@@ -184,9 +185,13 @@ class WithdrawalActivities:
     async def send_and_confirm(self, signed: SignedVersion) -> SendOutcome:
         """Broadcast the exact signed bytes, re-sending them until the chain decides.
 
-        Heartbeats every round; if the worker dies, the retry simply resumes watching (and
-        re-sending the same bytes, which the chain deduplicates by transaction id).
+        Heartbeats while it waits longer than a few seconds; if the worker dies, the retry
+        simply resumes watching (and re-sending the same bytes, which the chain deduplicates
+        by transaction id).
         """
+        return await heartbeating(self._send_and_confirm(signed))
+
+    async def _send_and_confirm(self, signed: SignedVersion) -> SendOutcome:
         raw = base64.b64decode(signed.raw)
         await repo.set_version_state(self.pool, signed.request_id, signed.version, "broadcast")
         state: Check = "pending"
@@ -203,12 +208,10 @@ class WithdrawalActivities:
                         activity.logger.info("broadcast of %s refused: %s", signed.tx_id, refusal)
                 except Exception as exc:
                     activity.logger.info("broadcast of %s: outcome unknown (%s)", signed.tx_id, exc)
-                activity.heartbeat("broadcast")
             # Look after an interval: a transaction just sent can't be final yet, so looking
             # at once would only cost every withdrawal one more round of calls.
             await asyncio.sleep(self.sender.poll_seconds)
             state, detail = await self.sender.check(signed.tx_id, signed.expiry)
-            activity.heartbeat(state)
             if state not in ("pending", "landed"):
                 await repo.set_version_state(self.pool, signed.request_id, signed.version, state)
                 return SendOutcome(result=state, detail=detail)

@@ -132,6 +132,10 @@ async def test_send_and_confirm_resends_only_what_no_node_answered(
     activities = WithdrawalActivities(sender, pool, Policy())
     trx = sender.tokens.native
 
+    beats: list[tuple[object, ...]] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+
     async def broadcasts_until_confirmed() -> int:
         to = str(PrivateKey.random().public_key.to_base58check_address())
         raw, tx_id, expiry = await sender.sign(trx, to, 1_000_000)
@@ -144,12 +148,13 @@ async def test_send_and_confirm_resends_only_what_no_node_answered(
             expiry=expiry,
         )
         before = sender.rpc.calls["wallet/broadcasttransaction"]
-        outcome = await ActivityEnvironment().run(activities.send_and_confirm, signed)
+        outcome = await env.run(activities.send_and_confirm, signed)
         assert outcome.result == "confirmed", outcome
         return sender.rpc.calls["wallet/broadcasttransaction"] - before
 
     assert sender.resend_seconds > 5  # far longer than this transfer takes to solidify
     assert await broadcasts_until_confirmed() == 1
+    assert beats == []  # decided within seconds: not one heartbeat (each is a server write)
 
     tron_devnet.faults.update({"lost_response_rate": 1.0, "only_methods": ["broadcasttransaction"]})
     try:

@@ -1,0 +1,54 @@
+"""heartbeating(): quiet while the work is quick, a heartbeat per interval while it waits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities import heartbeat
+from activities.heartbeat import heartbeating
+
+
+def environment() -> tuple[ActivityEnvironment, list[tuple[object, ...]]]:
+    beats: list[tuple[object, ...]] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    return env, beats
+
+
+async def test_quick_work_sends_no_heartbeat() -> None:
+    env, beats = environment()
+
+    async def quick() -> str:
+        await asyncio.sleep(0.01)
+        return "done"
+
+    assert await env.run(heartbeating, quick()) == "done"
+    assert beats == []
+
+
+async def test_slow_work_heartbeats_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.05)
+    env, beats = environment()
+
+    async def slow() -> int:
+        await asyncio.sleep(0.32)
+        return 7
+
+    assert await env.run(heartbeating, slow()) == 7
+    assert 4 <= len(beats) <= 7  # one per 0.05 s of the 0.32 s, give or take the scheduler
+
+
+async def test_a_failure_of_the_work_is_raised_and_nothing_is_left_running() -> None:
+    env, _ = environment()
+    started: list[asyncio.Task[None]] = []
+
+    async def failing() -> None:
+        started.append(asyncio.current_task())  # type: ignore[arg-type]
+        raise RuntimeError("node said no")
+
+    with pytest.raises(RuntimeError, match="node said no"):
+        await env.run(heartbeating, failing())
+    assert started and started[0].done()
