@@ -2,6 +2,7 @@
 
     python bench/withdrawals.py [--n 1000] [--rate 0] [--paced-rate 10] [--chains solana]
                                 [--slot-ms 400] [--finalized-lag 32] [--workers 1]
+                                [--profile DIR]
 
 What runs, each in a process of its own (the load generator never shares an event loop or a
 process with what it measures):
@@ -41,6 +42,11 @@ Devnet settings: the default, Solana `--slot-ms 400 --finalized-lag 32`, is real
 activity slot while it waits (worker_main.CHAIN_MAX_CONCURRENT_ACTIVITIES). `--slot-ms 100
 --finalized-lag 8` (about 1 s) measures the per-withdrawal cost with less waiting.
 
+`--profile DIR` (bench/cpu_profile.py) also samples the Temporal server (perf) and the worker
+(py-spy) during the first bare and withdrawal runs and adds `cpu_profile`: CPU per item by gRPC
+method, background queue and activity, and the withdrawal's difference to the bare workflow.
+Sampling costs a few percent of CPU; take headline figures from a run without it.
+
 Results: stdout and bench/results/withdrawals_throughput.json (`--out` to change).
 """
 
@@ -65,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import cpu_profile  # bench/cpu_profile.py, beside this script
 import psutil
 from rich.console import Console
 from temporalio.client import Client, WorkflowHandle
@@ -565,6 +572,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     bare: list[dict[str, Any]] = []
     wds: list[dict[str, Any]] = []
     paced = None
+    profiles = None
     try:
         await stack.start()
         for i in range(args.workers):
@@ -578,11 +586,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
         # bare, withdrawals, bare, ... bare: each kind meets the machine's other load alike.
         for r in range(args.rounds):
-            bare.append(await run_bare(stack, f"{tag}b{r}", args.n, args.rate))
+            async with sampled(stack, args.profile if r == 0 else None, "bare"):
+                bare.append(await run_bare(stack, f"{tag}b{r}", args.n, args.rate))
             print(f"bare: {bare[-1]['per_s']}/s", file=sys.stderr)
-            wds.append(
-                await run_withdrawals(stack, f"{tag}m{r}", args.n, args.rate, timeout=args.timeout)
-            )
+            async with sampled(stack, args.profile if r == 0 else None, "withdrawal"):
+                wds.append(
+                    await run_withdrawals(
+                        stack, f"{tag}m{r}", args.n, args.rate, timeout=args.timeout
+                    )
+                )
             print(f"withdrawals: {wds[-1]['per_s']}/s {wds[-1]['statuses']}", file=sys.stderr)
         bare.append(await run_bare(stack, f"{tag}b{args.rounds}", args.n, args.rate))
         print(f"bare: {bare[-1]['per_s']}/s", file=sys.stderr)
@@ -592,6 +604,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             )
             print(f"withdrawals at {args.paced_rate}/s: {paced['statuses']}", file=sys.stderr)
 
+        if args.profile:
+            profiles = await profile_summary(stack, args.profile, args.n)
         sample = random.Random(1).sample(range(args.n), min(args.history_sample, args.n))
         events = await history_events(stack.client, [f"withdrawal-{tag}m0-{i:05d}" for i in sample])
         bare_events = await history_events(stack.client, [f"bare-{tag}b0-00000"])
@@ -654,6 +668,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "baseline": bare,
         "history_events": events,
         "baseline_history_events": bare_events["mean"],
+        "cpu_profile": profiles,
         "targets": {
             "per_hour": {"target": TARGET_PER_HOUR, "met": per_hour >= TARGET_PER_HOUR},
             "ratio": {"target": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
@@ -667,6 +682,33 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def sampled(
+    stack: BenchStack, out: Path | None, kind: str
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """With --profile, sample the Temporal server and the phase's worker while it runs."""
+    if out is None:
+        return contextlib.nullcontext()
+    procs = stack.processes()
+    worker = procs["baseline" if kind == "bare" else "worker-1"]
+    return cpu_profile.sampling(out / kind, procs["temporal"].pid, worker.pid)
+
+
+async def profile_summary(stack: BenchStack, out: Path, n: int) -> dict[str, Any]:
+    """The first bare and withdrawal runs' CPU per item by where it went, and the difference."""
+    binary = stack.processes()["temporal"].exe()
+    kinds = {
+        kind: await cpu_profile.summarize(out / kind, binary, n) for kind in ("bare", "withdrawal")
+    }
+    difference = {
+        side: {
+            what: round(ms - kinds["bare"][side].get(what, 0.0), 2)
+            for what, ms in kinds["withdrawal"][side].items()
+        }
+        for side in ("server_ms_per_item", "worker_ms_per_item")
+    }
+    return kinds | {"withdrawal_minus_bare": difference, "files": str(out)}
 
 
 def main() -> None:
@@ -687,7 +729,16 @@ def main() -> None:
     parser.add_argument("--history-sample", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the Temporal server (perf) and the worker (py-spy) during the first bare "
+        "and withdrawal runs, keep the samples in DIR, add CPU per item by where it went",
+    )
     args = parser.parse_args()
+    if args.profile and (missing := cpu_profile.missing_tools()):
+        parser.exit(2, f"bench/withdrawals.py: {missing}\n")
     result = asyncio.run(bench(args))
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
