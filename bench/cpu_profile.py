@@ -229,7 +229,9 @@ def worker_categories(frames: list[str]) -> list[str]:
             extra.append("  of which RPC (client library, HTTP)")
         elif "asyncpg" in joined:
             extra.append("  of which PostgreSQL (asyncpg)")
-        return [f"activity {activity}", *extra]
+        return [f"activity {activity.lstrip('_')}", *extra]
+    if any("Endpoints.call" in f for f in frames):  # batched calls several activities share
+        return ["RPC shared by activities (batched status reads)"]
     if any("_WorkflowWorker." in f or "workflow_sandbox" in f for f in frames):
         return ["workflow tasks (sandbox, activations)"]
     if any("_ActivityWorker." in f for f in frames):

@@ -702,13 +702,15 @@ async def profile_summary(stack: BenchStack, out: Path, n: int) -> dict[str, Any
         kind: await cpu_profile.summarize(out / kind, binary, n) for kind in ("bare", "withdrawal")
     }
     difference = {
-        side: {
-            what: round(ms - kinds["bare"][side].get(what, 0.0), 2)
-            for what, ms in kinds["withdrawal"][side].items()
-        }
+        side: minus(kinds["withdrawal"][side], kinds["bare"][side])
         for side in ("server_ms_per_item", "worker_ms_per_item")
     }
     return kinds | {"withdrawal_minus_bare": difference, "files": str(out)}
+
+
+def minus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    """a - b per key (a key missing on one side counts as 0), in a's order, then b's."""
+    return {k: round(a.get(k, 0.0) - b.get(k, 0.0), 2) for k in [*a, *(k for k in b if k not in a)]}
 
 
 def main() -> None:

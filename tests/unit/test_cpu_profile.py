@@ -51,6 +51,9 @@ def test_worker_samples_count_rpc_and_database_time_inside_activities_apart() ->
             "Pool.execute (asyncpg/pool.py:709) 10",
             "run (a.py:1);_WorkflowWorker._handle_activation (temporalio/worker/_workflow.py:1) 5",
             "run (a.py:1);bare_local (bench/withdrawals_baseline.py:3) 5",
+            "run (a.py:1);SolanaSender._flush_statuses (activities/solana_rpc.py:573);"
+            "Endpoints.call (activities/rpc.py:130) 5",
+            "run (a.py:1);WithdrawalActivities._send_and_confirm (activities/withdraw.py:9) 5",
         ]
     )
     samples: Counter[str] = Counter()
@@ -58,9 +61,11 @@ def test_worker_samples_count_rpc_and_database_time_inside_activities_apart() ->
         for category in cpu_profile.worker_categories(frames):
             samples[category] += count
     ms = cpu_profile.per_item(samples, hz=50, items=10)
-    assert ms["total"] == 100.0  # 50 samples at 50 Hz over 10 items; "of which" lines excluded
+    assert ms["total"] == 120.0  # 60 samples at 50 Hz over 10 items; "of which" lines excluded
     assert ms["activity prepare"] == 60.0
     assert ms["  of which RPC (client library, HTTP)"] == 60.0
     assert ms["  of which PostgreSQL (asyncpg)"] == 20.0
     assert ms["workflow tasks (sandbox, activations)"] == 10.0
     assert ms["activity bare_local"] == 10.0
+    assert ms["RPC shared by activities (batched status reads)"] == 10.0
+    assert ms["activity send_and_confirm"] == 10.0  # its private loop counts as the activity
