@@ -86,7 +86,7 @@ async def sampling(out: Path, server_pid: int, worker_pid: int) -> AsyncIterator
 
 
 async def summarize(out: Path, binary: str, items: int) -> dict[str, Any]:
-    """The phase's profiles as {"server": {...}, "worker": {...}} in ms of CPU per item."""
+    """The phase's two profiles, each as CPU ms per item by where it went."""
     script = await asyncio.create_subprocess_exec(
         *(_which("perf") or "perf", "script", "-F", "ip,sym"),
         *("-i", str(out.with_suffix(".perf.data"))),
@@ -97,7 +97,8 @@ async def summarize(out: Path, binary: str, items: int) -> dict[str, Any]:
     names = GoSymbols(binary)
     stacks = list(perf_stacks(text.decode(errors="replace")))
     # perf prints addresses it could not name relative to their mapping: shift them all.
-    shift = names.base if min(ip for s in stacks for ip in s) < names.base else 0
+    lowest = min((ip for stack in stacks for ip in stack), default=names.base)
+    shift = names.base if lowest < names.base else 0
     server = Counter(
         server_category([names.name(ip, shift) for ip in reversed(stack)]) for stack in stacks
     )
