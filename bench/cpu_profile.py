@@ -75,6 +75,16 @@ async def sampling(out: Path, server_pid: int, worker_pid: int) -> AsyncIterator
             stderr=asyncio.subprocess.DEVNULL,
         ),
     ]
+    await asyncio.sleep(0.5)  # a sampler that may not attach exits at once
+    for tool, proc in zip(("perf", "py-spy"), procs, strict=True):
+        if proc.returncode is not None:
+            for other in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    other.kill()
+            raise RuntimeError(
+                f"{tool} could not attach (exit {proc.returncode}): run as root, or allow "
+                "ptrace and set kernel.perf_event_paranoid <= 1"
+            )
     try:
         yield
     finally:

@@ -741,7 +741,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.profile and (missing := cpu_profile.missing_tools()):
         parser.exit(2, f"bench/withdrawals.py: {missing}\n")
-    result = asyncio.run(bench(args))
+    try:
+        result = asyncio.run(bench(args))
+    except RuntimeError as exc:  # a part of the stack or a sampler that did not start
+        parser.exit(1, f"bench/withdrawals.py: {exc}\n")
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
