@@ -37,6 +37,11 @@ of every process, and of everything else on the machine ("other_processes": a sh
 shows up there); RPC calls per withdrawal by method (the worker's /metrics) and PostgreSQL
 transactions per withdrawal; history events from a sample of histories.
 
+Keep `--n` at or below 1,000 at saturation: every withdrawal in flight holds a result long poll,
+and beyond about 1,200 of them the dev server's per-namespace long-poll limit
+(`frontend.namespaceCount`) refuses some, which the client retries with backoff, distorting the
+figures (the bench says so when `--n` is larger).
+
 Devnet settings: the default, Solana `--slot-ms 400 --finalized-lag 32`, is realistic: about
 13 s from send to finalized, so at 10/s some 150 withdrawals are in flight, each holding an
 activity slot while it waits (worker_main.CHAIN_MAX_CONCURRENT_ACTIVITIES). `--slot-ms 100
@@ -739,6 +744,12 @@ def main() -> None:
         "and withdrawal runs, keep the samples in DIR, add CPU per item by where it went",
     )
     args = parser.parse_args()
+    if args.n > 1000 and not args.rate:
+        print(
+            "note: more than ~1,200 result long polls at once meet the dev server's per-namespace"
+            " limit (frontend.namespaceCount); the client's retries distort the figures",
+            file=sys.stderr,
+        )
     if args.profile and (missing := cpu_profile.missing_tools()):
         parser.exit(2, f"bench/withdrawals.py: {missing}\n")
     try:
