@@ -750,6 +750,8 @@ def main() -> None:
             " limit (frontend.namespaceCount); the client's retries distort the figures",
             file=sys.stderr,
         )
+    if args.profile and args.workers != 1:  # one worker's samples over all items would mislead
+        parser.exit(2, "bench/withdrawals.py: --profile samples one worker: use --workers 1\n")
     if args.profile and (missing := cpu_profile.missing_tools()):
         parser.exit(2, f"bench/withdrawals.py: {missing}\n")
     try:
