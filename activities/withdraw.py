@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol
@@ -192,8 +191,7 @@ class WithdrawalActivities:
         return await heartbeating(self._send_and_confirm(signed))
 
     async def _send_and_confirm(self, signed: SignedVersion) -> SendOutcome:
-        raw = base64.b64decode(signed.raw)
-        await repo.set_version_state(self.pool, signed.request_id, signed.version, "broadcast")
+        raw = base64.b64decode(signed.raw)  # marked "broadcast" by the workflow's record step
         state: Check = "pending"
         clock = asyncio.get_running_loop().time
         sent_at: float | None = None
@@ -219,21 +217,5 @@ class WithdrawalActivities:
     @activity.defn(name="record_withdrawal")
     async def record(self, change: LedgerChange) -> None:
         """Move the ledger and the withdrawal's row to the workflow's decision."""
-        if change.kind in ("release", "debit"):
-            await repo.close_reservation(
-                self.pool,
-                change.request_id,
-                change.kind,
-                change.status,
-                change.reason,
-                change.tx_id,
-            )
-        else:
-            await repo.set_status(self.pool, change.request_id, change.status, change.reason)
+        await repo.record(self.pool, change)
         metrics.WITHDRAWALS.labels(change.chain, change.status).inc()
-        details = json.dumps(
-            {"reason": change.reason, "tx_id": change.tx_id, "ledger": change.kind}
-        )
-        await repo.audit(
-            self.pool, "workflow", change.status, f"withdrawal:{change.request_id}", details
-        )

@@ -7,7 +7,7 @@ import base64
 
 import asyncpg
 
-from workflows.models import PreparedWithdrawal, SignedVersion, WithdrawalRequest
+from workflows.models import LedgerChange, PreparedWithdrawal, SignedVersion, WithdrawalRequest
 
 _LIMIT_LOCK = 0x77647261  # advisory lock namespace for per-requester limit checks
 
@@ -124,32 +124,35 @@ async def reserve(
         await set_status(conn, req.request_id, "reserved")
 
 
-async def close_reservation(
-    pool: asyncpg.Pool,
-    request_id: str,
-    kind: str,
-    status: str,
-    reason: str | None,
-    tx_id: str | None,
-) -> None:
-    """Turn the reservation into a 'debit' (confirmed) or give it back ('release'), and move
-    the row to `status`: one statement, so both happen or neither."""
+async def record(pool: asyncpg.Pool, change: LedgerChange) -> None:
+    """Move the row to `change.status` with everything that goes with it, as one statement
+    (all of it happens or none, in one round trip): the reservation debited or released
+    (`change.kind`), the version about to be broadcast marked so (`change.version`), and
+    an audit row."""
     await pool.execute(
         """WITH reserved AS (
                SELECT chain, asset, requested_by, amount FROM ledger_entries
-               WHERE request_id = $1 AND kind = 'reserve'),
+               WHERE request_id = $1 AND kind = 'reserve' AND $2::text IS NOT NULL),
            closed AS (
                INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
                SELECT $1, chain, asset, requested_by, $2, amount FROM reserved
-               ON CONFLICT DO NOTHING)
+               ON CONFLICT DO NOTHING),
+           version AS (
+               UPDATE withdrawal_versions SET status = $3, updated_at = now()
+               WHERE request_id = $1 AND version = $6),
+           audited AS (
+               INSERT INTO audit_log (actor, action, subject, details)
+               VALUES ('workflow', $3, 'withdrawal:' || $1, $7::jsonb))
            UPDATE withdrawals SET status = $3, status_reason = COALESCE($4, status_reason),
                tx_id = COALESCE($5, tx_id), updated_at = now()
            WHERE request_id = $1""",
-        request_id,
-        kind,
-        status,
-        reason,
-        tx_id,
+        change.request_id,
+        change.kind,
+        change.status,
+        change.reason,
+        change.tx_id,
+        change.version,
+        change.model_dump_json(include={"reason", "tx_id", "kind", "version"}),
     )
 
 
@@ -215,14 +218,4 @@ async def set_version_state(pool: asyncpg.Pool, request_id: str, version: int, s
         request_id,
         version,
         state,
-    )
-
-
-async def audit(pool: asyncpg.Pool, actor: str, action: str, subject: str, details: str) -> None:
-    await pool.execute(
-        "INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4::jsonb)",
-        actor,
-        action,
-        subject,
-        details,
     )

@@ -277,6 +277,7 @@ class LedgerChange(BaseModel):
     status: WithdrawalState
     reason: str | None = None
     tx_id: str | None = None
+    version: int | None = None  # with "broadcast": the signed version about to go out
 
 
 class WithdrawalStatus(BaseModel):

@@ -131,7 +131,7 @@ class WithdrawalWorkflow:
             if self.cancelled_by is not None:  # signed, never broadcast: nothing can land
                 return await self._finish("cancelled", self._cancel_reason(), ledger="release")
             self.broadcast_started = True
-            await self._set("broadcast")
+            await self._set("broadcast", version=version)
             outcome = await self._send(signed)
             if outcome is None:
                 return await self._manual_review("no decision from the chain within an hour")
@@ -268,7 +268,9 @@ class WithdrawalWorkflow:
         for chat in self.req.approver_chats:
             await self._notify(chat, "approval", text, buttons)
 
-    async def _set(self, state: WithdrawalState, reason: str | None = None) -> None:
+    async def _set(
+        self, state: WithdrawalState, reason: str | None = None, version: int | None = None
+    ) -> None:
         self.state = state
         if reason:
             self.reason = reason
@@ -281,6 +283,7 @@ class WithdrawalWorkflow:
                     chain=self.req.chain,
                     status=state,
                     reason=reason,
+                    version=version,
                 ),
             )
 
