@@ -33,7 +33,7 @@ from activities.rpc import Endpoint, Endpoints, RpcUnavailable, Shared
 from activities.watch import poke_wallets, run_round
 from activities.withdraw import Check, InsufficientFunds
 from chains import solana as sol
-from chains.base import Asset
+from chains.base import Asset, from_base_units, plain
 from starter.errors import UserError
 from store import wallets
 from workflows.models import WatchResult, WatchState
@@ -484,9 +484,9 @@ class SolanaSender:
             hot_account, dest = await self._accounts(hot, to)
             lamports = hot_account.lamports if hot_account else 0
             if dest is None and amount < RENT_EXEMPT_EMPTY:
+                rent = plain(from_base_units(RENT_EXEMPT_EMPTY, 9))
                 raise InsufficientFunds(
-                    f"{to} does not exist yet: send at least {RENT_EXEMPT_EMPTY / 1e9:.9f} SOL "
-                    "so it can (rent exemption)"
+                    f"{to} does not exist yet: send at least {rent} SOL so it can (rent exemption)"
                 )
             need = amount + FEE_ALLOWANCE + RENT_EXEMPT_EMPTY  # the hot wallet must survive too
             if lamports < need:

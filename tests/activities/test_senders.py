@@ -19,7 +19,7 @@ from tronpy.keys import PrivateKey
 
 from activities import solana_rpc, tron_rpc
 from activities.keystore import FileKeyStore
-from activities.withdraw import ChainSender, Policy, WithdrawalActivities
+from activities.withdraw import ChainSender, InsufficientFunds, Policy, WithdrawalActivities
 from chains import tron
 from chains.base import to_base_units
 from starter.devstack import devnet_tokens, write_devnet_keys
@@ -91,6 +91,23 @@ async def test_close_solana_signers_share_a_blockhash_and_all_land(
     later = await sender.sign(sol, str(Keypair().pubkey()), amount)
     assert sender.rpc.calls["getLatestBlockhash"] == 2
     assert later[2] > signed[0][2]  # a newer blockhash, valid for longer
+
+
+async def test_solana_balance_check_refuses_what_the_hot_wallet_cannot_pay(
+    solana_sender: solana_rpc.SolanaSender, solana_devnet: Any
+) -> None:
+    sender = solana_sender
+    sol = sender.tokens.native
+    usdc = sender.tokens.by_symbol(solana_devnet.info()["spl_symbol"])
+    assert usdc is not None
+    new = str(Keypair().pubkey())
+    await sender.check_funds(sol, new, 1_000_000)  # enough for a new account's rent exemption
+    with pytest.raises(InsufficientFunds, match=r"send at least 0\.00089088 SOL"):
+        await sender.check_funds(sol, new, 1_000)  # dust to a new account could never land
+    with pytest.raises(InsufficientFunds, match=r"hot wallet has \d+ lamports, needs"):
+        await sender.check_funds(sol, new, 10**18)
+    with pytest.raises(InsufficientFunds, match=r"hot wallet holds \d+ base units of USDC"):
+        await sender.check_funds(usdc, new, 10**18)
 
 
 async def test_tron_token_withdrawals_share_one_energy_price_and_all_land(
