@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import asyncpg
 
@@ -39,7 +40,7 @@ async def registered(pool: asyncpg.Pool, uid: str) -> WithdrawalRequest:
     return req
 
 
-async def state(pool: asyncpg.Pool, request_id: str) -> dict[str, object]:
+async def state(pool: asyncpg.Pool, request_id: str) -> dict[str, Any]:
     row = await pool.fetchrow(
         "SELECT status, status_reason, tx_id FROM withdrawals WHERE request_id = $1", request_id
     )
