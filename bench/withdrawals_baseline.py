@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
@@ -66,7 +68,14 @@ class BareWorkflow:
         return request_id
 
 
-async def serve(task_queue: str, ready_file: Path | None) -> None:
+async def serve(
+    task_queue: str,
+    ready_file: Path | None,
+    workflows: Sequence[type] = (BareWorkflow,),
+    activities: Sequence[Callable[..., Any]] = (bare_local, bare_remote),
+    name: str = "baseline",
+) -> None:
+    """Serve `workflows` and `activities` on `task_queue` with a chain worker's set-up."""
     from temporalio.worker import Worker
 
     from starter import telemetry
@@ -80,13 +89,13 @@ async def serve(task_queue: str, ready_file: Path | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     # The same process set-up as worker_main (logging, SDK runtime and metrics, tracing).
-    async with telemetry.process(settings, name="baseline"):
+    async with telemetry.process(settings, name=name):
         client = await connect(settings)
         worker = Worker(
             client,
             task_queue=task_queue,
-            workflows=[BareWorkflow],
-            activities=[bare_local, bare_remote],
+            workflows=list(workflows),
+            activities=list(activities),
             graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_timeout),
             interceptors=telemetry.worker_interceptors(client, settings),
             max_concurrent_activities=CHAIN_MAX_CONCURRENT_ACTIVITIES,
