@@ -2,7 +2,7 @@
 
     python bench/withdrawals.py [--n 1000] [--rate 0] [--paced-rate 10] [--chains solana]
                                 [--slot-ms 400] [--finalized-lag 32] [--workers 1]
-                                [--profile DIR]
+                                [--profile DIR] [--hollow]
 
 What runs, each in a process of its own (the load generator never shares an event loop or a
 process with what it measures):
@@ -16,6 +16,10 @@ process with what it measures):
 - the baseline worker: `python -m bench.withdrawals_baseline`, the same process set-up and
   Worker options, serving `BareWorkflow`: 5 local activities + 1 regular activity, each
   returning at once, the shape of a withdrawal's happy path.
+- with `--hollow`, `bench/withdrawals_hollow.py`: the real WithdrawalWorkflow on a task queue of
+  its own, its activities answering at once with payloads of the real kind and size. Each round
+  then runs bare, hollow, real: hollow against bare is what walletflow's workflow costs on
+  Temporal, real against hollow what the real work (RPC, PostgreSQL, signing, finality) adds.
 
 This process only starts workflows (`starter.withdrawals.start`, as the CLI does) and waits for
 each result (one long poll per workflow, as `walletflow withdraw --wait` would). Phases, after
