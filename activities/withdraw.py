@@ -28,6 +28,7 @@ from activities.heartbeat import heartbeating
 from chains.base import Asset, InvalidInput, TokenList
 from store import withdrawals as repo
 from workflows.models import (
+    FINAL_STATES,
     LedgerChange,
     PreparedWithdrawal,
     SendOutcome,
@@ -149,7 +150,14 @@ class WithdrawalActivities:
             if needs_approval
             else None,
         )
-        await repo.register(self.pool, req, prepared)
+        # Temporal refuses a second `withdrawal-{request_id}` only while it retains the first.
+        # A row in a final state is that earlier withdrawal: refuse. Any other is this one's.
+        earlier = await repo.register(self.pool, req, prepared)
+        if earlier in FINAL_STATES:
+            raise refuse(
+                "InvalidInput",
+                f"request id {req.request_id} was used before: that withdrawal is {earlier}",
+            )
         return prepared
 
     @activity.defn(name="reserve_withdrawal")
@@ -160,6 +168,8 @@ class WithdrawalActivities:
             )
         except repo.LimitExceeded as exc:
             raise refuse("PolicyViolation", str(exc)) from None
+        except repo.ReservationClosed as exc:
+            raise refuse("InvalidInput", str(exc)) from None
 
     @activity.defn(name="sign_withdrawal")
     async def sign(self, req: SignRequest) -> SignedVersion:

@@ -16,14 +16,29 @@ class LimitExceeded(Exception):
     pass
 
 
+class ReservationClosed(Exception):
+    """The request id's reservation was already released or debited: reserving again would
+    let a second transfer run under a request id that names a finished withdrawal."""
+
+    def __init__(self, request_id: str, kind: str) -> None:
+        done = "released" if kind == "release" else "debited"
+        super().__init__(f"request id {request_id} was used before: its reservation was {done}")
+
+
 async def register(
     pool: asyncpg.Pool, req: WithdrawalRequest, prepared: PreparedWithdrawal
-) -> None:
-    await pool.execute(
-        """INSERT INTO withdrawals (request_id, chain, asset, to_address, amount, decimals,
-                                    requested_by, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')
-           ON CONFLICT (request_id) DO NOTHING""",
+) -> str | None:
+    """Insert the withdrawal's row once. Returns None if this call inserted it, else the status
+    of the row already there: a retried attempt of this withdrawal, or (in a final state) an
+    earlier withdrawal whose workflow Temporal no longer retains, which the caller refuses."""
+    return await pool.fetchval(
+        """WITH inserted AS (
+               INSERT INTO withdrawals (request_id, chain, asset, to_address, amount, decimals,
+                                        requested_by, status)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')
+               ON CONFLICT (request_id) DO NOTHING)
+           -- Sees the table as it was before this statement: no row if the insert made it.
+           SELECT status FROM withdrawals WHERE request_id = $1""",
         req.request_id,
         req.chain,
         prepared.asset_id,
@@ -74,37 +89,50 @@ async def reserve(
     prepared: PreparedWithdrawal,
     daily_limit: int | None,
 ) -> None:
-    """Reserve the amount, once per request; refuse it if the daily limit would be passed.
+    """Reserve the amount, once per request; refuse it if the daily limit would be passed, or
+    if the reservation was already closed (ReservationClosed: never reserve twice).
 
     The requester's advisory lock makes check-and-insert atomic, so two withdrawals racing
     each other can't both fit under the limit. Without a limit there is nothing to check: the
     unique (request_id, kind) makes the insert idempotent on its own, in one statement.
     """
     if daily_limit is None:
-        await pool.execute(
-            """WITH reserved AS (
+        closed = await pool.fetchval(
+            """WITH closed AS (
+                   SELECT kind FROM ledger_entries
+                   WHERE request_id = $1 AND kind IN ('release', 'debit')),
+               reserved AS (
                    INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
-                   VALUES ($1, $2, $3, $4, 'reserve', $5)
+                   SELECT $1, $2, $3, $4, 'reserve', $5 WHERE NOT EXISTS (SELECT 1 FROM closed)
                    ON CONFLICT (request_id, kind) DO NOTHING
-                   RETURNING request_id)
-               UPDATE withdrawals SET status = 'reserved', updated_at = now()
-               WHERE request_id IN (SELECT request_id FROM reserved)""",
+                   RETURNING request_id),
+               marked AS (
+                   UPDATE withdrawals SET status = 'reserved', updated_at = now()
+                   WHERE request_id IN (SELECT request_id FROM reserved))
+               SELECT kind FROM closed""",
             req.request_id,
             req.chain,
             prepared.asset_id,
             req.requested_by,
             prepared.amount,
         )
+        if closed is not None:
+            raise ReservationClosed(req.request_id, closed)
         return
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))", _LIMIT_LOCK, req.requested_by
         )
-        exists = await conn.fetchval(
-            "SELECT 1 FROM ledger_entries WHERE request_id = $1 AND kind = 'reserve'",
-            req.request_id,
-        )
-        if exists:
+        kinds = {
+            row["kind"]
+            for row in await conn.fetch(
+                "SELECT kind FROM ledger_entries WHERE request_id = $1", req.request_id
+            )
+        }
+        closed_kinds = kinds & {"release", "debit"}
+        if closed_kinds:
+            raise ReservationClosed(req.request_id, closed_kinds.pop())
+        if "reserve" in kinds:
             return
         if daily_limit is not None:
             used = await reserved_today(conn, req.requested_by, prepared.asset_id)
