@@ -117,6 +117,11 @@ class Endpoints(Generic[C]):
         with 429 or 5xx as a matter of course, so each call gets a few rounds over the
         endpoints (short backoff, honouring Retry-After) before the activity fails: an
         activity making a hundred calls would otherwise almost never succeed."""
+        return (await self.call_at(method, fn))[0]
+
+    async def call_at(self, method: str, fn: Callable[[C], Awaitable[T]]) -> tuple[T, str]:
+        """`call`, and the URL of the endpoint that answered: a proof built from two reads
+        (a head, then a lookup) holds only if one node gave both."""
         last: BaseException | None = None
         for round_ in range(self.rounds):
             if round_:
@@ -135,7 +140,7 @@ class Endpoints(Generic[C]):
                     continue
                 metrics.rpc_latency(self.chain, endpoint.url, method, time.monotonic() - started)
                 endpoint.breaker.success()
-                return result
+                return result, endpoint.url
         raise RpcUnavailable(f"{self.chain} {method}: every endpoint failed: {last!r}") from last
 
 

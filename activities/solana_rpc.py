@@ -49,6 +49,7 @@ ABSENT = sol.fingerprint(None)
 TX_CONCURRENCY = 8
 STATUS_BATCH = 256  # the node's maximum for getSignatureStatuses
 STATUS_WINDOW = 0.05  # seconds a withdrawal's check waits for others to share its calls
+Status = tuple[TransactionStatus | None, int | None]  # a signature's status, a finalized height
 BLOCKHASH_REUSE = 0.5  # seconds a fetched blockhash also serves other signers (it lives ~60 s)
 
 
@@ -451,7 +452,8 @@ class SolanaSender:
         self.poll_seconds = poll_seconds
         # A leader drops what it can't fit: re-send at every look until it lands, as wallets do.
         self.resend_seconds = poll_seconds
-        self._waiting: list[tuple[str, asyncio.Future[tuple[TransactionStatus | None, int]]]] = []
+        # (signature, its waiter): (status, finalized height or None), see _status
+        self._waiting: list[tuple[str, asyncio.Future[Status]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._blockhash = Shared(BLOCKHASH_REUSE, self._latest_blockhash)
 
@@ -543,21 +545,27 @@ class SolanaSender:
             if status.err is not None:
                 return "failed", f"failed on chain: {status.err}"
             return "confirmed", None
-        if height > expiry:
+        if height is not None and height > expiry:
             return "expired", f"block height {height} passed {expiry} without it landing"
         return "pending", None
 
-    async def _status(self, tx_id: str) -> tuple[TransactionStatus | None, int]:
+    async def _status(self, tx_id: str) -> Status:
         """The signature's status, and the finalized block height read *before* it: if that
         height is past the expiry and the signature is still unknown afterwards, the
         transaction can never land (a landing would be in that history).
 
+        That holds only if the node answering the status had seen the height's slot: behind
+        a failover or a provider's load balancer the two reads may reach different nodes, and
+        a lagging one does not know a transaction that did land. So the height is given only
+        when the status response's context slot is at or past the finalized slot read with
+        the height (Solana's minContextSlot rule); otherwise None, and nothing is proven.
+
         The withdrawals in flight on this worker share the calls: checks that arrive within
-        STATUS_WINDOW go out as one getBlockHeight and one getSignatureStatuses (up to 256
+        STATUS_WINDOW go out as one getEpochInfo and one getSignatureStatuses (up to 256
         signatures), instead of two calls each. Every check in a batch was asked before the
         height was read, so the proof above holds for each of them.
         """
-        waiter: asyncio.Future[tuple[TransactionStatus | None, int]]
+        waiter: asyncio.Future[Status]
         waiter = asyncio.get_running_loop().create_future()
         self._waiting.append((tx_id, waiter))
         if self._flusher is None or self._flusher.done():
@@ -570,8 +578,8 @@ class SolanaSender:
             batch = self._waiting[:STATUS_BATCH]
             del self._waiting[:STATUS_BATCH]
             try:
-                height = await self.rpc.call(
-                    "getBlockHeight", partial(AsyncClient.get_block_height, commitment=Finalized)
+                final = await self.rpc.call(
+                    "getEpochInfo", partial(AsyncClient.get_epoch_info, commitment=Finalized)
                 )
                 resp = await self.rpc.call(
                     "getSignatureStatuses",
@@ -586,9 +594,11 @@ class SolanaSender:
                     if not waiter.done():
                         waiter.set_exception(exc)
                 continue
+            seen = resp.context.slot >= final.value.absolute_slot
+            height = final.value.block_height if seen else None
             for (_, waiter), status in zip(batch, resp.value, strict=True):
                 if not waiter.done():  # a cancelled activity no longer waits
-                    waiter.set_result((status, int(height.value)))
+                    waiter.set_result((status, height))
 
 
 def _token_amount(account: Account | None, program: str) -> int:

@@ -49,7 +49,12 @@ def connect(urls: list[str], *, timeout: float = 10) -> Endpoints[AsyncTron]:
 
 async def _node(rpc: Endpoints[AsyncTron], path: str, params: dict[str, Any]) -> Any:
     """POST a full-node endpoint (e.g. 'walletsolidity/getblockbynum'); the decoded JSON."""
-    return await rpc.call(path, lambda c: c.provider.make_request(path, params))
+    return (await _node_at(rpc, path, params))[0]
+
+
+async def _node_at(rpc: Endpoints[AsyncTron], path: str, params: dict[str, Any]) -> tuple[Any, str]:
+    """`_node`, and the URL of the endpoint that answered."""
+    return await rpc.call_at(path, lambda c: c.provider.make_request(path, params))
 
 
 async def _grid(
@@ -262,7 +267,7 @@ class TronSender:
         self.resend_seconds = resend_seconds
         self.max_fee_limit = max_fee_limit
         self.expiration_ms = expiration_ms  # how long a signed transfer may wait for a block
-        self._head_waiters: list[asyncio.Future[int]] = []
+        self._head_waiters: list[asyncio.Future[tuple[int, str]]] = []
         self._contracts: dict[tuple[AsyncTron, str], AsyncContract] = {}
         self._head_reader: asyncio.Task[None] | None = None
         self._energy_price = Shared(ENERGY_PRICE_TTL, self._read_energy_price)
@@ -275,15 +280,16 @@ class TronSender:
             contract = self._contracts[client, address] = await client.get_contract(address)
         return contract
 
-    async def _solid_head_time(self) -> int:
-        """The solidified head's timestamp, read after this call began.
+    async def _solid_head(self) -> tuple[int, str]:
+        """The solidified head's timestamp, read after this call began, and the endpoint that
+        read it.
 
         The withdrawals in flight on this worker share the read: checks that arrive within
         HEAD_WINDOW get the answer of one getnowblock (a whole block, the heaviest call of a
         check) instead of one each. Each caller still has a head read after it asked and
         before its own transaction lookup, so its expiry proof holds.
         """
-        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
         self._head_waiters.append(waiter)
         if self._head_reader is None or self._head_reader.done():
             self._head_reader = asyncio.create_task(self._read_heads())
@@ -294,7 +300,9 @@ class TronSender:
             await asyncio.sleep(HEAD_WINDOW)
             waiters, self._head_waiters = self._head_waiters, []
             try:
-                head = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
+                head, url = await _node_at(
+                    self.rpc, "walletsolidity/getnowblock", {"visible": True}
+                )
                 head_ts = tron.block_header(head, "timestamp")
             except Exception as exc:  # each waiting activity fails (and is retried) as before
                 for waiter in waiters:
@@ -303,7 +311,7 @@ class TronSender:
                 continue
             for waiter in waiters:
                 if not waiter.done():  # a cancelled activity no longer waits
-                    waiter.set_result(head_ts)
+                    waiter.set_result((head_ts, url))
 
     def _key(self) -> PrivateKey:
         try:
@@ -404,14 +412,17 @@ class TronSender:
 
     async def check(self, tx_id: str, expiry: int) -> tuple[Check, str | None]:
         # The solid head first: if it is past the expiry and the transaction is still not in
-        # solidified data afterwards, it can never be included.
-        head_ts = await self._solid_head_time()
+        # solidified data afterwards, it can never be included. Both reads from one node: a
+        # node's solidified data only grows, but another node may lag behind the head read.
+        head_ts, head_url = await self._solid_head()
         if head_ts < expiry - self.expiration_ms:
             # The solid head is older than the transaction (built at expiry - expiration_ms,
             # by this clock): it can't be in solidified data yet, so don't ask for it. A clock
             # ahead of the chain's only delays the lookup; "pending" decides nothing.
             return "pending", None
-        info = await _node(self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id})
+        info, url = await _node_at(
+            self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id}
+        )
         if info and info.get("id"):
             result = (info.get("receipt") or {}).get("result")
             if info.get("result") == "FAILED" or result not in (None, "SUCCESS"):
@@ -420,6 +431,6 @@ class TronSender:
                     reason = bytes.fromhex(reason).decode(errors="replace")
                 return "failed", f"failed on chain: {result or 'FAILED'} {reason}".strip()
             return "confirmed", None
-        if head_ts > expiry:
+        if head_ts > expiry and url == head_url:
             return "expired", f"solid head at {head_ts} passed expiration {expiry} without it"
         return "pending", None

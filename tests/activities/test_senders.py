@@ -8,11 +8,13 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from solana.rpc.commitment import Finalized
 from solders.keypair import Keypair
 from temporalio.testing import ActivityEnvironment
 from tronpy.keys import PrivateKey
@@ -42,8 +44,11 @@ async def tron_sender(tron_devnet: Any, tmp_path: Path) -> AsyncIterator[Any]:
         yield sender
 
 
-async def _sender(chain: str, devnet: Any, home: Path) -> AsyncIterator[Any]:
-    """The chain's sender as worker_main builds it, the hot wallet being the tests' one."""
+async def _sender(
+    chain: str, devnet: Any, home: Path, urls: list[str] | None = None
+) -> AsyncIterator[Any]:
+    """The chain's sender as worker_main builds it, the hot wallet being the tests' one;
+    `urls`: its RPC endpoints in failover order (default: the devnet's alone)."""
     info = devnet.info()
     tokens = devnet_tokens({chain: info}, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
     settings = Settings(
@@ -54,7 +59,7 @@ async def _sender(chain: str, devnet: Any, home: Path) -> AsyncIterator[Any]:
         "solana": (solana_rpc.connect, solana_rpc.SolanaSender),
         "tron": (tron_rpc.connect, tron_rpc.TronSender),
     }[chain]
-    rpc: Any = connect([devnet.url])
+    rpc: Any = connect(urls or [devnet.url])
     try:
         yield sender(rpc, settings.tokens(chain), keys, poll_seconds=0.1)
     finally:
@@ -108,6 +113,71 @@ async def test_solana_balance_check_refuses_what_the_hot_wallet_cannot_pay(
         await sender.check_funds(sol, new, 10**18)
     with pytest.raises(InsufficientFunds, match=r"hot wallet holds \d+ base units of USDC"):
         await sender.check_funds(usdc, new, 10**18)
+
+
+async def finalized_past(sender: solana_rpc.SolanaSender, height: int) -> bool:
+    return bool((await sender.rpc.primary.get_block_height(Finalized)).value > height)
+
+
+async def test_solana_expiry_is_not_proven_by_a_node_behind_the_finalized_height(
+    solana_devnet: Any, tmp_path: Path
+) -> None:
+    """Failover splits an expiry check over two nodes: the finalized height from the first,
+    the signature lookup from a second one that lags behind it. That node not knowing a
+    transaction that did land proves nothing: "expired" there would allow a re-sign, a
+    second transfer. The check must stay "pending"."""
+    from devnet.solana import SolanaDevnet, SolanaDevnetConfig
+
+    behind = SolanaDevnet(SolanaDevnetConfig(slot_ms=0, accounts=2))  # stays at its first slot
+    await behind.start()
+    try:
+        async for sender in _sender(
+            "solana", solana_devnet, tmp_path, urls=[solana_devnet.url, behind.url]
+        ):
+            raw, tx_id, expiry = await sender.sign(
+                sender.tokens.native, str(Keypair().pubkey()), 2_000_000
+            )
+            assert await sender.broadcast(raw) is None
+            # Landed, finalized, and its blockhash dead on finalized data:
+            await eventually(partial(finalized_past, sender, expiry), timeout=60)
+            assert await sender.check(tx_id, expiry) == ("confirmed", None)
+            solana_devnet.faults.update(
+                {"error_rate": 1.0, "only_methods": ["getSignatureStatuses"]}
+            )
+            assert await sender.check(tx_id, expiry) == ("pending", None)
+            assert sender.rpc.calls["getSignatureStatuses"] >= 3  # the lagging node answered
+    finally:
+        await behind.stop()
+
+
+async def solid_head_past(sender: tron_rpc.TronSender, ts: int) -> bool:
+    return (await sender._solid_head())[0] > ts
+
+
+async def test_tron_expiry_is_not_proven_by_another_node(tron_devnet: Any, tmp_path: Path) -> None:
+    """As for Solana: the solid head read on one node, the lookup answered by another that
+    never saw the transaction (a node behind, here another chain altogether). "Not found"
+    there proves nothing; only the head's own node can say "expired"."""
+    from devnet.tron import TronDevnet, TronDevnetConfig
+
+    other = TronDevnet(TronDevnetConfig(block_ms=200, solid_lag=2, accounts=2))
+    await other.start()
+    try:
+        async for sender in _sender(
+            "tron", tron_devnet, tmp_path, urls=[tron_devnet.url, other.url]
+        ):
+            sender.expiration_ms = 2_000  # a short-lived transfer, so that its expiry passes soon
+            to = str(PrivateKey.random().public_key.to_base58check_address())
+            raw, tx_id, expiry = await sender.sign(sender.tokens.native, to, 1_000_000)
+            assert await sender.broadcast(raw) is None
+            await eventually(partial(solid_head_past, sender, expiry), timeout=60)
+            assert await sender.check(tx_id, expiry) == ("confirmed", None)
+            tron_devnet.faults.update(
+                {"error_rate": 1.0, "only_methods": ["gettransactioninfobyid"]}
+            )
+            assert await sender.check(tx_id, expiry) == ("pending", None)
+    finally:
+        await other.stop()
 
 
 async def test_tron_token_withdrawals_share_one_energy_price_and_all_land(
