@@ -393,11 +393,15 @@ class TronSender:
                 builder = builder.fee_limit(limit)
             return await builder.expiration(self.expiration_ms).build()
 
-        tx = (await self.rpc.call("build", build)).sign(key)
-        signed = tx.to_json()
+        tx = await self.rpc.call("build", build)
+        # tronpy takes the txID (the hash it signs) from the node's getsignweight answer: sign
+        # only the hash of the raw_data we built and broadcast, or a node could have the key
+        # sign any transaction it likes.
+        tx_id = tron.verified_txid(tx.to_json()["raw_data"], tx.txid)
+        signed = tx.sign(key).to_json()
         return (
             json.dumps(signed).encode(),
-            str(signed["txID"]),
+            tx_id,
             int(signed["raw_data"]["expiration"]),
         )
 
