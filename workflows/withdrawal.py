@@ -57,6 +57,7 @@ QUICK = RetryPolicy(
     non_retryable_error_types=["InvalidInput", "PolicyViolation", "InsufficientFunds"],
 )
 UNDECIDED_AFTER = timedelta(hours=1)
+KEEP_DECISIONS = "manual-review-keeps-decisions"  # workflow.patched id, see _manual_review
 # A refused local activity surfaces as its ApplicationError, a remote one as ActivityError.
 REFUSED = (ActivityError, ApplicationError)  # send_and_confirm failing this long: manual review
 
@@ -231,11 +232,16 @@ class WithdrawalWorkflow:
     async def _manual_review(self, reason: str) -> WithdrawalStatus:
         """Hold the reservation until an operator decides; `recheck` asks the chain again."""
         await self._set("manual_review", reason)
+        # A decision sent while a recheck runs is kept for after it (it used to be dropped).
+        keep_decisions = workflow.patched(KEEP_DECISIONS)
         while True:
-            self.resolution = None
+            if not keep_decisions:
+                self.resolution = None
             await workflow.wait_condition(lambda: self.resolution is not None)
             decided = self.resolution
             assert decided is not None
+            if keep_decisions:
+                self.resolution = None
             who = f"{decided.by}: {decided.reason or 'no reason given'}"
             if decided.action == "settle":
                 self.tx_id = decided.tx_id or self.signed[-1].tx_id
