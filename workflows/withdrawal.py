@@ -1,7 +1,8 @@
 """WithdrawalWorkflow: one durable workflow per withdrawal, `withdrawal-{request_id}`.
 
 Never send twice, never lose one. The rules, in the order they apply:
-1. The workflow id is the request id: a second request with it is refused by Temporal.
+1. The workflow id is the request id: a second request with it is refused by Temporal, and
+   once Temporal no longer retains the first, by `prepare` (the ledger remembers it).
 2. Validate and check policy first; a refusal ends here with nothing reserved.
 3. Above the approval threshold, wait for `approve` from someone other than the requester
    (self-approval is refused), `reject`, `cancel`, or the deadline (`expired`).
