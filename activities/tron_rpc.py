@@ -394,10 +394,13 @@ class TronSender:
             return await builder.expiration(self.expiration_ms).build()
 
         tx = await self.rpc.call("build", build)
-        # tronpy takes the txID (the hash it signs) from the node's getsignweight answer: sign
-        # only the hash of the raw_data we built and broadcast, or a node could have the key
-        # sign any transaction it likes.
-        tx_id = tron.verified_txid(tx.to_json()["raw_data"], tx.txid)
+        # Sign only what was asked for: a token call is encoded from the ABI a node serves,
+        # and tronpy takes the txID (the hash it signs) from the node's getsignweight answer.
+        # Both are checked here, or a node could have the key sign a transaction it chose.
+        raw_data = tx.to_json()["raw_data"]
+        token = None if asset.native else asset.id
+        tron.check_transfer(raw_data, owner=hot, to=to, amount=amount, token=token)
+        tx_id = tron.verified_txid(raw_data, tx.txid)
         signed = tx.sign(key).to_json()
         return (
             json.dumps(signed).encode(),

@@ -188,6 +188,36 @@ def abi_uint(value: int) -> str:
     return format(value, "x").rjust(64, "0")
 
 
+TRANSFER_METHOD_ID = "a9059cbb"  # the first 4 bytes of keccak-256(TRANSFER_SELECTOR)
+
+
+def check_transfer(
+    raw_data: dict[str, Any], *, owner: str, to: str, amount: int, token: str | None
+) -> None:
+    """Raise ValueError unless `raw_data` is exactly the one transfer asked for: `amount` from
+    `owner` to `to`, in TRX or (`token`) by that contract's transfer(to, amount) and nothing
+    else. A TRC20 call is encoded from the ABI a node serves: what the key signs must not
+    depend on it."""
+    if token is None:
+        kind = "TransferContract"
+        want: dict[str, Any] = {"to_address": base58_to_hex(to), "amount": amount}
+    else:
+        kind = "TriggerSmartContract"
+        call = TRANSFER_METHOD_ID + abi_address(to) + abi_uint(amount)
+        want = {"contract_address": base58_to_hex(token), "data": call}
+    want["owner_address"] = base58_to_hex(owner)
+    contracts = raw_data.get("contract", [])
+    got = None
+    if len(contracts) == 1 and contracts[0].get("type") == kind:
+        value = contracts[0]["parameter"]["value"]
+        got = {k: v for k, v in value.items() if v not in (0, "", None)}  # proto3: 0 is absent
+    if got != want or raw_data.get("data"):
+        raise ValueError(
+            f"the built transaction is not the transfer asked for ({kind} {got} instead of "
+            f"{want}): refusing to sign"
+        )
+
+
 def block_header(block: dict[str, Any], field: str) -> int:
     """A block header's `number` or `timestamp`. Nodes answer in proto3 JSON, which leaves out
     zero values: the genesis block (a young chain's solid head) has neither."""

@@ -156,3 +156,37 @@ async def test_a_node_txid_for_other_bytes_is_refused(offline_client: AsyncTron)
         f"node returned txID {forged} for a transaction whose raw_data hashes to {own}: "
         "refusing to sign"
     )
+
+
+async def test_check_transfer_accepts_exactly_the_transfer_asked_for(
+    offline_client: AsyncTron,
+) -> None:
+    trx = (await trx_transfer(offline_client)).to_json()["raw_data"]
+    tron.check_transfer(trx, owner=OWNER, to=TO, amount=1_234_567, token=None)
+    trc20 = (await trc20_transfer(offline_client)).to_json()["raw_data"]
+    tron.check_transfer(trc20, owner=OWNER, to=TO, amount=10**18, token=TOKEN)
+
+
+async def test_check_transfer_refuses_any_other_transaction(offline_client: AsyncTron) -> None:
+    trx = (await trx_transfer(offline_client)).to_json()["raw_data"]
+    trc20 = (await trc20_transfer(offline_client)).to_json()["raw_data"]
+    other = "TSSMHYeV2uE9qYH95DqyoCuNCzEL1NvU3S"
+    asked = {"owner": OWNER, "to": TO, "amount": 1_234_567, "token": None}
+    for changed in ({"to": other}, {"amount": 1_234_568}, {"owner": other}, {"token": TOKEN}):
+        with pytest.raises(ValueError, match="not the transfer asked for"):
+            tron.check_transfer(trx, **(asked | changed))  # type: ignore[arg-type]
+    value = trc20["contract"][0]["parameter"]["value"]
+    tampered = [
+        {"data": "095ea7b3" + value["data"][8:]},  # approve(to, amount) instead of transfer
+        {"contract_address": tron.base58_to_hex(other)},
+        {"call_value": 1},
+    ]
+    for change in tampered:
+        raw = copy.deepcopy(trc20)
+        raw["contract"][0]["parameter"]["value"].update(change)
+        with pytest.raises(ValueError, match="not the transfer asked for"):
+            tron.check_transfer(raw, owner=OWNER, to=TO, amount=10**18, token=TOKEN)
+    for extra in ({"data": "6d656d6f"}, {"contract": trc20["contract"] * 2}):
+        raw = copy.deepcopy(trc20) | extra
+        with pytest.raises(ValueError, match="not the transfer asked for"):
+            tron.check_transfer(raw, owner=OWNER, to=TO, amount=10**18, token=TOKEN)
