@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import sys
 from collections.abc import Coroutine
 from typing import Any, Literal, TypeVar
@@ -378,11 +380,31 @@ def cancel(
 
 
 def main() -> None:
+    code: int | str | None = 0
     try:
         app()
+    except SystemExit as exc:  # typer's way out, with the command's exit code
+        code = exc.code
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        code = 1
+    _exit(code)
+
+
+def _exit(code: int | str | None) -> None:
+    """Leave without the interpreter's own teardown, once everything is flushed. The Temporal
+    SDK's native threads can still call into Python while it tears down, which aborts a
+    command that had already succeeded ("PyGILState_Release ... finalizing", exit -6)."""
+    if isinstance(code, str):  # sys.exit("message")
+        print(code, file=sys.stderr)
+        code = 1
+    from starter import telemetry
+
+    telemetry.shutdown_tracing()  # its exit hook would not run
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

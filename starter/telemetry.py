@@ -86,6 +86,12 @@ def tracer_provider(settings: Settings) -> TracerProvider | None:
     return _provider
 
 
+def shutdown_tracing() -> None:
+    """Export the spans still queued, for a process that exits without its exit hooks."""
+    if _provider is not None:
+        _provider.shutdown()
+
+
 def client_interceptors(settings: Settings) -> list[ClientInterceptor]:
     """For `Client.connect`: the tracing interceptor (which also applies to the client's
     workers), or nothing when tracing is off."""
