@@ -11,15 +11,17 @@ from store import withdrawals as repo
 from workflows.models import LedgerChange, PreparedWithdrawal, SignedVersion, WithdrawalRequest
 
 
-async def registered(pool: asyncpg.Pool, uid: str) -> WithdrawalRequest:
-    """A reserved SOL withdrawal with one signed version, as the workflow leaves it."""
+def sample(
+    request_id: str, requested_by: str = "alice"
+) -> tuple[WithdrawalRequest, PreparedWithdrawal]:
+    """A 0.5 SOL withdrawal request and its prepared form, for the store alone."""
     req = WithdrawalRequest(
-        request_id=f"store-{uid}",
+        request_id=request_id,
         chain="solana",
         asset="SOL",
         to="x",
         amount="0.5",
-        requested_by="alice",
+        requested_by=requested_by,
         notify_queue="notify",
     )
     prepared = PreparedWithdrawal(
@@ -31,6 +33,12 @@ async def registered(pool: asyncpg.Pool, uid: str) -> WithdrawalRequest:
         hot_wallet="h",
         approval_required=False,
     )
+    return req, prepared
+
+
+async def registered(pool: asyncpg.Pool, uid: str) -> WithdrawalRequest:
+    """A reserved SOL withdrawal with one signed version, as the workflow leaves it."""
+    req, prepared = sample(f"store-{uid}")
     await repo.register(pool, req, prepared)
     await repo.reserve(pool, req, prepared, daily_limit=None)
     signed = SignedVersion(

@@ -16,6 +16,7 @@ from solders.keypair import Keypair
 from starter import withdrawals
 from store import withdrawals as repo
 from tests.e2e import Stack, eventually
+from tests.store.test_withdrawals import sample
 from tests.withdrawals.helpers import ledger, new_request_id, sol_balance, withdraw
 from workflows.models import (
     Actor,
@@ -113,24 +114,7 @@ async def test_a_cancelled_request_id_is_refused_after_retention(
 
 
 async def reserved(pool: asyncpg.Pool, uid: str) -> tuple[WithdrawalRequest, PreparedWithdrawal]:
-    req = WithdrawalRequest(
-        request_id=f"ids-{uid}",
-        chain="solana",
-        asset="SOL",
-        to="x",
-        amount="0.5",
-        requested_by=f"alice-{uid}",
-        notify_queue="notify",
-    )
-    prepared = PreparedWithdrawal(
-        asset_id="SOL",
-        symbol="SOL",
-        decimals=9,
-        to="x",
-        amount=500_000_000,
-        hot_wallet="h",
-        approval_required=False,
-    )
+    req, prepared = sample(f"ids-{uid}", requested_by=f"alice-{uid}")
     assert await repo.register(pool, req, prepared) is None  # inserted now
     assert await repo.register(pool, req, prepared) == "requested"  # a retry: not final
     await repo.reserve(pool, req, prepared, daily_limit=None)
