@@ -7,6 +7,7 @@ import hashlib
 from typing import Any
 
 import base58
+from tronpy.proto.transaction import calculate_txid_from_raw_data
 
 from chains.base import Asset, InvalidInput, TokenList, parse_tokens
 from workflows.models import WalletEvent
@@ -232,94 +233,13 @@ def fee_limit(energy: int, energy_price: int, *, margin_percent: int = 150, cap:
 
 
 # ---- transaction ids ----------------------------------------------------------------------------
-# A transaction's id is sha256 of its `Transaction.raw` protobuf bytes, which is also the hash
-# its signatures cover: computed here, never taken from a node.
-
-# Contract type -> (ContractType enum value, the parameter value's fields in field-number order,
-# 1, 2, ...): core/Tron.proto and core/contract/*.proto.
-_CONTRACTS = {
-    "TransferContract": (1, ("owner_address", "to_address", "amount")),
-    "TriggerSmartContract": (
-        31,
-        ("owner_address", "contract_address", "call_value", "data", "call_token_value", "token_id"),
-    ),
-}
-_HEX_VALUE_FIELDS = {"owner_address", "to_address", "contract_address", "data"}
-_RAW_FIELDS = {
-    "ref_block_bytes",
-    "ref_block_hash",
-    "expiration",
-    "data",
-    "contract",
-    "timestamp",
-    "fee_limit",
-}
-
-
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1  # int64: a negative value as its two's complement
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    return bytes(out) + bytes([n])
-
-
-def _message(*fields: tuple[int, int | bytes]) -> bytes:
-    """Protobuf bytes of (field number, value) pairs given in field-number order: ints as
-    varints, bytes length-delimited, zero values left out (proto3)."""
-    out = b""
-    for number, value in fields:
-        if isinstance(value, int) and value:
-            out += _varint(number << 3) + _varint(value)
-        elif isinstance(value, bytes) and value:
-            out += _varint(number << 3 | 2) + _varint(len(value)) + value
-    return out
-
-
-def _only(obj: dict[str, Any], allowed: set[str] | tuple[str, ...], what: str) -> None:
-    if unknown := set(obj) - set(allowed):
-        raise ValueError(f"cannot hash a {what} with {', '.join(sorted(unknown))}")
-
-
-def raw_data_bytes(raw_data: dict[str, Any]) -> bytes:
-    """The `Transaction.raw` protobuf bytes of a node-style raw_data JSON (hex addresses, as
-    tronpy builds it). Covers TRX transfers and contract calls; any other contract type or
-    field raises ValueError instead of being left out of the hash."""
-    _only(raw_data, _RAW_FIELDS, "raw_data")
-    contracts = []
-    for contract in raw_data["contract"]:
-        _only(contract, {"type", "parameter"}, "contract")
-        _only(contract["parameter"], {"type_url", "value"}, "contract parameter")
-        if contract["type"] not in _CONTRACTS:
-            raise ValueError(f"cannot hash a {contract['type']}")
-        kind, keys = _CONTRACTS[contract["type"]]
-        value = contract["parameter"]["value"]
-        _only(value, keys, contract["type"])
-        inner = _message(
-            *(
-                (number, bytes.fromhex(value.get(key, "")))
-                if key in _HEX_VALUE_FIELDS
-                else (number, int(value.get(key, 0)))
-                for number, key in enumerate(keys, 1)
-            )
-        )
-        parameter = _message((1, contract["parameter"]["type_url"].encode()), (2, inner))
-        contracts.append((11, _message((1, kind), (2, parameter))))
-    return _message(
-        (1, bytes.fromhex(raw_data["ref_block_bytes"])),
-        (4, bytes.fromhex(raw_data["ref_block_hash"])),
-        (8, int(raw_data["expiration"])),
-        (10, bytes.fromhex(raw_data.get("data", ""))),
-        *contracts,
-        (14, int(raw_data["timestamp"])),
-        (18, int(raw_data.get("fee_limit", 0))),
-    )
 
 
 def txid(raw_data: dict[str, Any]) -> str:
-    """The transaction id of a raw_data JSON."""
-    return hashlib.sha256(raw_data_bytes(raw_data)).hexdigest()
+    """A transaction's id: sha256 of its `Transaction.raw` protobuf bytes, the hash its
+    signatures cover, computed here (tronpy's offline encoder) rather than taken from a node.
+    That encoder leaves a memo out: `check_transfer` refuses memos before this is used."""
+    return str(calculate_txid_from_raw_data(raw_data))
 
 
 def verified_txid(raw_data: dict[str, Any], claimed: str) -> str:
