@@ -17,17 +17,27 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # Every dependency ships manylinux wheels for CPython 3.11, so no compiler is needed here.
 RUN python -m venv /opt/walletflow
 WORKDIR /src
+# The locked runtime set first (its own layer, rebuilt only when the lock changes): every
+# package pinned and hash-checked, nothing resolved here. It holds no test, dev-stack or devnet
+# package (tests/deploy/test_lock.py); `make lock` writes it.
+COPY requirements/lock.txt requirements/lock.txt
+RUN /opt/walletflow/bin/pip install --require-hashes --no-deps -r requirements/lock.txt
 COPY pyproject.toml README.md worker_main.py ./
+COPY core/ core/
 COPY workflows/ workflows/
 COPY activities/ activities/
 COPY starter/ starter/
 COPY chains/ chains/
 COPY store/ store/
-COPY devnet/ devnet/
-# A regular (non-editable) install: the runtime stage copies only the venv, not /src.
-RUN /opt/walletflow/bin/pip install . \
+# A regular (non-editable) install of walletflow alone, with the locked build backend: the
+# runtime stage copies only the venv, not /src. devnet/ is another distribution, never copied.
+RUN /opt/walletflow/bin/pip install --no-deps --no-build-isolation . \
+    && /opt/walletflow/bin/pip check \
     && /opt/walletflow/bin/walletflow --help >/dev/null \
-    && /opt/walletflow/bin/python -c "import worker_main, store.migrate"
+    && /opt/walletflow/bin/python -c "import worker_main, store.migrate" \
+    && /opt/walletflow/bin/temporal --version >/dev/null \
+    && ! /opt/walletflow/bin/python -c "import devnet" 2>/dev/null \
+    && ! /opt/walletflow/bin/python -c "import pytest" 2>/dev/null
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="walletflow" \

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,12 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
-from starter import telemetry
-from starter.errors import UserError
-from starter.health import Health, watch_workers
-from starter.settings import QUEUES, Settings, load_settings
-from starter.temporal_client import connect
+import chains
+from core.errors import UserError
+from starter.client import connect
+from starter.runtime import telemetry
+from starter.runtime.health import Health, watch_workers
+from starter.runtime.settings import NOTIFY_QUEUE, QUEUES, Settings, load_settings
 from store.db import create_pool
 
 log = logging.getLogger("walletflow.worker")
@@ -53,56 +55,37 @@ class QueuePlan:
 async def plan_chain(
     chain: str, settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
 ) -> QueuePlan:
-    """A chain's queue runs its monitors, its trigger and (soon) its withdrawals."""
+    """A chain's queue runs its monitors, its trigger and its withdrawals."""
+    from activities.adapter import AdapterContext
+    from activities.chains import adapters
     from activities.keystore import open_keystore
-    from activities.monitor import ChainReader, MonitorActivities
-    from activities.withdraw import ChainSender, Policy, WithdrawalActivities
+    from activities.monitor import MonitorActivities
+    from activities.withdraw import Policy, WithdrawalActivities
     from workflows.monitor import WalletMonitorWorkflow
     from workflows.watch import ChainWatchWorkflow
     from workflows.withdrawal import WithdrawalWorkflow
 
-    tokens = settings.tokens(chain)
-    urls = settings.rpc_urls(chain)
-    keys = open_keystore(settings.keystore)
-    reader: ChainReader
-    sender: ChainSender
-    if chain == "solana":
-        from activities import solana_rpc
-
-        srpc = solana_rpc.connect(urls)
-        for endpoint in srpc.endpoints:
-            stack.push_async_callback(endpoint.client.close)
-        reader = solana_rpc.SolanaReader(srpc, tokens)
-        watcher: Any = solana_rpc.SolanaWatcher(
-            srpc, pool, client, sweep_seconds=settings.solana_sweep_seconds
+    package = adapters(chain)
+    built = package.build(
+        AdapterContext(
+            urls=settings.rpc_urls(chain),
+            tokens=settings.tokens(chain),
+            keys=open_keystore(settings.keystore),
+            pool=pool,
+            client=client,
+            options=settings.chain_options(chain, package.OPTIONS),
         )
-        sender = solana_rpc.SolanaSender(srpc, tokens, keys)
-    else:
-        from activities import tron_rpc
-
-        trpc = tron_rpc.connect(urls)
-        for endpoint in trpc.endpoints:
-            stack.push_async_callback(endpoint.client.close)
-        reader = tron_rpc.TronReader(trpc, tokens)
-        watcher = tron_rpc.TronWatcher(
-            trpc, pool, client, block_seconds=settings.tron_block_seconds
-        )
-        sender = tron_rpc.TronSender(
-            trpc,
-            tokens,
-            keys,
-            poll_seconds=min(3.0, settings.tron_block_seconds),
-            max_fee_limit=settings.tron_max_fee_limit,
-            expiration_ms=settings.tron_expiration_seconds * 1000,
-        )
-    monitor = MonitorActivities(reader, pool)
+    )
+    for close in built.closers:
+        stack.push_async_callback(close)
+    monitor = MonitorActivities(built.reader, pool)
     allowlist = {a.strip() for a in settings.withdrawal_allowlist.split(",") if a.strip()}
     policy = Policy(
         approval_thresholds=settings.amounts("approval_thresholds"),
         daily_limits=settings.amounts("daily_limits"),
         allowlist=allowlist or None,
     )
-    withdraw = WithdrawalActivities(sender, pool, policy)
+    withdraw = WithdrawalActivities(built.sender, pool, policy)
     rate = settings.activities_per_second(chain)
     return QueuePlan(
         workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow],
@@ -111,7 +94,7 @@ async def plan_chain(
             monitor.save_subscriptions,
             monitor.fetch_events,
             monitor.forget_wallet,
-            watcher.watch_chain,
+            built.watcher.watch_chain,
             withdraw.prepare,
             withdraw.reserve,
             withdraw.sign,
@@ -129,8 +112,9 @@ async def plan_chain(
 
 async def ensure_trigger(client: Client, settings: Settings, chain: str) -> None:
     """Start the chain's trigger workflow unless it is already running."""
-    from workflows.models import WatchState
-    from workflows.watch import ChainWatchWorkflow, watch_id
+    from core.ids import watch_id
+    from core.models import WatchState
+    from workflows.watch import ChainWatchWorkflow
 
     await client.start_workflow(
         ChainWatchWorkflow.run,
@@ -145,7 +129,7 @@ async def plan_notify(
     settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
 ) -> QueuePlan:
     from activities.notify import NotifyActivities
-    from starter.telegram_client import make_bot
+    from starter.runtime.telegram import make_bot
 
     bot = make_bot(settings)
     stack.push_async_callback(bot.session.close)
@@ -157,19 +141,11 @@ async def plan_notify(
     )
 
 
-async def plan_solana(
-    settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
-) -> QueuePlan:
-    return await plan_chain("solana", settings, pool, client, stack)
-
-
-async def plan_tron(
-    settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
-) -> QueuePlan:
-    return await plan_chain("tron", settings, pool, client, stack)
-
-
-PLANNERS = {"solana": plan_solana, "tron": plan_tron, "notify": plan_notify}
+Planner = Callable[[Settings, asyncpg.Pool, Client, AsyncExitStack], Awaitable[QueuePlan]]
+PLANNERS: dict[str, Planner] = {
+    **{chain: partial(plan_chain, chain) for chain in chains.CHAINS},
+    NOTIFY_QUEUE: plan_notify,
+}
 
 
 def parse_queues(text: str) -> list[str]:

@@ -2,8 +2,9 @@
 a workflow input, result, history or log line.
 
 `WALLETFLOW_KEYSTORE`:
-- `env` (default): WALLETFLOW_SOLANA_KEY (base58 64-byte keypair) and WALLETFLOW_TRON_KEY (hex).
-- `file:/path/keys.json`: {"solana": "...", "tron": "..."}; should be readable by its owner only.
+- `env` (default): each chain's key variable (`ChainEnv.key`: WALLETFLOW_SOLANA_KEY, a base58
+  64-byte keypair; WALLETFLOW_TRON_KEY, hex).
+- `file:/path/keys.json`: {"<chain>": "<secret>", ...}; readable by its owner only.
 Other backends (KMS, HSM) implement `KeyStore`.
 """
 
@@ -15,9 +16,8 @@ import stat
 from pathlib import Path
 from typing import Protocol
 
-from starter.errors import UserError
-
-ENV_NAMES = {"solana": "WALLETFLOW_SOLANA_KEY", "tron": "WALLETFLOW_TRON_KEY"}
+import chains
+from core.errors import UserError
 
 
 class KeyStore(Protocol):
@@ -28,9 +28,10 @@ class KeyStore(Protocol):
 
 class EnvKeyStore:
     def secret(self, chain: str) -> str:
-        value = os.environ.get(ENV_NAMES[chain], "").strip()
+        name = chains.get(chain).ENV.key
+        value = os.environ.get(name, "").strip()
         if not value:
-            raise UserError(f"{ENV_NAMES[chain]} is not set (the {chain} hot-wallet key)")
+            raise UserError(f"{name} is not set (the {chain} hot-wallet key)")
         return value
 
 

@@ -1,6 +1,6 @@
 """walletflow's own Prometheus metrics (the Temporal SDK exports its runtime metrics beside).
 
-Served with the SDK's on each process's WALLETFLOW_METRICS_PORT (starter.health). Counters
+Served with the SDK's on each process's WALLETFLOW_METRICS_PORT (starter.runtime.health). Counters
 count effects, not attempts, where a retry could repeat them: events once they are new in the
 ledger, notifications by what became of each send.
 """

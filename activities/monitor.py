@@ -14,8 +14,8 @@ from temporalio import activity
 
 from activities import metrics
 from activities.heartbeat import heartbeating
+from core.models import FetchRequest, FetchResult, WalletEvent, WalletRef
 from store import wallets
-from workflows.models import FetchRequest, FetchResult, WalletEvent, WalletRef
 
 PAGE_EVENTS = 200  # cap on events per fetch, so one activity result stays small
 
@@ -30,7 +30,7 @@ class ReadResult:
 
 
 class ChainReader(Protocol):
-    """Reads one chain for the monitor; implemented in activities/solana_rpc.py and tron_rpc.py."""
+    """Reads one chain for the monitor; implemented in activities/<chain>/adapters.py."""
 
     chain: str
 

@@ -18,8 +18,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import metrics
+from core.models import Notification, NotificationResult
 from store import notifications
-from workflows.models import Notification, NotificationResult
 
 
 def _keyboard(n: Notification) -> InlineKeyboardMarkup | None:

@@ -12,9 +12,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import metrics
-from activities.rpc import RpcUnavailable
-from workflows.models import Poke
-from workflows.monitor import monitor_id
+from activities.failover import RpcUnavailable
+from core.ids import monitor_id
+from core.models import Poke
 
 POKE_CONCURRENCY = 32
 

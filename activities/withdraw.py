@@ -1,7 +1,7 @@
 """Withdrawal activities: validate, reserve, sign, send and settle.
 
 Chain-neutral: the worker of each chain's task queue injects that chain's `ChainSender`
-(activities/solana_rpc.py, activities/tron_rpc.py). The money rules live here and in
+(activities/<chain>/adapters.py). The money rules live here and in
 workflows/withdrawal.py:
 - every write is idempotent by request id (and version): activities are retried;
 - a version is signed once and persisted before any broadcast; a retried sign returns it;
@@ -25,9 +25,9 @@ from temporalio.exceptions import ApplicationError
 import chains
 from activities import metrics
 from activities.heartbeat import heartbeating
-from chains.base import Asset, InvalidInput, TokenList
-from store import withdrawals as repo
-from workflows.models import (
+from core.assets import Asset, TokenList
+from core.errors import InvalidInput
+from core.models import (
     FINAL_STATES,
     LedgerChange,
     PreparedWithdrawal,
@@ -36,6 +36,7 @@ from workflows.models import (
     SignRequest,
     WithdrawalRequest,
 )
+from store import withdrawals as repo
 
 # "landed": in a block, not final yet (a chain that can tell); re-sending it is pointless.
 Check = Literal["confirmed", "failed", "pending", "landed", "expired"]

@@ -76,17 +76,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chains import solana as sol  # noqa: E402
-from chains.base import Asset  # noqa: E402
-from starter import monitors  # noqa: E402
+from core import search_attributes  # noqa: E402
+from core.assets import Asset  # noqa: E402
+from core.ids import monitor_id, watch_id  # noqa: E402
+from core.models import Subscription  # noqa: E402
+from starter.client import (  # noqa: E402
+    connect,
+    monitors,
+    register_search_attributes,
+)
 from starter.devstack import devnet_tokens, free_port  # noqa: E402
-from starter.settings import Settings  # noqa: E402
-from starter.temporal_client import connect, register_search_attributes  # noqa: E402
+from starter.devstack.postgres import EmbeddedPostgres  # noqa: E402
+from starter.runtime.settings import Settings  # noqa: E402
 from store.db import migrate  # noqa: E402
-from store.embedded import EmbeddedPostgres  # noqa: E402
-from workflows import search_attributes  # noqa: E402
-from workflows.models import Subscription  # noqa: E402
-from workflows.monitor import WalletMonitorWorkflow, monitor_id  # noqa: E402
-from workflows.watch import watch_id  # noqa: E402
+from workflows.monitor import WalletMonitorWorkflow  # noqa: E402
 
 PREFIX = "bench-"
 FUND = 10_000_000  # lamports each watched wallet holds before it is watched

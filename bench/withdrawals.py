@@ -21,8 +21,8 @@ process with what it measures):
   then runs bare, hollow, real: hollow against bare is what walletflow's workflow costs on
   Temporal, real against hollow what the real work (RPC, PostgreSQL, signing, finality) adds.
 
-This process only starts workflows (`starter.withdrawals.start`, as the CLI does) and waits for
-each result (one long poll per workflow, as `walletflow withdraw --wait` would). Phases, after
+This process only starts workflows (`starter.client.withdrawals.start`, as the CLI does) and waits
+for each result (one long poll per workflow, as `walletflow withdraw --wait` would). Phases, after
 a warm-up of both kinds:
 1. `--rounds` times N bare workflows then N withdrawals, and N bare workflows at the end, each
    run started at `--rate` per second (0: as fast as the client can start them: saturation).
@@ -85,12 +85,11 @@ import psutil
 from rich.console import Console
 from temporalio.client import Client, WorkflowHandle
 
-from starter import withdrawals
+from core.models import WithdrawalRequest, WithdrawalStatus
+from starter.client import connect, withdrawals
 from starter.devstack import Child, DevStack, devnet_tokens, free_port, write_devnet_keys
-from starter.settings import Settings
-from starter.temporal_client import connect
+from starter.runtime.settings import Settings
 from store.db import create_pool
-from workflows.models import WithdrawalRequest, WithdrawalStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "withdrawals_throughput.json"

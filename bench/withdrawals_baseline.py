@@ -78,9 +78,9 @@ async def serve(
     """Serve `workflows` and `activities` on `task_queue` with a chain worker's set-up."""
     from temporalio.worker import Worker
 
-    from starter import telemetry
-    from starter.settings import load_settings
-    from starter.temporal_client import connect
+    from starter.client import connect
+    from starter.runtime import telemetry
+    from starter.runtime.settings import load_settings
     from worker_main import CHAIN_MAX_CONCURRENT_ACTIVITIES
 
     settings = load_settings()

@@ -58,9 +58,9 @@ from withdrawals import (  # bench/withdrawals.py, beside this script
 
 from chains import solana as sol
 from chains import tron
-from starter import withdrawals
+from core.models import WithdrawalRequest, WithdrawalStatus
+from starter.client import withdrawals
 from starter.devstack import Child
-from workflows.models import WithdrawalRequest, WithdrawalStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "withdrawals_chaos.json"

@@ -27,7 +27,7 @@ from typing import Any
 from temporalio import activity
 from withdrawals_baseline import serve  # bench/withdrawals_baseline.py, beside this script
 
-from workflows.models import (
+from core.models import (
     LedgerChange,
     PreparedWithdrawal,
     SendOutcome,

@@ -1,24 +1,29 @@
-"""Pure chain knowledge, one module per chain behind `chains.base.ChainSpec`."""
+"""The chain registry: code outside `chains/` asks it, and never names a chain itself.
+
+Adding a chain: a new package beside `solana/` and `tron/` satisfying `ChainSpec`, and its
+module in `_PACKAGES` below.
+"""
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from chains import solana, tron
+from chains.base import ChainSpec
+from core.amounts import to_base_units
+from core.assets import Asset, TokenList
+from core.errors import InvalidInput
 
-from chains.base import Asset, InvalidInput, TokenList, to_base_units
+_PACKAGES: tuple[ChainSpec, ...] = (solana, tron)
 
-CHAINS = ("solana", "tron")
+REGISTRY: dict[str, ChainSpec] = {spec.NAME: spec for spec in _PACKAGES}
+CHAINS: tuple[str, ...] = tuple(REGISTRY)
 
 
-def get(name: str) -> ModuleType:
-    """The chain module for `name` (`chains.solana` or `chains.tron`).
-
-    Imported on first use (chain modules import workflows.models, which imports chains.base);
-    workflow code imports both chain modules up front, through the sandbox pass-through.
-    """
-    if name not in CHAINS:
-        raise InvalidInput(f"unknown chain {name!r}: expected one of {', '.join(CHAINS)}")
-    return importlib.import_module(f"chains.{name}")
+def get(name: str) -> ChainSpec:
+    """The chain called `name`, or `InvalidInput` listing the known ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise InvalidInput(f"unknown chain {name!r}: expected one of {', '.join(CHAINS)}") from None
 
 
 def parse_transfer(
@@ -29,9 +34,9 @@ def parse_transfer(
     Raises InvalidInput naming what is wrong: unknown chain or asset, a bad or other-chain
     address, an amount <= 0 or with too many decimals.
     """
-    module = get(chain)
+    spec = get(chain)
     found = tokens.by_symbol(asset)
     if found is None:
         listed = ", ".join(tokens.symbols())
         raise InvalidInput(f"unknown asset {asset!r} on {chain}: listed are {listed}")
-    return found, module.normalize_address(to), to_base_units(amount, found.decimals)
+    return found, spec.normalize_address(to), to_base_units(amount, found.decimals)

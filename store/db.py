@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from starter.errors import UserError
+from core.errors import UserError
 from store.migrate import apply_migrations
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from workflows.models import Notification, NotificationResult
+from core.models import Notification, NotificationResult
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
-from workflows.models import Subscription, WalletEvent, WalletRef
+from core.models import Subscription, WalletEvent, WalletRef
 
 
 async def save_wallet(pool: asyncpg.Pool, ref: WalletRef) -> None:

@@ -7,7 +7,7 @@ import base64
 
 import asyncpg
 
-from workflows.models import LedgerChange, PreparedWithdrawal, SignedVersion, WithdrawalRequest
+from core.models import LedgerChange, PreparedWithdrawal, SignedVersion, WithdrawalRequest
 
 _LIMIT_LOCK = 0x77647261  # advisory lock namespace for per-requester limit checks
 

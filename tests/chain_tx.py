@@ -10,7 +10,7 @@ from solders.keypair import Keypair
 from solders.transaction import Transaction
 
 from chains import solana as sol
-from chains.base import Asset
+from core.assets import Asset
 
 
 def sol_account(devnet: Any, index: int) -> Keypair:

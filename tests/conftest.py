@@ -19,10 +19,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from core import search_attributes
+from starter.devstack.postgres import EmbeddedPostgres
 from store.db import migrate
-from store.embedded import EmbeddedPostgres
 from tests.e2e import Devnets, Stack, running_stack
-from workflows import search_attributes
 
 
 def _binary(name: str) -> str:

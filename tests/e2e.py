@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from core.ids import watch_id
 from starter.devstack import devnet_tokens, write_devnet_keys
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 from worker_main import run_workers
-from workflows.watch import watch_id
 
 
 @dataclass

@@ -15,21 +15,20 @@ The rules it enforces, in order:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.monitor import MonitorActivities
-    from activities.notify import NotifyActivities
-    from workflows import search_attributes as sa
-    from workflows.messages import messages_for
-    from workflows.models import (
+    import chains
+    from core import activity_names as act
+    from core import search_attributes as sa
+    from core.models import (
         FetchRequest,
+        FetchResult,
         MonitorState,
         MonitorStatus,
         Notification,
@@ -40,8 +39,8 @@ with workflow.unsafe.imports_passed_through():
         WalletEvent,
         WalletRef,
     )
+    from core.texts import messages_for
 
-A = TypeVar("A")
 R = TypeVar("R")
 
 POKE_RETRY = timedelta(seconds=1)  # a poke ahead of finality: look again shortly
@@ -62,10 +61,6 @@ NOTIFY_RETRY = RetryPolicy(
 )
 
 
-def monitor_id(chain: str, address: str) -> str:
-    return f"wallet-{chain}-{address}"
-
-
 @workflow.defn(name="WalletMonitorWorkflow")
 class WalletMonitorWorkflow:
     @workflow.init
@@ -81,7 +76,7 @@ class WalletMonitorWorkflow:
     async def run(self, state: MonitorState) -> MonitorStatus:
         self._publish_state()
         if self.s.cursor is None:
-            self.s.cursor = await self._call(MonitorActivities.start_watching, self._ref())
+            self.s.cursor = await self._call(act.START_WATCHING, dict, self._ref())
             self.subscribers_changed = False  # start_watching saved them
         while not self.stopping:
             due = await self._sleep_until_due()
@@ -91,7 +86,7 @@ class WalletMonitorWorkflow:
                 self.subscribers_changed = False
                 if not self.s.subscribers:
                     break  # nobody watches any more
-                await self._call(MonitorActivities.save_subscriptions, self._ref())
+                await self._call(act.SAVE_SUBSCRIPTIONS, type(None), self._ref())
             if due and not self.s.paused:
                 await self._check()
             # A stop or subscription change that arrived meanwhile is served first: the flags
@@ -99,7 +94,7 @@ class WalletMonitorWorkflow:
             if self._history_is_long() and not (self.stopping or self.subscribers_changed):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self.s)
-        await self._call(MonitorActivities.forget_wallet, self._ref())
+        await self._call(act.FORGET_WALLET, type(None), self._ref())
         return self.status()
 
     async def _sleep_until_due(self) -> bool:
@@ -134,7 +129,8 @@ class WalletMonitorWorkflow:
     async def _fetch_all(self, wanted: int | None) -> int:
         while True:
             result = await self._call(
-                MonitorActivities.fetch_events,
+                act.FETCH_EVENTS,
+                FetchResult,
                 FetchRequest(
                     chain=self.s.chain,
                     address=self.s.address,
@@ -157,10 +153,11 @@ class WalletMonitorWorkflow:
         if not events:
             return
         self.s.counters.events += len(events)
+        tx_url = chains.get(self.s.chain).tx_url
         sends = [
             self._send(Notification(dedupe_key=key, chat_id=sub.chat_id, text=text))
             for sub in list(self.s.subscribers.values())
-            for key, text in messages_for(sub, events)
+            for key, text in messages_for(sub, events, tx_url)
         ]
         for result in await asyncio.gather(*sends):
             if result.status == "sent":
@@ -172,9 +169,10 @@ class WalletMonitorWorkflow:
 
     async def _send(self, notification: Notification) -> NotificationResult:
         try:
-            return await workflow.execute_activity_method(
-                NotifyActivities.send_notification,
+            return await workflow.execute_activity(
+                act.SEND_NOTIFICATION,
                 notification,
+                result_type=NotificationResult,
                 task_queue=self.s.notify_queue,
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=timedelta(minutes=30),
@@ -243,11 +241,12 @@ class WalletMonitorWorkflow:
             subscribers=list(self.s.subscribers.values()),
         )
 
-    async def _call(self, method: Callable[[MonitorActivities, A], Awaitable[R]], arg: A) -> R:
+    async def _call(self, name: str, result_type: type[R], arg: Any) -> R:
         """Run one of this chain's monitor activities (same task queue as the workflow)."""
-        return await workflow.execute_activity_method(
-            method,
+        return await workflow.execute_activity(
+            name,
             arg,
+            result_type=result_type,
             start_to_close_timeout=timedelta(minutes=2),
             heartbeat_timeout=HEARTBEAT_TIMEOUT,  # a dead worker costs seconds, not minutes
             retry_policy=RPC_RETRY,

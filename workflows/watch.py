@@ -14,14 +14,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.models import WatchResult, WatchState
+    from core import activity_names as act
+    from core.models import WatchResult, WatchState
 
 ROUNDS_PER_RUN = 50
-
-
-def watch_id(task_queue: str) -> str:
-    """One trigger per chain task queue (so two deployments sharing a namespace don't clash)."""
-    return f"watch-{task_queue}"
 
 
 @workflow.defn(name="ChainWatchWorkflow")
@@ -30,7 +26,7 @@ class ChainWatchWorkflow:
     async def run(self, state: WatchState) -> None:
         while state.rounds < ROUNDS_PER_RUN:
             result: WatchResult = await workflow.execute_activity(
-                "watch_chain",
+                act.WATCH_CHAIN,
                 state,
                 result_type=WatchResult,
                 start_to_close_timeout=timedelta(seconds=state.round_seconds + 120),

@@ -18,7 +18,6 @@ Cancel is accepted until the first broadcast, never after.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -27,13 +26,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from html import escape
-
-    from activities.notify import NotifyActivities
-    from activities.withdraw import WithdrawalActivities
-    from chains.base import from_base_units, plain
-    from workflows import search_attributes as sa
-    from workflows.models import (
+    from core import activity_names as act
+    from core import search_attributes as sa
+    from core import texts
+    from core.models import (
         Actor,
         Button,
         LedgerChange,
@@ -63,10 +59,6 @@ KEEP_DECISIONS = "manual-review-keeps-decisions"  # workflow.patched id, see _ma
 REFUSED = (ActivityError, ApplicationError)  # send_and_confirm failing this long: manual review
 
 
-def withdrawal_id(request_id: str) -> str:
-    return f"withdrawal-{request_id}"
-
-
 @workflow.defn(name="WithdrawalWorkflow")
 class WithdrawalWorkflow:
     @workflow.init
@@ -89,7 +81,7 @@ class WithdrawalWorkflow:
     async def run(self, req: WithdrawalRequest) -> WithdrawalStatus:
         # 2. Validate and check policy: a refusal ends here, nothing reserved.
         try:
-            self.prepared = await self._local(WithdrawalActivities.prepare, req)
+            self.prepared = await self._local(act.PREPARE_WITHDRAWAL, PreparedWithdrawal, req)
         except REFUSED as exc:
             return await self._finish("failed", _reason(exc))
         self._publish()
@@ -115,13 +107,14 @@ class WithdrawalWorkflow:
 
         # 4. Reserve, then sign and send; re-sign only after a version is proven dead.
         try:
-            await self._local(WithdrawalActivities.reserve, req, self.prepared)
+            await self._local(act.RESERVE_WITHDRAWAL, type(None), req, self.prepared)
         except REFUSED as exc:
             return await self._finish("failed", _reason(exc))
         await self._set("reserved")
         for version in range(1, req.max_versions + 1):
             signed = await self._local(
-                WithdrawalActivities.sign,
+                act.SIGN_WITHDRAWAL,
+                SignedVersion,
                 SignRequest(
                     request_id=req.request_id,
                     chain=req.chain,
@@ -217,9 +210,10 @@ class WithdrawalWorkflow:
         """The version's fate, or None when the chain could not be read for an hour."""
         self.outcomes[signed.version] = "broadcast"
         try:
-            outcome = await workflow.execute_activity_method(
-                WithdrawalActivities.send_and_confirm,
+            outcome = await workflow.execute_activity(
+                act.SEND_AND_CONFIRM,
                 signed,
+                result_type=SendOutcome,
                 start_to_close_timeout=timedelta(minutes=15),
                 heartbeat_timeout=timedelta(seconds=15),
                 schedule_to_close_timeout=UNDECIDED_AFTER,
@@ -258,20 +252,10 @@ class WithdrawalWorkflow:
                 return await self._finish("failed", outcome.detail or "expired", ledger="release")
 
     async def _ask_approvers(self) -> None:
-        p = self.prepared
-        assert p is not None
-        text = (
-            f"<b>Withdrawal needs approval</b>\n"
-            f"{_esc(self.req.request_id)}: {plain(from_base_units(p.amount, p.decimals))} "
-            f"{_esc(p.symbol)} on {self.req.chain}\nTo: <code>{_esc(p.to)}</code>\n"
-            f"Requested by {_esc(self.req.requested_by)}"
+        assert self.prepared is not None
+        text, buttons = texts.approval_request(
+            self.req.request_id, self.req.chain, self.req.requested_by, self.prepared
         )
-        buttons = [
-            [
-                Button(text="Approve", callback_data=f"wd:approve:{self.req.request_id}"),
-                Button(text="Reject", callback_data=f"wd:reject:{self.req.request_id}"),
-            ]
-        ]
         for chat in self.req.approver_chats:
             await self._notify(chat, "approval", text, buttons)
 
@@ -284,7 +268,8 @@ class WithdrawalWorkflow:
         self._publish()
         if state in ("awaiting_approval", "broadcast", "manual_review"):
             await self._local(
-                WithdrawalActivities.record,
+                act.RECORD_WITHDRAWAL,
+                type(None),
                 LedgerChange(
                     request_id=self.req.request_id,
                     chain=self.req.chain,
@@ -303,7 +288,8 @@ class WithdrawalWorkflow:
         self._publish()
         if self.prepared is not None:  # registered: the ledger and the row follow
             await self._local(
-                WithdrawalActivities.record,
+                act.RECORD_WITHDRAWAL,
+                type(None),
                 LedgerChange(
                     request_id=self.req.request_id,
                     chain=self.req.chain,
@@ -314,20 +300,14 @@ class WithdrawalWorkflow:
                 ),
             )
         if self.req.notify_chat:
-            detail = f": {_esc(self.reason)}" if self.reason and state != "confirmed" else ""
-            tx = f"\nTx: <code>{_esc(self.tx_id)}</code>" if self.tx_id else ""
-            await self._notify(
-                self.req.notify_chat,
-                state,
-                f"Withdrawal {_esc(self.req.request_id)} <b>{state}</b>{detail}{tx}",
-                [],
-            )
+            text = texts.withdrawal_outcome(self.req.request_id, state, self.reason, self.tx_id)
+            await self._notify(self.req.notify_chat, state, text, [])
         return self.status()
 
     async def _notify(self, chat: int, kind: str, text: str, buttons: list[list[Button]]) -> None:
         try:
-            await workflow.execute_activity_method(
-                NotifyActivities.send_notification,
+            await workflow.execute_activity(
+                act.SEND_NOTIFICATION,
                 Notification(
                     dedupe_key=f"{chat}:withdrawal:{self.req.request_id}:{kind}",
                     chat_id=chat,
@@ -341,11 +321,12 @@ class WithdrawalWorkflow:
         except ActivityError as exc:  # a message must not block the money
             workflow.logger.warning("notification to %s failed: %s", chat, exc)
 
-    async def _local(self, method: Callable[..., Awaitable[R]], *args: Any) -> R:
+    async def _local(self, name: str, result_type: type[R], *args: Any) -> R:
         """Short, idempotent steps run as local activities: one marker event each."""
-        return await workflow.execute_local_activity_method(
-            method,
+        return await workflow.execute_local_activity(
+            name,
             args=list(args),
+            result_type=result_type,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=QUICK,
         )
@@ -370,7 +351,3 @@ class WithdrawalWorkflow:
 def _reason(exc: ActivityError | ApplicationError) -> str:
     cause = exc.cause if isinstance(exc, ActivityError) else exc
     return str(cause.message) if isinstance(cause, ApplicationError) else str(cause or exc)
-
-
-def _esc(text: str | None) -> str:
-    return escape(text or "")

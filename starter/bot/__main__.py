@@ -10,17 +10,17 @@ import asyncio
 import signal
 import sys
 
-from starter import telemetry
+from core.errors import UserError
 from starter.bot.app import run
-from starter.errors import UserError
-from starter.settings import load_settings
-from starter.temporal_client import connect
+from starter.client import connect
+from starter.runtime import telemetry
+from starter.runtime.settings import load_settings
 from store.db import create_pool
 
 
 async def amain() -> None:
     settings = load_settings()
-    # Logging, SDK metrics, tracing and /healthz, /readyz, /metrics first (starter.telemetry).
+    # Logging, SDK metrics, tracing and /healthz, /readyz, /metrics first (runtime.telemetry).
     async with telemetry.process(settings, name="bot") as health:
         if not settings.database_url:
             raise UserError("DATABASE_URL is not set (the bot lists wallets from PostgreSQL)")

@@ -9,10 +9,10 @@ from aiogram.filters import Command
 from aiogram.types import Message
 from temporalio.client import Client
 
-from starter import inspect
 from starter.bot.auth import requires
 from starter.bot.text import code, esc
-from starter.settings import Settings
+from starter.client import inspect
+from starter.runtime.settings import Settings
 
 
 def _ago(when: datetime | None) -> str:

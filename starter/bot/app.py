@@ -19,15 +19,15 @@ from aiohttp import web
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from core.errors import UserError
 from starter.bot import admin, basics, wallets, withdrawals
 from starter.bot.auth import AuthMiddleware, Roles
+from starter.bot.fees import FeeEstimator
 from starter.bot.pending import PendingWithdrawals
 from starter.bot.retry import RetryAfterMiddleware
 from starter.bot.text import COMMANDS, BadUsage, esc
-from starter.errors import UserError
-from starter.fees import FeeEstimator
-from starter.settings import Settings
-from starter.telegram_client import make_bot
+from starter.runtime.settings import Settings
+from starter.runtime.telegram import make_bot
 
 log = logging.getLogger("walletflow.bot")
 

@@ -18,7 +18,7 @@ from aiogram.dispatcher.flags import get_flag
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
 
 from starter.bot.text import code
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 
 log = logging.getLogger("walletflow.bot")
 

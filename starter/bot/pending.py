@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from workflows.models import WithdrawalRequest
+from core.models import WithdrawalRequest
 
 TTL_SECONDS = 600.0
 

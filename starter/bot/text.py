@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 from html import escape
 
 import chains
-from chains.base import plain
+from core.amounts import plain
 
 USAGE = {
     "watch": "/watch CHAIN ADDRESS [label] — e.g. /watch solana 9xQe…v3 Treasury",

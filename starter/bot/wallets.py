@@ -16,15 +16,16 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 import chains
-from chains.base import InvalidInput, plain
-from starter import monitors, withdrawals
+from core.amounts import plain
+from core.errors import InvalidInput, UserError
+from core.ids import monitor_id
+from core.models import Chain, MonitorStatus, WithdrawalStatus
 from starter.bot.auth import Role, refusal, reply, requires
 from starter.bot.text import BadUsage, address_link, amount, code, esc, short, tx_link
-from starter.errors import UserError
-from starter.settings import Settings
+from starter.client import monitors, withdrawals
+from starter.runtime.settings import Settings
 from store import wallets as wallet_store
-from workflows.models import Chain, MonitorStatus, WithdrawalStatus
-from workflows.monitor import WalletMonitorWorkflow, monitor_id
+from workflows.monitor import WalletMonitorWorkflow
 
 LIST_LIMIT = 40  # wallets shown by /list (and queried for their state)
 STAFF: tuple[Role, ...] = ("operator", "approver", "admin")
@@ -45,7 +46,7 @@ def chains_of(address: str) -> list[Chain]:
     for name in chains.CHAINS:
         with suppress(InvalidInput):
             chains.get(name).normalize_address(address)
-            found.append(name)  # type: ignore[arg-type]
+            found.append(name)
     return found
 
 

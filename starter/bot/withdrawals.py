@@ -16,16 +16,17 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from temporalio.client import Client
 
-from chains.base import to_base_units
-from starter import withdrawals
+from core import texts
+from core.amounts import to_base_units
+from core.errors import UserError
+from core.ids import withdrawal_id
+from core.models import WithdrawalRequest
 from starter.bot.auth import requires
+from starter.bot.fees import FeeEstimator
 from starter.bot.pending import Pending, PendingWithdrawals
 from starter.bot.text import BadUsage, address_link, amount, code, esc
-from starter.errors import UserError
-from starter.fees import FeeEstimator
-from starter.settings import Settings
-from workflows.models import WithdrawalRequest
-from workflows.withdrawal import withdrawal_id
+from starter.client import withdrawals
+from starter.runtime.settings import Settings
 
 log = logging.getLogger("walletflow.bot")
 
@@ -96,7 +97,7 @@ async def withdraw(
         notify_chat=message.chat.id,
     )
     # The workflow refuses these too; saying so now spares a summary and a failed withdrawal.
-    hot = settings.solana_hot_wallet if req.chain == "solana" else settings.tron_hot_wallet
+    hot = settings.hot_wallet(req.chain)
     if hot and req.to == hot.strip():
         raise UserError("the destination is the hot wallet itself")
     allowlist = {a.strip() for a in settings.withdrawal_allowlist.split(",") if a.strip()}
@@ -178,9 +179,10 @@ async def _edit(callback: CallbackQuery, text: str | None, *, drop_buttons: bool
 
 
 async def decide_button(callback: CallbackQuery, bot: Bot, client: Client) -> None:
-    """The workflow's approval buttons: `wd:approve:<request id>` / `wd:reject:<request id>`.
-    Parsed by hand: request ids may contain ':' (the CLI allows it)."""
-    _, action, rid = (callback.data or "").split(":", 2)
+    """The workflow's Approve / Reject buttons (`core.texts.decision_button`)."""
+    parsed = texts.parse_decision_button(callback.data or "")
+    assert parsed is not None  # the router's filter matched it
+    action, rid = parsed
     user = callback.from_user
     # `decide` refuses self-approval and a withdrawal no longer awaiting approval.
     await withdrawals.decide(
@@ -219,7 +221,7 @@ def make_router() -> Router:
     router.callback_query.register(confirm_button, Confirm.filter(), flags=operators)
     router.callback_query.register(
         decide_button,
-        F.data.regexp(r"^wd:(approve|reject):.+"),
+        F.data.regexp(texts.DECISION_BUTTON),
         flags=requires("approver"),
     )
     return router

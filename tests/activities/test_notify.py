@@ -11,10 +11,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import NotifyActivities
-from starter.settings import Settings
-from starter.telegram_client import make_bot
+from core.models import Notification
+from starter.runtime.settings import Settings
+from starter.runtime.telegram import make_bot
 from tests.conftest import chat_id
-from workflows.models import Notification
 
 
 @pytest.fixture

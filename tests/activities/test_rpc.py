@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from activities import rpc
-from activities.rpc import Endpoint, Endpoints, RpcUnavailable
+from activities import failover as rpc
+from activities.failover import Endpoint, Endpoints, RpcUnavailable
 
 
 class Flaky:

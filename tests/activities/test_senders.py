@@ -19,15 +19,16 @@ from solders.keypair import Keypair
 from temporalio.testing import ActivityEnvironment
 from tronpy.keys import PrivateKey
 
-from activities import solana_rpc, tron_rpc
 from activities.keystore import FileKeyStore
+from activities.solana import adapters as solana_adapters
+from activities.tron import adapters as tron_adapters
 from activities.withdraw import ChainSender, InsufficientFunds, Policy, WithdrawalActivities
 from chains import tron
-from chains.base import to_base_units
+from core.amounts import to_base_units
+from core.models import SignedVersion
 from starter.devstack import devnet_tokens, write_devnet_keys
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 from tests.e2e import HOT_ACCOUNT, eventually
-from workflows.models import SignedVersion
 
 Signed = tuple[bytes, str, int]  # (raw, tx id, expiry), as ChainSender.sign returns them
 
@@ -56,8 +57,8 @@ async def _sender(
     )
     keys = FileKeyStore(write_devnet_keys(home, {chain: info}, index=HOT_ACCOUNT))
     connect, sender = {
-        "solana": (solana_rpc.connect, solana_rpc.SolanaSender),
-        "tron": (tron_rpc.connect, tron_rpc.TronSender),
+        "solana": (solana_adapters.connect, solana_adapters.SolanaSender),
+        "tron": (tron_adapters.connect, tron_adapters.TronSender),
     }[chain]
     rpc: Any = connect(urls or [devnet.url])
     try:
@@ -79,7 +80,7 @@ async def broadcast_and_confirm(sender: ChainSender, signed: list[Signed]) -> No
 
 
 async def test_close_solana_signers_share_a_blockhash_and_all_land(
-    solana_sender: solana_rpc.SolanaSender,
+    solana_sender: solana_adapters.SolanaSender,
 ) -> None:
     sender = solana_sender
     sol = sender.tokens.native
@@ -92,14 +93,14 @@ async def test_close_solana_signers_share_a_blockhash_and_all_land(
     assert len({expiry for _, _, expiry in signed}) == 1
     await broadcast_and_confirm(sender, signed)
 
-    await asyncio.sleep(solana_rpc.BLOCKHASH_REUSE + 0.1)
+    await asyncio.sleep(solana_adapters.BLOCKHASH_REUSE + 0.1)
     later = await sender.sign(sol, str(Keypair().pubkey()), amount)
     assert sender.rpc.calls["getLatestBlockhash"] == 2
     assert later[2] > signed[0][2]  # a newer blockhash, valid for longer
 
 
 async def test_solana_balance_check_refuses_what_the_hot_wallet_cannot_pay(
-    solana_sender: solana_rpc.SolanaSender, solana_devnet: Any
+    solana_sender: solana_adapters.SolanaSender, solana_devnet: Any
 ) -> None:
     sender = solana_sender
     sol = sender.tokens.native
@@ -115,7 +116,7 @@ async def test_solana_balance_check_refuses_what_the_hot_wallet_cannot_pay(
         await sender.check_funds(usdc, new, 10**18)
 
 
-async def finalized_past(sender: solana_rpc.SolanaSender, height: int) -> bool:
+async def finalized_past(sender: solana_adapters.SolanaSender, height: int) -> bool:
     return bool((await sender.rpc.primary.get_block_height(Finalized)).value > height)
 
 
@@ -150,7 +151,7 @@ async def test_solana_expiry_is_not_proven_by_a_node_behind_the_finalized_height
         await behind.stop()
 
 
-async def solid_head_past(sender: tron_rpc.TronSender, ts: int) -> bool:
+async def solid_head_past(sender: tron_adapters.TronSender, ts: int) -> bool:
     return (await sender._solid_head())[0] > ts
 
 
@@ -181,7 +182,7 @@ async def test_tron_expiry_is_not_proven_by_another_node(tron_devnet: Any, tmp_p
 
 
 async def test_tron_token_withdrawals_share_one_energy_price_and_all_land(
-    tron_sender: tron_rpc.TronSender, tron_devnet: Any
+    tron_sender: tron_adapters.TronSender, tron_devnet: Any
 ) -> None:
     sender = tron_sender
     usdt = sender.tokens.by_symbol(tron_devnet.info()["trc20_symbol"])
@@ -210,7 +211,7 @@ async def test_tron_token_withdrawals_share_one_energy_price_and_all_land(
 
 
 async def test_send_and_confirm_resends_only_what_no_node_answered(
-    tron_sender: tron_rpc.TronSender, tron_devnet: Any, pool: asyncpg.Pool
+    tron_sender: tron_adapters.TronSender, tron_devnet: Any, pool: asyncpg.Pool
 ) -> None:
     """A TRON node keeps accepted bytes until they expire, so an answered broadcast is not
     repeated at every look; one whose answer was lost goes out again at the next look."""

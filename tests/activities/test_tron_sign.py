@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from tronpy.keys import PrivateKey
 
-from activities import tron_rpc
+from activities.tron import adapters as tron_adapters
 from chains import tron
 from tests.activities.test_senders import broadcast_and_confirm, tron_sender  # noqa: F401
 
@@ -18,7 +18,7 @@ def _recipient() -> str:
 
 
 async def test_tron_sign_returns_the_txid_of_the_bytes_it_signed(
-    tron_sender: tron_rpc.TronSender,  # noqa: F811
+    tron_sender: tron_adapters.TronSender,  # noqa: F811
 ) -> None:
     sender = tron_sender
     raw, tx_id, _ = signed = await sender.sign(sender.tokens.native, _recipient(), 1_000_000)
@@ -28,7 +28,7 @@ async def test_tron_sign_returns_the_txid_of_the_bytes_it_signed(
 
 
 async def test_tron_sign_refuses_a_node_txid_for_other_bytes(
-    tron_sender: tron_rpc.TronSender,  # noqa: F811
+    tron_sender: tron_adapters.TronSender,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A node answering getsignweight with the txID of another transaction (one paying it,

@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from starter.bot import run
 from starter.devstack import free_port
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 from tests.conftest import chat_id
 from tests.e2e import eventually
 

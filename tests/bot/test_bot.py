@@ -14,7 +14,9 @@ from solders.keypair import Keypair
 from temporalio.client import Client
 
 from chains import solana as sol
-from starter import withdrawals
+from core.ids import monitor_id
+from core.models import MonitorStatus
+from starter.client import withdrawals
 from store import wallets as wallet_store
 from tests.bot.conftest import (
     ADMIN,
@@ -31,8 +33,7 @@ from tests.chain_tx import sol_account, sol_send
 from tests.conftest import chat_id
 from tests.e2e import Stack, eventually
 from tests.withdrawals.helpers import fresh_tron_address, sol_balance
-from workflows.models import MonitorStatus
-from workflows.monitor import WalletMonitorWorkflow, monitor_id
+from workflows.monitor import WalletMonitorWorkflow
 
 SOL = 10**9
 FUNDER = 14  # devnet account paying the test transfers (not the hot wallet, 19)

@@ -8,9 +8,10 @@ from typing import Any
 import pytest_asyncio
 from solders.keypair import Keypair
 
+from chains.tron.fees import TYPICAL_ENERGY_NEW_HOLDER
+from starter.bot.fees import FeeEstimator
 from starter.devstack import devnet_tokens
-from starter.fees import TYPICAL_ENERGY_NEW_HOLDER, FeeEstimator
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 from tests.withdrawals.helpers import fresh_tron_address
 
 HOT = 19

@@ -20,9 +20,10 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
+from core import search_attributes
 from starter.devstack import free_port
-from store.embedded import EmbeddedPostgres
-from workflows import search_attributes
+from starter.devstack.postgres import EmbeddedPostgres
+from tests.deploy.tools import system_tool
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "walletflow-setup.sh"
 BIN = Path(sys.executable).parent  # walletflow, temporal and python of this environment
@@ -74,7 +75,7 @@ async def bare_temporal(tmp_path: Path) -> AsyncIterator[str]:
 
 async def run_setup(env: dict[str, str]) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        "sh",
+        system_tool("sh", "a POSIX shell (package dash)"),
         str(SCRIPT),
         env={"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **env},
         stdout=asyncio.subprocess.PIPE,

@@ -24,12 +24,13 @@ from tronpy.keys import PrivateKey
 from tronpy.providers.async_http import AsyncHTTPProvider
 
 from chains import solana as sol
-from chains.base import Asset
-from starter import monitors
-from starter.settings import Settings
+from core.assets import Asset
+from core.ids import monitor_id
+from core.models import Chain, MonitorStatus, Subscription
+from starter.client import monitors
+from starter.runtime.settings import Settings
 from tests.e2e import eventually, messages
-from workflows.models import Chain, MonitorStatus, Subscription
-from workflows.monitor import WalletMonitorWorkflow, monitor_id
+from workflows.monitor import WalletMonitorWorkflow
 
 SOL = 10**9
 TRX = 10**6

@@ -19,8 +19,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.e2e import eventually
-from workflows.models import (
+from core.ids import monitor_id
+from core.models import (
     FetchRequest,
     FetchResult,
     MonitorState,
@@ -32,7 +32,8 @@ from workflows.models import (
     WalletEvent,
     WalletRef,
 )
-from workflows.monitor import WalletMonitorWorkflow, monitor_id
+from tests.e2e import eventually
+from workflows.monitor import WalletMonitorWorkflow
 
 WALLET = "So11111111111111111111111111111111111111112"
 PAGE = 10

@@ -11,6 +11,7 @@ import pytest
 from solders.keypair import Keypair
 from tronpy.keys import PrivateKey
 
+from core.ids import monitor_id
 from tests.conftest import chat_id
 from tests.e2e import Stack, eventually, settled_messages
 from tests.monitor.support import (
@@ -27,7 +28,6 @@ from tests.monitor.support import (
     tron_wait_solid,
     watch,
 )
-from workflows.monitor import monitor_id
 
 pytestmark = pytest.mark.slow
 

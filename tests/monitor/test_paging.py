@@ -16,8 +16,9 @@ from solders.keypair import Keypair
 from tronpy.keys import PrivateKey
 
 from activities import monitor as monitor_activities
-from activities import solana_rpc, tron_rpc
-from starter import monitors
+from activities.solana import adapters as solana_adapters
+from activities.tron import adapters as tron_adapters
+from starter.client import monitors
 from tests.conftest import chat_id
 from tests.e2e import Stack, eventually
 from tests.monitor.support import (
@@ -42,8 +43,8 @@ from tests.monitor.support import (
 @pytest.fixture(scope="module", autouse=True)
 def small_pages() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(solana_rpc, "SIGNATURE_PAGE", 10)  # node page: getSignaturesForAddress
-        patch.setattr(tron_rpc, "GRID_PAGE", 5)  # node page: TronGrid
+        patch.setattr(solana_adapters, "SIGNATURE_PAGE", 10)  # node page: getSignaturesForAddress
+        patch.setattr(tron_adapters, "GRID_PAGE", 5)  # node page: TronGrid
         patch.setattr(monitor_activities, "PAGE_EVENTS", 7)  # events per fetch
         yield
 
@@ -58,11 +59,11 @@ async def burst_while_paused(
     *,
     min_fetches: int = 3,
 ) -> tuple[list[str], Delivery]:
-    handle = await watch(stack.client, stack.settings, chain, address, chat)  # type: ignore[arg-type]
-    await monitors.signal_monitor(stack.client, chain, address, "pause")  # type: ignore[arg-type]
+    handle = await watch(stack.client, stack.settings, chain, address, chat)
+    await monitors.signal_monitor(stack.client, chain, address, "pause")
     await wait_state(handle, "paused")
     sent: list[str] = await send()  # type: ignore[operator]
-    await monitors.signal_monitor(stack.client, chain, address, "resume")  # type: ignore[arg-type]
+    await monitors.signal_monitor(stack.client, chain, address, "resume")
 
     async def all_notified() -> Delivery | None:
         d = await delivery(pool, stack.telegram, chain, address, chat)

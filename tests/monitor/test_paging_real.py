@@ -9,8 +9,8 @@ from solders.keypair import Keypair
 from tronpy.keys import PrivateKey
 
 from activities.monitor import PAGE_EVENTS
-from activities.solana_rpc import SIGNATURE_PAGE
-from activities.tron_rpc import GRID_PAGE
+from activities.solana.adapters import SIGNATURE_PAGE
+from activities.tron.adapters import GRID_PAGE
 from tests.conftest import chat_id
 from tests.e2e import Stack
 from tests.monitor.support import (

@@ -10,7 +10,7 @@ import pytest
 from solders.keypair import Keypair
 from tronpy.keys import PrivateKey
 
-from starter import monitors
+from starter.client import monitors
 from tests.conftest import chat_id
 from tests.e2e import Stack, eventually, messages, settled_messages
 from tests.monitor.support import (
@@ -51,12 +51,12 @@ async def test_paused_sends_nothing_and_resume_delivers_everything_once(
         address, funder, unit = str(Keypair().pubkey()), 5, SOL // 100
     else:
         address, funder, unit = tron_address(PrivateKey.random()), 5, TRX
-    handle = await watch(stack.client, stack.settings, chain, address, chat)  # type: ignore[arg-type]
+    handle = await watch(stack.client, stack.settings, chain, address, chat)
 
     sent = await send(stack, chain, funder, address, [100 * unit])
     await settled_messages(stack.telegram, chat, 1, quiet=0.5)
 
-    await monitors.signal_monitor(stack.client, chain, address, "pause")  # type: ignore[arg-type]
+    await monitors.signal_monitor(stack.client, chain, address, "pause")
     await wait_state(handle, "paused")
     pokes_before = await signals_named(handle, "poke")
 
@@ -71,7 +71,7 @@ async def test_paused_sends_nothing_and_resume_delivers_everything_once(
     ledgered = await pool.fetchval("SELECT count(*) FROM wallet_events WHERE wallet = $1", address)
     assert ledgered == 1, "the monitor fetched while paused"
 
-    await monitors.signal_monitor(stack.client, chain, address, "resume")  # type: ignore[arg-type]
+    await monitors.signal_monitor(stack.client, chain, address, "resume")
     got = await settled_messages(stack.telegram, chat, 2)
     assert len(got) == 2 and "5 transfers:" in got[1]["plain_text"], got[1]["plain_text"]
     assert_exactly_once(await delivery(pool, stack.telegram, chain, address, chat), sent + during)

@@ -22,7 +22,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from tronpy.keys import PrivateKey
 
-from starter import monitors
+from core import search_attributes as sa
+from core.ids import monitor_id, watch_id
+from core.models import MonitorState, Subscription, Unsubscribe, WatchState
+from starter.client import monitors
 from tests.conftest import chat_id
 from tests.e2e import Stack, eventually, settled_messages
 from tests.monitor.support import (
@@ -38,10 +41,8 @@ from tests.monitor.support import (
     wait_state,
     watch,
 )
-from workflows import search_attributes as sa
-from workflows.models import MonitorState, Subscription, Unsubscribe, WatchState
-from workflows.monitor import WalletMonitorWorkflow, monitor_id
-from workflows.watch import ChainWatchWorkflow, watch_id
+from workflows.monitor import WalletMonitorWorkflow
+from workflows.watch import ChainWatchWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncpg
 from solders.keypair import Keypair
 
-from starter import monitors
+from core.ids import monitor_id
+from core.models import MonitorStatus, Subscription
+from starter.client import monitors
 from tests.chain_tx import sol_account, sol_send, usdc
 from tests.conftest import chat_id
 from tests.e2e import Stack, eventually, settled_messages
-from workflows.models import MonitorStatus, Subscription
-from workflows.monitor import WalletMonitorWorkflow, monitor_id
+from workflows.monitor import WalletMonitorWorkflow
 
 SOL = 10**9
 

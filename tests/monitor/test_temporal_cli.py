@@ -12,6 +12,7 @@ import asyncpg
 from solders.keypair import Keypair
 from temporalio.client import WorkflowExecutionStatus
 
+from core.ids import monitor_id
 from tests.conftest import chat_id
 from tests.e2e import Stack, eventually, messages, settled_messages
 from tests.monitor.support import (
@@ -23,7 +24,6 @@ from tests.monitor.support import (
     sol_wait_finalized,
     watch,
 )
-from workflows.monitor import monitor_id
 
 
 async def temporal(stack: Stack, *args: str) -> str:

@@ -7,11 +7,12 @@ from tronpy import AsyncTron
 from tronpy.keys import PrivateKey
 from tronpy.providers.async_http import AsyncHTTPProvider
 
-from starter import monitors
+from core.ids import monitor_id
+from core.models import MonitorStatus, Subscription
+from starter.client import monitors
 from tests.conftest import chat_id
 from tests.e2e import Stack, eventually, settled_messages
-from workflows.models import MonitorStatus, Subscription
-from workflows.monitor import WalletMonitorWorkflow, monitor_id
+from workflows.monitor import WalletMonitorWorkflow
 
 TRX = 10**6
 

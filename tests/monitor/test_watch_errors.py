@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from tronpy.keys import PrivateKey
 
-from workflows.monitor import monitor_id
+from core.ids import monitor_id
 
 SOLANA_ADDRESS = str(Keypair().pubkey())
 TRON_ADDRESS = PrivateKey.random().public_key.to_base58check_address()

@@ -31,7 +31,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from tronpy.keys import PrivateKey
 
-from starter.settings import Settings
+from core.ids import monitor_id, watch_id
+from starter.runtime.settings import Settings
 from tests.conftest import chat_id
 from tests.e2e import eventually, stack_settings
 from tests.monitor.support import (
@@ -49,8 +50,6 @@ from tests.monitor.support import (
     tron_wait_solid,
     watch,
 )
-from workflows.monitor import monitor_id
-from workflows.watch import watch_id
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +146,7 @@ async def test_sigkill_mid_stream_misses_nothing_and_repeats_nothing(
         wallets[f"tron{i}"] = ("tron", tron_address(PrivateKey.random()))
     chats = {name: chat_id() for name in wallets}
     for name, (chain, address) in wallets.items():
-        await watch(client, settings, chain, address, chats[name])  # type: ignore[arg-type]
+        await watch(client, settings, chain, address, chats[name])
 
     sent: dict[str, list[str]] = {name: [] for name in wallets}
     rng = random.Random(7)

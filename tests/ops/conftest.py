@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 from tests.e2e import Devnets, stack_settings
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from starter.devstack import free_port
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 from tests.e2e import eventually
 
 ROOT = Path(__file__).resolve().parents[2]

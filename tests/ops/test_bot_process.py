@@ -9,7 +9,7 @@ import signal
 import time
 from typing import Any
 
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 from tests.ops.support import metric_value, running
 
 

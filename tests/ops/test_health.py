@@ -13,9 +13,9 @@ import pytest_asyncio
 from aiohttp import web
 
 from activities import metrics
-from starter import health as health_module
 from starter.devstack import free_port
-from starter.health import Health, OpsServer
+from starter.runtime import health as health_module
+from starter.runtime.health import Health, OpsServer
 
 SDK_TEXT = (
     "# HELP temporal_worker_task_slots_available Task slots\n"

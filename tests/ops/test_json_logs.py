@@ -15,8 +15,8 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from starter import telemetry
-from starter.settings import Settings
+from starter.runtime import telemetry
+from starter.runtime.settings import Settings
 from tests.ops.logging_workflow import LoggingWorkflow, log_something
 
 

@@ -19,12 +19,12 @@ from solders.keypair import Keypair
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from core.ids import watch_id
 from starter.devstack import free_port
-from starter.settings import Settings
+from starter.runtime.settings import Settings
 from tests.e2e import eventually
 from tests.ops.support import ROOT, process_env, running
 from tests.withdrawals.helpers import new_request_id
-from workflows.watch import watch_id
 
 
 class Collector(pb_grpc.TraceServiceServicer):

@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 
+from activities import failover as rpc_module
 from activities import metrics
-from activities import rpc as rpc_module
-from activities.rpc import CircuitBreaker, Endpoint, Endpoints, RpcUnavailable
+from activities.failover import CircuitBreaker, Endpoint, Endpoints, RpcUnavailable
 
 
 class Clock:
-    """Stands in for the `time` module inside activities.rpc only (asyncio keeps the real one)."""
+    """Stands in for `time` inside activities.failover only (asyncio keeps the real one)."""
 
     def __init__(self, now: float = 0.0) -> None:
         self.now = now

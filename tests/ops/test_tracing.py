@@ -24,12 +24,12 @@ from solders.keypair import Keypair
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from starter import telemetry, withdrawals
-from starter.settings import Settings
-from starter.temporal_client import connect
+from core.models import WithdrawalStatus
+from starter.client import connect, withdrawals
+from starter.runtime import telemetry
+from starter.runtime.settings import Settings
 from tests.e2e import Stack
 from tests.withdrawals.helpers import new_request_id, sol_balance
-from workflows.models import WithdrawalStatus
 
 WITHDRAWAL_ACTIVITIES = {
     "prepare_withdrawal",

@@ -23,15 +23,15 @@ from solders.keypair import Keypair
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from starter import inspect, monitors
-from starter.settings import Settings
+from core.ids import monitor_id, watch_id
+from core.models import MonitorStatus, Subscription
+from starter.client import inspect, monitors
+from starter.runtime.settings import Settings
 from tests.chain_tx import sol_account, sol_send
 from tests.conftest import chat_id
 from tests.e2e import eventually, settled_messages
 from tests.ops.support import ROOT, Process, metric_value, process_env, start_process
-from workflows.models import MonitorStatus, Subscription
-from workflows.monitor import WalletMonitorWorkflow, monitor_id
-from workflows.watch import watch_id
+from workflows.monitor import WalletMonitorWorkflow
 
 FUNDER = 11  # devnet account paying this module's transfers
 SOL = 10**9

@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from store.embedded import EmbeddedPostgres
+from starter.devstack.postgres import EmbeddedPostgres
 from store.migrate import apply_migrations, discover
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from core.models import LedgerChange, PreparedWithdrawal, SignedVersion, WithdrawalRequest
 from store import withdrawals as repo
-from workflows.models import LedgerChange, PreparedWithdrawal, SignedVersion, WithdrawalRequest
 
 
 def sample(

@@ -10,11 +10,14 @@ from hypothesis import strategies as st
 from solders.keypair import Keypair
 from tronpy.keys import PrivateKey
 
-from chains import InvalidInput, get, tron
+from chains import get, tron
 from chains import solana as sol
-from chains.base import format_amount, from_base_units, to_base_units
-from workflows.messages import DIGEST_AFTER, messages_for
-from workflows.models import Subscription, WalletEvent
+from chains.tron import fees as tron_fees
+from core.amounts import from_base_units, to_base_units
+from core.assets import format_amount
+from core.errors import InvalidInput
+from core.models import Subscription, WalletEvent
+from core.texts import DIGEST_AFTER, messages_for
 
 SOL_ADDR = str(Keypair.from_seed(bytes(32)).pubkey())
 TRON_ADDR = PrivateKey(bytes([1] * 32)).public_key.to_base58check_address()
@@ -122,14 +125,14 @@ def test_subscription_filters() -> None:
 
 def test_messages_escape_user_text_and_digest_bursts() -> None:
     sub = Subscription(chat_id=7, label="<script>&")
-    [(key, text)] = messages_for(sub, [_event()])
+    [(key, text)] = messages_for(sub, [_event()], sol.tx_url)
     assert key == f"7:solana:sig0:0:{SOL_ADDR}"
     assert "&lt;script&gt;&amp;" in text and "<script>" not in text
     assert "X&lt;b&gt;" in text and "+5 USDC" not in text and "Received 5 USDC" in text
     burst = [_event(n=i) for i in range(DIGEST_AFTER + 2)]
-    [(digest_key, digest)] = messages_for(sub, burst)
+    [(digest_key, digest)] = messages_for(sub, burst, sol.tx_url)
     assert digest_key.startswith("7:digest:") and f"{len(burst)} transfers" in digest
-    assert messages_for(Subscription(chat_id=7, direction="out"), burst) == []
+    assert messages_for(Subscription(chat_id=7, direction="out"), burst, sol.tx_url) == []
 
 
 def test_tron_block_header_reads_fields_left_out_as_zero() -> None:
@@ -142,6 +145,6 @@ def test_tron_block_header_reads_fields_left_out_as_zero() -> None:
 
 
 def test_tron_fee_limit_is_an_integer_margin_over_the_estimate_under_the_cap() -> None:
-    assert tron.fee_limit(13_045, 210, cap=100_000_000) == 13_045 * 210 * 3 // 2
-    assert tron.fee_limit(13_045, 211, margin_percent=133, cap=100_000_000) == 3_660_818
-    assert tron.fee_limit(10**9, 420, cap=100_000_000) == 100_000_000
+    assert tron_fees.fee_limit(13_045, 210, cap=100_000_000) == 13_045 * 210 * 3 // 2
+    assert tron_fees.fee_limit(13_045, 211, margin_percent=133, cap=100_000_000) == 3_660_818
+    assert tron_fees.fee_limit(10**9, 420, cap=100_000_000) == 100_000_000

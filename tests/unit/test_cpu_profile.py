@@ -51,7 +51,7 @@ def test_worker_samples_count_rpc_and_database_time_inside_activities_apart() ->
             "Pool.execute (asyncpg/pool.py:709) 10",
             "run (a.py:1);_WorkflowWorker._handle_activation (temporalio/worker/_workflow.py:1) 5",
             "run (a.py:1);bare_local (bench/withdrawals_baseline.py:3) 5",
-            "run (a.py:1);SolanaSender._flush_statuses (activities/solana_rpc.py:573);"
+            "run (a.py:1);SolanaSender._flush_statuses (activities/solana/adapters.py:573);"
             "Endpoints.call (activities/rpc.py:130) 5",
             "run (a.py:1);WithdrawalActivities._send_and_confirm (activities/withdraw.py:9) 5",
         ]

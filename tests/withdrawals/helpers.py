@@ -12,9 +12,9 @@ from tronpy import AsyncTron
 from tronpy.providers.async_http import AsyncHTTPProvider
 
 from chains import solana as sol
-from starter import withdrawals
+from core.models import WithdrawalStatus
+from starter.client import withdrawals
 from tests.e2e import Stack
-from workflows.models import WithdrawalStatus
 
 
 async def sol_balance(stack: Stack, address: str, mint: str | None = None) -> int:

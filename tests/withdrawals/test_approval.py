@@ -11,11 +11,11 @@ import pytest_asyncio
 from solders.keypair import Keypair
 from temporalio.testing import WorkflowEnvironment
 
-from starter import withdrawals
-from starter.errors import UserError
+from core.errors import UserError
+from core.models import Actor, WithdrawalStatus
+from starter.client import withdrawals
 from tests.e2e import Devnets, Stack, eventually, running_stack
 from tests.withdrawals.helpers import ledger, new_request_id, sol_balance
-from workflows.models import Actor, WithdrawalStatus
 
 REQUESTER = "tg:1001"
 APPROVER = "tg:2002"

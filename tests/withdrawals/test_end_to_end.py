@@ -6,8 +6,8 @@ import asyncpg
 import pytest
 from solders.keypair import Keypair
 
-from starter import withdrawals
-from starter.errors import UserError
+from core.errors import UserError
+from starter.client import withdrawals
 from tests.e2e import Stack
 from tests.withdrawals.helpers import (
     fresh_tron_address,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from solders.keypair import Keypair
 
-from starter import withdrawals
+from starter.client import withdrawals
 from tests.e2e import Stack, eventually
 from tests.withdrawals.helpers import fresh_tron_address, ledger, sol_balance, trx_balance, withdraw
 

@@ -17,8 +17,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from tests.e2e import eventually
-from workflows.models import (
+from core.models import (
     LedgerChange,
     PreparedWithdrawal,
     Resolution,
@@ -27,6 +26,7 @@ from workflows.models import (
     SignRequest,
     WithdrawalRequest,
 )
+from tests.e2e import eventually
 from workflows.withdrawal import WithdrawalWorkflow
 
 

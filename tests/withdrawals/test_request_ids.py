@@ -13,12 +13,7 @@ import asyncpg
 import pytest
 from solders.keypair import Keypair
 
-from starter import withdrawals
-from store import withdrawals as repo
-from tests.e2e import Stack, eventually
-from tests.store.test_withdrawals import sample
-from tests.withdrawals.helpers import ledger, new_request_id, sol_balance, withdraw
-from workflows.models import (
+from core.models import (
     Actor,
     LedgerChange,
     PreparedWithdrawal,
@@ -26,6 +21,11 @@ from workflows.models import (
     WithdrawalState,
     WithdrawalStatus,
 )
+from starter.client import withdrawals
+from store import withdrawals as repo
+from tests.e2e import Stack, eventually
+from tests.store.test_withdrawals import sample
+from tests.withdrawals.helpers import ledger, new_request_id, sol_balance, withdraw
 from workflows.withdrawal import WithdrawalWorkflow
 
 STACK = {"queues": ("solana", "notify"), "triggers": False}

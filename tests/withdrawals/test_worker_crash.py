@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from solders.keypair import Keypair
 
-from starter import withdrawals
+from starter.client import withdrawals
 from tests.e2e import Stack, eventually, settings_env
 from tests.withdrawals.helpers import ledger, sol_balance, withdraw
 

@@ -1,0 +1,52 @@
+"""What a chain's I/O package (`activities/<chain>/`) provides to workers and the bot."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+from temporalio.client import Client
+
+from activities.fees import ChainFees
+from activities.keystore import KeyStore
+from activities.monitor import ChainReader
+from activities.withdraw import ChainSender
+from core.assets import TokenList
+from core.models import WatchResult, WatchState
+
+
+class Watcher(Protocol):
+    """A chain's cheap trigger: the `watch_chain` activity."""
+
+    async def watch_chain(self, state: WatchState) -> WatchResult: ...
+
+
+@dataclass
+class AdapterContext:
+    """What a chain's adapters are built from."""
+
+    urls: list[str]
+    tokens: TokenList
+    keys: KeyStore
+    pool: asyncpg.Pool
+    client: Client
+    options: Mapping[str, Any]  # the chain's own settings, by setting name
+
+
+@dataclass
+class Adapters:
+    reader: ChainReader
+    watcher: Watcher
+    sender: ChainSender
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+class ChainAdapterPackage(Protocol):
+    NAME: str
+    OPTIONS: tuple[str, ...]  # the setting names `build` reads from `AdapterContext.options`
+
+    def build(self, ctx: AdapterContext) -> Adapters: ...
+
+    def fees(self, urls: list[str], hot_wallet: str | None) -> ChainFees: ...

@@ -1,0 +1,30 @@
+"""Solana I/O: RPC failover, the monitor's reader, the account-sweeping trigger, the sender and
+the bot's fee estimates, over solana-py's AsyncClient."""
+
+from __future__ import annotations
+
+from activities.adapter import AdapterContext, Adapters
+from activities.solana.adapters import SolanaReader, SolanaSender, SolanaWatcher, connect
+from activities.solana.fees import SolanaFees
+from chains.solana import NAME
+
+OPTIONS: tuple[str, ...] = ("solana_sweep_seconds",)
+
+
+def build(ctx: AdapterContext) -> Adapters:
+    rpc = connect(ctx.urls)
+    return Adapters(
+        reader=SolanaReader(rpc, ctx.tokens),
+        watcher=SolanaWatcher(
+            rpc, ctx.pool, ctx.client, sweep_seconds=ctx.options["solana_sweep_seconds"]
+        ),
+        sender=SolanaSender(rpc, ctx.tokens, ctx.keys),
+        closers=[endpoint.client.close for endpoint in rpc.endpoints],
+    )
+
+
+def fees(urls: list[str], hot_wallet: str | None) -> SolanaFees:
+    return SolanaFees(urls, hot_wallet)
+
+
+__all__ = ["NAME", "OPTIONS", "build", "fees"]

@@ -1,0 +1,36 @@
+"""TRON I/O: HTTP failover, the monitor's reader, the block-scanning trigger, the sender and the
+bot's fee estimates, over tronpy's HTTP provider and the TronGrid `/v1` endpoints."""
+
+from __future__ import annotations
+
+from activities.adapter import AdapterContext, Adapters
+from activities.tron.adapters import TronReader, TronSender, TronWatcher, connect
+from activities.tron.fees import TronFees
+from chains.tron import NAME
+
+OPTIONS: tuple[str, ...] = ("tron_block_seconds", "tron_max_fee_limit", "tron_expiration_seconds")
+
+
+def build(ctx: AdapterContext) -> Adapters:
+    rpc = connect(ctx.urls)
+    block_seconds = ctx.options["tron_block_seconds"]
+    return Adapters(
+        reader=TronReader(rpc, ctx.tokens),
+        watcher=TronWatcher(rpc, ctx.pool, ctx.client, block_seconds=block_seconds),
+        sender=TronSender(
+            rpc,
+            ctx.tokens,
+            ctx.keys,
+            poll_seconds=min(3.0, block_seconds),
+            max_fee_limit=ctx.options["tron_max_fee_limit"],
+            expiration_ms=ctx.options["tron_expiration_seconds"] * 1000,
+        ),
+        closers=[endpoint.client.close for endpoint in rpc.endpoints],
+    )
+
+
+def fees(urls: list[str], hot_wallet: str | None) -> TronFees:
+    return TronFees(urls, hot_wallet)
+
+
+__all__ = ["NAME", "OPTIONS", "build", "fees"]

@@ -1,0 +1,437 @@
+"""TRON I/O: the monitor's reader and the block-scanning trigger, over tronpy's HTTP provider
+(full-node `wallet/` and `walletsolidity/` endpoints) and the TronGrid `/v1` endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+from temporalio import activity
+from temporalio.client import Client
+from tronpy import AsyncTron
+from tronpy.async_contract import AsyncContract
+from tronpy.keys import PrivateKey
+from tronpy.providers.async_http import AsyncHTTPProvider
+
+from activities.failover import Endpoint, Endpoints, Shared
+from activities.keystore import KeyStore
+from activities.monitor import ReadResult
+from activities.watch import poke_wallets, run_round
+from activities.withdraw import Check, InsufficientFunds
+from chains import tron
+from chains.tron import fees
+from core.assets import Asset
+from core.errors import UserError
+from core.models import WatchResult, WatchState
+from store import wallets
+
+GRID_PAGE = 200  # TronGrid's maximum page size
+RECEIPT_CONCURRENCY = 8
+BLOCK_SECONDS = 3.0
+BLOCKS_PER_STEP = 100
+HEAD_WINDOW = 0.05  # seconds a withdrawal's check waits for others to share the solid head
+# Seconds one getchainparameters answer serves: the energy price only changes by a committee
+# proposal, effective at a maintenance period (every 6 h); fee_limit keeps a margin over it.
+ENERGY_PRICE_TTL = 300.0
+
+
+def connect(urls: list[str], *, timeout: float = 10) -> Endpoints[AsyncTron]:
+    return Endpoints(
+        tron.NAME,
+        [Endpoint(url, AsyncTron(AsyncHTTPProvider(url, timeout=timeout))) for url in urls],
+        transient=(httpx.HTTPError, OSError),
+    )
+
+
+async def _node(rpc: Endpoints[AsyncTron], path: str, params: dict[str, Any]) -> Any:
+    """POST a full-node endpoint (e.g. 'walletsolidity/getblockbynum'); the decoded JSON."""
+    return (await _node_at(rpc, path, params))[0]
+
+
+async def _node_at(rpc: Endpoints[AsyncTron], path: str, params: dict[str, Any]) -> tuple[Any, str]:
+    """`_node`, and the URL of the endpoint that answered."""
+    return await rpc.call_at(path, lambda c: c.provider.make_request(path, params))
+
+
+async def _grid(
+    rpc: Endpoints[AsyncTron], method: str, path: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """GET a TronGrid `/v1` endpoint, served by the same host as the node API."""
+
+    async def get(c: AsyncTron) -> dict[str, Any]:
+        url = c.provider.endpoint_uri.rstrip("/") + path
+        resp = await c.provider.client.get(url, params=params)
+        resp.raise_for_status()
+        body: dict[str, Any] = resp.json()
+        return body
+
+    return await rpc.call(method, get)
+
+
+class TronReader:
+    """A wallet's solidified TRX transfers and TRC20 Transfer events, oldest first."""
+
+    chain = tron.NAME
+
+    def __init__(self, rpc: Endpoints[AsyncTron], tokens: tron.TokenList) -> None:
+        self.rpc = rpc
+        self.tokens = tokens
+
+    async def initial_cursor(
+        self, address: str, assets: list[str] | None = None
+    ) -> tuple[dict[str, Any], dict[str, str | None]]:
+        block = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
+        ts = tron.block_header(block, "timestamp")
+        # History before watching isn't reported; the block scan needs no fingerprint.
+        return {"ts": ts + 1, "seen": []}, {address: None}
+
+    async def read(
+        self, address: str, cursor: dict[str, Any], *, limit: int, min_block: int | None = None
+    ) -> ReadResult:
+        final_block = await self._final_block() if min_block is not None else 0
+        # The two lists reach their page limits at different points of the same block, so each
+        # remembers its own items at the cursor's timestamp: a transaction done in one list
+        # (an outgoing TRC20 call) may still have its item pending in the other.
+        ts = int(cursor["ts"])
+        seen = [set(cursor["seen"]), set(cursor.get("seen_trc20", cursor["seen"]))]
+        params = {"only_confirmed": "true", "min_timestamp": ts, "order_by": "block_timestamp,asc"}
+        lists = await asyncio.gather(
+            self._grid_items(
+                "v1/transactions", f"/v1/accounts/{address}/transactions", params, seen[0], limit
+            ),
+            self._grid_items(
+                "v1/transactions/trc20",
+                f"/v1/accounts/{address}/transactions/trc20",
+                params,
+                seen[1],
+                limit,
+            ),
+        )
+        # A truncated list is complete only up to its last timestamp: cut there.
+        cuts = [int(items[-1]["block_timestamp"]) for items, complete in lists if not complete]
+        boundary = min(cuts) if cuts else None
+        kept = [
+            [i for i in items if boundary is None or int(i["block_timestamp"]) <= boundary]
+            for items, _ in lists
+        ]
+        keep = kept[0] + kept[1]
+
+        gate = asyncio.Semaphore(RECEIPT_CONCURRENCY)
+
+        async def receipt(tx_id: str) -> dict[str, Any]:
+            async with gate:
+                return await _node(
+                    self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id}
+                )
+
+        trc_ids = sorted({i["transaction_id"] for i in keep if "transaction_id" in i})
+        receipts = await asyncio.gather(*(receipt(t) for t in trc_ids))
+        events = [e for info in receipts for e in tron.trc20_transfers(info, address, self.tokens)]
+        events += [e for i in keep if "txID" in i and (e := tron.trx_transfer(i, address))]
+        events.sort(key=lambda e: (e.block, e.tx_id, e.index))
+
+        if keep:
+            new_ts = max(int(i["block_timestamp"]) for i in keep)
+            done = [
+                {
+                    i.get("txID") or i["transaction_id"]
+                    for i in items
+                    if int(i["block_timestamp"]) == new_ts
+                }
+                | (old if new_ts == ts else set())
+                for items, old in zip(kept, seen, strict=True)
+            ]
+            new_cursor = {"ts": new_ts, "seen": sorted(done[0]), "seen_trc20": sorted(done[1])}
+        else:
+            new_cursor = cursor
+        return ReadResult(events, new_cursor, more=boundary is not None, final_block=final_block)
+
+    async def _final_block(self) -> int:
+        info = await _node(self.rpc, "wallet/getnodeinfo", {})
+        return int(info["solidityBlock"].split(",ID:", 1)[0].replace("Num:", "", 1))
+
+    async def _grid_items(
+        self, method: str, path: str, params: dict[str, Any], seen: set[str], limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """About `limit` unseen items (whole pages), and whether the list is complete."""
+        items: list[dict[str, Any]] = []
+        query = {**params, "limit": GRID_PAGE}
+        while True:
+            page = await _grid(self.rpc, method, path, query)
+            for item in page.get("data") or []:
+                if (item.get("txID") or item.get("transaction_id")) not in seen:
+                    items.append(item)
+            fingerprint = (page.get("meta") or {}).get("fingerprint")
+            if not fingerprint:
+                return items, True
+            if len(items) >= limit:
+                return items, False
+            query = {**query, "fingerprint": fingerprint}
+
+
+class TronWatcher:
+    """The trigger: every solidified block once, its senders, receivers and Transfer events;
+    watched wallets among them get poked. Cost follows the chain, not the wallet count."""
+
+    def __init__(
+        self,
+        rpc: Endpoints[AsyncTron],
+        pool: asyncpg.Pool,
+        client: Client,
+        *,
+        block_seconds: float = BLOCK_SECONDS,
+    ) -> None:
+        self.rpc = rpc
+        self.pool = pool
+        self.client = client
+        self.block_seconds = block_seconds
+
+    @activity.defn(name="watch_chain")
+    async def watch_chain(self, state: WatchState) -> WatchResult:
+        details = activity.info().heartbeat_details
+        position: int | None = int(details[0]) if details else (state.position or {}).get("block")
+        result = WatchResult(position=None)
+        if position is None:
+            block = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
+            position = tron.block_header(block, "number")
+        activity.heartbeat(position)  # a retry resumes here, not at a later "now"
+
+        last_seen = time.time()
+
+        async def step() -> float:
+            nonlocal position, last_seen
+            assert position is not None
+            for _ in range(BLOCKS_PER_STEP):
+                block = await _node(
+                    self.rpc, "walletsolidity/getblockbynum", {"num": position + 1, "visible": True}
+                )
+                if not block.get("block_header"):
+                    # Not solidified yet: come back about when the next block is due.
+                    return min(max(last_seen + self.block_seconds - time.time(), 0.2), 1.0)
+                result.pokes += await self._scan(block, position + 1)
+                position += 1
+                last_seen = time.time()
+                activity.heartbeat(position)
+            return 0.0
+
+        await run_round(state.round_seconds, step, lambda: (position,))
+        result.position = {"block": position}
+        result.rpc_calls = sum(self.rpc.calls.values())
+        return result
+
+    async def _scan(self, block: dict[str, Any], number: int) -> int:
+        calls_contracts = any(
+            c.get("type") == "TriggerSmartContract"
+            for tx in block.get("transactions") or []
+            for c in tx.get("raw_data", {}).get("contract") or []
+        )
+        infos: list[dict[str, Any]] = []
+        if calls_contracts:
+            reply = await _node(
+                self.rpc, "walletsolidity/gettransactioninfobyblocknum", {"num": number}
+            )
+            infos = reply if isinstance(reply, list) else []
+        involved = tron.addresses_in_block(block, infos)
+        if not involved:
+            return 0
+        watched = await wallets.watched_among(self.pool, tron.NAME, sorted(involved))
+        return await poke_wallets(self.client, tron.NAME, dict.fromkeys(watched, number))
+
+
+class TronSender:
+    """Withdrawals from the TRON hot wallet. The key is read from the key store only here."""
+
+    chain = tron.NAME
+
+    def __init__(
+        self,
+        rpc: Endpoints[AsyncTron],
+        tokens: tron.TokenList,
+        keys: KeyStore,
+        *,
+        poll_seconds: float = 3.0,
+        max_fee_limit: int = 100_000_000,
+        expiration_ms: int = 90_000,
+        resend_seconds: float = 15.0,
+    ) -> None:
+        self.rpc = rpc
+        self.tokens = tokens
+        self.keys = keys
+        self.poll_seconds = poll_seconds
+        # A node keeps an accepted transaction until it expires: re-sending is only for one
+        # that never reached a node, so it need not happen at every look.
+        self.resend_seconds = resend_seconds
+        self.max_fee_limit = max_fee_limit
+        self.expiration_ms = expiration_ms  # how long a signed transfer may wait for a block
+        self._head_waiters: list[asyncio.Future[tuple[int, str]]] = []
+        self._contracts: dict[tuple[AsyncTron, str], AsyncContract] = {}
+        self._head_reader: asyncio.Task[None] | None = None
+        self._energy_price = Shared(ENERGY_PRICE_TTL, self._read_energy_price)
+
+    async def _contract(self, client: AsyncTron, address: str) -> AsyncContract:
+        """A listed token's contract (its ABI), fetched once per endpoint rather than once per
+        withdrawal: only its standard `transfer` is used."""
+        contract = self._contracts.get((client, address))
+        if contract is None:
+            contract = self._contracts[client, address] = await client.get_contract(address)
+        return contract
+
+    async def _solid_head(self) -> tuple[int, str]:
+        """The solidified head's timestamp, read after this call began, and the endpoint that
+        read it.
+
+        The withdrawals in flight on this worker share the read: checks that arrive within
+        HEAD_WINDOW get the answer of one getnowblock (a whole block, the heaviest call of a
+        check) instead of one each. Each caller still has a head read after it asked and
+        before its own transaction lookup, so its expiry proof holds.
+        """
+        waiter: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+        self._head_waiters.append(waiter)
+        if self._head_reader is None or self._head_reader.done():
+            self._head_reader = asyncio.create_task(self._read_heads())
+        return await waiter
+
+    async def _read_heads(self) -> None:
+        while self._head_waiters:
+            await asyncio.sleep(HEAD_WINDOW)
+            waiters, self._head_waiters = self._head_waiters, []
+            try:
+                head, url = await _node_at(
+                    self.rpc, "walletsolidity/getnowblock", {"visible": True}
+                )
+                head_ts = tron.block_header(head, "timestamp")
+            except Exception as exc:  # each waiting activity fails (and is retried) as before
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                continue
+            for waiter in waiters:
+                if not waiter.done():  # a cancelled activity no longer waits
+                    waiter.set_result((head_ts, url))
+
+    def _key(self) -> PrivateKey:
+        try:
+            return PrivateKey(bytes.fromhex(self.keys.secret(tron.NAME)))
+        except ValueError:
+            raise UserError("the tron hot-wallet key is not a 32-byte hex private key") from None
+
+    def hot_wallet(self) -> str:
+        return str(self._key().public_key.to_base58check_address())
+
+    async def _balance(self, address: str) -> int | None:
+        account = await _node(self.rpc, "wallet/getaccount", {"address": address, "visible": True})
+        return int(account.get("balance", 0)) if account else None
+
+    async def _constant(
+        self, owner: str, contract: str, selector: str, parameter: str
+    ) -> dict[str, Any]:
+        reply: dict[str, Any] = await _node(
+            self.rpc,
+            "wallet/triggerconstantcontract",
+            {
+                "owner_address": owner,
+                "contract_address": contract,
+                "function_selector": selector,
+                "parameter": parameter,
+                "visible": True,
+            },
+        )
+        return reply
+
+    async def _energy_fee(self, owner: str, asset: Asset, to: str, amount: int) -> int:
+        """The sun a TRC20 transfer would burn for energy (estimate from the node)."""
+        estimate = await self._constant(
+            owner, asset.id, tron.TRANSFER_SELECTOR, tron.abi_address(to) + tron.abi_uint(amount)
+        )
+        price = await self._energy_price.get()
+        return fees.fee_limit(int(estimate.get("energy_used", 0)), price, cap=self.max_fee_limit)
+
+    async def _read_energy_price(self) -> int:
+        """Sun per unit of energy, from the chain's parameters."""
+        _, energy_price = fees.prices(await _node(self.rpc, "wallet/getchainparameters", {}))
+        return energy_price
+
+    async def check_funds(self, asset: Asset, to: str, amount: int) -> None:
+        hot = self.hot_wallet()
+        sun = await self._balance(hot) or 0
+        if asset.native:
+            fresh = await self._balance(to) is None
+            need = amount + fees.BANDWIDTH_ALLOWANCE_SUN + (fees.ACTIVATION_SUN if fresh else 0)
+            if sun < need:
+                raise InsufficientFunds(f"hot wallet has {sun} sun, needs {need}")
+            return
+        held = await self._constant(hot, asset.id, tron.BALANCE_OF_SELECTOR, tron.abi_address(hot))
+        tokens = int((held.get("constant_result") or ["0"])[0] or "0", 16)
+        if tokens < amount:
+            raise InsufficientFunds(f"hot wallet holds {tokens} base units of {asset.symbol}")
+        need = await self._energy_fee(hot, asset, to, amount) + fees.BANDWIDTH_ALLOWANCE_SUN
+        if sun < need:
+            raise InsufficientFunds(f"hot wallet has {sun} sun for fees, needs about {need}")
+
+    async def sign(self, asset: Asset, to: str, amount: int) -> tuple[bytes, str, int]:
+        key = self._key()
+        hot = str(key.public_key.to_base58check_address())
+        limit = await self._energy_fee(hot, asset, to, amount) if not asset.native else 0
+
+        async def build(client: AsyncTron) -> Any:
+            if asset.native:
+                builder = client.trx.transfer(hot, to, amount)
+            else:
+                contract = await self._contract(client, asset.id)
+                builder = (await contract.functions.transfer(to, amount)).with_owner(hot)
+                builder = builder.fee_limit(limit)
+            return await builder.expiration(self.expiration_ms).build()
+
+        tx = await self.rpc.call("build", build)
+        # Sign only what was asked for: a token call is encoded from the ABI a node serves,
+        # and tronpy takes the txID (the hash it signs) from the node's getsignweight answer.
+        # Both are checked here, or a node could have the key sign a transaction it chose.
+        raw_data = tx.to_json()["raw_data"]
+        token = None if asset.native else asset.id
+        tron.check_transfer(raw_data, owner=hot, to=to, amount=amount, token=token)
+        tx_id = tron.verified_txid(raw_data, tx.txid)
+        signed = tx.sign(key).to_json()
+        return (
+            json.dumps(signed).encode(),
+            tx_id,
+            int(signed["raw_data"]["expiration"]),
+        )
+
+    async def broadcast(self, raw: bytes) -> str | None:
+        reply = await _node(self.rpc, "wallet/broadcasttransaction", json.loads(raw))
+        if reply.get("result") or reply.get("code") == "DUP_TRANSACTION_ERROR":
+            return None  # accepted now, or earlier
+        message = reply.get("message", "")
+        with contextlib.suppress(ValueError):
+            message = bytes.fromhex(message).decode(errors="replace")
+        return f"{reply.get('code')}: {message}"
+
+    async def check(self, tx_id: str, expiry: int) -> tuple[Check, str | None]:
+        # The solid head first: if it is past the expiry and the transaction is still not in
+        # solidified data afterwards, it can never be included. Both reads from one node: a
+        # node's solidified data only grows, but another node may lag behind the head read.
+        head_ts, head_url = await self._solid_head()
+        if head_ts < expiry - self.expiration_ms:
+            # The solid head is older than the transaction (built at expiry - expiration_ms,
+            # by this clock): it can't be in solidified data yet, so don't ask for it. A clock
+            # ahead of the chain's only delays the lookup; "pending" decides nothing.
+            return "pending", None
+        info, url = await _node_at(
+            self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id}
+        )
+        if info and info.get("id"):
+            result = (info.get("receipt") or {}).get("result")
+            if info.get("result") == "FAILED" or result not in (None, "SUCCESS"):
+                reason = info.get("resMessage", "")
+                with contextlib.suppress(ValueError):
+                    reason = bytes.fromhex(reason).decode(errors="replace")
+                return "failed", f"failed on chain: {result or 'FAILED'} {reason}".strip()
+            return "confirmed", None
+        if head_ts > expiry and url == head_url:
+            return "expired", f"solid head at {head_ts} passed expiration {expiry} without it"
+        return "pending", None

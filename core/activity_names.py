@@ -1,0 +1,20 @@
+"""Activity type names: the contract between the workflows that schedule activities and the
+activity classes that implement them. Workflows name activities by these strings, so they
+never import activity code; the names are recorded in history and must not change."""
+
+# Monitoring (on the chain's task queue).
+START_WATCHING = "start_watching"
+SAVE_SUBSCRIPTIONS = "save_subscriptions"
+FETCH_EVENTS = "fetch_events"
+FORGET_WALLET = "forget_wallet"
+WATCH_CHAIN = "watch_chain"
+
+# Withdrawals (on the chain's task queue).
+PREPARE_WITHDRAWAL = "prepare_withdrawal"
+RESERVE_WITHDRAWAL = "reserve_withdrawal"
+SIGN_WITHDRAWAL = "sign_withdrawal"
+SEND_AND_CONFIRM = "send_and_confirm"
+RECORD_WITHDRAWAL = "record_withdrawal"
+
+# Notifications (on the notify task queue).
+SEND_NOTIFICATION = "send_notification"

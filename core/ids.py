@@ -1,0 +1,14 @@
+"""Workflow ids: a stable interface that users, scripts and the Web UI rely on."""
+
+
+def monitor_id(chain: str, address: str) -> str:
+    return f"wallet-{chain}-{address}"
+
+
+def withdrawal_id(request_id: str) -> str:
+    return f"withdrawal-{request_id}"
+
+
+def watch_id(task_queue: str) -> str:
+    """One trigger per chain task queue (so two deployments sharing a namespace don't clash)."""
+    return f"watch-{task_queue}"

@@ -1,0 +1,299 @@
+"""The pydantic models that cross workflow and activity boundaries (inputs, outputs, state).
+
+Amounts are integers in base units (lamports, sun, token units) or Decimal strings; never floats.
+No model here may carry key material: these values are recorded in workflow history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from core.amounts import from_base_units
+
+# A name in the chain registry (`chains.CHAINS`). Entry points check it against the registry,
+# so this layer needs no list of chains.
+Chain = str
+
+
+class Button(BaseModel):
+    text: str
+    callback_data: str  # at most 64 bytes
+
+
+class Notification(BaseModel):
+    """One Telegram message to one chat. `dedupe_key` is unique per chat and event."""
+
+    dedupe_key: str
+    chat_id: int
+    text: str  # HTML, every user-supplied part already escaped
+    buttons: list[list[Button]] = []  # an inline keyboard, row by row
+
+
+class NotificationResult(BaseModel):
+    status: Literal["sent", "unknown", "failed"]
+    message_id: int | None = None
+    detail: str | None = None
+
+
+# ---- monitoring -------------------------------------------------------------------------------
+
+Direction = Literal["in", "out"]
+DirectionFilter = Literal["in", "out", "both"]
+
+
+class WalletEvent(BaseModel):
+    """One balance change of a watched wallet in one finalized transaction."""
+
+    chain: Chain
+    wallet: str
+    tx_id: str
+    index: int  # position within the transaction; (chain, tx_id, index, wallet) is unique
+    direction: Direction
+    asset: str  # 'SOL' / 'TRX', or the token's mint / contract address
+    symbol: str
+    decimals: int
+    amount: int  # base units, > 0
+    counterparty: str | None = None
+    block: int  # Solana slot, TRON block number
+    block_time: int | None = None  # unix seconds
+
+    @property
+    def key(self) -> str:
+        return f"{self.chain}:{self.tx_id}:{self.index}:{self.wallet}"
+
+    @property
+    def display_amount(self) -> Decimal:
+        return from_base_units(self.amount, self.decimals)
+
+
+class Subscription(BaseModel):
+    """One chat watching one wallet, with its filters."""
+
+    chat_id: int
+    label: str | None = None
+    min_amount: Decimal | None = None  # display units of the event's asset
+    assets: list[str] | None = None  # symbols or asset ids; None: every known asset
+    direction: DirectionFilter = "both"
+
+    def wants(self, event: WalletEvent) -> bool:
+        if self.direction != "both" and event.direction != self.direction:
+            return False
+        if self.assets is not None:
+            wanted = {a.upper() for a in self.assets}
+            if event.symbol.upper() not in wanted and event.asset.upper() not in wanted:
+                return False
+        return self.min_amount is None or event.display_amount >= self.min_amount
+
+
+class Unsubscribe(BaseModel):
+    chat_id: int
+
+
+class Poke(BaseModel):
+    """From the chain trigger: the wallet changed at or before `block`; look now."""
+
+    block: int
+
+
+class MonitorCounters(BaseModel):
+    fetches: int = 0
+    events: int = 0
+    notifications_sent: int = 0
+    notifications_unknown: int = 0
+    notifications_failed: int = 0
+
+
+class MonitorState(BaseModel):
+    """Everything a monitor carries across continue-as-new."""
+
+    chain: Chain
+    address: str
+    subscribers: dict[int, Subscription] = {}
+    paused: bool = False
+    cursor: dict[str, Any] | None = None  # owned by the chain reader; opaque to the workflow
+    counters: MonitorCounters = MonitorCounters()
+    recent: list[WalletEvent] = []  # the last few events, newest last
+    pending_block: int | None = None  # a poke not yet served
+    reconcile_seconds: int = 3600  # re-read the wallet this often without a poke
+    notify_queue: str  # the task queue of the notification activities
+    history_limit: int = 5_000  # continue as new beyond this many history events
+
+
+class MonitorStatus(BaseModel):
+    """Answer of the `status` query."""
+
+    workflow_id: str
+    chain: Chain
+    address: str
+    state: Literal["running", "paused", "stopping"]
+    cursor: dict[str, Any] | None
+    counters: MonitorCounters
+    subscribers: list[Subscription]
+    recent: list[WalletEvent]
+    last_check: datetime | None = None
+
+
+class WalletRef(BaseModel):
+    chain: Chain
+    address: str
+    subscribers: list[Subscription] = []
+
+
+class FetchRequest(BaseModel):
+    chain: Chain
+    address: str
+    cursor: dict[str, Any] | None
+    min_block: int | None = None  # a poke saw a change at this block
+
+
+class FetchResult(BaseModel):
+    events: list[WalletEvent]
+    cursor: dict[str, Any]
+    more: bool = False  # a page limit stopped this fetch: call again at once
+    final_block: int  # the newest finalized/solidified block the reader saw
+
+
+class WatchState(BaseModel):
+    """The per-chain trigger's state: where its scan stands (chain-specific, opaque here)."""
+
+    chain: Chain
+    position: dict[str, Any] | None = None
+    rounds: int = 0
+    round_seconds: int = 600  # how long one watch_chain activity runs before reporting back
+
+
+class WatchResult(BaseModel):
+    position: dict[str, Any] | None
+    pokes: int = 0
+    rpc_calls: int = 0
+
+
+# ---- withdrawals ------------------------------------------------------------------------------
+
+WithdrawalState = Literal[
+    "requested",
+    "awaiting_approval",
+    "approved",
+    "reserved",
+    "signed",
+    "broadcast",
+    "confirmed",
+    "failed",
+    "rejected",
+    "cancelled",
+    "expired",
+    "manual_review",
+]
+FINAL_STATES = ("confirmed", "failed", "rejected", "cancelled", "expired")
+
+
+class WithdrawalRequest(BaseModel):
+    """What a person asked for. Validated by `prepare`; never carries key material."""
+
+    request_id: str
+    chain: Chain
+    asset: str  # a symbol ('SOL', 'USDT') or a listed token's address
+    to: str
+    amount: str  # display units as a decimal string, e.g. '12.5'
+    requested_by: str  # e.g. 'tg:123456' or 'cli:alice'
+    notify_chat: int | None = None  # the requester's chat, told about the outcome
+    approver_chats: list[int] = []  # get the approval request with buttons
+    notify_queue: str  # the task queue of the notification activities
+    approval_timeout_seconds: int = 24 * 3600
+    max_versions: int = 3  # signed versions before giving up (each proven dead first)
+
+
+class Actor(BaseModel):
+    """Argument of approve / reject / cancel / resolve: who, and optionally why."""
+
+    by: str = "unknown"
+    reason: str | None = None
+
+
+class Resolution(Actor):
+    """An operator's decision on a withdrawal in manual_review."""
+
+    action: Literal["recheck", "release", "settle"] = "recheck"
+    tx_id: str | None = None  # with settle: the transaction that landed
+
+
+class PreparedWithdrawal(BaseModel):
+    """The validated request: canonical address, base units, the asset as listed."""
+
+    asset_id: str
+    symbol: str
+    decimals: int
+    program: str | None = None
+    to: str
+    amount: int  # base units
+    hot_wallet: str
+    approval_required: bool
+    approval_reason: str | None = None
+
+
+class SignRequest(BaseModel):
+    request_id: str
+    chain: Chain
+    version: int
+    prepared: PreparedWithdrawal
+
+
+class SignedVersion(BaseModel):
+    """One signed transaction, persisted before its first broadcast. `raw` is the exact bytes
+    (base64) every broadcast re-sends; `expiry` is the chain's bound after which it can't land
+    (Solana lastValidBlockHeight, TRON expiration in ms)."""
+
+    request_id: str
+    chain: Chain
+    version: int
+    tx_id: str
+    raw: str
+    expiry: int
+
+
+class SendOutcome(BaseModel):
+    result: Literal["confirmed", "failed", "expired"]
+    detail: str | None = None
+    block: int | None = None
+    fee: int | None = None
+
+
+class VersionInfo(BaseModel):
+    version: int
+    tx_id: str
+    expiry: int
+    state: Literal["signed", "broadcast", "confirmed", "failed", "expired"]
+
+
+class LedgerChange(BaseModel):
+    """A status change, with what it does to the reservation (None: nothing)."""
+
+    request_id: str
+    chain: Chain
+    kind: Literal["release", "debit"] | None = None
+    status: WithdrawalState
+    reason: str | None = None
+    tx_id: str | None = None
+    version: int | None = None  # with "broadcast": the signed version about to go out
+
+
+class WithdrawalStatus(BaseModel):
+    """Answer of the `status` query, and the workflow's result."""
+
+    request_id: str
+    chain: Chain
+    asset: str
+    to: str
+    amount: str
+    requested_by: str
+    status: WithdrawalState
+    reason: str | None = None
+    hot_wallet: str | None = None
+    approved_by: list[str] = []
+    refused: list[str] = []  # signals refused, e.g. a self-approval or a late cancel
+    versions: list[VersionInfo] = []
+    tx_id: str | None = None

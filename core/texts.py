@@ -1,0 +1,121 @@
+"""The texts (HTML) and button payloads people see, shared by the workflows that send them and
+the bot that reads the buttons back. Pure functions: every user-supplied string is escaped here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from html import escape
+
+from core.amounts import from_base_units, plain
+from core.models import Button, PreparedWithdrawal, Subscription, WalletEvent
+
+TxUrl = Callable[[str], str]  # the event's chain's explorer link for a transaction id
+DIGEST_AFTER = 3  # more events than this for one chat in one check become a single digest
+DIGEST_LINES = 10
+
+
+def _amount(event: WalletEvent) -> str:
+    return f"{plain(event.display_amount)} {escape(event.symbol)}"
+
+
+def _short(address: str | None) -> str:
+    if not address:
+        return "unknown"
+    return escape(address if len(address) <= 14 else f"{address[:6]}…{address[-6:]}")
+
+
+def _line(event: WalletEvent, tx_url: TxUrl) -> str:
+    arrow, word = ("⬇️", "from") if event.direction == "in" else ("⬆️", "to")
+    return (
+        f"{arrow} <b>{'+' if event.direction == 'in' else '-'}{_amount(event)}</b> {word} "
+        f"<code>{_short(event.counterparty)}</code> "
+        f'<a href="{escape(tx_url(event.tx_id))}">tx</a>'
+    )
+
+
+def _title(sub: Subscription, event: WalletEvent) -> str:
+    name = escape(sub.label) if sub.label else _short(event.wallet)
+    return f"<b>{name}</b> · {event.chain}"
+
+
+def event_message(sub: Subscription, event: WalletEvent, tx_url: TxUrl) -> str:
+    incoming = event.direction == "in"
+    counterparty = escape(event.counterparty or "unknown")
+    return (
+        f"{_title(sub, event)}\n"
+        f"{'Received' if incoming else 'Sent'} {_amount(event)}\n"
+        f"{'From' if incoming else 'To'}: <code>{counterparty}</code>\n"
+        f"Wallet: <code>{escape(event.wallet)}</code>\n"
+        f'<a href="{escape(tx_url(event.tx_id))}">View transaction</a>'
+    )
+
+
+def digest_message(sub: Subscription, events: list[WalletEvent], tx_url: TxUrl) -> str:
+    lines = [_line(e, tx_url) for e in events[:DIGEST_LINES]]
+    more = len(events) - DIGEST_LINES
+    if more > 0:
+        lines.append(f"…and {more} more")
+    return f"{_title(sub, events[0])}\n{len(events)} transfers:\n" + "\n".join(lines)
+
+
+def messages_for(
+    sub: Subscription, events: list[WalletEvent], tx_url: TxUrl
+) -> list[tuple[str, str]]:
+    """(dedupe key, text) pairs for one chat: one message per event, or one digest."""
+    wanted = [e for e in events if sub.wants(e)]
+    if len(wanted) <= DIGEST_AFTER:
+        return [(f"{sub.chat_id}:{e.key}", event_message(sub, e, tx_url)) for e in wanted]
+    # Named by every event it covers: two different digests never share a key (one sharing
+    # only its first event and its size would be swallowed as a "repeat").
+    covered = hashlib.sha256("\n".join(e.key for e in wanted).encode()).hexdigest()[:16]
+    key = f"{sub.chat_id}:digest:{wanted[0].key}:{len(wanted)}:{covered}"
+    return [(key, digest_message(sub, wanted, tx_url))]
+
+
+# ---- withdrawals ------------------------------------------------------------------------------
+
+# Approval buttons carry `wd:<decision>:<request id>`; the bot parses them with this pattern.
+DECISION_BUTTON = re.compile(r"^wd:(approve|reject):(.+)$")
+
+
+def decision_button(decision: str, request_id: str) -> str:
+    return f"wd:{decision}:{request_id}"
+
+
+def parse_decision_button(data: str) -> tuple[str, str] | None:
+    """(decision, request id) of an approval button's data, or None if it is not one."""
+    found = DECISION_BUTTON.match(data)
+    return (found.group(1), found.group(2)) if found else None
+
+
+def approval_request(
+    request_id: str, chain: str, requested_by: str, p: PreparedWithdrawal
+) -> tuple[str, list[list[Button]]]:
+    """The approvers' message and its Approve / Reject buttons."""
+    text = (
+        f"<b>Withdrawal needs approval</b>\n"
+        f"{_esc(request_id)}: {plain(from_base_units(p.amount, p.decimals))} "
+        f"{_esc(p.symbol)} on {chain}\nTo: <code>{_esc(p.to)}</code>\n"
+        f"Requested by {_esc(requested_by)}"
+    )
+    buttons = [
+        [
+            Button(text="Approve", callback_data=decision_button("approve", request_id)),
+            Button(text="Reject", callback_data=decision_button("reject", request_id)),
+        ]
+    ]
+    return text, buttons
+
+
+def withdrawal_outcome(request_id: str, state: str, reason: str | None, tx_id: str | None) -> str:
+    """The requester's message once a withdrawal is final."""
+    detail = f": {_esc(reason)}" if reason and state != "confirmed" else ""
+    tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
+    return f"Withdrawal {_esc(request_id)} <b>{state}</b>{detail}{tx}"
+
+
+def _esc(text: str | None) -> str:
+    return escape(text or "")

@@ -1,0 +1,375 @@
+"""Every setting walletflow reads, from environment variables or an optional `.env` file.
+
+The README's settings table is generated from this class (`walletflow settings --markdown`),
+so a field added here is documented there by construction.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import chains
+from core.assets import TokenList
+from core.errors import InvalidInput, UserError
+
+NOTIFY_QUEUE = "notify"
+QUEUES = (*chains.CHAINS, NOTIFY_QUEUE)  # one task queue per chain, and the notifications'
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    home: Path = Field(
+        Path(".walletflow"),
+        alias="WALLETFLOW_HOME",
+        description="State of the embedded stack: Temporal SQLite file, Postgres data, devnets.",
+    )
+    temporal_address: str = Field(
+        "localhost:7233",
+        alias="TEMPORAL_ADDRESS",
+        description="Temporal frontend host:port. `walletflow dev` starts a dev server on it.",
+    )
+    temporal_namespace: str = Field(
+        "default", alias="TEMPORAL_NAMESPACE", description="Temporal namespace of every workflow."
+    )
+    temporal_ui_port: int = Field(
+        8233, alias="TEMPORAL_UI_PORT", ge=1, le=65535, description="Web UI port of the dev server."
+    )
+    task_queue_prefix: str = Field(
+        "walletflow-",
+        alias="WALLETFLOW_TASK_QUEUE_PREFIX",
+        description="Task queues are {prefix}solana, {prefix}tron and {prefix}notify.",
+    )
+    database_url: str | None = Field(
+        None,
+        alias="DATABASE_URL",
+        description="PostgreSQL DSN. Unset: `walletflow dev` runs an embedded PostgreSQL.",
+    )
+    postgres_port: int = Field(
+        0,
+        alias="WALLETFLOW_POSTGRES_PORT",
+        ge=0,
+        le=65535,
+        description="Port of the embedded PostgreSQL (0 = any free port).",
+    )
+    solana_rpc_url: str | None = Field(
+        None,
+        alias="SOLANA_RPC_URL",
+        description="Solana JSON-RPC URL(s), comma-separated for failover. Unset: local devnet.",
+    )
+    tron_api_url: str | None = Field(
+        None,
+        alias="TRON_API_URL",
+        description="TRON full-node HTTP API URL(s), comma-separated. Unset: local devnet.",
+    )
+    telegram_bot_token: str | None = Field(
+        None,
+        alias="TELEGRAM_BOT_TOKEN",
+        description="Bot token. Unset: the local Telegram stand-in with a devnet token.",
+    )
+    telegram_api_url: str | None = Field(
+        None,
+        alias="TELEGRAM_API_URL",
+        description="Bot API base URL. Unset: api.telegram.org, or the stand-in in dev.",
+    )
+    solana_tokens: str = Field(
+        "",
+        alias="SOLANA_TOKENS",
+        description="Listed SPL tokens, SYMBOL:MINT:DECIMALS[:token2022], comma-separated. "
+        "Unlisted tokens are spam. Dev: the devnet mints.",
+    )
+    tron_tokens: str = Field(
+        "",
+        alias="TRON_TOKENS",
+        description="Listed TRC20 tokens, SYMBOL:CONTRACT:DECIMALS, comma-separated. "
+        "Dev: the devnet token.",
+    )
+    solana_sweep_seconds: float = Field(
+        20,
+        alias="SOLANA_SWEEP_SECONDS",
+        gt=0,
+        description="How often the Solana trigger checks every watched account (100 per call).",
+    )
+    tron_block_seconds: float = Field(
+        3, alias="TRON_BLOCK_SECONDS", gt=0, description="TRON block interval the trigger paces on."
+    )
+    reconcile_seconds: int = Field(
+        3600,
+        alias="MONITOR_RECONCILE_SECONDS",
+        gt=0,
+        description="Each monitor re-reads its wallet this often even without a trigger poke.",
+    )
+    solana_devnet_port: int = Field(
+        8899,
+        alias="WALLETFLOW_SOLANA_PORT",
+        ge=0,
+        le=65535,
+        description="Local Solana devnet port.",
+    )
+    tron_devnet_port: int = Field(
+        8090, alias="WALLETFLOW_TRON_PORT", ge=0, le=65535, description="Local TRON devnet port."
+    )
+    telegram_devnet_port: int = Field(
+        8081,
+        alias="WALLETFLOW_TELEGRAM_PORT",
+        ge=0,
+        le=65535,
+        description="Local Telegram Bot API stand-in port.",
+    )
+    shutdown_timeout: float = Field(
+        5.0,
+        alias="WALLETFLOW_SHUTDOWN_TIMEOUT",
+        gt=0,
+        description="Seconds a stopping worker lets running activities finish.",
+    )
+    log_level: str = Field(
+        "INFO",
+        alias="WALLETFLOW_LOG_LEVEL",
+        pattern="^(DEBUG|INFO|WARNING|ERROR)$",
+        description="DEBUG, INFO, WARNING or ERROR.",
+    )
+    keystore: str = Field(
+        "env",
+        alias="WALLETFLOW_KEYSTORE",
+        description="Hot-wallet keys: `env` (WALLETFLOW_SOLANA_KEY, WALLETFLOW_TRON_KEY) or "
+        "`file:/path/keys.json`. Dev: the devnet's funded account 0.",
+    )
+    approval_thresholds: str = Field(
+        "SOL:10,USDC:1000,PYUSD:1000,TRX:10000,USDT:1000",
+        alias="WITHDRAWAL_APPROVAL_THRESHOLDS",
+        description="Withdrawals above SYMBOL:AMOUNT need an approver (comma-separated).",
+    )
+    daily_limits: str = Field(
+        "",
+        alias="WITHDRAWAL_DAILY_LIMITS",
+        description="Per requester and UTC day, SYMBOL:AMOUNT (comma-separated). Empty: none.",
+    )
+    withdrawal_allowlist: str = Field(
+        "",
+        alias="WITHDRAWAL_ALLOWLIST",
+        description="If set, the only destination addresses allowed (comma-separated).",
+    )
+    approval_hours: float = Field(
+        24, alias="WITHDRAWAL_APPROVAL_HOURS", gt=0, description="Approval deadline, in hours."
+    )
+    tron_max_fee_limit: int = Field(
+        100_000_000,
+        alias="TRON_MAX_FEE_LIMIT",
+        gt=0,
+        description="Ceiling of a TRC20 transfer's fee_limit, in sun.",
+    )
+    tron_expiration_seconds: int = Field(
+        90,
+        alias="TRON_EXPIRATION_SECONDS",
+        gt=0,
+        le=86400,
+        description="How long a signed TRON transfer may wait for a block before it expires.",
+    )
+    telegram_admins: str = Field(
+        "", alias="TELEGRAM_ADMINS", description="Telegram user ids of admins (comma-separated)."
+    )
+    telegram_operators: str = Field(
+        "",
+        alias="TELEGRAM_OPERATORS",
+        description="Telegram user ids who may request withdrawals (comma-separated).",
+    )
+    telegram_approvers: str = Field(
+        "",
+        alias="TELEGRAM_APPROVERS",
+        description="Telegram user ids who approve withdrawals; they get the approval request.",
+    )
+    telegram_open_watch: bool = Field(
+        True, alias="TELEGRAM_OPEN_WATCH", description="Anyone may /watch (else operators only)."
+    )
+    telegram_webhook_url: str | None = Field(
+        None,
+        alias="TELEGRAM_WEBHOOK_URL",
+        description="Public HTTPS URL Telegram posts the bot's updates to. Unset: long polling.",
+    )
+    telegram_webhook_port: int = Field(
+        8088,
+        alias="TELEGRAM_WEBHOOK_PORT",
+        ge=1,
+        le=65535,
+        description="Port the bot listens on in webhook mode (behind the TLS proxy of the URL).",
+    )
+    solana_hot_wallet: str | None = Field(
+        None,
+        alias="WALLETFLOW_SOLANA_HOT_WALLET",
+        description="Public address (never the key) of the Solana hot wallet, for the bot's fee "
+        "estimates. Unset: typical figures.",
+    )
+    tron_hot_wallet: str | None = Field(
+        None,
+        alias="WALLETFLOW_TRON_HOT_WALLET",
+        description="Public address (never the key) of the TRON hot wallet, for the bot's fee "
+        "estimates (energy, free bandwidth). Unset: typical figures.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        alias="WALLETFLOW_LOG_FORMAT",
+        description="`json`: one JSON object per log line, with workflow id, run id and "
+        "activity (workers and bot). `text`: plain lines.",
+    )
+    health_port: int | None = Field(
+        None,
+        alias="WALLETFLOW_HEALTH_PORT",
+        ge=1,
+        le=65535,
+        description="Port of /healthz (alive) and /readyz (every worker polls, Postgres and "
+        "Temporal answer) of a worker or bot process. Unset: not served.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        alias="WALLETFLOW_METRICS_PORT",
+        ge=1,
+        le=65535,
+        description="Port of the process's Prometheus /metrics: Temporal SDK metrics and "
+        "walletflow's own. Unset: not served.",
+    )
+    otel_endpoint: str | None = Field(
+        None,
+        alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="OTLP/gRPC endpoint traces are exported to, e.g. http://otel-collector:4317. "
+        "Unset: no tracing.",
+    )
+    otel_service_name: str = Field(
+        "walletflow",
+        alias="OTEL_SERVICE_NAME",
+        description="Service name on the process's traces.",
+    )
+    solana_activities_per_second: float = Field(
+        0,
+        alias="SOLANA_ACTIVITIES_PER_SECOND",
+        ge=0,
+        description="Rate limit of the Solana task queue: activities started per second across "
+        "all its workers, to stay within the RPC provider's quota. 0: no limit.",
+    )
+    tron_activities_per_second: float = Field(
+        0,
+        alias="TRON_ACTIVITIES_PER_SECOND",
+        ge=0,
+        description="Rate limit of the TRON task queue: activities started per second across "
+        "all its workers, to stay within the API provider's quota. 0: no limit.",
+    )
+
+    @cached_property
+    def temporal_host(self) -> str:
+        return self.temporal_address.rsplit(":", 1)[0]
+
+    @cached_property
+    def temporal_port(self) -> int:
+        try:
+            return int(self.temporal_address.rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            raise UserError(
+                f"invalid setting TEMPORAL_ADDRESS={self.temporal_address!r}: expected host:port"
+            ) from None
+
+    def task_queue(self, queue: str) -> str:
+        return f"{self.task_queue_prefix}{queue}"
+
+    def env(self, name: str) -> object:
+        """The value of the setting whose environment variable is `name` (`ChainEnv` names)."""
+        return getattr(self, _FIELD_OF_ENV[name])
+
+    def rpc_urls(self, chain: str) -> list[str]:
+        env = chains.get(chain).ENV.rpc_url
+        text = str(self.env(env) or "")
+        if not text:
+            raise UserError(f"{env} is not set")
+        return [u.strip() for u in text.split(",") if u.strip()]
+
+    def activities_per_second(self, chain: str) -> float | None:
+        """The chain task queue's rate limit (None: unlimited)."""
+        rate = float(str(self.env(chains.get(chain).ENV.activities_per_second)))
+        return rate or None
+
+    def hot_wallet(self, chain: str) -> str | None:
+        """The public address of the chain's hot wallet, if configured."""
+        value = self.env(chains.get(chain).ENV.hot_wallet)
+        return str(value) if value else None
+
+    def chain_options(self, chain: str, names: tuple[str, ...]) -> dict[str, object]:
+        """The chain's own settings that its adapters read, by field name."""
+        return {name: getattr(self, name) for name in names}
+
+    def _dev_tokens(self) -> dict[str, str]:
+        """The devnet's tokens from `$WALLETFLOW_HOME/devnet.json`, so that a CLI in another
+        shell knows USDC/USDT of a running `walletflow dev` without configuration."""
+        try:
+            doc = json.loads((self.home / "devnet.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return devnet_tokens(doc, self)
+
+    def amounts(self, name: str) -> dict[str, Decimal]:
+        """A SYMBOL:AMOUNT list setting as {SYMBOL: Decimal}; one clear error when malformed."""
+        field = Settings.model_fields[name]
+        result: dict[str, Decimal] = {}
+        for item in filter(None, (p.strip() for p in str(getattr(self, name)).split(","))):
+            symbol, _, amount = item.partition(":")
+            try:
+                value = Decimal(amount)
+            except InvalidOperation:
+                value = Decimal(-1)
+            if not symbol or not value.is_finite() or value < 0:
+                raise UserError(f"invalid setting {field.alias}: {item!r} is not SYMBOL:AMOUNT")
+            result[symbol.strip().upper()] = value
+        return result
+
+    def user_ids(self, name: str) -> list[int]:
+        field = Settings.model_fields[name]
+        items = [p.strip() for p in str(getattr(self, name)).split(",") if p.strip()]
+        if not all(i.lstrip("-").isdigit() for i in items):
+            raise UserError(f"invalid setting {field.alias}: expected comma-separated user ids")
+        return [int(i) for i in items]
+
+    def tokens(self, chain: str) -> TokenList:
+        """The chain's listed tokens; one clear error naming the setting when malformed."""
+        spec = chains.get(chain)
+        env = spec.ENV.tokens
+        text = str(self.env(env) or "")
+        try:
+            listed: TokenList = spec.tokens_from(text or self._dev_tokens().get(env, ""))
+        except InvalidInput as exc:
+            raise UserError(f"invalid setting {env}: {exc}") from None
+        return listed
+
+
+_FIELD_OF_ENV = {f.alias: name for name, f in Settings.model_fields.items() if f.alias}
+
+
+def devnet_tokens(devnets: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """Each chain's token-list setting naming its devnet's tokens (from devnet.json's sections),
+    unless the setting is set already."""
+    env: dict[str, str] = {}
+    for name, spec in chains.REGISTRY.items():
+        section = devnets.get(name)
+        if isinstance(section, dict) and not settings.env(spec.ENV.tokens):
+            try:
+                env[spec.ENV.tokens] = spec.devnet_tokens(section)
+            except KeyError:  # a devnet.json without this chain's tokens
+                continue
+    return env
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with one clear line (not a traceback) when one is bad."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        field = Settings.model_fields.get(name)
+        env_name = field.alias if field and field.alias else name
+        raise UserError(f"invalid setting {env_name}: {err['msg']}") from None
+    settings.temporal_port  # noqa: B018 - validates host:port early
+    return settings

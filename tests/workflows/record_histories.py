@@ -1,0 +1,310 @@
+"""Record WithdrawalWorkflow histories for tests/workflows/test_replay.py.
+
+Replay needs only a history, so each scenario runs the workflow on a throwaway Temporal dev
+server with stand-in activities registered under the real activity names
+(`core.activity_names`); no devnet, no Postgres. Each history is written to
+`tests/workflows/histories/withdrawal-<scenario>[<suffix>].json` and committed: from then on,
+any change to the workflow code that would break a running withdrawal of that shape fails
+`pytest tests/workflows/test_replay.py` with a non-determinism error.
+
+When a workflow changes:
+- A change that is meant to keep running workflows working (the usual case, behind
+  `workflow.patched`): record the affected scenario(s) with the NEW code under a new name
+  (`--suffix=-v2`, or a new scenario) and keep the old files. The old histories prove the
+  unpatched branch still replays, the new ones the patched branch.
+- To record from an OLDER version of a workflow (e.g. the code before a patch), copy it out
+  of git into a file outside the repo, adapt its imports, keep `@workflow.defn(name=...)`, and
+  pass it with `--workflow-file` (its `WithdrawalWorkflow` class is used), e.g.:
+      git show e2960b1^:workflows/withdrawal.py > /tmp/old_withdrawal.py   # then edit imports
+      .venv/bin/python -m tests.workflows.record_histories \
+          --workflow-file /tmp/old_withdrawal.py --suffix=-prepatch manual-review
+- Never re-record a committed history just to make the replay test pass: a failure there
+  means running workflows would break.
+
+Monitor and chain-watch histories (`solana-monitor-*`, `tron-monitor-*`, `*-watch-*`) come
+from a scenario against the real stack instead:
+    WALLETFLOW_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_replay.py
+
+Usage (from the repo root):
+    .venv/bin/python -m tests.workflows.record_histories            # every scenario
+    .venv/bin/python -m tests.workflows.record_histories approved   # some of them
+    .venv/bin/python -m tests.workflows.record_histories --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import shutil
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from core import activity_names as act
+from core import search_attributes
+from core.models import (
+    Actor,
+    LedgerChange,
+    Notification,
+    NotificationResult,
+    PreparedWithdrawal,
+    Resolution,
+    SendOutcome,
+    SignedVersion,
+    SignRequest,
+    WithdrawalRequest,
+    WithdrawalStatus,
+)
+
+HISTORIES = Path(__file__).parent / "histories"
+REQUESTER, APPROVER, OPERATOR = "tg:1001", "tg:2002", "ops"
+
+
+class StandIns:
+    """The withdrawal and notification activities, scripted per scenario.
+
+    `outcomes` are what successive send_and_confirm calls return (None: no answer from the
+    chain, which the workflow reads as undecided). From `hold_from` on, a send waits for
+    `release` before answering, so a scenario can signal while it runs."""
+
+    def __init__(
+        self,
+        *,
+        approval: bool = False,
+        outcomes: list[str | None] | None = None,
+        hold_from: int | None = None,
+    ) -> None:
+        self.approval = approval
+        self.outcomes = list(outcomes or ["confirmed"])
+        self.hold_from = hold_from
+        self.sends = 0
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    @activity.defn(name=act.PREPARE_WITHDRAWAL)
+    async def prepare(self, req: WithdrawalRequest) -> PreparedWithdrawal:
+        return PreparedWithdrawal(
+            asset_id="SOL",
+            symbol="SOL",
+            decimals=9,
+            to=req.to,
+            amount=11 * 10**9 if self.approval else 10**9,
+            hot_wallet="hot",
+            approval_required=self.approval,
+            approval_reason="above 10 SOL" if self.approval else None,
+        )
+
+    @activity.defn(name=act.RESERVE_WITHDRAWAL)
+    async def reserve(self, req: WithdrawalRequest, prepared: PreparedWithdrawal) -> None:
+        return None
+
+    @activity.defn(name=act.SIGN_WITHDRAWAL)
+    async def sign(self, req: SignRequest) -> SignedVersion:
+        return SignedVersion(
+            request_id=req.request_id, chain=req.chain, version=req.version,
+            tx_id=f"tx{req.version}", raw="AAAA", expiry=1000 * req.version,
+        )  # fmt: skip
+
+    @activity.defn(name=act.SEND_AND_CONFIRM)
+    async def send_and_confirm(self, signed: SignedVersion) -> SendOutcome:
+        self.sends += 1
+        if self.hold_from is not None and self.sends >= self.hold_from:
+            self.holding.set()
+            await self.release.wait()
+        result = self.outcomes.pop(0) if self.outcomes else None
+        if result is None:
+            raise ApplicationError("the chain could not be read", non_retryable=True)
+        return SendOutcome(result=result, block=42 if result == "confirmed" else None)  # type: ignore[arg-type]
+
+    @activity.defn(name=act.RECORD_WITHDRAWAL)
+    async def record(self, change: LedgerChange) -> None:
+        return None
+
+    @activity.defn(name=act.SEND_NOTIFICATION)
+    async def notify(self, n: Notification) -> NotificationResult:
+        return NotificationResult(status="sent", message_id=1)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.prepare, self.reserve, self.sign, self.send_and_confirm, self.record,
+                self.notify]  # fmt: skip
+
+
+async def status_is(handle: WorkflowHandle[Any, Any], wanted: str) -> None:
+    for _ in range(200):
+        if (await handle.query("status", result_type=WithdrawalStatus)).status == wanted:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} never reached {wanted}")
+
+
+async def activity_failures_done(handle: WorkflowHandle[Any, Any], count: int) -> None:
+    """Until `count` activity failures are in history and a workflow task ran after the last."""
+    for _ in range(200):
+        events = (await handle.fetch_history()).events
+        failed = [
+            i for i, e in enumerate(events) if e.HasField("activity_task_failed_event_attributes")
+        ]
+        if len(failed) >= count and any(
+            e.HasField("workflow_task_completed_event_attributes") for e in events[failed[-1] :]
+        ):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id}: fewer than {count} activity failures")
+
+
+# Each scenario: (stand-ins, request overrides, what to do once started, expected final status).
+Drive = Callable[[WorkflowHandle[Any, Any], StandIns], Awaitable[None]]
+
+
+async def nothing(handle: WorkflowHandle[Any, Any], chain: StandIns) -> None:
+    return None
+
+
+async def approve(handle: WorkflowHandle[Any, Any], chain: StandIns) -> None:
+    await status_is(handle, "awaiting_approval")
+    await handle.signal("approve", Actor(by=REQUESTER))  # self-approval: refused, recorded
+    await handle.signal("approve", Actor(by=APPROVER))
+
+
+async def reject(handle: WorkflowHandle[Any, Any], chain: StandIns) -> None:
+    await status_is(handle, "awaiting_approval")
+    await handle.signal("reject", Actor(by=APPROVER, reason="unknown address"))
+
+
+async def cancel(handle: WorkflowHandle[Any, Any], chain: StandIns) -> None:
+    await status_is(handle, "awaiting_approval")
+    await handle.signal("cancel", Actor(by=REQUESTER, reason="typo in the address"))
+
+
+async def manual_review(handle: WorkflowHandle[Any, Any], chain: StandIns) -> None:
+    """Undecided, a recheck, a settle sent while the recheck runs, the recheck undecided too.
+    With the `manual-review-keeps-decisions` patch the settle is kept and ends it; before the
+    patch it was dropped, and a second settle (sent once the recheck came back) ends it."""
+    await status_is(handle, "manual_review")
+    await handle.signal("resolve", Resolution(by=OPERATOR, action="recheck"))
+    await asyncio.wait_for(chain.holding.wait(), 10)
+    settle = Resolution(by=OPERATOR, action="settle", reason="seen on an explorer", tx_id="tx1")
+    await handle.signal("resolve", settle)
+    await handle.query("status")  # the signal is in before the recheck ends
+    chain.release.set()
+    await activity_failures_done(handle, 2)
+    if (await handle.query("status", result_type=WithdrawalStatus)).status == "manual_review":  # the settle was dropped
+        await handle.signal("resolve", settle)
+
+
+SCENARIOS: dict[str, tuple[Callable[[], StandIns], dict[str, Any], Drive, str]] = {
+    "confirmed": (lambda: StandIns(), {"notify_chat": 7}, nothing, "confirmed"),
+    "resigned": (  # version 1 expires unlanded, version 2 confirms
+        lambda: StandIns(outcomes=["expired", "confirmed"]), {"notify_chat": 7}, nothing,
+        "confirmed",
+    ),  # fmt: skip
+    "approved": (
+        lambda: StandIns(approval=True), {"notify_chat": 7, "approver_chats": [8, 9]}, approve,
+        "confirmed",
+    ),  # fmt: skip
+    "rejected": (
+        lambda: StandIns(approval=True), {"notify_chat": 7, "approver_chats": [8]}, reject,
+        "rejected",
+    ),  # fmt: skip
+    "cancelled": (
+        lambda: StandIns(approval=True), {"notify_chat": 7, "approver_chats": [8]}, cancel,
+        "cancelled",
+    ),  # fmt: skip
+    "manual-review": (
+        lambda: StandIns(outcomes=[None, None], hold_from=2), {"notify_chat": 7},
+        manual_review, "confirmed",
+    ),  # fmt: skip
+}
+
+
+async def record(client: Client, workflow: type, scenario: str, suffix: str) -> Path:
+    make, overrides, drive, expected = SCENARIOS[scenario]
+    chain = make()
+    task_queue = f"record-{uuid.uuid4().hex[:8]}"
+    req = WithdrawalRequest(
+        request_id=f"{scenario}-{uuid.uuid4().hex[:6]}",
+        chain="solana",
+        asset="SOL",
+        to="Recipient1111111111111111111111111111111111",
+        amount="11" if chain.approval else "1",
+        requested_by=REQUESTER,
+        notify_queue=task_queue,
+        **overrides,
+    )
+    async with Worker(client, task_queue=task_queue, workflows=[workflow], activities=chain.all()):
+        handle = await client.start_workflow(
+            "WithdrawalWorkflow", req, id=f"withdrawal-{req.request_id}", task_queue=task_queue
+        )
+        await drive(handle, chain)
+        result = await asyncio.wait_for(handle.result(), 30)
+    if result["status"] != expected:
+        raise AssertionError(f"{scenario}: ended {result['status']}, expected {expected}")
+    history = await handle.fetch_history()
+    path = HISTORIES / f"withdrawal-{scenario}{suffix}.json"
+    path.write_text(history.to_json() + "\n")
+    return path
+
+
+def load_workflow(path: str | None) -> type:
+    if path is None:
+        from workflows.withdrawal import WithdrawalWorkflow
+
+        return WithdrawalWorkflow
+    # By its own name from its own folder: the workflow sandbox re-imports it by name.
+    file = Path(path).resolve()
+    sys.path.insert(0, str(file.parent))
+    module = importlib.import_module(file.stem)
+    return module.WithdrawalWorkflow  # type: ignore[no-any-return]
+
+
+def temporal_binary() -> str:
+    beside = Path(sys.executable).parent / "temporal"
+    path = str(beside) if beside.exists() else shutil.which("temporal")
+    if path is None:
+        raise SystemExit("the `temporal` CLI is not installed; run `make install`")
+    return path
+
+
+async def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("scenarios", nargs="*", help=f"default: all of {', '.join(SCENARIOS)}")
+    parser.add_argument("--workflow-file", help="record with this file's WithdrawalWorkflow")
+    parser.add_argument("--suffix", default="", help="appended to the history file names")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(SCENARIOS))
+        return
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    workflow = load_workflow(args.workflow_file)
+    # The stand-ins fail sends on purpose; the SDK would log each with a traceback.
+    logging.getLogger("temporalio.activity").setLevel(logging.CRITICAL)
+    HISTORIES.mkdir(exist_ok=True)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+    )
+    try:
+        for scenario in args.scenarios or list(SCENARIOS):
+            print(await record(env.client, workflow, scenario, args.suffix))
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
