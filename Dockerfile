@@ -1,5 +1,5 @@
 # walletflow: workers (`python -m worker_main --queues ...`), the bot (`python -m starter.bot`),
-# the CLI (`walletflow ...`, the entrypoint) and the one-shot cluster setup (`walletflow-setup`).
+# the CLI (`walletflow ...`, the entrypoint) and the one-shot cluster setup (`walletflow setup`).
 #
 # No secret is baked in: settings arrive as environment variables (compose `env_file: .env`)
 # and hot-wallet keys as a mounted file (compose `secrets:`). .dockerignore is an allowlist,
@@ -34,8 +34,8 @@ COPY store/ store/
 RUN /opt/walletflow/bin/pip install --no-deps --no-build-isolation . \
     && /opt/walletflow/bin/pip check \
     && /opt/walletflow/bin/walletflow --help >/dev/null \
+    && /opt/walletflow/bin/walletflow setup --help >/dev/null \
     && /opt/walletflow/bin/python -c "import worker_main, store.migrate" \
-    && /opt/walletflow/bin/temporal --version >/dev/null \
     && ! /opt/walletflow/bin/python -c "import devnet" 2>/dev/null \
     && ! /opt/walletflow/bin/python -c "import pytest" 2>/dev/null
 
@@ -50,8 +50,6 @@ RUN groupadd --system --gid 10001 walletflow \
        --shell /usr/sbin/nologin walletflow
 
 COPY --from=build /opt/walletflow /opt/walletflow
-COPY deploy/walletflow-setup.sh /usr/local/bin/walletflow-setup
-RUN chmod 0755 /usr/local/bin/walletflow-setup
 
 ENV PATH=/opt/walletflow/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -50,7 +50,7 @@ lint: install
 lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(PIP) install -q uv
-	$(COMPILE) pyproject.toml requirements/build.in --extra setup -o $(LOCK)
+	$(COMPILE) pyproject.toml requirements/build.in -o $(LOCK)
 	$(COMPILE) pyproject.toml devnet/pyproject.toml requirements/build.in --extra dev \
 		--constraint $(LOCK) -o $(DEV_LOCK)
 

@@ -41,5 +41,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply the pending migrations; their names (`001_initial`), or `ChangedMigration` (a
+    `UserError`) when an applied file was edited since, with nothing applied."""
     async with pool.acquire() as conn:
         return [f"{m.version:03d}_{m.name}" for m in await apply_migrations(conn)]

@@ -1,40 +1,66 @@
 """The `walletflow` command (also `python -m starter`).
 
-Every error a person can cause prints one line, `error: ...`, on stderr and exits 1.
+Every error prints one line, `error: ...`, on stderr, and exits with a code of
+starter/cli/exits.py. `--json` commands print one JSON document on stdout and nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
 from collections.abc import Coroutine
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
 
+import chains
 from core.errors import UserError
+from starter.cli import exits, setup
+from starter.cli.output import emit_json, err, say, table
+from starter.cli.output import out as console
+from starter.cli.params import asset_argument, chain_argument
+from starter.client.errors import Refused, TimedOut
 from starter.runtime.settings import Settings, load_settings
 
 T = TypeVar("T")
 
 app = typer.Typer(
     name="walletflow",
-    help="Durable wallet monitoring and withdrawals on Solana and TRON, built on Temporal.",
+    help="Durable wallet monitoring and withdrawals, built on Temporal.",
+    epilog=exits.EPILOG,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+WHEN = "%Y-%m-%d %H:%M:%S"
+JSON_HELP = "print one JSON document on stdout (prose goes to stderr)"
+setup.register(app)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            print(f"walletflow {version('walletflow')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            print("walletflow (not installed)")
+        raise typer.Exit(exits.OK)
+
+
+@app.callback()
+def _root(
+    _: bool = typer.Option(
+        False, "--version", help="print the version and exit", callback=_version, is_eager=True
+    ),
+) -> None:
+    """Durable wallet monitoring and withdrawals, built on Temporal."""
 
 
 @app.command()
@@ -42,41 +68,25 @@ def dev() -> None:
     """Run the whole stack locally: Temporal + Web UI, PostgreSQL, devnets, workers, bot."""
     from starter.devstack import DevStack
 
-    code = run(DevStack(load_settings()).run())
+    def progress(component: str, state: str) -> None:
+        err.print(f"[dim]walletflow dev:[/] {component} {state}")
+
+    code = run(DevStack(load_settings(), progress=progress).run())
     raise typer.Exit(code)
+
+
+DEVNETS = ",".join((*chains.CHAINS, "telegram"))
 
 
 @app.command()
 def devnet(
-    only: str = typer.Option("solana,tron,telegram", help="comma-separated devnets to run"),
+    only: str = typer.Option(DEVNETS, help="comma-separated devnets to run"),
     fast: bool = typer.Option(False, help="short slots/blocks and finality lags"),
 ) -> None:
-    """Run only the local Solana, TRON and Telegram devnets (state in $WALLETFLOW_HOME/devnet)."""
-    from devnet.__main__ import NAMES
-    from devnet.__main__ import main as devnet_main
+    """Run only the local devnets (chains and Telegram; state in $WALLETFLOW_HOME/devnet)."""
+    from starter.devstack import run_devnets
 
-    settings = load_settings()
-    names = [n.strip() for n in only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in NAMES]
-    if unknown:
-        raise UserError(f"unknown devnet {unknown[0]!r} in --only; expected {', '.join(NAMES)}")
-    home = settings.home.resolve()
-    args = [
-        "--only",
-        ",".join(names),
-        "--home",
-        str(home / "devnet"),
-        "--info-file",
-        str(home / "devnets.json"),
-        "--solana-port",
-        str(settings.solana_devnet_port),
-        "--tron-port",
-        str(settings.tron_devnet_port),
-        "--telegram-port",
-        str(settings.telegram_devnet_port),
-    ]
-    (home / "devnet").mkdir(parents=True, exist_ok=True)
-    devnet_main([*args, "--fast"] if fast else args)
+    run_devnets(load_settings(), only, fast)
 
 
 @app.command()
@@ -140,7 +150,7 @@ async def _client(settings: Settings) -> Client:
 
 @app.command()
 def watch(
-    chain: str = typer.Argument(..., help="solana or tron"),
+    chain: str = chain_argument(),
     address: str = typer.Argument(..., help="the wallet address"),
     chat: int = typer.Option(0, help="Telegram chat to notify (0: ledger only)"),
     label: str | None = typer.Option(None, help="a name shown in notifications"),
@@ -174,7 +184,7 @@ def watch(
 
 @app.command()
 def unwatch(
-    chain: str = typer.Argument(..., help="solana or tron"),
+    chain: str = chain_argument(),
     address: str = typer.Argument(...),
     chat: int | None = typer.Option(None, help="remove only this chat's subscription"),
 ) -> None:
@@ -206,19 +216,22 @@ def _monitor_signal(signal: str, chain: str, address: str) -> None:
 
 
 @app.command()
-def pause(chain: str = typer.Argument(...), address: str = typer.Argument(...)) -> None:
+def pause(chain: str = chain_argument(), address: str = typer.Argument(...)) -> None:
     """Pause a monitor: nothing is sent until resume, then everything arrives once."""
     _monitor_signal("pause", chain, address)
 
 
 @app.command()
-def resume(chain: str = typer.Argument(...), address: str = typer.Argument(...)) -> None:
+def resume(chain: str = chain_argument(), address: str = typer.Argument(...)) -> None:
     """Resume a paused monitor."""
     _monitor_signal("resume", chain, address)
 
 
 @app.command()
-def status(workflow_id: str = typer.Argument(..., help="wallet-... or withdrawal-...")) -> None:
+def status(
+    workflow_id: str = typer.Argument(..., help="wallet-... or withdrawal-..."),
+    as_json: bool = typer.Option(False, "--json", help="the same JSON document (the default)"),
+) -> None:
     """Show a workflow's status (its `status` query) as JSON."""
     from starter.client import inspect
 
@@ -227,12 +240,12 @@ def status(workflow_id: str = typer.Argument(..., help="wallet-... or withdrawal
     async def go() -> dict[str, Any]:
         return await inspect.status(await _client(settings), workflow_id)
 
-    print(json.dumps(run(go()), indent=2))
+    emit_json(run(go()))
 
 
 @app.command("list")
-def list_running() -> None:
-    """List running monitors and withdrawals."""
+def list_running(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """List running monitors and withdrawals (piped: tab-separated, values in full)."""
     from starter.client import inspect
 
     settings = load_settings()
@@ -241,16 +254,22 @@ def list_running() -> None:
         return await inspect.running(await _client(settings))
 
     rows = run(go())
-    table = Table("workflow id", "type", "chain", "address / asset", "state", "started")
-    for r in rows:
-        table.add_row(
-            r.workflow_id, r.type, r.chain, r.subject, r.state, f"{r.started:%Y-%m-%d %H:%M:%S}"
+    if as_json:
+        emit_json([r.as_dict() for r in rows])
+    elif not rows:
+        console.print("nothing is running")
+    else:
+        table(
+            ("workflow id", "type", "chain", "address / asset", "state", "started"),
+            [
+                (r.workflow_id, r.type, r.chain, r.subject, r.state, f"{r.started:{WHEN}}")
+                for r in rows
+            ],
         )
-    console.print(table if rows else "nothing is running")
 
 
 @app.command()
-def workers() -> None:
+def workers(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Pollers (with last access time), backlog and rate limit of every task queue."""
     from starter.client import inspect
 
@@ -259,15 +278,19 @@ def workers() -> None:
     async def go() -> list[inspect.QueueInfo]:
         return await inspect.workers(await _client(settings), settings)
 
-    table = Table("task queue", "kind", "pollers", "last access", "backlog", "limit/s")
-    for q in run(go()):
+    queues = run(go())
+    if as_json:
+        emit_json([q.as_dict() for q in queues])
+        return
+    rows = []
+    for q in queues:
         names = ", ".join(p[0] for p in q.pollers) or "none"
         last = max((p[1] for p in q.pollers if p[1]), default=None)
         limit = f"{q.rate_limit:g}" if q.rate_limit else "-"
-        table.add_row(
-            q.queue, q.kind, names, f"{last:%H:%M:%S}" if last else "-", str(q.backlog), limit
+        rows.append(
+            (q.queue, q.kind, names, f"{last:%H:%M:%S}" if last else "-", str(q.backlog), limit)
         )
-    console.print(table)
+    table(("task queue", "kind", "pollers", "last access", "backlog", "limit/s"), rows)
 
 
 # ---- withdrawals --------------------------------------------------------------------------
@@ -281,16 +304,24 @@ def _me() -> str:
 
 @app.command()
 def withdraw(
-    chain: str = typer.Argument(..., help="solana or tron"),
-    asset: str = typer.Argument(..., help="SOL, TRX or a listed token symbol"),
+    chain: str = chain_argument(),
+    asset: str = asset_argument(),
     to: str = typer.Argument(..., help="destination address"),
     amount: str = typer.Argument(..., help="amount in asset units, e.g. 12.5"),
     request_id: str = typer.Option(..., "--request-id", help="your unique id for this withdrawal"),
     by: str = typer.Option(None, help="who asks (default cli:<user>)"),
     chat: int | None = typer.Option(None, help="Telegram chat told about the outcome"),
     wait: bool = typer.Option(False, help="wait for the final status and print it"),
+    timeout: float | None = typer.Option(
+        None, min=0, help=f"with --wait: give up after this many seconds (exit {exits.TIMED_OUT})"
+    ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Request a withdrawal. The same request id never makes a second withdrawal."""
+    """Request a withdrawal. The same request id never makes a second withdrawal.
+
+    With --wait, state changes show on stderr as they happen; a withdrawal that ends other
+    than confirmed exits 3 (refused), a --timeout that passes exits 4."""
+    from core.models import WithdrawalStatus
     from starter.client import withdrawals
 
     settings = load_settings()
@@ -305,25 +336,38 @@ def withdraw(
         notify_chat=chat,
     )
 
-    async def go() -> tuple[str, bool, Any]:
+    def show(current: WithdrawalStatus) -> None:
+        reason = f" ({current.reason})" if current.reason else ""
+        err.print(f"withdrawal-{req.request_id}: {current.status}{reason}")
+
+    async def go() -> tuple[str, bool, WithdrawalStatus | None]:
         client = await _client(settings)
         workflow_id, created = await withdrawals.start(client, settings, req)
+        if not created:
+            say(
+                f"request id {request_id} exists already: {workflow_id} (nothing new started)",
+                as_json=as_json,
+            )
+        else:
+            say(f"withdrawal started: {workflow_id}", as_json=as_json)
         result = None
         if wait:
-            result = await withdrawals.handle(client, req.request_id).result()
+            result = await withdrawals.wait(client, req.request_id, on_change=show, timeout=timeout)
         return workflow_id, created, result
 
     workflow_id, created, result = run(go())
-    if not created:
-        console.print(
-            f"request id {request_id} exists already: {workflow_id} (nothing new started)"
+    if as_json:
+        emit_json(
+            {
+                "workflow_id": workflow_id,
+                "created": created,
+                "result": None if result is None else result.model_dump(mode="json"),
+            }
         )
-    else:
-        console.print(f"withdrawal started: {workflow_id}")
-    if result is not None:
+    elif result is not None:
         print(result.model_dump_json(indent=2))
-        if result.status != "confirmed":
-            raise typer.Exit(2)
+    if result is not None and result.status != "confirmed":
+        raise Refused(f"withdrawal {request_id} ended {result.status}, not confirmed")
 
 
 def _decide(
@@ -380,14 +424,20 @@ def cancel(
 
 
 def main() -> None:
-    code: int | str | None = 0
+    code: int | str | None = exits.OK
     try:
-        app()
+        app()  # click's usage errors exit 2 (exits.USAGE) from in here
     except SystemExit as exc:  # typer's way out, with the command's exit code
         code = exc.code
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        code = 1
+        code = (
+            exits.REFUSED
+            if isinstance(exc, Refused)
+            else exits.TIMED_OUT
+            if isinstance(exc, TimedOut)
+            else exits.ERROR
+        )
     _exit(code)
 
 
@@ -397,7 +447,7 @@ def _exit(code: int | str | None) -> None:
     command that had already succeeded ("PyGILState_Release ... finalizing", exit -6)."""
     if isinstance(code, str):  # sys.exit("message")
         print(code, file=sys.stderr)
-        code = 1
+        code = exits.ERROR
     from starter.runtime import telemetry
 
     telemetry.shutdown_tracing()  # its exit hook would not run

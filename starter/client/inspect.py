@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,9 @@ class Row:
     state: str
     started: datetime
 
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "started": self.started.isoformat()}
+
 
 async def running(client: Client) -> list[Row]:
     types = ", ".join(f"'{t}'" for t in WORKFLOW_TYPES)
@@ -82,6 +85,18 @@ class QueueInfo:
     pollers: list[tuple[str, datetime | None]]
     backlog: int
     rate_limit: float | None = None  # activities/s the queue is held to (a worker sets it)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "kind": self.kind,
+            "pollers": [
+                {"identity": who, "last_access": when.isoformat() if when else None}
+                for who, when in self.pollers
+            ],
+            "backlog": self.backlog,
+            "rate_limit": self.rate_limit,
+        }
 
 
 async def workers(client: Client, settings: Settings) -> list[QueueInfo]:

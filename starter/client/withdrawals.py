@@ -4,6 +4,9 @@ the workflow checks it again (it is the one that must be right)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from typing import Literal
 
 from temporalio.client import Client, WorkflowHandle
@@ -21,6 +24,7 @@ from core import search_attributes as sa
 from core.errors import InvalidInput, UserError
 from core.ids import withdrawal_id
 from core.models import FINAL_STATES, Actor, WithdrawalRequest, WithdrawalStatus
+from starter.client.errors import Refused, TimedOut
 from starter.runtime.settings import Settings
 from workflows.withdrawal import WithdrawalWorkflow
 
@@ -109,13 +113,53 @@ async def status(client: Client, request_id: str) -> WithdrawalStatus:
 async def decide(
     client: Client, request_id: str, decision: Decision, by: str, reason: str | None = None
 ) -> WithdrawalStatus:
-    """Approve, reject or cancel, refusing clearly what the workflow would refuse anyway."""
+    """Approve, reject or cancel, refusing (`Refused`) what the workflow would refuse anyway."""
     current = await status(client, request_id)
     if decision == "approve" and current.requested_by == by:
-        raise UserError("you cannot approve your own withdrawal")
+        raise Refused("you cannot approve your own withdrawal")
     if decision in ("approve", "reject") and current.status != "awaiting_approval":
-        raise UserError(f"withdrawal {request_id} is {current.status}, not awaiting approval")
+        raise Refused(f"withdrawal {request_id} is {current.status}, not awaiting approval")
     if decision == "cancel" and current.status in TOO_LATE_TO_CANCEL:
-        raise UserError(f"withdrawal {request_id} is {current.status}: too late to cancel")
+        raise Refused(f"withdrawal {request_id} is {current.status}: too late to cancel")
     await handle(client, request_id).signal(decision, Actor(by=by, reason=reason))
     return current
+
+
+async def wait(
+    client: Client,
+    request_id: str,
+    *,
+    on_change: Callable[[WithdrawalStatus], None] = lambda _: None,
+    timeout: float | None = None,
+    poll: float = 0.5,
+) -> WithdrawalStatus:
+    """The withdrawal's final status. `on_change` sees each new state as the `status` query
+    reports it; `TimedOut` after `timeout` seconds (the withdrawal goes on regardless)."""
+    h = handle(client, request_id)
+    result = asyncio.ensure_future(h.result())
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen: str | None = None
+    try:
+        while True:
+            try:
+                current = await h.query(WithdrawalWorkflow.status)
+            except RPCError:
+                current = None  # completed between two polls, or not yet queryable
+            if current is not None and current.status != seen:
+                seen = current.status
+                on_change(current)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimedOut(
+                    f"withdrawal-{request_id} is still {seen or 'starting'} after {timeout:g}s "
+                    f"and goes on; see `walletflow status withdrawal-{request_id}`"
+                )
+            pause = poll if left is None else min(poll, left)
+            done, _ = await asyncio.wait({result}, timeout=pause)
+            if done:
+                final = result.result()
+                if final.status != seen:
+                    on_change(final)
+                return final
+    finally:
+        result.cancel()

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,15 @@ def free_port() -> int:
 
 
 class DevStack:
-    def __init__(self, settings: Settings, *, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        console: Console | None = None,
+        progress: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.progress = progress or (lambda component, state: None)  # ("postgres", "ready")
         self.home = settings.home.resolve()
         self.console = console or Console(stderr=False)
         self.children: list[Child] = []
@@ -291,17 +299,8 @@ class DevStack:
             sys.executable,
             "-m",
             "devnet",
-            "--only",
-            ",".join(names),
-            "--home",
-            str(self.home / "devnet"),
-            "--info-file",
-            str(info_file),
-            "--telegram-port",
-            str(s.telegram_devnet_port),
+            *devnet_args(s, names, self.home / "devnet", info_file),
         ]
-        for name, spec in chains.REGISTRY.items():
-            args += [f"--{name}-port", str(s.env(spec.ENV.devnet_port))]
         if os.environ.get("WALLETFLOW_DEVNET_FAST"):
             args.append("--fast")
         child = await self.spawn("devnet", args, stop_signal=signal.SIGINT)
@@ -402,6 +401,11 @@ class DevStack:
 
     # ---- lifecycle -----------------------------------------------------------------------
 
+    async def _step(self, component: str, start: Awaitable[None]) -> None:
+        self.progress(component, "starting")
+        await start
+        self.progress(component, "ready")
+
     async def run(self) -> int:
         started = time.monotonic()
         self.failed = False
@@ -416,7 +420,9 @@ class DevStack:
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         try:
             startup: asyncio.Future[Any] = asyncio.gather(
-                self.start_temporal(), self.start_postgres(), self.start_devnets()
+                self._step("temporal", self.start_temporal()),
+                self._step("postgres", self.start_postgres()),
+                self._step("devnets", self.start_devnets()),
             )
             stop_wait: asyncio.Future[Any] = loop.create_task(self._stop.wait())
             done, _ = await asyncio.wait({startup, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -427,7 +433,10 @@ class DevStack:
                 return 130
             startup.result()
             devnet_json = self.write_devnet_json()
-            await asyncio.gather(self.start_workers(), self.start_bot())
+            await asyncio.gather(
+                self._step("workers", self.start_workers()),
+                self._step("bot", self.start_bot()),
+            )
             for child in self.children:
                 self.watch_for_exit(child)
             self.console.print(self.panel(devnet_json))
@@ -461,6 +470,35 @@ class DevStack:
             with contextlib.suppress(ProcessLookupError):
                 child.proc.kill()
             await child.proc.wait()
+
+
+def devnet_args(settings: Settings, names: list[str], home: Path, info_file: Path) -> list[str]:
+    """`python -m devnet` arguments: which devnets, where their state and description go, and
+    the port of each (0: any free port)."""
+    args = ["--only", ",".join(names), "--home", str(home), "--info-file", str(info_file)]
+    args += ["--telegram-port", str(settings.telegram_devnet_port)]
+    for name, spec in chains.REGISTRY.items():
+        args += [f"--{name}-port", str(settings.env(spec.ENV.devnet_port))]
+    return args
+
+
+def run_devnets(settings: Settings, only: str, fast: bool) -> None:
+    """`walletflow devnet`: only the devnets, in this process, until Ctrl-C."""
+    try:
+        from devnet.__main__ import NAMES
+        from devnet.__main__ import main as devnet_main
+    except ImportError:
+        raise UserError(
+            "the devnets are not installed (the walletflow-devnet distribution: `make install`)"
+        ) from None
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        raise UserError(f"unknown devnet {unknown[0]!r} in --only; expected {', '.join(NAMES)}")
+    home = settings.home.resolve()
+    (home / "devnet").mkdir(parents=True, exist_ok=True)
+    args = devnet_args(settings, names, home / "devnet", home / "devnets.json")
+    devnet_main([*args, "--fast"] if fast else args)
 
 
 def write_devnet_keys(home: Path, devnets: dict[str, Any], index: int = 0) -> Path:

@@ -14,7 +14,7 @@ from activities.notify import NotifyActivities
 from core.models import Notification
 from starter.runtime.settings import Settings
 from starter.runtime.telegram import make_bot
-from tests.conftest import chat_id
+from tests.support.ids import chat_id
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from core.amounts import to_base_units
 from core.models import SignedVersion
 from starter.devstack import devnet_tokens, write_devnet_keys
 from starter.runtime.settings import Settings
-from tests.e2e import HOT_ACCOUNT, eventually
+from tests.support.stack import HOT_ACCOUNT, eventually
 
 Signed = tuple[bytes, str, int]  # (raw, tx id, expiry), as ChainSender.sign returns them
 

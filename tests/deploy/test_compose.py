@@ -23,10 +23,9 @@ from typing import Any
 import pytest
 import yaml
 
-from core import search_attributes
 from starter.devstack import DEVNET_BOT_TOKEN
 from starter.runtime.settings import Settings
-from tests.deploy.tools import system_tool, unavailable
+from tests.support.tools import system_tool, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -289,7 +288,7 @@ def test_each_worker_serves_its_own_queue(resolved: dict[str, Any]) -> None:
         assert argv[:3] == ["python", "-m", "worker_main"], name
         assert argv[argv.index("--queues") + 1] == queue, name
     assert svc["bot"]["entrypoint"] == ["python", "-m", "starter.bot"]
-    assert svc["walletflow-setup"]["entrypoint"] == ["walletflow-setup"]
+    assert svc["walletflow-setup"]["entrypoint"] == ["walletflow", "setup"]
 
 
 def test_walletflow_environment(resolved: dict[str, Any]) -> None:
@@ -482,14 +481,6 @@ def test_grafana_data_sources_point_at_the_services() -> None:
     cfg = load("deploy/grafana/provisioning/datasources/datasources.yaml")
     urls = {ds["type"]: ds["url"] for ds in cfg["datasources"]}
     assert urls == {"prometheus": "http://prometheus:9090", "jaeger": "http://jaeger:16686"}
-
-
-def test_setup_registers_the_search_attributes_of_the_code() -> None:
-    # The script reads names and types from workflows/search_attributes.py instead of a copy.
-    script = (ROOT / "deploy" / "walletflow-setup.sh").read_text()
-    assert "from workflows.search_attributes import ALL" in script
-    assert "walletflow migrate" in script
-    assert search_attributes.ALL
 
 
 # ---- Dockerfile and .dockerignore ------------------------------------------------------------

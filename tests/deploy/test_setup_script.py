@@ -1,12 +1,11 @@
-"""deploy/walletflow-setup.sh (the compose one-shot `walletflow-setup`) against a Temporal dev
-server that has none of walletflow's search attributes and an empty PostgreSQL database: it
-registers every attribute of workflows/search_attributes.py, applies the migrations, and a
-second run (every deploy runs it) changes nothing."""
+"""`walletflow setup` (the compose one-shot `walletflow-setup`) against a Temporal dev server
+that has none of walletflow's search attributes and an empty PostgreSQL database: it
+registers every attribute of core/search_attributes.py, applies the migrations, and a second
+run (every deploy runs it) changes nothing."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import sys
 import time
@@ -21,12 +20,12 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from core import search_attributes
+from starter.cli import exits
 from starter.devstack import free_port
 from starter.devstack.postgres import EmbeddedPostgres
-from tests.deploy.tools import system_tool
+from tests.support.cli import cli_env, walletflow
 
-SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "walletflow-setup.sh"
-BIN = Path(sys.executable).parent  # walletflow, temporal and python of this environment
+BIN = Path(sys.executable).parent  # temporal and python of this environment
 
 
 @pytest_asyncio.fixture
@@ -73,26 +72,18 @@ async def bare_temporal(tmp_path: Path) -> AsyncIterator[str]:
         log.close()
 
 
-async def run_setup(env: dict[str, str]) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        system_tool("sh", "a POSIX shell (package dash)"),
-        str(SCRIPT),
-        env={"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=240)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode()
+async def run_setup(home: Path, **env: str) -> tuple[int, str]:
+    r = await walletflow(cli_env(home, **env), "setup", timeout=240)
+    return r.code, r.out + r.err
 
 
 async def test_setup_registers_attributes_and_migrates_idempotently(
     bare_temporal: str, pg_server: EmbeddedPostgres, tmp_path: Path
 ) -> None:
     dsn = await pg_server.create_database(f"setup_{uuid.uuid4().hex[:8]}")
-    env = {"TEMPORAL_ADDRESS": bare_temporal, "DATABASE_URL": dsn, "HOME": str(tmp_path)}
+    env = {"TEMPORAL_ADDRESS": bare_temporal, "DATABASE_URL": dsn}
 
-    code, out = await run_setup(env)
+    code, out = await run_setup(tmp_path, **env)
     assert code == 0, out
     for key in search_attributes.ALL:
         assert f"creating search attribute {key.name} (Keyword)" in out
@@ -110,19 +101,20 @@ async def test_setup_registers_attributes_and_migrates_idempotently(
         await conn.close()
     assert applied >= 1
 
-    code, out = await run_setup(env)
+    code, out = await run_setup(tmp_path, **env)
     assert code == 0, out
     assert "creating search attribute" not in out
     assert "schema is up to date" in out
 
 
 async def test_setup_gives_up_clearly_when_temporal_is_unreachable(tmp_path: Path) -> None:
-    env = {
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
-        "WALLETFLOW_SETUP_TIMEOUT": "1",
-        "HOME": str(tmp_path),
-    }
-    code, out = await run_setup(env)
-    assert code == 1
-    assert "namespace default not found" in out
+    address = f"127.0.0.1:{free_port()}"
+    code, out = await run_setup(
+        tmp_path,
+        TEMPORAL_ADDRESS=address,
+        DATABASE_URL="postgresql://nobody@127.0.0.1:1/none",
+        WALLETFLOW_SETUP_TIMEOUT="1",
+    )
+    assert code == exits.TIMED_OUT
+    assert out.startswith(f"error: cannot reach Temporal at TEMPORAL_ADDRESS {address}")
+    assert out.count("\n") == 1 and "gave up after 1s" in out

@@ -125,7 +125,7 @@ class StandIns:
         result = self.outcomes.pop(0) if self.outcomes else None
         if result is None:
             raise ApplicationError("the chain could not be read", non_retryable=True)
-        return SendOutcome(result=result, block=42 if result == "confirmed" else None)  # type: ignore[arg-type]
+        return SendOutcome(result=result, block=42 if result == "confirmed" else None)
 
     @activity.defn(name=act.RECORD_WITHDRAWAL)
     async def record(self, change: LedgerChange) -> None:
@@ -199,32 +199,44 @@ async def manual_review(handle: WorkflowHandle[Any, Any], chain: StandIns) -> No
     await handle.query("status")  # the signal is in before the recheck ends
     chain.release.set()
     await activity_failures_done(handle, 2)
-    if (await handle.query("status", result_type=WithdrawalStatus)).status == "manual_review":  # the settle was dropped
+    if (
+        await handle.query("status", result_type=WithdrawalStatus)
+    ).status == "manual_review":  # the settle was dropped
         await handle.signal("resolve", settle)
 
 
 SCENARIOS: dict[str, tuple[Callable[[], StandIns], dict[str, Any], Drive, str]] = {
     "confirmed": (lambda: StandIns(), {"notify_chat": 7}, nothing, "confirmed"),
     "resigned": (  # version 1 expires unlanded, version 2 confirms
-        lambda: StandIns(outcomes=["expired", "confirmed"]), {"notify_chat": 7}, nothing,
+        lambda: StandIns(outcomes=["expired", "confirmed"]),
+        {"notify_chat": 7},
+        nothing,
         "confirmed",
-    ),  # fmt: skip
+    ),
     "approved": (
-        lambda: StandIns(approval=True), {"notify_chat": 7, "approver_chats": [8, 9]}, approve,
+        lambda: StandIns(approval=True),
+        {"notify_chat": 7, "approver_chats": [8, 9]},
+        approve,
         "confirmed",
-    ),  # fmt: skip
+    ),
     "rejected": (
-        lambda: StandIns(approval=True), {"notify_chat": 7, "approver_chats": [8]}, reject,
+        lambda: StandIns(approval=True),
+        {"notify_chat": 7, "approver_chats": [8]},
+        reject,
         "rejected",
-    ),  # fmt: skip
+    ),
     "cancelled": (
-        lambda: StandIns(approval=True), {"notify_chat": 7, "approver_chats": [8]}, cancel,
+        lambda: StandIns(approval=True),
+        {"notify_chat": 7, "approver_chats": [8]},
+        cancel,
         "cancelled",
-    ),  # fmt: skip
+    ),
     "manual-review": (
-        lambda: StandIns(outcomes=[None, None], hold_from=2), {"notify_chat": 7},
-        manual_review, "confirmed",
-    ),  # fmt: skip
+        lambda: StandIns(outcomes=[None, None], hold_from=2),
+        {"notify_chat": 7},
+        manual_review,
+        "confirmed",
+    ),
 }
 
 
@@ -265,7 +277,7 @@ def load_workflow(path: str | None) -> type:
     file = Path(path).resolve()
     sys.path.insert(0, str(file.parent))
     module = importlib.import_module(file.stem)
-    return module.WithdrawalWorkflow  # type: ignore[no-any-return]
+    return module.WithdrawalWorkflow
 
 
 def temporal_binary() -> str:

@@ -1,0 +1,258 @@
+"""Recorded histories of every workflow replay without non-determinism errors.
+
+Two sources: the histories committed under `histories/` (recorded from earlier versions of the
+code: a workflow change that breaks a running monitor, chain watch or withdrawal fails here),
+and monitor histories recorded now from a scenario against the real stack (pokes, a digest,
+pause and resume, subscription changes, continue-as-new, stop; and the per-chain triggers).
+
+The committed ones:
+- `solana-monitor-*`, `tron-monitor-*`, `*-watch-*`: WalletMonitorWorkflow and
+  ChainWatchWorkflow, from the real-stack scenario below; to refresh them:
+  `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py`.
+- `withdrawal-*`: WithdrawalWorkflow with stand-in activities, by
+  `python -m tests.workflows.record_histories` (its docstring says how to record a new one when
+  the workflow changes). `withdrawal-manual-review-prepatch` was recorded by the code before the
+  `manual-review-keeps-decisions` patch (e2960b1^), so it replays the unpatched branch;
+  `withdrawal-manual-review` the patched one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from solders.keypair import Keypair
+from temporalio.client import Client, WorkflowHistory
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from tronpy.keys import PrivateKey
+
+from core import search_attributes as sa
+from core.ids import monitor_id, watch_id
+from core.models import MonitorState, Subscription, Unsubscribe, WatchState, WithdrawalStatus
+from starter.client import monitors
+from tests.support.ids import chat_id
+from tests.support.monitor import (
+    SOL,
+    TRX,
+    sol_key,
+    sol_send_many,
+    sol_wait_finalized,
+    tron_address,
+    tron_key,
+    tron_send_many,
+    wait_ready,
+    wait_state,
+    watch,
+)
+from tests.support.stack import Stack, eventually, settled_messages
+from workflows.monitor import WalletMonitorWorkflow
+from workflows.watch import ChainWatchWorkflow
+from workflows.withdrawal import KEEP_DECISIONS, WithdrawalWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def replayer() -> Replayer:
+    return Replayer(
+        workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow],
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def replay(histories: list[WorkflowHistory]) -> None:
+    for history in histories:
+        # Raises on a non-determinism error (or any workflow task failure) during replay.
+        result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+        assert result.replay_failure is None, history.workflow_id
+
+
+async def all_runs(client: Client, workflow_id: str, run_id: str | None = None) -> list[Any]:
+    """Every run of a workflow from `run_id` on, following continue-as-new."""
+    histories = []
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        last = history.events[-1]
+        if not last.HasField("workflow_execution_continued_as_new_event_attributes"):
+            return histories
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+
+
+def stored() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+
+
+@pytest.mark.parametrize("path", stored(), ids=[p.stem for p in stored()])
+async def test_committed_histories_replay(path: Path) -> None:
+    await replay([load(path)])
+
+
+# How each committed withdrawal ended: the scenarios of record_histories.py.
+WITHDRAWALS = {
+    "withdrawal-confirmed": "confirmed",
+    "withdrawal-resigned": "confirmed",  # version 1 expired unlanded, version 2 landed
+    "withdrawal-approved": "confirmed",
+    "withdrawal-rejected": "rejected",
+    "withdrawal-cancelled": "cancelled",
+    "withdrawal-manual-review": "confirmed",  # settled during a recheck: kept (patched)
+    "withdrawal-manual-review-prepatch": "confirmed",  # that settle dropped, a second one
+}
+
+
+def test_there_are_committed_histories() -> None:
+    names = {p.stem for p in stored()}
+    assert {"solana-monitor-0", "solana-monitor-1", "tron-monitor-0", "solana-watch-0"} <= names
+    assert {"tron-watch-0", *WITHDRAWALS} <= names
+
+
+def workflow_type(history: WorkflowHistory) -> str:
+    return history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+
+
+@pytest.mark.parametrize("name", sorted(WITHDRAWALS))
+def test_withdrawal_histories_end_as_recorded(name: str) -> None:
+    history = load(HISTORIES / f"{name}.json")
+    assert workflow_type(history) == "WithdrawalWorkflow"
+    last = history.events[-1]
+    assert last.HasField("workflow_execution_completed_event_attributes"), last
+    payloads = last.workflow_execution_completed_event_attributes.result.payloads
+    [result] = pydantic_data_converter.payload_converter.from_payloads(payloads, [WithdrawalStatus])
+    assert result.status == WITHDRAWALS[name], result
+
+
+def patches(history: WorkflowHistory) -> list[str]:
+    """The `workflow.patched` ids recorded in a history."""
+    found = []
+    for event in history.events:
+        attrs = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and attrs.marker_name == "core_patch":
+            [data] = pydantic_data_converter.payload_converter.from_payloads(
+                attrs.details["patch-data"].payloads, [dict]
+            )
+            found.append(data["id"])
+    return found
+
+
+def resolves(history: WorkflowHistory) -> int:
+    return sum(
+        1
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+        and e.workflow_execution_signaled_event_attributes.signal_name == "resolve"
+    )
+
+
+def test_manual_review_histories_take_both_branches_of_the_patch() -> None:
+    """Replayed above; here: one history per branch of `workflow.patched(KEEP_DECISIONS)`."""
+    patched = load(HISTORIES / "withdrawal-manual-review.json")
+    unpatched = load(HISTORIES / "withdrawal-manual-review-prepatch.json")
+    assert patches(patched) == [KEEP_DECISIONS]
+    assert patches(unpatched) == []
+    # recheck + settle (kept) / recheck + settle (dropped during the recheck) + settle again
+    assert (resolves(patched), resolves(unpatched)) == (2, 3)
+
+
+async def test_fresh_histories_of_a_real_run_replay(stack: Stack) -> None:
+    settings, client = stack.settings, stack.client
+    triggers = {
+        chain: await client.start_workflow(
+            ChainWatchWorkflow.run,
+            WatchState(chain=chain, round_seconds=1),
+            id=f"replay-{watch_id(settings.task_queue(chain))}",
+            task_queue=settings.task_queue(chain),
+        )
+        for chain in ("solana", "tron")
+    }
+    funder, chat, other = sol_key(stack.solana, 11), chat_id(), chat_id()
+    address = str(Keypair().pubkey())
+    workflow_id = monitor_id("solana", address)
+    # As `walletflow watch` starts it, with a low history limit so that it continues as new.
+    handle = await client.start_workflow(
+        WalletMonitorWorkflow.run,
+        MonitorState(
+            chain="solana",
+            address=address,
+            notify_queue=settings.task_queue("notify"),
+            reconcile_seconds=settings.reconcile_seconds,
+            history_limit=60,
+        ),
+        id=workflow_id,
+        task_queue=settings.task_queue("solana"),
+        start_signal="subscribe",
+        start_signal_args=[Subscription(chat_id=chat, label="replay")],
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.CHAIN, "solana"),
+                SearchAttributePair(sa.ADDRESS, address),
+                SearchAttributePair(sa.STATUS, "running"),
+            ]
+        ),
+    )
+    first_run = handle.first_execution_run_id or handle.result_run_id
+    await wait_ready(handle)
+
+    sigs = await sol_send_many(stack.solana.url, funder, address, [SOL])
+    await settled_messages(stack.telegram, chat, 1, quiet=0.2)
+    await monitors.signal_monitor(client, "solana", address, "pause")
+    await wait_state(handle, "paused")
+    sigs += await sol_send_many(stack.solana.url, funder, address, [SOL + i for i in range(1, 5)])
+    await sol_wait_finalized(stack.solana.url, sigs)
+    await monitors.signal_monitor(client, "solana", address, "resume")
+    await settled_messages(stack.telegram, chat, 2, quiet=0.2)  # the digest
+    await handle.signal(WalletMonitorWorkflow.subscribe, Subscription(chat_id=other))
+    await settled_messages(stack.telegram, chat, 2, quiet=0.5)
+    for i in range(6):
+        sigs += await sol_send_many(stack.solana.url, funder, address, [2 * SOL + i])
+        await settled_messages(stack.telegram, other, i + 1, quiet=0.2)
+    await handle.signal(WalletMonitorWorkflow.unsubscribe, Unsubscribe(chat_id=other))
+    sigs += await sol_send_many(stack.solana.url, funder, address, [3 * SOL])
+    await settled_messages(stack.telegram, chat, 9, quiet=0.5)  # 1 + digest + 6 + 1
+    await monitors.signal_monitor(client, "solana", address, "stop")
+    await client.get_workflow_handle(workflow_id).result()
+    solana_runs = await all_runs(client, workflow_id, first_run)
+    assert len(solana_runs) >= 2, "the scenario should have continued as new"
+
+    tron_funder, tron_chat = tron_key(stack.tron, 11), chat_id()
+    tron_wallet = tron_address(PrivateKey.random())
+    tron_handle = await watch(client, settings, "tron", tron_wallet, tron_chat)
+    await tron_send_many(stack.tron.url, tron_funder, tron_wallet, [5 * TRX, 6 * TRX])
+    await settled_messages(stack.telegram, tron_chat, 2, quiet=0.5)
+    await monitors.signal_monitor(client, "tron", tron_wallet, "stop")
+    await tron_handle.result()
+    tron_runs = await all_runs(client, monitor_id("tron", tron_wallet))
+
+    # The triggers: extra ones with one-second rounds, so their histories hold many rounds.
+    async def rounds_done() -> bool:
+        for handle in triggers.values():
+            history = await handle.fetch_history()
+            completed = [
+                e for e in history.events if e.HasField("activity_task_completed_event_attributes")
+            ]
+            if len(completed) < 3:
+                return False
+        return True
+
+    await eventually(rounds_done)
+    trigger_runs = {}
+    for chain, trigger in triggers.items():
+        await trigger.terminate("recorded")
+        trigger_runs[chain] = await all_runs(client, trigger.id, trigger.first_execution_run_id)
+    await replay([*solana_runs, *tron_runs, *[h for r in trigger_runs.values() for h in r]])
+
+    if os.environ.get("WALLETFLOW_RECORD_HISTORIES"):
+        HISTORIES.mkdir(exist_ok=True)
+        named = {f"solana-monitor-{i}": h for i, h in enumerate(solana_runs)}
+        named |= {f"tron-monitor-{i}": h for i, h in enumerate(tron_runs)}
+        for chain, runs in trigger_runs.items():
+            named |= {f"{chain}-watch-{i}": h for i, h in enumerate(runs)}
+        for name, history in named.items():
+            (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
