@@ -32,8 +32,11 @@ run: install
 # The venv's bin first on PATH: the tests run `temporal`, `walletflow` and friends from it.
 # -rfEs: the summary lists failures and errors (pytest's default -rfE) and why each skipped test
 # was skipped (e.g. a missing docker-compose).
+# Two pytest-xdist workers, one test file each at a time (a file's module-scoped stack stays
+# in one process): the suite mostly waits on servers, so this halves its wall time on 2 cores.
+TEST_WORKERS ?= 2
 test: install
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -rfEs $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -rfEs -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # deptry twice: this distribution, then walletflow-devnet against devnet/pyproject.toml.
 lint: install

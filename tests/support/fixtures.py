@@ -53,7 +53,9 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 
-@pytest_asyncio.fixture(scope="session")
+# One per module: skipping time moves the server's clock ahead of the real one for good, and
+# a signed statement (issued by the real clock) would look expired to a later module.
+@pytest_asyncio.fixture(scope="module")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),

@@ -1,79 +1,40 @@
 """The CLI's contract with scripts: --version, --json documents on stdout alone, full values
-when piped, and the documented exit codes (starter/cli/exits.py)."""
+when piped, and the documented exit codes (starter/cli/exits.py). Withdrawals run on the real
+workflow and workers (the module's `stack`), signed with the stack's dev keys."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
 
-import pytest_asyncio
+import pytest
 from solders.keypair import Keypair
-from temporalio import workflow
-from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from core.models import Actor, WithdrawalRequest, WithdrawalStatus
+from core.models import WithdrawalStatus
 from starter.cli import exits
-from tests.support.cli import cli_env, walletflow
+from starter.client import withdrawals
+from tests.support.cli import Result, cli_env, walletflow
+from tests.support.stack import Stack, eventually, settings_env
 
-STAY = "1"  # the stand-in below waits for approval forever
-REJECT = "2"  # ... is rejected after a moment
-
-
-@workflow.defn(name="WithdrawalWorkflow")
-class StandInWithdrawal:
-    """Answers like the real withdrawal (its `status` query and result), without chains."""
-
-    def __init__(self) -> None:
-        self.state: WithdrawalStatus | None = None
-
-    @workflow.run
-    async def run(self, req: WithdrawalRequest) -> WithdrawalStatus:
-        self.state = WithdrawalStatus(
-            request_id=req.request_id,
-            chain=req.chain,
-            asset=req.asset,
-            to=req.to,
-            amount=req.amount,
-            requested_by=req.requested_by,
-            status="awaiting_approval",
-        )
-        if req.amount == STAY:
-            await workflow.wait_condition(lambda: False)
-        await workflow.sleep(timedelta(seconds=1.5))
-        self.state = self.state.model_copy(update={"status": "rejected", "reason": "by bob"})
-        return self.state
-
-    @workflow.query
-    def status(self) -> WithdrawalStatus:
-        assert self.state is not None
-        return self.state
-
-    @workflow.signal
-    def approve(self, actor: Actor) -> None:
-        pass
+STACK = {"triggers": False}  # withdrawals only: no chain triggers
+BIG = "11"  # SOL: above the 10 SOL threshold, so it waits for an approver
 
 
-@pytest_asyncio.fixture
-async def env(client: Client, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    prefix = f"t{uuid.uuid4().hex[:8]}-"
-    async with Worker(
-        client,
-        task_queue=f"{prefix}solana",
-        workflows=[StandInWithdrawal],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
-        yield cli_env(
-            tmp_path,
-            TEMPORAL_ADDRESS=client.service_client.config.target_host,
-            TEMPORAL_NAMESPACE=client.namespace,
-            WALLETFLOW_TASK_QUEUE_PREFIX=prefix,
-        )
+@pytest.fixture
+def env(stack: Stack, tmp_path: Path) -> dict[str, str]:
+    """The stack's settings as a CLI's environment: its Temporal, database and operator key."""
+    return settings_env(stack.settings) | {
+        "WALLETFLOW_HOME": str(tmp_path),
+        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": stack.client.namespace,
+    }
+
+
+def key(stack: Stack, name: str) -> str:
+    return str(stack.settings.signing_key().parent / f"{name}.json")
 
 
 def request_id() -> str:
@@ -82,8 +43,25 @@ def request_id() -> str:
 
 def withdraw(amount: str, rid: str, *more: str) -> list[str]:
     to = str(Keypair().pubkey())
-    by = ["--by", "cli:alice"]
-    return ["withdraw", "solana", "SOL", to, amount, "--request-id", rid, *by, *more]
+    return ["withdraw", "solana", "SOL", to, amount, "--request-id", rid, *more]
+
+
+async def awaiting(stack: Stack, rid: str) -> WithdrawalStatus:
+    async def waiting() -> WithdrawalStatus | None:
+        try:
+            current = await withdrawals.status(stack.client, rid)
+        except Exception:
+            return None
+        return current if current.status == "awaiting_approval" else None
+
+    found: WithdrawalStatus = await eventually(waiting)
+    return found
+
+
+def one_error_line(r: Result) -> str:
+    lines = r.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.err
+    return lines[0]
 
 
 async def test_version(tmp_path: Path) -> None:
@@ -123,10 +101,20 @@ async def test_help_documents_the_exit_codes(tmp_path: Path) -> None:
     assert "3 refused by policy" in text and "4 timed out waiting" in text
 
 
-async def test_list_json_piped_parses_and_carries_full_ids(env: dict[str, str]) -> None:
+async def test_removed_by_option_is_one_usage_line(tmp_path: Path) -> None:
+    for args in (["approve", "r1", "--by", "alice"], [*withdraw("1", "r1"), "--by", "alice"]):
+        r = await walletflow(cli_env(tmp_path), *args)
+        assert r.code == exits.USAGE, r
+        assert "--by is gone" in one_error_line(r) and r.out == ""
+
+
+async def test_list_json_piped_parses_and_carries_full_ids(
+    stack: Stack, env: dict[str, str]
+) -> None:
     rid = request_id()
-    r = await walletflow(env, *withdraw(STAY, rid))
+    r = await walletflow(env, *withdraw(BIG, rid))
     assert r.code == 0, r.err
+    assert r.out.strip() == f"withdrawal started: withdrawal-{rid}"
     workflow_id = f"withdrawal-{rid}"
     for _ in range(40):  # visibility is eventually consistent
         r = await walletflow(env, "list", "--json")
@@ -141,34 +129,77 @@ async def test_list_json_piped_parses_and_carries_full_ids(env: dict[str, str]) 
     plain = await walletflow(env | {"COLUMNS": "40"}, "list")
     assert plain.code == 0
     assert workflow_id in plain.out.split()  # piped: printed in full, never shortened
+    # The request is the key's: the workflow verified who signed it.
+    assert (await awaiting(stack, rid)).requested_by == "operator"
 
 
-async def test_self_approval_is_refused_with_3(env: dict[str, str]) -> None:
+async def test_a_decision_the_workflow_refuses_exits_3_with_its_reason(
+    stack: Stack, env: dict[str, str]
+) -> None:
     rid = request_id()
-    assert (await walletflow(env, *withdraw(STAY, rid))).code == 0
-    r = await walletflow(env, "approve", rid, "--by", "cli:alice")
+    assert (await walletflow(env, *withdraw(BIG, rid))).code == 0
+    await awaiting(stack, rid)
+    # The operator key (requester, admin) lacks the approver role; it is also the requester.
+    r = await walletflow(env, "approve", rid)
     assert r.code == exits.REFUSED == 3, r
-    assert r.err.strip() == "error: you cannot approve your own withdrawal"
+    assert r.out == ""
+    reason = "operator may not approve: it needs the approver role"
+    assert one_error_line(r) == f"error: approve refused: {reason}"
+    r = await walletflow(env, "approve", rid, "--json")
+    assert r.code == exits.REFUSED, r
+    assert json.loads(r.out) == {
+        "workflow_id": f"withdrawal-{rid}",
+        "action": "approve",
+        "principal": "operator",
+        "outcome": "refused",
+        "reason": reason,
+    }
+    # The approver's key is accepted, and the withdrawal lands.
+    r = await walletflow(env, "approve", rid, "--key", key(stack, "approver"))
+    assert (r.code, r.out.strip()) == (
+        exits.OK,
+        f"approve accepted: withdrawal-{rid} (signed by approver)",
+    ), r
+    result = await withdrawals.handle(stack.client, rid).result()
+    assert result.status == "confirmed" and result.approved_by == ["approver"], result
+    # Too late now: refused by the workflow's state.
+    r = await walletflow(env, "cancel", rid, "--json")
+    assert r.code == exits.REFUSED and json.loads(r.out)["outcome"] == "refused", r
+    assert "too late" in one_error_line(r)
 
 
 async def test_wait_json_shows_progress_on_stderr_and_exits_3_when_not_confirmed(
-    env: dict[str, str],
+    stack: Stack, env: dict[str, str]
 ) -> None:
     rid = request_id()
-    r = await walletflow(env, *withdraw(REJECT, rid, "--wait", "--json"))
+    waiting = asyncio.create_task(walletflow(env, *withdraw(BIG, rid, "--wait", "--json")))
+    await awaiting(stack, rid)
+    r = await walletflow(
+        env, "reject", rid, "--reason", "not today", "--key", key(stack, "approver")
+    )
+    assert (
+        r.code == 0 and r.out.strip() == f"reject accepted: withdrawal-{rid} (signed by approver)"
+    )
+    r = await waiting
     assert r.code == exits.REFUSED, r
     doc = json.loads(r.out)
     assert doc["workflow_id"] == f"withdrawal-{rid}" and doc["created"] is True
     assert doc["result"]["status"] == "rejected"
-    assert f"withdrawal-{rid}: awaiting_approval" in r.err
-    assert f"withdrawal-{rid}: rejected (by bob)" in r.err
+    # Progress is polled (every 0.5 s): the short awaiting_approval may pass unseen under load.
+    assert f"withdrawal started: withdrawal-{rid}" in r.err
+    assert f"withdrawal-{rid}: rejected (rejected by approver: not today)" in r.err
     assert r.err.splitlines()[-1] == f"error: withdrawal {rid} ended rejected, not confirmed"
 
 
-async def test_wait_timeout_exits_4(env: dict[str, str]) -> None:
+async def test_wait_timeout_exits_4(stack: Stack, env: dict[str, str]) -> None:
     rid = request_id()
-    r = await walletflow(env, *withdraw(STAY, rid, "--wait", "--timeout", "2", "--json"))
+    r = await walletflow(env, *withdraw(BIG, rid, "--wait", "--timeout", "3", "--json"))
     assert r.code == exits.TIMED_OUT == 4, r
     assert r.out == ""
     assert "awaiting_approval" in r.err
     assert r.err.splitlines()[-1].startswith(f"error: withdrawal-{rid} is still awaiting_approval")
+    # Cancelled by its requester (the operator key): accepted.
+    r = await walletflow(env, "cancel", rid, "--reason", "test over")
+    assert r.code == 0, r
+    result = await withdrawals.handle(stack.client, rid).result()
+    assert result.status == "cancelled"
