@@ -57,6 +57,7 @@ async def plan_chain(
 ) -> QueuePlan:
     """A chain's queue runs its monitors, its trigger and its withdrawals."""
     from activities.adapter import AdapterContext
+    from activities.authority import AuthorityActivities
     from activities.chains import adapters
     from activities.keystore import open_keystore
     from activities.monitor import MonitorActivities
@@ -74,6 +75,7 @@ async def plan_chain(
             pool=pool,
             client=client,
             options=settings.chain_options(chain, package.OPTIONS),
+            hot_wallet=settings.hot_wallet(chain),
         )
     )
     for close in built.closers:
@@ -82,9 +84,12 @@ async def plan_chain(
     allowlist = {a.strip() for a in settings.withdrawal_allowlist.split(",") if a.strip()}
     policy = Policy(
         approval_thresholds=settings.amounts("approval_thresholds"),
+        approval_tiers=settings.tiers(),
         daily_limits=settings.amounts("daily_limits"),
         allowlist=allowlist or None,
+        max_versions=settings.max_versions,
     )
+    authority = AuthorityActivities(pool)
     withdraw = WithdrawalActivities(built.sender, pool, policy)
     rate = settings.activities_per_second(chain)
     return QueuePlan(
@@ -100,6 +105,8 @@ async def plan_chain(
             withdraw.sign,
             withdraw.send_and_confirm,
             withdraw.record,
+            authority.load_roster,
+            authority.audit,
         ],
         after_start=lambda: ensure_trigger(client, settings, chain),
         options={

@@ -33,6 +33,7 @@ class AdapterContext:
     pool: asyncpg.Pool
     client: Client
     options: Mapping[str, Any]  # the chain's own settings, by setting name
+    hot_wallet: str | None = None  # the address the key must be the key of, if configured
 
 
 @dataclass

@@ -1,7 +1,12 @@
-"""Telegram notifications: at most once per dedupe key, retried only when provably unsent."""
+"""Telegram notifications: at most once per dedupe key, retried only when provably unsent.
+
+A text longer than Telegram's 4,096 characters is cut, not split: one notification stays one
+message (one send, one dedupe key, its buttons on it), ending in "…" (see `fit_message`).
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import asyncpg
@@ -20,6 +25,86 @@ from temporalio.exceptions import ApplicationError
 from activities import metrics
 from core.models import Notification, NotificationResult
 from store import notifications
+
+# ---- fitting Telegram's length limit ----------------------------------------------------------
+
+# Telegram refuses a message whose text, once the HTML is parsed, is longer than this (in UTF-16
+# code units); a refusal would be final ("failed"), so a long message is cut instead.
+MAX_TEXT = 4096
+CUT_MARK = "…"
+# A line boundary is preferred, unless cutting there would keep less than this share of the
+# room (one enormous line): then the cut falls between two characters of that line.
+MIN_KEPT = 0.5
+# A tag (quoted attribute values may hold '>'), an HTML entity, or one character.
+_TOKEN = re.compile(
+    r"""<(/?)([A-Za-z][\w-]*)(?:[^>"']|"[^"]*"|'[^']*')*>"""
+    r"|&(?:#[0-9]{1,8}|#x[0-9A-Fa-f]{1,8}|[A-Za-z]{2,8});?"
+    r"|.",
+    re.DOTALL,
+)
+
+
+def _units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _visible(token: str) -> int:
+    """What a token adds to the parsed text: a tag nothing, an entity one character."""
+    if token.startswith("<") and len(token) > 1:
+        return 0
+    if token.startswith("&") and len(token) > 1:
+        return 1 if not token.startswith("&#") else 2  # a numeric one may be astral: 2 units
+    return _units(token)
+
+
+def fit_message(text: str, limit: int = MAX_TEXT) -> str:
+    """The text, or, if its parsed form is longer than `limit`, its beginning cut cleanly:
+
+    - at the end of the last line that fits (else between two characters of a line);
+    - never inside a tag or an entity; the tags still open there are closed;
+    - followed by "…" on a line of its own ("…" at the cut when no line boundary is used).
+
+    One message, never several: a notification is sent at most once per dedupe key, and the
+    keyboard stays on it.
+    """
+    tokens = [m.group(0) for m in _TOKEN.finditer(text)]
+    if sum(map(_visible, tokens)) <= limit:
+        return text
+    room = limit - _units("\n" + CUT_MARK)
+    open_tags: list[str] = []
+    used = 0
+    position = 0
+    line_cut: tuple[int, list[str], int] | None = None  # before a "\n": index, open tags, used
+    char_cut: tuple[int, list[str]] = (0, [])
+    for token in tokens:
+        width = _visible(token)
+        if token == "\n":
+            line_cut = (position, list(open_tags), used)
+        if used + width > room:
+            break
+        closing = ""
+        if token.startswith("<") and len(token) > 1:
+            match = _TOKEN.match(token)
+            assert match is not None
+            closing, name = match.group(1), match.group(2).lower()
+            if closing:
+                if open_tags and open_tags[-1] == name:
+                    open_tags.pop()
+            else:
+                open_tags.append(name)
+        used += width
+        position += len(token)
+        if not (token.startswith("<") and len(token) > 1 and not closing):
+            char_cut = (position, list(open_tags))  # not after an opening tag: no empty element
+    if line_cut is not None and line_cut[2] >= MIN_KEPT * room:
+        end, still_open, _ = line_cut
+        mark = "\n" + CUT_MARK
+    else:
+        end, still_open = char_cut
+        mark = CUT_MARK
+    closing_tags = "".join(f"</{name}>" for name in reversed(still_open))
+    return text[:end].rstrip("\n") + closing_tags + mark
 
 
 def _keyboard(n: Notification) -> InlineKeyboardMarkup | None:
@@ -44,8 +129,11 @@ class NotifyActivities:
         if claim.result is not None:
             metrics.notification("duplicate")
             return claim.result
+        text = fit_message(n.text)
+        if text is not n.text:
+            activity.logger.info("notification %s cut to Telegram's length limit", n.dedupe_key)
         try:
-            message = await self.bot.send_message(n.chat_id, n.text, reply_markup=_keyboard(n))
+            message = await self.bot.send_message(n.chat_id, text, reply_markup=_keyboard(n))
         except TelegramRetryAfter as exc:
             # Telegram refused it before doing anything: safe to retry after its delay.
             await notifications.finish(

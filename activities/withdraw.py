@@ -56,6 +56,11 @@ class ChainSender(Protocol):
 
     def hot_wallet(self) -> str: ...
 
+    async def check_destination(self, asset: Asset, to: str) -> None:
+        """Raise InvalidInput (one line) if `to` must not receive `asset`: the hot wallet, a
+        token account or mint, a token contract, a program (see chains/<chain>/destinations)."""
+        ...
+
     async def check_funds(self, asset: Asset, to: str, amount: int) -> None:
         """Raise InsufficientFunds (with the reason) if the hot wallet can't pay it all."""
         ...
@@ -76,14 +81,28 @@ class ChainSender(Protocol):
 
 @dataclass
 class Policy:
-    """Withdrawal limits in display units per asset symbol."""
+    """Withdrawal limits in display units per asset symbol, and the worker's safety bounds."""
 
     approval_thresholds: dict[str, Decimal] = field(default_factory=dict)
+    # Above an amount, that many distinct approvers: {"SOL": [(Decimal(100), 2)]}.
+    approval_tiers: dict[str, list[tuple[Decimal, int]]] = field(default_factory=dict)
     daily_limits: dict[str, Decimal] = field(default_factory=dict)
     allowlist: set[str] | None = None  # canonical addresses; None: any destination
+    max_versions: int = 3  # signed versions before giving up, each proven dead first
 
     def threshold(self, symbol: str) -> Decimal | None:
         return self.approval_thresholds.get(symbol.upper())
+
+    def approvals(self, symbol: str, amount: Decimal) -> tuple[int, str | None]:
+        """How many distinct approvers `amount` needs, and why (the tier it is above)."""
+        tiers = [(t, 1) for t in [self.threshold(symbol)] if t is not None]
+        tiers += self.approval_tiers.get(symbol.upper(), [])
+        above = [(count, t) for t, count in tiers if amount > t]
+        if not above:
+            return 0, None
+        count, threshold = max(above)
+        who = "an approver" if count == 1 else f"{count} distinct approvers"
+        return count, f"above {threshold} {symbol}: needs {who}"
 
     def daily_limit(self, asset: Asset) -> int | None:
         limit = self.daily_limits.get(asset.symbol.upper())
@@ -118,9 +137,11 @@ class WithdrawalActivities:
             )
         except InvalidInput as exc:
             raise refuse("InvalidInput", str(exc)) from None
+        try:
+            await self.sender.check_destination(asset, to)
+        except InvalidInput as exc:
+            raise refuse("InvalidInput", str(exc)) from None
         hot = self.sender.hot_wallet()
-        if to == hot:
-            raise refuse("InvalidInput", "the destination is the hot wallet itself")
         if self.policy.allowlist is not None and to not in self.policy.allowlist:
             raise refuse("PolicyViolation", f"destination {to} is not on the allowlist")
         limit = self.policy.daily_limit(asset)
@@ -136,8 +157,7 @@ class WithdrawalActivities:
             await self.sender.check_funds(asset, to, amount)
         except InsufficientFunds as exc:
             raise refuse("InsufficientFunds", str(exc)) from None
-        threshold = self.policy.threshold(asset.symbol)
-        needs_approval = threshold is not None and Decimal(req.amount) > threshold
+        approvals, why = self.policy.approvals(asset.symbol, Decimal(req.amount))
         prepared = PreparedWithdrawal(
             asset_id=asset.id,
             symbol=asset.symbol,
@@ -146,10 +166,10 @@ class WithdrawalActivities:
             to=to,
             amount=amount,
             hot_wallet=hot,
-            approval_required=needs_approval,
-            approval_reason=f"above the approval threshold of {threshold} {asset.symbol}"
-            if needs_approval
-            else None,
+            approval_required=approvals > 0,
+            approval_reason=why,
+            approvals_required=max(approvals, 1),
+            max_versions=self.policy.max_versions,
         )
         # Temporal refuses a second `withdrawal-{request_id}` only while it retains the first.
         # A row in a final state is that earlier withdrawal: refuse. Any other is this one's.

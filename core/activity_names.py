@@ -18,3 +18,7 @@ RECORD_WITHDRAWAL = "record_withdrawal"
 
 # Notifications (on the notify task queue).
 SEND_NOTIFICATION = "send_notification"
+
+# Authority (local activities of the workflow that asks).
+LOAD_ROSTER = "load_roster"
+AUDIT = "audit"

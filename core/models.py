@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from core.amounts import from_base_units
+from core.intents import SignedIntent
 
 # A name in the chain registry (`chains.CHAINS`). Entry points check it against the registry,
 # so this layer needs no list of chains.
@@ -192,7 +193,8 @@ FINAL_STATES = ("confirmed", "failed", "rejected", "cancelled", "expired")
 
 
 class WithdrawalRequest(BaseModel):
-    """What a person asked for. Validated by `prepare`; never carries key material."""
+    """What a person asked for. Validated by `prepare`; never carries key material. The
+    `intent` is the requester's signed `withdraw` statement over `withdraw_params()`."""
 
     request_id: str
     chain: Chain
@@ -204,7 +206,20 @@ class WithdrawalRequest(BaseModel):
     approver_chats: list[int] = []  # get the approval request with buttons
     notify_queue: str  # the task queue of the notification activities
     approval_timeout_seconds: int = 24 * 3600
-    max_versions: int = 3  # signed versions before giving up (each proven dead first)
+    # Read only by workflows started before signed intents: the bound now comes from the
+    # worker's configuration (PreparedWithdrawal.max_versions), never from a request.
+    max_versions: int = 3
+    intent: SignedIntent | None = None
+
+    def withdraw_params(self) -> dict[str, object]:
+        """What the requester's signature covers."""
+        return {
+            "request_id": self.request_id,
+            "chain": self.chain,
+            "asset": self.asset,
+            "to": self.to,
+            "amount": self.amount,
+        }
 
 
 class Actor(BaseModel):
@@ -233,6 +248,8 @@ class PreparedWithdrawal(BaseModel):
     hot_wallet: str
     approval_required: bool
     approval_reason: str | None = None
+    approvals_required: int = 1  # distinct approvers, when approval_required (M of N)
+    max_versions: int = 3  # signed versions before giving up: the worker's bound
 
 
 class SignRequest(BaseModel):
@@ -294,6 +311,50 @@ class WithdrawalStatus(BaseModel):
     reason: str | None = None
     hot_wallet: str | None = None
     approved_by: list[str] = []
+    approvals_required: int = 0  # distinct approvers this withdrawal needs
     refused: list[str] = []  # signals refused, e.g. a self-approval or a late cancel
     versions: list[VersionInfo] = []
     tx_id: str | None = None
+
+
+# ---- authority --------------------------------------------------------------------------------
+
+
+class Decision(BaseModel):
+    """The argument of the `approve`, `reject`, `cancel` and `resolve` updates: the signed
+    statement, and what it covers (`params()`, hashed into the statement)."""
+
+    intent: SignedIntent
+    reason: str | None = None
+    action: Literal["recheck", "release", "settle"] | None = None  # resolve only
+    tx_id: str | None = None  # resolve with settle: the transaction that landed
+
+    def params(self) -> dict[str, object]:
+        return decision_params(self.reason, self.action, self.tx_id)
+
+
+def decision_params(
+    reason: str | None = None, action: str | None = None, tx_id: str | None = None
+) -> dict[str, object]:
+    """What a decision's signature covers besides its action and workflow."""
+    return {"reason": reason, "action": action, "tx_id": tx_id}
+
+
+class DecisionOutcome(BaseModel):
+    """What the caller of a decision learns: accepted, or refused with the reason."""
+
+    outcome: Literal["accepted", "refused"]
+    reason: str | None = None
+
+
+class AuditEntry(BaseModel):
+    """One line of the append-only audit log."""
+
+    actor: str  # who acted: a principal, a user a service principal signed for, or 'workflow'
+    action: str
+    subject: str  # e.g. 'withdrawal:<request id>', 'principal:<id>'
+    outcome: Literal["accepted", "refused", "changed"] | None = None
+    principal: str | None = None  # the key that signed, when a statement was involved
+    reason: str | None = None
+    key: str | None = None  # makes a retried write of the same entry a no-op
+    details: dict[str, Any] = {}

@@ -78,15 +78,32 @@ def messages_for(
 # ---- withdrawals ------------------------------------------------------------------------------
 
 # Approval buttons carry `wd:<decision>:<request id>`; the bot parses them with this pattern.
+# Telegram allows 64 bytes of callback data: a request id too long for that is carried as
+# `#` and the first 16 hex digits of its SHA-256 (`request_ref`), which the bot looks up among
+# the withdrawals awaiting approval. `#` never occurs in a request id.
 DECISION_BUTTON = re.compile(r"^wd:(approve|reject):(.+)$")
+CALLBACK_DATA_LIMIT = 64  # bytes
+
+
+def request_ref(request_id: str) -> str:
+    """The short stand-in for a long request id in button data: `#<16 hex digits>`."""
+    return "#" + hashlib.sha256(request_id.encode()).hexdigest()[:16]
+
+
+def is_request_ref(value: str) -> bool:
+    return len(value) == 17 and value[0] == "#"
 
 
 def decision_button(decision: str, request_id: str) -> str:
-    return f"wd:{decision}:{request_id}"
+    data = f"wd:{decision}:{request_id}"
+    if len(data.encode()) <= CALLBACK_DATA_LIMIT:
+        return data  # short ids as ever: buttons already sent keep working
+    return f"wd:{decision}:{request_ref(request_id)}"
 
 
 def parse_decision_button(data: str) -> tuple[str, str] | None:
-    """(decision, request id) of an approval button's data, or None if it is not one."""
+    """(decision, request id) of an approval button's data, or None if it is not one. For a
+    long id the second item is its `request_ref` (`is_request_ref`): the caller looks it up."""
     found = DECISION_BUTTON.match(data)
     return (found.group(1), found.group(2)) if found else None
 

@@ -7,6 +7,9 @@
 #   deploy/secrets/keystore-{solana,tron}.json
 #       hot-wallet key files, created as {} (monitoring works, withdrawals refuse to sign until
 #       a key is added): owner uid 10001 (the image's user), mode 0600, as the key store demands.
+#   deploy/secrets/bot-key.json
+#       the bot's signing key (walletflow's key file: principal "bot", a random Ed25519 seed),
+#       owner uid 10001, mode 0600; an admin lists it in the roster (see the README).
 #   .env    from .env.example, mode 0600, with a random WALLETFLOW_DB_PASSWORD.
 set -eu
 
@@ -39,6 +42,18 @@ for chain in solana tron; do
         echo "run as root, or: sudo chown 10001:10001 $file"
     fi
 done
+
+file="$dir/bot-key.json"
+if [ ! -e "$file" ]; then
+    seed=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '{"principal": "bot", "private_key": "%s"}' "$seed" >"$file"
+    chmod 0600 "$file"
+    echo "created deploy/secrets/bot-key.json: list it in the roster with"
+    echo "  walletflow principals add bot --public-key \"\$(walletflow keys public deploy/secrets/bot-key.json)\" --user tg:ID=ROLE"
+fi
+if [ "$(id -u)" = 0 ]; then
+    chown 10001:10001 "$file"
+fi
 
 if [ ! -e "$root/.env" ]; then
     sed "s/^WALLETFLOW_DB_PASSWORD=\$/WALLETFLOW_DB_PASSWORD=$(random)/" \

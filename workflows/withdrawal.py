@@ -4,8 +4,13 @@ Never send twice, never lose one. The rules, in the order they apply:
 1. The workflow id is the request id: a second request with it is refused by Temporal, and
    once Temporal no longer retains the first, by `prepare` (the ledger remembers it).
 2. Validate and check policy first; a refusal ends here with nothing reserved.
-3. Above the approval threshold, wait for `approve` from someone other than the requester
-   (self-approval is refused), `reject`, `cancel`, or the deadline (`expired`).
+   Before anything, the requester's signed `withdraw` statement is verified against the
+   roster (core/intents.py): no valid statement, no withdrawal.
+3. Above the approval threshold, wait for M distinct approvers (`approve`), none of them the
+   requester, or `reject`, `cancel`, or the deadline (`expired`). Every decision is a signed
+   statement, verified here against the roster as it is now; a refusal is audited and
+   returned to the caller. The roster is read again before signing: a revoked approver stops
+   counting.
 4. Reserve in the ledger (idempotent), then sign; the signed bytes, tx id and expiry bound are
    persisted before any broadcast, and broadcasts only ever re-send those bytes.
 5. A broadcast's outcome is unknown until the chain says: confirmed, failed on chain, or dead
@@ -14,11 +19,15 @@ Never send twice, never lose one. The rules, in the order they apply:
 6. Anything that can't be decided goes to `manual_review`, reservation held, until an
    operator sends `resolve`.
 Cancel is accepted until the first broadcast, never after.
+
+Workflows started before signed intents (no `signed-intents` marker) keep the signals of old,
+so that their histories replay; the same names are now updates, and signals that carry a
+signed statement are accepted as deprecated aliases.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -26,12 +35,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from core import activity_names as act
     from core import search_attributes as sa
     from core import texts
+    from core.intents import Action, Roster, SignedIntent, Verdict, verify
     from core.models import (
         Actor,
+        AuditEntry,
         Button,
+        Decision,
+        DecisionOutcome,
         LedgerChange,
         Notification,
         PreparedWithdrawal,
@@ -55,6 +70,8 @@ QUICK = RetryPolicy(
 )
 UNDECIDED_AFTER = timedelta(hours=1)
 KEEP_DECISIONS = "manual-review-keeps-decisions"  # workflow.patched id, see _manual_review
+SIGNED_INTENTS = "signed-intents"  # workflow.patched id: authority by signed statements
+SIGN_ATTEMPTS = 10  # signing failing this often: manual review, not a retry loop forever
 # A refused local activity surfaces as its ApplicationError, a remote one as ActivityError.
 REFUSED = (ActivityError, ApplicationError)  # send_and_confirm failing this long: manual review
 
@@ -76,10 +93,19 @@ class WithdrawalWorkflow:
         self.outcomes: dict[int, str] = {}  # version -> broadcast / confirmed / failed / expired
         self.tx_id: str | None = None
         self.resolution: Resolution | None = None
+        self.requester = req.requested_by  # the verified identity, with signed intents
+        self.approvals: dict[str, str] = {}  # approver identity -> the principal that signed
+        self.nonces: set[str] = set()  # statements already used in this workflow
+        self._authority: bool | None = None
 
     @workflow.run
     async def run(self, req: WithdrawalRequest) -> WithdrawalStatus:
-        # 2. Validate and check policy: a refusal ends here, nothing reserved.
+        # 2. A valid signed statement by a requester, then policy: a refusal ends here.
+        if self._signed_intents():
+            refusal = await self._check_request()
+            if refusal is not None:
+                return await self._finish("rejected", refusal)
+            req = self.req  # requested_by is now the verified identity
         try:
             self.prepared = await self._local(act.PREPARE_WITHDRAWAL, PreparedWithdrawal, req)
         except REFUSED as exc:
@@ -89,18 +115,23 @@ class WithdrawalWorkflow:
         # 3. Approval above the threshold, by someone else, before the deadline.
         if self.prepared.approval_required:
             await self._set("awaiting_approval", self.prepared.approval_reason)
-            await self._ask_approvers()
-            try:
-                await workflow.wait_condition(
-                    lambda: self.decision is not None or self.cancelled_by is not None,
-                    timeout=timedelta(seconds=req.approval_timeout_seconds),
-                )
-            except TimeoutError:
-                return await self._finish("expired", "no approval before the deadline")
-            if self.cancelled_by is not None:
-                return await self._finish("cancelled", self._cancel_reason())
-            if self.decision == "reject":
-                return await self._finish("rejected", self.reason)
+            deadline = workflow.now() + timedelta(seconds=req.approval_timeout_seconds)
+            await self._ask_approvers(deadline)
+            while True:
+                try:
+                    await workflow.wait_condition(
+                        lambda: self.decision is not None or self.cancelled_by is not None,
+                        timeout=deadline - workflow.now(),
+                    )
+                except TimeoutError:
+                    return await self._finish("expired", "no approval before the deadline")
+                if self.cancelled_by is not None:
+                    return await self._finish("cancelled", self._cancel_reason())
+                if self.decision == "reject":
+                    return await self._finish("rejected", self.reason)
+                # Before signing, the roster as it is now: a revoked approver stops counting.
+                if not self._signed_intents() or await self._approvals_still_count():
+                    break
             await self._set("approved")
         if self.cancelled_by is not None:
             return await self._finish("cancelled", self._cancel_reason())
@@ -111,17 +142,16 @@ class WithdrawalWorkflow:
         except REFUSED as exc:
             return await self._finish("failed", _reason(exc))
         await self._set("reserved")
-        for version in range(1, req.max_versions + 1):
-            signed = await self._local(
-                act.SIGN_WITHDRAWAL,
-                SignedVersion,
-                SignRequest(
-                    request_id=req.request_id,
-                    chain=req.chain,
-                    version=version,
-                    prepared=self.prepared,
-                ),
-            )
+        max_versions = self.prepared.max_versions if self._signed_intents() else req.max_versions
+        for version in range(1, max_versions + 1):
+            if self._signed_intents() and version > 1:
+                refusal = await self._still_authorized()
+                if refusal is not None:  # every earlier version is dead: nothing can land
+                    return await self._finish("failed", refusal, ledger="release")
+            try:
+                signed = await self._sign(version)
+            except REFUSED as exc:
+                return await self._manual_review(f"signing failed: {_reason(exc)}")
             self.signed.append(signed)
             if self.cancelled_by is not None:  # signed, never broadcast: nothing can land
                 return await self._finish("cancelled", self._cancel_reason(), ledger="release")
@@ -138,45 +168,69 @@ class WithdrawalWorkflow:
                 return await self._finish("failed", outcome.detail, ledger="release")
             workflow.logger.info("version %s expired unlanded; signing a new one", version)
         return await self._finish(
-            "failed", f"{req.max_versions} signed versions expired unlanded", ledger="release"
+            "failed", f"{max_versions} signed versions expired unlanded", ledger="release"
         )
 
-    # ---- signals and the query -----------------------------------------------------------
+    # ---- decisions: updates, each a signed statement -----------------------------------------
+    # Arguments arrive untyped and are parsed by the validator: a payload that does not parse
+    # must reject the update, not fail the workflow task (which would stall the workflow).
 
-    @workflow.signal
-    def approve(self, actor: Actor | None = None) -> None:
-        actor = actor or Actor()
-        if actor.by == self.req.requested_by:
-            self.refused.append(f"self-approval by {actor.by}")
-        elif self.state == "awaiting_approval" and self.decision is None:
-            self.approved_by.append(actor.by)
-            self.decision = "approve"
-        else:
-            self.refused.append(f"approve by {actor.by} while {self.state}")
+    @workflow.update
+    async def approve(self, decision: Any) -> DecisionOutcome:
+        return await self._decide("approve", Decision.model_validate(decision))
 
-    @workflow.signal
-    def reject(self, actor: Actor | None = None) -> None:
-        actor = actor or Actor()
-        if self.state == "awaiting_approval" and self.decision is None:
-            self.decision = "reject"
-            self.reason = f"rejected by {actor.by}" + (f": {actor.reason}" if actor.reason else "")
-        else:
-            self.refused.append(f"reject by {actor.by} while {self.state}")
+    @approve.validator
+    def _approve_allowed(self, decision: Any) -> None:
+        _parsed(decision)
+        self._allowed("approve")
 
-    @workflow.signal
-    def cancel(self, actor: Actor | None = None) -> None:
-        actor = actor or Actor()
-        if self.broadcast_started or self.state in ("confirmed", "failed", "manual_review"):
-            self.refused.append(f"cancel by {actor.by} after broadcast")
-        elif self.cancelled_by is None:
-            self.cancelled_by = actor
+    @workflow.update
+    async def reject(self, decision: Any) -> DecisionOutcome:
+        return await self._decide("reject", Decision.model_validate(decision))
 
-    @workflow.signal
-    def resolve(self, resolution: Resolution) -> None:
-        if self.state == "manual_review":
-            self.resolution = resolution
-        else:
-            self.refused.append(f"resolve by {resolution.by} while {self.state}")
+    @reject.validator
+    def _reject_allowed(self, decision: Any) -> None:
+        _parsed(decision)
+        self._allowed("reject")
+
+    @workflow.update
+    async def cancel(self, decision: Any) -> DecisionOutcome:
+        return await self._decide("cancel", Decision.model_validate(decision))
+
+    @cancel.validator
+    def _cancel_allowed(self, decision: Any) -> None:
+        _parsed(decision)
+        self._allowed("cancel")
+
+    @workflow.update
+    async def resolve(self, decision: Any) -> DecisionOutcome:
+        return await self._decide("resolve", Decision.model_validate(decision))
+
+    @resolve.validator
+    def _resolve_allowed(self, decision: Any) -> None:
+        if _parsed(decision).action is None:
+            raise ValueError("resolve needs an action: recheck, release or settle")
+        self._allowed("resolve")
+
+    # Deprecated signal aliases (one release): a signed statement is decided as the update
+    # would (the sender learns nothing back); an unsigned one only in a workflow started
+    # before signed intents, whose history holds such signals.
+
+    @workflow.signal(name="approve")
+    async def approve_signal(self, payload: dict[str, Any] | None = None) -> None:
+        await self._signalled("approve", payload)
+
+    @workflow.signal(name="reject")
+    async def reject_signal(self, payload: dict[str, Any] | None = None) -> None:
+        await self._signalled("reject", payload)
+
+    @workflow.signal(name="cancel")
+    async def cancel_signal(self, payload: dict[str, Any] | None = None) -> None:
+        await self._signalled("cancel", payload)
+
+    @workflow.signal(name="resolve")
+    async def resolve_signal(self, payload: dict[str, Any] | None = None) -> None:
+        await self._signalled("resolve", payload)
 
     @workflow.query
     def status(self) -> WithdrawalStatus:
@@ -186,11 +240,12 @@ class WithdrawalWorkflow:
             asset=self.prepared.symbol if self.prepared else self.req.asset,
             to=self.prepared.to if self.prepared else self.req.to,
             amount=self.req.amount,
-            requested_by=self.req.requested_by,
+            requested_by=self.requester,
             status=self.state,
             reason=self.reason,
             hot_wallet=self.prepared.hot_wallet if self.prepared else None,
             approved_by=self.approved_by,
+            approvals_required=self._required() if self.prepared else 0,
             refused=self.refused,
             versions=[
                 VersionInfo(
@@ -204,7 +259,234 @@ class WithdrawalWorkflow:
             tx_id=self.tx_id,
         )
 
+    # ---- authority --------------------------------------------------------------------------
+
+    def _signed_intents(self) -> bool:
+        """Whether this run decides by signed statements (every run started since they exist)."""
+        if self._authority is None:
+            self._authority = workflow.patched(SIGNED_INTENTS)
+        return self._authority
+
+    def _required(self) -> int:
+        assert self.prepared is not None
+        return self.prepared.approvals_required if self._signed_intents() else 1
+
+    async def _verify(
+        self, action: Action, intent: SignedIntent, params: dict[str, Any]
+    ) -> Verdict:
+        """The statement against the roster as it is now (re-read: revocations count)."""
+        roster = await self._local(act.LOAD_ROSTER, Roster)
+        verdict = verify(
+            intent,
+            roster,
+            action=action,
+            workflow_id=workflow.info().workflow_id,
+            params=params,
+            now=int(workflow.now().timestamp()),
+            seen_nonces=self.nonces,
+        )
+        if verdict.ok:
+            self.nonces.add(intent.intent.nonce)
+        return verdict
+
+    async def _check_request(self) -> str | None:
+        """The requester's `withdraw` statement; the refusal, audited, if it is not valid."""
+        intent = self.req.intent
+        refusal: str | None = "no signed withdraw statement"
+        if intent is not None:
+            verdict = await self._verify("withdraw", intent, self.req.withdraw_params())
+            refusal = verdict.reason
+            if verdict.ok:
+                assert verdict.identity is not None
+                self.requester = verdict.identity
+                self.req = self.req.model_copy(update={"requested_by": verdict.identity})
+        await self._audit("withdraw", "start", intent, refusal)
+        return refusal
+
+    async def _decide(self, action: Action, decision: Decision) -> DecisionOutcome:
+        verdict = await self._verify(action, decision.intent, decision.params())
+        refusal = verdict.reason if not verdict.ok else self._refusal(action, verdict)
+        await self._audit(action, _update_id(), decision.intent, refusal, decision.reason)
+        if refusal is not None:
+            signer = decision.intent.intent.on_behalf_of or decision.intent.intent.principal
+            self.refused.append(f"{action} by {signer}: {refusal}")
+            return DecisionOutcome(outcome="refused", reason=refusal)
+        identity = verdict.identity
+        assert identity is not None
+        if action == "approve":
+            self.approvals[identity] = decision.intent.intent.principal
+            self.approved_by.append(identity)
+            if len(self.approvals) >= self._required():
+                self.decision = "approve"
+        elif action == "reject":
+            self.decision = "reject"
+            self.reason = f"rejected by {identity}" + (
+                f": {decision.reason}" if decision.reason else ""
+            )
+        elif action == "cancel":
+            self.cancelled_by = Actor(by=identity, reason=decision.reason)
+        else:
+            assert decision.action is not None  # the validator saw to it
+            self.resolution = Resolution(
+                by=identity, reason=decision.reason, action=decision.action, tx_id=decision.tx_id
+            )
+        return DecisionOutcome(outcome="accepted")
+
+    def _allowed(self, action: Action) -> None:
+        """What the state no longer allows (validators: read-only, nothing in history)."""
+        refusal = self._state_refusal(action)
+        if refusal is not None:
+            raise ValueError(refusal)
+
+    def _state_refusal(self, action: Action) -> str | None:
+        if action in ("approve", "reject"):
+            if self.state != "awaiting_approval" or self.decision is not None:
+                return f"{action} while {self.state}: not awaiting approval"
+        elif action == "cancel":
+            if self.broadcast_started or self.state in ("confirmed", "failed", "manual_review"):
+                return f"cancel while {self.state}: too late, the withdrawal was broadcast"
+        elif action == "resolve" and self.state != "manual_review":
+            return f"resolve while {self.state}: not in manual review"
+        return None
+
+    def _refusal(self, action: Action, verdict: Verdict) -> str | None:
+        """Separation of duties, and the state once the statement is verified."""
+        identity = verdict.identity
+        if action == "approve" and identity == self.requester:
+            return f"self-approval by {identity}: the requester never counts as an approver"
+        if action == "approve" and identity in self.approvals:
+            return f"{identity} approved already: one principal counts once"
+        if action == "cancel" and "admin" not in verdict.roles and identity != self.requester:
+            return f"{identity} may not cancel another requester's withdrawal"
+        return self._state_refusal(action)
+
+    async def _approvals_still_count(self) -> bool:
+        """Re-read the roster; drop approvals whose principal was revoked or lost the role."""
+        roster = await self._local(act.LOAD_ROSTER, Roster)
+        for identity, principal_id in list(self.approvals.items()):
+            principal = roster.get(principal_id)
+            roles = (
+                []
+                if principal is None or principal.revoked
+                else (
+                    principal.users.get(identity, [])
+                    if identity != principal_id
+                    else principal.roles
+                )
+            )
+            if "approver" not in roles:
+                del self.approvals[identity]
+                self.refused.append(f"approval by {identity} no longer counts: revoked")
+        if len(self.approvals) >= self._required():
+            return True
+        self.decision = None  # wait for more approvers, until the deadline
+        return False
+
+    async def _still_authorized(self) -> str | None:
+        """Before a new signature: the requester and the approvals, with the roster of now."""
+        roster = await self._local(act.LOAD_ROSTER, Roster)
+        intent = self.req.intent
+        assert intent is not None
+        principal = roster.get(intent.intent.principal)
+        if principal is None or principal.revoked:
+            return f"the requester's key {intent.intent.principal!r} was revoked"
+        assert self.prepared is not None
+        if self.prepared.approval_required and not await self._approvals_still_count():
+            return "an approver was revoked: the approvals no longer suffice"
+        return None
+
+    async def _signalled(self, action: Action, payload: dict[str, Any] | None) -> None:
+        if payload is not None and "intent" in payload:
+            try:
+                decision = Decision.model_validate(payload)
+            except ValueError:
+                self.refused.append(f"{action} signal with a malformed statement")
+                return
+            await self._decide(action, decision)
+        elif self._signed_intents():
+            self.refused.append(f"unsigned {action} signal: decisions need a signed statement")
+        else:
+            self._legacy_signal(action, payload or {})
+
+    def _legacy_signal(self, action: Action, payload: dict[str, Any]) -> None:
+        """The signals of workflows started before signed intents, exactly as they were."""
+        if action == "resolve":
+            resolution = Resolution.model_validate(payload)
+            if self.state == "manual_review":
+                self.resolution = resolution
+            else:
+                self.refused.append(f"resolve by {resolution.by} while {self.state}")
+            return
+        actor = Actor.model_validate(payload)
+        if action == "approve":
+            if actor.by == self.req.requested_by:
+                self.refused.append(f"self-approval by {actor.by}")
+            elif self.state == "awaiting_approval" and self.decision is None:
+                self.approved_by.append(actor.by)
+                self.decision = "approve"
+            else:
+                self.refused.append(f"approve by {actor.by} while {self.state}")
+        elif action == "reject":
+            if self.state == "awaiting_approval" and self.decision is None:
+                self.decision = "reject"
+                self.reason = f"rejected by {actor.by}" + (
+                    f": {actor.reason}" if actor.reason else ""
+                )
+            else:
+                self.refused.append(f"reject by {actor.by} while {self.state}")
+        elif self.broadcast_started or self.state in ("confirmed", "failed", "manual_review"):
+            self.refused.append(f"cancel by {actor.by} after broadcast")
+        elif self.cancelled_by is None:
+            self.cancelled_by = actor
+
+    async def _audit(
+        self,
+        action: str,
+        key: str,
+        intent: SignedIntent | None,
+        refusal: str | None,
+        reason: str | None = None,
+    ) -> None:
+        """Every statement, accepted or refused, in the append-only audit log."""
+        statement = intent.intent if intent is not None else None
+        await self._local(
+            act.AUDIT,
+            type(None),
+            AuditEntry(
+                actor=(statement.on_behalf_of or statement.principal) if statement else "anonymous",
+                principal=statement.principal if statement else None,
+                action=f"withdrawal.{action}",
+                subject=f"withdrawal:{self.req.request_id}",
+                outcome="refused" if refusal else "accepted",
+                reason=refusal or reason,
+                key=f"{workflow.info().workflow_id}:{key}",
+            ),
+        )
+
     # ---- steps ----------------------------------------------------------------------------
+
+    async def _sign(self, version: int) -> SignedVersion:
+        assert self.prepared is not None
+        request = SignRequest(
+            request_id=self.req.request_id,
+            chain=self.req.chain,
+            version=version,
+            prepared=self.prepared,
+        )
+        if not self._signed_intents():
+            return await self._local(act.SIGN_WITHDRAWAL, SignedVersion, request)
+        return await workflow.execute_local_activity(
+            act.SIGN_WITHDRAWAL,
+            request,
+            result_type=SignedVersion,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(
+                initial_interval=QUICK.initial_interval,
+                maximum_interval=QUICK.maximum_interval,
+                maximum_attempts=SIGN_ATTEMPTS,
+                non_retryable_error_types=QUICK.non_retryable_error_types,
+            ),
+        )
 
     async def _send(self, signed: SignedVersion) -> SendOutcome | None:
         """The version's fate, or None when the chain could not be read for an hour."""
@@ -243,6 +525,8 @@ class WithdrawalWorkflow:
                 return await self._finish("confirmed", f"settled by {who}", ledger="debit")
             if decided.action == "release":
                 return await self._finish("failed", f"released by {who}", ledger="release")
+            if not self.signed:  # signing failed: nothing was signed, so nothing to ask
+                continue
             outcome = await self._send(self.signed[-1])  # recheck: same bytes, ask the chain
             if outcome is not None:
                 if outcome.result == "confirmed":
@@ -251,13 +535,22 @@ class WithdrawalWorkflow:
                 # Failed, or expired unlanded after every earlier version died: release.
                 return await self._finish("failed", outcome.detail or "expired", ledger="release")
 
-    async def _ask_approvers(self) -> None:
+    async def _ask_approvers(self, deadline: datetime) -> None:
         assert self.prepared is not None
         text, buttons = texts.approval_request(
-            self.req.request_id, self.req.chain, self.req.requested_by, self.prepared
+            self.req.request_id, self.req.chain, self.requester, self.prepared
         )
         for chat in self.req.approver_chats:
-            await self._notify(chat, "approval", text, buttons)
+            if not self._signed_intents():
+                await self._notify(chat, "approval", text, buttons)
+            else:  # re-sent until the deadline, without holding up the decisions meanwhile
+                workflow.start_activity(
+                    act.SEND_NOTIFICATION,
+                    self._notification(chat, "approval", text, buttons),
+                    task_queue=self.req.notify_queue,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    schedule_to_close_timeout=deadline - workflow.now(),
+                )
 
     async def _set(
         self, state: WithdrawalState, reason: str | None = None, version: int | None = None
@@ -308,18 +601,23 @@ class WithdrawalWorkflow:
         try:
             await workflow.execute_activity(
                 act.SEND_NOTIFICATION,
-                Notification(
-                    dedupe_key=f"{chat}:withdrawal:{self.req.request_id}:{kind}",
-                    chat_id=chat,
-                    text=text,
-                    buttons=buttons,
-                ),
+                self._notification(chat, kind, text, buttons),
                 task_queue=self.req.notify_queue,
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=timedelta(minutes=10),
             )
         except ActivityError as exc:  # a message must not block the money
             workflow.logger.warning("notification to %s failed: %s", chat, exc)
+
+    def _notification(
+        self, chat: int, kind: str, text: str, buttons: list[list[Button]]
+    ) -> Notification:
+        return Notification(
+            dedupe_key=f"{chat}:withdrawal:{self.req.request_id}:{kind}",
+            chat_id=chat,
+            text=text,
+            buttons=buttons,
+        )
 
     async def _local(self, name: str, result_type: type[R], *args: Any) -> R:
         """Short, idempotent steps run as local activities: one marker event each."""
@@ -337,7 +635,7 @@ class WithdrawalWorkflow:
             updates += [
                 sa.ASSET.value_set(self.prepared.symbol),
                 sa.ADDRESS.value_set(self.prepared.to),
-                sa.REQUESTED_BY.value_set(self.req.requested_by),
+                sa.REQUESTED_BY.value_set(self.requester),
             ]
         workflow.upsert_search_attributes(updates)
 
@@ -346,6 +644,21 @@ class WithdrawalWorkflow:
         return f"cancelled by {self.cancelled_by.by}" + (
             f": {self.cancelled_by.reason}" if self.cancelled_by.reason else ""
         )
+
+
+def _parsed(payload: Any) -> Decision:
+    """A decision's payload, or ValueError (the update is rejected) saying what is wrong."""
+    try:
+        return Decision.model_validate(payload)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "payload"
+        raise ValueError(f"not a signed decision: {where}: {problem['msg']}") from None
+
+
+def _update_id() -> str:
+    info = workflow.current_update_info()
+    return info.id if info is not None else f"signal-{workflow.uuid4()}"
 
 
 def _reason(exc: ActivityError | ApplicationError) -> str:

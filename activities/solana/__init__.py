@@ -8,7 +8,7 @@ from activities.solana.adapters import SolanaReader, SolanaSender, SolanaWatcher
 from activities.solana.fees import SolanaFees
 from chains.solana import NAME
 
-OPTIONS: tuple[str, ...] = ("solana_sweep_seconds",)
+OPTIONS: tuple[str, ...] = ("solana_sweep_seconds", "allow_program_owned")
 
 
 def build(ctx: AdapterContext) -> Adapters:
@@ -18,7 +18,13 @@ def build(ctx: AdapterContext) -> Adapters:
         watcher=SolanaWatcher(
             rpc, ctx.pool, ctx.client, sweep_seconds=ctx.options["solana_sweep_seconds"]
         ),
-        sender=SolanaSender(rpc, ctx.tokens, ctx.keys),
+        sender=SolanaSender(
+            rpc,
+            ctx.tokens,
+            ctx.keys,
+            allow_program_owned=ctx.options["allow_program_owned"],
+            expected_hot_wallet=ctx.hot_wallet,
+        ),
         closers=[endpoint.client.close for endpoint in rpc.endpoints],
     )
 

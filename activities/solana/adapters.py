@@ -33,10 +33,11 @@ from activities.monitor import ReadResult
 from activities.watch import poke_wallets, run_round
 from activities.withdraw import Check, InsufficientFunds
 from chains import solana as sol
+from chains.solana.destinations import AccountView, destination_refusal
 from chains.solana.fees import FEE_ALLOWANCE, RENT_EXEMPT_EMPTY, RENT_EXEMPT_TOKEN_ACCOUNT
 from core.amounts import from_base_units, plain
 from core.assets import Asset
-from core.errors import UserError
+from core.errors import InvalidInput, UserError
 from core.models import WatchResult, WatchState
 from store import wallets
 
@@ -431,7 +432,15 @@ class Changes:
 
 
 class SolanaSender:
-    """Withdrawals from the Solana hot wallet. The key is read from the key store only here."""
+    """Withdrawals from the Solana hot wallet. The key is read from the key store only here.
+
+    `allow_program_owned` (worker setting WITHDRAWAL_ALLOW_PROGRAM_OWNED, default off): let SOL
+    go to program-owned or off-curve addresses and SOL or tokens to programs, e.g. to a
+    multisig vault (see chains/solana/destinations.py). Token accounts, mints and the hot
+    wallet itself stay refused whatever it says.
+    `expected_hot_wallet` (WALLETFLOW_SOLANA_HOT_WALLET): the address the key must be the key
+    of; a key store handing out another key is refused before anything is signed.
+    """
 
     chain = sol.NAME
 
@@ -442,11 +451,17 @@ class SolanaSender:
         keys: KeyStore,
         *,
         poll_seconds: float = 2.0,
+        allow_program_owned: bool = False,
+        expected_hot_wallet: str | None = None,
     ) -> None:
         self.rpc = rpc
         self.tokens = tokens
         self.keys = keys
         self.poll_seconds = poll_seconds
+        self.allow_program_owned = allow_program_owned
+        self.expected_hot_wallet = (
+            sol.normalize_address(expected_hot_wallet) if expected_hot_wallet else None
+        )
         # A leader drops what it can't fit: re-send at every look until it lands, as wallets do.
         self.resend_seconds = poll_seconds
         # (signature, its waiter): (status, finalized height or None), see _status
@@ -456,9 +471,16 @@ class SolanaSender:
 
     def _keypair(self) -> Keypair:
         try:
-            return Keypair.from_base58_string(self.keys.secret(sol.NAME))
+            keypair = Keypair.from_base58_string(self.keys.secret(sol.NAME))
         except ValueError:
             raise UserError("the solana hot-wallet key is not a base58 keypair") from None
+        address = str(keypair.pubkey())
+        if self.expected_hot_wallet is not None and address != self.expected_hot_wallet:
+            raise UserError(
+                f"the {sol.NAME} hot-wallet key belongs to {address}, not to the configured hot "
+                f"wallet {self.expected_hot_wallet} ({sol.ENV.hot_wallet}): refusing to use it"
+            )
+        return keypair
 
     def hot_wallet(self) -> str:
         return str(self._keypair().pubkey())
@@ -476,6 +498,27 @@ class SolanaSender:
             ),
         )
         return list(resp.value)
+
+    async def check_destination(self, asset: Asset, to: str) -> None:
+        """Raise InvalidInput (one line) if `to` must not receive `asset`: the hot wallet, a
+        mint, a token account given for a token, and (unless allow_program_owned) a program,
+        a program-owned or off-curve address for SOL. Reads the account at `confirmed`."""
+        [account] = await self._accounts(to)
+        view = (
+            None
+            if account is None
+            else AccountView(str(account.owner), account.executable, bytes(account.data))
+        )
+        refusal = destination_refusal(
+            to,
+            asset,
+            view,
+            hot_wallet=self.hot_wallet(),
+            mints=[t.id for t in self.tokens.tokens],
+            allow_program_owned=self.allow_program_owned,
+        )
+        if refusal is not None:
+            raise InvalidInput(refusal)
 
     async def check_funds(self, asset: Asset, to: str, amount: int) -> None:
         hot = self.hot_wallet()

@@ -24,6 +24,7 @@ def build(ctx: AdapterContext) -> Adapters:
             poll_seconds=min(3.0, block_seconds),
             max_fee_limit=ctx.options["tron_max_fee_limit"],
             expiration_ms=ctx.options["tron_expiration_seconds"] * 1000,
+            expected_hot_wallet=ctx.hot_wallet,
         ),
         closers=[endpoint.client.close for endpoint in rpc.endpoints],
     )

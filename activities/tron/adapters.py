@@ -25,8 +25,9 @@ from activities.watch import poke_wallets, run_round
 from activities.withdraw import Check, InsufficientFunds
 from chains import tron
 from chains.tron import fees
+from chains.tron.destinations import destination_refusal
 from core.assets import Asset
-from core.errors import UserError
+from core.errors import InvalidInput, UserError
 from core.models import WatchResult, WatchState
 from store import wallets
 
@@ -244,7 +245,11 @@ class TronWatcher:
 
 
 class TronSender:
-    """Withdrawals from the TRON hot wallet. The key is read from the key store only here."""
+    """Withdrawals from the TRON hot wallet. The key is read from the key store only here.
+
+    `expected_hot_wallet` (WALLETFLOW_TRON_HOT_WALLET): the address the key must be the key
+    of; a key store handing out another key is refused before anything is signed.
+    """
 
     chain = tron.NAME
 
@@ -258,8 +263,12 @@ class TronSender:
         max_fee_limit: int = 100_000_000,
         expiration_ms: int = 90_000,
         resend_seconds: float = 15.0,
+        expected_hot_wallet: str | None = None,
     ) -> None:
         self.rpc = rpc
+        self.expected_hot_wallet = (
+            tron.normalize_address(expected_hot_wallet) if expected_hot_wallet else None
+        )
         self.tokens = tokens
         self.keys = keys
         self.poll_seconds = poll_seconds
@@ -316,9 +325,16 @@ class TronSender:
 
     def _key(self) -> PrivateKey:
         try:
-            return PrivateKey(bytes.fromhex(self.keys.secret(tron.NAME)))
+            key = PrivateKey(bytes.fromhex(self.keys.secret(tron.NAME)))
         except ValueError:
             raise UserError("the tron hot-wallet key is not a 32-byte hex private key") from None
+        address = str(key.public_key.to_base58check_address())
+        if self.expected_hot_wallet is not None and address != self.expected_hot_wallet:
+            raise UserError(
+                f"the {tron.NAME} hot-wallet key belongs to {address}, not to the configured hot "
+                f"wallet {self.expected_hot_wallet} ({tron.ENV.hot_wallet}): refusing to use it"
+            )
+        return key
 
     def hot_wallet(self) -> str:
         return str(self._key().public_key.to_base58check_address())
@@ -355,6 +371,15 @@ class TronSender:
         """Sun per unit of energy, from the chain's parameters."""
         _, energy_price = fees.prices(await _node(self.rpc, "wallet/getchainparameters", {}))
         return energy_price
+
+    async def check_destination(self, asset: Asset, to: str) -> None:
+        """Raise InvalidInput (one line) if `to` must not receive `asset`: the hot wallet, or
+        a listed token contract (for TRX too). No node is asked."""
+        refusal = destination_refusal(
+            to, asset, hot_wallet=self.hot_wallet(), contracts=[t.id for t in self.tokens.tokens]
+        )
+        if refusal is not None:
+            raise InvalidInput(refusal)
 
     async def check_funds(self, asset: Asset, to: str, amount: int) -> None:
         hot = self.hot_wallet()
@@ -424,7 +449,12 @@ class TronSender:
         info, url = await _node_at(
             self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id}
         )
-        if info and info.get("id"):
+        answered = str(info.get("id") or "") if info else ""
+        if answered and answered.lower() != tx_id.lower():
+            # A receipt for another transaction proves nothing about this one, neither that it
+            # landed nor (below) that it is absent: that node's answers are not evidence.
+            return "pending", f"the node answered with the receipt of {answered}, not {tx_id}"
+        if answered:
             result = (info.get("receipt") or {}).get("result")
             if info.get("result") == "FAILED" or result not in (None, "SUCCESS"):
                 reason = info.get("resMessage", "")

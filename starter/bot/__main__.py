@@ -11,7 +11,7 @@ import signal
 import sys
 
 from core.errors import UserError
-from starter.bot.app import run
+from starter.bot.app import bot_signer, run
 from starter.client import connect
 from starter.runtime import telemetry
 from starter.runtime.settings import load_settings
@@ -24,6 +24,7 @@ async def amain() -> None:
     async with telemetry.process(settings, name="bot") as health:
         if not settings.database_url:
             raise UserError("DATABASE_URL is not set (the bot lists wallets from PostgreSQL)")
+        signer = bot_signer(settings)  # the service key it signs for Telegram users with
         stop = asyncio.Event()
 
         def shutdown() -> None:
@@ -37,7 +38,7 @@ async def amain() -> None:
         health.add_check("postgres", lambda: pool.fetchval("SELECT 1"))
         health.add_check("temporal", lambda: client.service_client.check_health())
         try:
-            await run(settings, client, pool, stop=stop)
+            await run(settings, client, pool, stop=stop, signer=signer)
         finally:
             await pool.close()
 

@@ -1,5 +1,6 @@
 """Assembling the bot: the Bot (with 429 retries), the Dispatcher (routers, the role middleware,
-the injected Temporal client, pool, settings and fee estimator), and the polling/webhook loops."""
+the injected Temporal client, pool, settings, fee estimator and the bot's signing key), and the
+polling/webhook loops."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from starter.bot.fees import FeeEstimator
 from starter.bot.pending import PendingWithdrawals
 from starter.bot.retry import RetryAfterMiddleware
 from starter.bot.text import COMMANDS, BadUsage, esc
+from starter.client.signer import Signer, load_key
 from starter.runtime.settings import Settings
 from starter.runtime.telegram import make_bot
 
@@ -38,11 +40,27 @@ def create_bot(settings: Settings) -> Bot:
     return bot
 
 
+def bot_signer(settings: Settings) -> Signer:
+    """The bot's service key (WALLETFLOW_BOT_KEY_FILE): it signs withdrawals and decisions for
+    the Telegram users the roster lists for it. One clear error when it is missing."""
+    try:
+        return load_key(settings.bot_signing_key())
+    except UserError as exc:
+        raise UserError(f"the bot's signing key (WALLETFLOW_BOT_KEY_FILE): {exc}") from None
+
+
 def create_dispatcher(
-    settings: Settings, client: Client, pool: asyncpg.Pool, *, fees: FeeEstimator | None = None
+    settings: Settings,
+    client: Client,
+    pool: asyncpg.Pool,
+    *,
+    fees: FeeEstimator | None = None,
+    signer: Signer | None = None,
 ) -> Dispatcher:
-    """Handlers receive `settings`, `client`, `pool`, `fees`, `pending` and `roles` by name."""
+    """Handlers receive `settings`, `client`, `pool`, `fees`, `pending`, `signer` (the bot's
+    key, default `bot_signer(settings)`) and `roles` by name."""
     dp = Dispatcher()
+    dp["signer"] = signer or bot_signer(settings)
     dp["settings"] = settings
     dp["client"] = client
     dp["pool"] = pool
@@ -107,17 +125,23 @@ def webhook_secret(settings: Settings) -> str:
 
 
 async def run(
-    settings: Settings, client: Client, pool: asyncpg.Pool, *, stop: asyncio.Event | None = None
+    settings: Settings,
+    client: Client,
+    pool: asyncpg.Pool,
+    *,
+    stop: asyncio.Event | None = None,
+    signer: Signer | None = None,
 ) -> None:
     """Serve until `stop` is set (default: SIGTERM or SIGINT): long polling, or a webhook when
-    TELEGRAM_WEBHOOK_URL is set."""
+    TELEGRAM_WEBHOOK_URL is set. `signer`: the bot's key (default `bot_signer(settings)`)."""
+    signer = signer or bot_signer(settings)  # before anything: no key, no bot
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     bot = create_bot(settings)
-    dp = create_dispatcher(settings, client, pool)
+    dp = create_dispatcher(settings, client, pool, signer=signer)
     try:
         await register_commands(bot)
         me = await bot.get_me()

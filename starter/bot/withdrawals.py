@@ -1,14 +1,22 @@
 """Withdrawal commands: /withdraw (a summary with the fee estimate and Confirm/Cancel), the
-approvers' Approve/Reject buttons the workflow sends, and /cancel."""
+approvers' Approve/Reject buttons the workflow sends, and /cancel.
+
+The role middleware (TELEGRAM_* settings) is only a first filter: every withdrawal and decision
+is a statement the bot signs with its service key for the Telegram user (`tg:<id>`), and the
+workflow verifies it against the roster, which says what the bot may sign for whom. The bot
+replies with the workflow's answer: accepted, or refused with its reason."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import secrets
+import time
 from contextlib import suppress
 from decimal import Decimal
+from typing import Literal
 
+import asyncpg
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
@@ -20,13 +28,17 @@ from core import texts
 from core.amounts import to_base_units
 from core.errors import UserError
 from core.ids import withdrawal_id
+from core.intents import verify
 from core.models import WithdrawalRequest
 from starter.bot.auth import requires
 from starter.bot.fees import FeeEstimator
 from starter.bot.pending import Pending, PendingWithdrawals
 from starter.bot.text import BadUsage, address_link, amount, code, esc
 from starter.client import withdrawals
+from starter.client.errors import Refused
+from starter.client.signer import Signer
 from starter.runtime.settings import Settings
+from store import authority
 
 log = logging.getLogger("walletflow.bot")
 
@@ -70,12 +82,36 @@ def approval_line(settings: Settings, req: WithdrawalRequest) -> str:
     return line
 
 
+def for_user(signer: Signer, user_id: int) -> Signer:
+    """The bot's key, signing for this Telegram user."""
+    return signer.acting_for(f"tg:{user_id}")
+
+
+async def may_withdraw(pool: asyncpg.Pool, req: WithdrawalRequest, by: Signer) -> None:
+    """The roster's answer now, so that a user it does not list hears why at once rather than
+    from a withdrawal refused after Confirm. The workflow checks again: it decides."""
+    signed = withdrawals.signed(req, by)
+    assert signed.intent is not None
+    verdict = verify(
+        signed.intent,
+        await authority.load_roster(pool),
+        action="withdraw",
+        workflow_id=withdrawal_id(req.request_id),
+        params=signed.withdraw_params(),
+        now=int(time.time()),
+    )
+    if not verdict.ok:
+        raise Refused(f"refused: {verdict.reason}")
+
+
 async def withdraw(
     message: Message,
     command: CommandObject,
     settings: Settings,
     pending: PendingWithdrawals,
     fees: FeeEstimator,
+    pool: asyncpg.Pool,
+    signer: Signer,
 ) -> None:
     parts = (command.args or "").split()
     if len(parts) < len(ARGS):
@@ -103,6 +139,7 @@ async def withdraw(
     allowlist = {a.strip() for a in settings.withdrawal_allowlist.split(",") if a.strip()}
     if allowlist and req.to not in allowlist:
         raise UserError(f"destination {req.to} is not on the withdrawal allowlist")
+    await may_withdraw(pool, req, for_user(signer, user.id))
     summary = "\n".join(
         [
             f"<b>Withdrawal</b> {code(req.request_id)}",
@@ -136,6 +173,7 @@ async def confirm_button(
     settings: Settings,
     client: Client,
     pending: PendingWithdrawals,
+    signer: Signer,
 ) -> None:
     rid = callback_data.request_id
     found = pending.get(rid)
@@ -154,7 +192,9 @@ async def confirm_button(
         await _edit(callback, f"{found.summary}\n\n✖️ Cancelled: nothing was sent.")
         return
     try:
-        workflow_id, created = await withdrawals.start(client, settings, found.request)
+        workflow_id, created = await withdrawals.start(
+            client, settings, found.request, for_user(signer, found.user_id)
+        )
     except Exception:
         # Not known to be started: the same request id may be confirmed again safely.
         pending.add(found)
@@ -178,17 +218,44 @@ async def _edit(callback: CallbackQuery, text: str | None, *, drop_buttons: bool
             await callback.message.edit_text(text, reply_markup=None)
 
 
-async def decide_button(callback: CallbackQuery, bot: Bot, client: Client) -> None:
-    """The workflow's Approve / Reject buttons (`core.texts.decision_button`)."""
+async def request_of(pool: asyncpg.Pool, rid: str) -> str:
+    """The request id of a button's data: as is, or the long id its `#<hash>` stands for
+    (`core.texts.request_ref`), among the withdrawals awaiting approval."""
+    if not texts.is_request_ref(rid):
+        return rid
+    found: str | None = await pool.fetchval(
+        "SELECT request_id FROM withdrawals WHERE status = 'awaiting_approval' "
+        "AND left(encode(sha256(convert_to(request_id, 'UTF8')), 'hex'), 16) = $1",
+        rid[1:],
+    )
+    if found is None:
+        raise Refused("this withdrawal is no longer awaiting approval")
+    return found
+
+
+async def decide_button(
+    callback: CallbackQuery, bot: Bot, client: Client, pool: asyncpg.Pool, signer: Signer
+) -> None:
+    """The workflow's Approve / Reject buttons (`core.texts.decision_button`): a statement
+    signed for the user who pressed, and the workflow's answer."""
     parsed = texts.parse_decision_button(callback.data or "")
     assert parsed is not None  # the router's filter matched it
-    action, rid = parsed
+    action, ref = parsed
     user = callback.from_user
-    # `decide` refuses self-approval and a withdrawal no longer awaiting approval.
-    await withdrawals.decide(
-        client, rid, "approve" if action == "approve" else "reject", f"tg:{user.id}"
-    )
-    done = "✅ Approved" if action == "approve" else "❌ Rejected"
+    decision: Literal["approve", "reject"] = "approve" if action == "approve" else "reject"
+    rid = ref
+    try:
+        rid = await request_of(pool, ref)
+        await withdrawals.decide(client, rid, decision, for_user(signer, user.id))
+    except Refused as exc:
+        await callback.answer(f"⛔ Refused: {exc}"[:200], show_alert=True)
+        if callback.message is not None:
+            await bot.send_message(
+                callback.message.chat.id,
+                f"⛔ {decision.capitalize()} of withdrawal {code(rid)} refused: {esc(exc)}",
+            )
+        return
+    done = "✅ Approved" if decision == "approve" else "❌ Rejected"
     await callback.answer(done)
     if isinstance(callback.message, Message):
         name = f"@{user.username}" if user.username else user.full_name
@@ -199,16 +266,22 @@ async def decide_button(callback: CallbackQuery, bot: Bot, client: Client) -> No
             )
 
 
-async def cancel(message: Message, command: CommandObject, client: Client) -> None:
+async def cancel(message: Message, command: CommandObject, client: Client, signer: Signer) -> None:
     parts = (command.args or "").split(maxsplit=1)
     if not parts:
         raise BadUsage("cancel")
     rid, reason = parts[0], (parts[1].strip() if len(parts) > 1 else None)
     user = message.from_user
     assert user is not None
-    before = await withdrawals.decide(client, rid, "cancel", f"tg:{user.id}", reason)
+    try:
+        await withdrawals.decide(client, rid, "cancel", for_user(signer, user.id), reason)
+    except Refused as exc:
+        await message.answer(
+            f"⛔ Cancel of withdrawal {code(withdrawal_id(rid))} refused: {esc(exc)}"
+        )
+        return
     await message.answer(
-        f"Cancel sent for withdrawal {code(withdrawal_id(rid))} (it was {before.status}). "
+        f"Cancel accepted for withdrawal {code(withdrawal_id(rid))}. "
         "The requester's chat gets the outcome."
     )
 

@@ -12,7 +12,8 @@ import os
 import sys
 from collections.abc import Coroutine
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Literal, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -20,7 +21,7 @@ from temporalio.client import Client
 
 import chains
 from core.errors import UserError
-from starter.cli import exits, setup
+from starter.cli import authority, exits, setup
 from starter.cli.output import emit_json, err, say, table
 from starter.cli.output import out as console
 from starter.cli.params import asset_argument, chain_argument
@@ -296,12 +297,6 @@ def workers(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> No
 # ---- withdrawals --------------------------------------------------------------------------
 
 
-def _me() -> str:
-    import getpass
-
-    return f"cli:{getpass.getuser()}"
-
-
 @app.command()
 def withdraw(
     chain: str = chain_argument(),
@@ -309,21 +304,24 @@ def withdraw(
     to: str = typer.Argument(..., help="destination address"),
     amount: str = typer.Argument(..., help="amount in asset units, e.g. 12.5"),
     request_id: str = typer.Option(..., "--request-id", help="your unique id for this withdrawal"),
-    by: str = typer.Option(None, help="who asks (default cli:<user>)"),
+    key: Path | None = authority.key_option(),
     chat: int | None = typer.Option(None, help="Telegram chat told about the outcome"),
     wait: bool = typer.Option(False, help="wait for the final status and print it"),
     timeout: float | None = typer.Option(
         None, min=0, help=f"with --wait: give up after this many seconds (exit {exits.TIMED_OUT})"
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    by: str | None = authority.by_option(),
 ) -> None:
-    """Request a withdrawal. The same request id never makes a second withdrawal.
+    """Request a withdrawal, signed with your key. The same request id never makes a second
+    withdrawal.
 
     With --wait, state changes show on stderr as they happen; a withdrawal that ends other
     than confirmed exits 3 (refused), a --timeout that passes exits 4."""
     from core.models import WithdrawalStatus
     from starter.client import withdrawals
 
+    authority.no_by(by)
     settings = load_settings()
     req = withdrawals.build_request(
         settings,
@@ -332,9 +330,11 @@ def withdraw(
         to=to,
         amount=amount,
         request_id=request_id,
-        requested_by=by or _me(),
+        requested_by="",  # the signature says who: `signed` sets it
         notify_chat=chat,
     )
+    signer = authority.signer_of(settings, key)
+    req = withdrawals.signed(req, signer)
 
     def show(current: WithdrawalStatus) -> None:
         reason = f" ({current.reason})" if current.reason else ""
@@ -342,7 +342,7 @@ def withdraw(
 
     async def go() -> tuple[str, bool, WithdrawalStatus | None]:
         client = await _client(settings)
-        workflow_id, created = await withdrawals.start(client, settings, req)
+        workflow_id, created = await withdrawals.start(client, settings, req, signer)
         if not created:
             say(
                 f"request id {request_id} exists already: {workflow_id} (nothing new started)",
@@ -370,57 +370,7 @@ def withdraw(
         raise Refused(f"withdrawal {request_id} ended {result.status}, not confirmed")
 
 
-def _decide(
-    decision: Literal["approve", "reject", "cancel"],
-    request_id: str,
-    by: str | None,
-    reason: str | None,
-) -> None:
-    from starter.client import withdrawals
-
-    settings = load_settings()
-
-    async def go() -> None:
-        await withdrawals.decide(
-            await _client(settings),
-            request_id,
-            decision,
-            by or _me(),
-            reason,
-        )
-
-    run(go())
-    console.print(f"{decision} sent to withdrawal-{request_id}")
-
-
-@app.command()
-def approve(
-    request_id: str = typer.Argument(...),
-    by: str | None = typer.Option(None, help="who approves (default cli:<user>)"),
-    reason: str | None = typer.Option(None),
-) -> None:
-    """Approve a withdrawal awaiting approval (not your own)."""
-    _decide("approve", request_id, by, reason)
-
-
-@app.command()
-def reject(
-    request_id: str = typer.Argument(...),
-    by: str | None = typer.Option(None),
-    reason: str | None = typer.Option(None),
-) -> None:
-    """Reject a withdrawal awaiting approval."""
-    _decide("reject", request_id, by, reason)
-
-
-@app.command()
-def cancel(
-    request_id: str = typer.Argument(...),
-    by: str | None = typer.Option(None),
-    reason: str | None = typer.Option(None),
-) -> None:
-    """Cancel a withdrawal that has not been broadcast yet."""
-    _decide("cancel", request_id, by, reason)
+authority.register(app)  # approve|reject|cancel|resolve, intent, keys, principals, audit
 
 
 def main() -> None:

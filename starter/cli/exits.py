@@ -6,8 +6,9 @@ OK = 0
 ERROR = 1  # an error: a bad value (chain, asset, address, amount), a setting, an unreachable
 #            service, no such workflow, a changed migration file
 USAGE = 2  # command-line usage: unknown command or option, missing or malformed argument
-REFUSED = 3  # refused by policy: a withdrawal that ended other than confirmed, approving one's
-#              own withdrawal, a decision on a withdrawal not in a state that allows it
+REFUSED = 3  # refused by policy: a withdrawal that ended other than confirmed, a signed
+#              decision the workflow refused (with its reason: self-approval, a role the key's
+#              principal lacks, a revoked key, a state that no longer allows it)
 TIMED_OUT = 4  # gave up waiting: `withdraw --wait --timeout`, `setup --timeout`
 INTERRUPTED = 130  # Ctrl-C before `walletflow dev` was ready
 
@@ -15,7 +16,7 @@ TABLE = (
     (OK, "ok"),
     (ERROR, "error: bad value, setting or state, unreachable service, changed migration"),
     (USAGE, "usage: unknown command or option, missing argument"),
-    (REFUSED, "refused by policy: withdrawal not confirmed, self-approval, wrong state"),
+    (REFUSED, "refused by policy: withdrawal not confirmed, a decision the workflow refused"),
     (TIMED_OUT, "timed out waiting (withdraw --wait --timeout, setup --timeout)"),
     (INTERRUPTED, "interrupted (Ctrl-C) while `walletflow dev` was starting"),
 )

@@ -9,27 +9,33 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 import chains
 from core import search_attributes as sa
 from core.errors import InvalidInput, UserError
 from core.ids import withdrawal_id
-from core.models import FINAL_STATES, Actor, WithdrawalRequest, WithdrawalStatus
+from core.models import (
+    Decision,
+    DecisionOutcome,
+    WithdrawalRequest,
+    WithdrawalStatus,
+    decision_params,
+)
 from starter.client.errors import Refused, TimedOut
+from starter.client.signer import Signer, load_key
 from starter.runtime.settings import Settings
 from workflows.withdrawal import WithdrawalWorkflow
 
-Decision = Literal["approve", "reject", "cancel"]
-TOO_LATE_TO_CANCEL = ("broadcast", "manual_review", *FINAL_STATES)
+DecisionName = Literal["approve", "reject", "cancel", "resolve"]
 REQUEST_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
@@ -68,9 +74,26 @@ def build_request(
     )
 
 
-async def start(client: Client, settings: Settings, req: WithdrawalRequest) -> tuple[str, bool]:
-    """Start the withdrawal; (workflow id, False) if this request id exists already: a request
-    id names one withdrawal forever, so a repeat never becomes a second transfer."""
+def signer(settings: Settings) -> Signer:
+    """The CLI's key (WALLETFLOW_KEY_FILE; dev: $WALLETFLOW_HOME/keys/operator.json)."""
+    return load_key(settings.signing_key())
+
+
+def signed(req: WithdrawalRequest, by: Signer) -> WithdrawalRequest:
+    """The request with its requester's `withdraw` statement (and identity)."""
+    req = req.model_copy(update={"requested_by": by.identity})
+    intent = by.statement("withdraw", withdrawal_id(req.request_id), req.withdraw_params())
+    return req.model_copy(update={"intent": intent})
+
+
+async def start(
+    client: Client, settings: Settings, req: WithdrawalRequest, by: Signer | None = None
+) -> tuple[str, bool]:
+    """Start the withdrawal, signed by `by` (default: the CLI's key); (workflow id, False) if
+    this request id exists already: a request id names one withdrawal forever, so a repeat
+    never becomes a second transfer."""
+    if req.intent is None:
+        req = signed(req, by or signer(settings))
     workflow_id = withdrawal_id(req.request_id)
     try:
         await client.start_workflow(
@@ -111,18 +134,41 @@ async def status(client: Client, request_id: str) -> WithdrawalStatus:
 
 
 async def decide(
-    client: Client, request_id: str, decision: Decision, by: str, reason: str | None = None
-) -> WithdrawalStatus:
-    """Approve, reject or cancel, refusing (`Refused`) what the workflow would refuse anyway."""
-    current = await status(client, request_id)
-    if decision == "approve" and current.requested_by == by:
-        raise Refused("you cannot approve your own withdrawal")
-    if decision in ("approve", "reject") and current.status != "awaiting_approval":
-        raise Refused(f"withdrawal {request_id} is {current.status}, not awaiting approval")
-    if decision == "cancel" and current.status in TOO_LATE_TO_CANCEL:
-        raise Refused(f"withdrawal {request_id} is {current.status}: too late to cancel")
-    await handle(client, request_id).signal(decision, Actor(by=by, reason=reason))
-    return current
+    client: Client,
+    request_id: str,
+    action: DecisionName,
+    by: Signer,
+    reason: str | None = None,
+    *,
+    resolution: Literal["recheck", "release", "settle"] | None = None,
+    tx_id: str | None = None,
+) -> DecisionOutcome:
+    """Send a signed decision (a workflow update) and return what the workflow answered;
+    `Refused` with its reason when it refused, `UserError` when there is no such withdrawal."""
+    workflow_id = withdrawal_id(request_id)
+    decision = Decision(
+        intent=by.statement(action, workflow_id, decision_params(reason, resolution, tx_id)),
+        reason=reason,
+        action=resolution,
+        tx_id=tx_id,
+    )
+    try:
+        outcome = await handle(client, request_id).execute_update(
+            action, decision, result_type=DecisionOutcome
+        )
+    except WorkflowUpdateFailedError as exc:  # the validator: the state no longer allows it
+        cause = exc.cause
+        raise Refused(
+            str(cause.message if isinstance(cause, ApplicationError) else cause)
+        ) from None
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        over = await status(client, request_id)  # UserError when there is no such withdrawal
+        raise Refused(f"withdrawal {request_id} is {over.status}: too late to {action}") from None
+    if outcome.outcome == "refused":
+        raise Refused(outcome.reason or f"{action} refused")
+    return outcome
 
 
 async def wait(

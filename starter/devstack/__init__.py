@@ -33,6 +33,7 @@ from core import search_attributes
 from core.errors import UserError
 from starter.client import connect, register_search_attributes
 from starter.devstack.postgres import EmbeddedPostgres
+from starter.devstack.principals import provision
 from starter.devstack.proc import die_with_parent
 from starter.runtime.settings import QUEUES, Settings, devnet_tokens
 from store.db import create_pool, migrate, redact
@@ -277,6 +278,8 @@ class DevStack:
         pool = await create_pool(dsn, max_size=2)
         try:
             applied = await migrate(pool)
+            if set(self.devnets_needed()) & set(chains.CHAINS):  # devnet money only
+                await provision(pool, self.home / "keys")
         finally:
             await pool.close()
         if applied:

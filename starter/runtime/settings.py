@@ -135,6 +135,18 @@ class Settings(BaseSettings):
         pattern="^(DEBUG|INFO|WARNING|ERROR)$",
         description="DEBUG, INFO, WARNING or ERROR.",
     )
+    key_file: Path | None = Field(
+        None,
+        alias="WALLETFLOW_KEY_FILE",
+        description="The CLI's signing key (`walletflow keys new`): every withdrawal and decision "
+        "is a statement signed with it. Unset: $WALLETFLOW_HOME/keys/operator.json (dev).",
+    )
+    bot_key_file: Path | None = Field(
+        None,
+        alias="WALLETFLOW_BOT_KEY_FILE",
+        description="The bot's service key: it signs for the Telegram users the roster lists "
+        "for it. Unset: $WALLETFLOW_HOME/keys/bot.json (dev).",
+    )
     keystore: str = Field(
         "env",
         alias="WALLETFLOW_KEYSTORE",
@@ -145,6 +157,26 @@ class Settings(BaseSettings):
         "SOL:10,USDC:1000,PYUSD:1000,TRX:10000,USDT:1000",
         alias="WITHDRAWAL_APPROVAL_THRESHOLDS",
         description="Withdrawals above SYMBOL:AMOUNT need an approver (comma-separated).",
+    )
+    approval_tiers: str = Field(
+        "",
+        alias="WITHDRAWAL_APPROVAL_TIERS",
+        description="M-of-N: above SYMBOL:AMOUNT, COUNT distinct approvers, as "
+        "SYMBOL:AMOUNT:COUNT (comma-separated), e.g. SOL:100:2. The requester never counts.",
+    )
+    allow_program_owned: bool = Field(
+        False,
+        alias="WITHDRAWAL_ALLOW_PROGRAM_OWNED",
+        description="Solana: allow SOL to program-owned, data-holding or off-curve addresses "
+        "(PDAs). Mints, token accounts and the hot wallet stay refused.",
+    )
+    max_versions: int = Field(
+        3,
+        alias="WITHDRAWAL_MAX_VERSIONS",
+        ge=1,
+        le=10,
+        description="Signed versions of one withdrawal before it fails (each proven dead before "
+        "the next is signed). A worker bound: no request can raise it.",
     )
     daily_limits: str = Field(
         "",
@@ -324,6 +356,30 @@ class Settings(BaseSettings):
                 raise UserError(f"invalid setting {field.alias}: {item!r} is not SYMBOL:AMOUNT")
             result[symbol.strip().upper()] = value
         return result
+
+    def signing_key(self) -> Path:
+        return self.key_file or self.home / "keys" / "operator.json"
+
+    def bot_signing_key(self) -> Path:
+        return self.bot_key_file or self.home / "keys" / "bot.json"
+
+    def tiers(self) -> dict[str, list[tuple[Decimal, int]]]:
+        """WITHDRAWAL_APPROVAL_TIERS as {SYMBOL: [(above, approvers)]}."""
+        tiers: dict[str, list[tuple[Decimal, int]]] = {}
+        for item in filter(None, (p.strip() for p in self.approval_tiers.split(","))):
+            symbol, _, rest = item.partition(":")
+            amount, _, count = rest.partition(":")
+            try:
+                above, approvers = Decimal(amount), int(count)
+            except (InvalidOperation, ValueError):
+                above, approvers = Decimal(-1), 0
+            if not symbol or not above.is_finite() or above < 0 or approvers < 1:
+                raise UserError(
+                    f"invalid setting WITHDRAWAL_APPROVAL_TIERS: {item!r} is not "
+                    "SYMBOL:AMOUNT:COUNT"
+                )
+            tiers.setdefault(symbol.strip().upper(), []).append((above, approvers))
+        return tiers
 
     def user_ids(self, name: str) -> list[int]:
         field = Settings.model_fields[name]

@@ -19,8 +19,12 @@ import pytest_asyncio
 from aiogram import Bot, Dispatcher
 from temporalio.testing import WorkflowEnvironment
 
+from core.intents import Principal, Role
 from starter.bot import create_bot, create_dispatcher
 from starter.bot.retry import RetryAfterMiddleware
+from starter.devstack.principals import BOT_USERS
+from store import authority
+from store.db import create_pool
 from tests.support.stack import HOT_ACCOUNT, Devnets, Stack, eventually, running_stack
 
 BOT_TOKEN = "7000000616:BOTwalletflowBotTestsToken0000000"
@@ -29,7 +33,16 @@ APPROVER = 61_000_002
 OPERATOR_APPROVER = 61_000_003  # both roles: the self-approval case
 ADMIN = 61_000_004
 CAREFUL_OPERATOR = 61_000_005  # sends only bad arguments: nothing may start in its name
+UNLISTED = 61_000_006  # an operator and approver by settings whom the roster does not list
 STRANGER = 61_000_009  # no role at all
+# What the roster lets the bot sign for: the settings' roles are only the bot's first filter.
+ROSTER: dict[int, list[Role]] = {
+    OPERATOR: ["requester"],
+    APPROVER: ["approver"],
+    OPERATOR_APPROVER: ["requester", "approver"],
+    ADMIN: ["admin"],
+    CAREFUL_OPERATOR: ["requester"],
+}
 
 
 @dataclass
@@ -167,13 +180,26 @@ async def stack(
     settings = {
         "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
         "TELEGRAM_ADMINS": str(ADMIN),
-        "TELEGRAM_OPERATORS": f"{OPERATOR},{OPERATOR_APPROVER},{CAREFUL_OPERATOR}",
-        "TELEGRAM_APPROVERS": f"{APPROVER},{OPERATOR_APPROVER}",
+        "TELEGRAM_OPERATORS": f"{OPERATOR},{OPERATOR_APPROVER},{CAREFUL_OPERATOR},{UNLISTED}",
+        "TELEGRAM_APPROVERS": f"{APPROVER},{OPERATOR_APPROVER},{UNLISTED}",
         "WALLETFLOW_SOLANA_HOT_WALLET": devnets.solana.info()["accounts"][HOT_ACCOUNT]["address"],
         "WALLETFLOW_TRON_HOT_WALLET": devnets.tron.info()["accounts"][HOT_ACCOUNT]["address"],
     }
     async with running_stack(temporal_env.client, pg_dsn, devnets, settings=settings) as s:
+        await list_bot_users(s)
         yield s
+
+
+async def list_bot_users(stack: Stack) -> None:
+    """The roster lets the bot (`running_stack` lists the dev principals) sign for this
+    module's Telegram users too, as an admin would with `walletflow principals add bot ...`."""
+    users = {**BOT_USERS, **{f"tg:{uid}": roles for uid, roles in ROSTER.items()}}
+    bot = Principal(id="bot", public_key=stack.signer("bot").public_key, users=users)
+    pool = await create_pool(stack.settings.database_url or "", max_size=1)
+    try:
+        await authority.add_principal(pool, bot, by="tests")
+    finally:
+        await pool.close()
 
 
 @pytest_asyncio.fixture(scope="module")

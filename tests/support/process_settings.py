@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from starter.runtime.settings import Settings
-from tests.support.stack import Devnets, stack_settings
+from tests.support.stack import Devnets, ensure_roster, stack_settings
 
 
-@pytest.fixture(scope="module")
-def settings(
+@pytest_asyncio.fixture(scope="module")
+async def settings(
     request: pytest.FixtureRequest,
     temporal_env: WorkflowEnvironment,
     pg_dsn: str,
@@ -22,7 +23,7 @@ def settings(
     """Settings for processes of this module (worker, bot, CLI) against the test servers; a
     module adds its own with a `SETTINGS` dict of environment names."""
     extra: dict[str, Any] = getattr(request.module, "SETTINGS", {})
-    return stack_settings(
+    settings = stack_settings(
         pg_dsn,
         devnets.solana,
         devnets.tron,
@@ -31,3 +32,5 @@ def settings(
         TEMPORAL_NAMESPACE=temporal_env.client.namespace,
         **extra,
     )
+    await ensure_roster(settings)  # its signing keys, in the roster of its database
+    return settings

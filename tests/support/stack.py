@@ -21,8 +21,11 @@ import httpx
 from temporalio.client import Client
 
 from core.ids import watch_id
+from starter.client.signer import Signer
 from starter.devstack import devnet_tokens, write_devnet_keys
+from starter.devstack.principals import DEV_PRINCIPALS, dev_key, provision
 from starter.runtime.settings import Settings
+from store.db import create_pool
 from worker_main import run_workers
 
 
@@ -35,6 +38,10 @@ class Stack:
     telegram: Any
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+
+    def signer(self, name: str = "operator") -> Signer:
+        """A dev principal's key: operator (requester, admin), approver, or bot (service)."""
+        return dev_key(self.settings.signing_key().parent, name)
 
     @property
     def devnets(self) -> dict[str, Any]:
@@ -111,6 +118,7 @@ async def running_stack(
         tron=devnets.tron,
         telegram=devnets.telegram,
     )
+    await ensure_roster(s.settings)
     if queues:
         await s.start_workers(queues, triggers=triggers)
     try:
@@ -124,8 +132,13 @@ def stack_settings(
 ) -> Settings:
     info = {"solana": solana.info(), "tron": tron.info()}
     tokens = devnet_tokens(info, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
-    keys = write_devnet_keys(Path(tempfile.mkdtemp()), info, index=HOT_ACCOUNT)
+    home = Path(tempfile.mkdtemp())
+    keys = write_devnet_keys(home, info, index=HOT_ACCOUNT)
+    for name in DEV_PRINCIPALS:  # the signing keys; `ensure_roster` lists them
+        dev_key(home / "keys", name)
     values: dict[str, Any] = {
+        "WALLETFLOW_KEY_FILE": str(home / "keys" / "operator.json"),
+        "WALLETFLOW_BOT_KEY_FILE": str(home / "keys" / "bot.json"),
         "DATABASE_URL": pg_dsn,
         "SOLANA_RPC_URL": solana.url,
         "TRON_API_URL": tron.url,
@@ -141,6 +154,15 @@ def stack_settings(
         **overrides,
     }
     return Settings(_env_file=None, **values)
+
+
+async def ensure_roster(settings: Settings) -> None:
+    """The dev principals of `settings`' keys, in its database's roster (idempotent)."""
+    pool = await create_pool(settings.database_url or "", max_size=1)
+    try:
+        await provision(pool, settings.signing_key().parent)
+    finally:
+        await pool.close()
 
 
 async def messages(telegram: Any, chat: int) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from tronpy.providers.async_http import AsyncHTTPProvider
 from chains import solana as sol
 from core.models import WithdrawalStatus
 from starter.client import withdrawals
+from starter.client.signer import Signer
 from tests.support.ids import new_request_id
 from tests.support.stack import Stack
 
@@ -54,7 +55,7 @@ async def withdraw(
     amount: str,
     *,
     request_id: str | None = None,
-    by: str = "cli:tester",
+    by: Signer | None = None,
     wait: bool = True,
 ) -> tuple[str, WithdrawalStatus | None]:
     req = withdrawals.build_request(
@@ -64,9 +65,9 @@ async def withdraw(
         to=to,
         amount=amount,
         request_id=request_id or new_request_id(),
-        requested_by=by,
+        requested_by="set by the signature",
     )
-    await withdrawals.start(stack.client, stack.settings, req)
+    await withdrawals.start(stack.client, stack.settings, req, by)
     if not wait:
         return req.request_id, None
     return req.request_id, await withdrawals.handle(stack.client, req.request_id).result()

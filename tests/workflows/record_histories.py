@@ -53,8 +53,11 @@ from temporalio.worker import Worker
 
 from core import activity_names as act
 from core import search_attributes
+from core.intents import Action
 from core.models import (
     Actor,
+    Decision,
+    DecisionOutcome,
     LedgerChange,
     Notification,
     NotificationResult,
@@ -65,7 +68,10 @@ from core.models import (
     SignRequest,
     WithdrawalRequest,
     WithdrawalStatus,
+    decision_params,
 )
+from starter.client.withdrawals import signed
+from tests.support.authority import MemoryRoster
 
 HISTORIES = Path(__file__).parent / "histories"
 REQUESTER, APPROVER, OPERATOR = "tg:1001", "tg:2002", "ops"
@@ -82,10 +88,16 @@ class StandIns:
         self,
         *,
         approval: bool = False,
+        approvers: int = 1,
         outcomes: list[str | None] | None = None,
         hold_from: int | None = None,
     ) -> None:
         self.approval = approval
+        self.approvers = approvers
+        # The roster of the signed-intents scenarios (load_roster, audit).
+        self.people = MemoryRoster(
+            alice=["requester"], bob=["approver"], carol=["approver"], ops=["admin"]
+        )
         self.outcomes = list(outcomes or ["confirmed"])
         self.hold_from = hold_from
         self.sends = 0
@@ -103,6 +115,7 @@ class StandIns:
             hot_wallet="hot",
             approval_required=self.approval,
             approval_reason="above 10 SOL" if self.approval else None,
+            approvals_required=self.approvers,
         )
 
     @activity.defn(name=act.RESERVE_WITHDRAWAL)
@@ -137,7 +150,7 @@ class StandIns:
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.prepare, self.reserve, self.sign, self.send_and_confirm, self.record,
-                self.notify]  # fmt: skip
+                self.notify, self.people.load_roster, self.people.audit]  # fmt: skip
 
 
 async def status_is(handle: WorkflowHandle[Any, Any], wanted: str) -> None:
@@ -205,6 +218,62 @@ async def manual_review(handle: WorkflowHandle[Any, Any], chain: StandIns) -> No
         await handle.signal("resolve", settle)
 
 
+async def decide(
+    handle: WorkflowHandle[Any, Any],
+    chain: StandIns,
+    who: str,
+    update: Action,
+    expected: str,
+    **fields: Any,
+) -> Decision:
+    """A signed decision as an update; asserts the workflow's answer."""
+    params = decision_params(fields.get("reason"), fields.get("action"), fields.get("tx_id"))
+    decision = Decision(
+        intent=chain.people.signers[who].statement(update, handle.id, params), **fields
+    )
+    outcome = await handle.execute_update(update, decision, result_type=DecisionOutcome)
+    if outcome.outcome != expected:
+        raise AssertionError(f"{update} by {who}: {outcome}, expected {expected}")
+    return decision
+
+
+async def signed_approve(handle: WorkflowHandle[Any, Any], chain: StandIns) -> None:
+    """Two of N: a self-approval, a replayed statement and a second approval by the same key
+    are refused and audited; then two distinct approvers."""
+    await status_is(handle, "awaiting_approval")
+    await decide(handle, chain, "alice", "approve", "refused")  # alice is no approver
+    first = await decide(handle, chain, "bob", "approve", "accepted")
+    again = await handle.execute_update("approve", first, result_type=DecisionOutcome)
+    assert again.outcome == "refused", again  # the same statement, replayed
+    await decide(handle, chain, "bob", "approve", "refused")  # one principal counts once
+    await handle.signal("approve", Actor(by="anyone"))  # unsigned: refused, recorded
+    await decide(handle, chain, "carol", "approve", "accepted")
+
+
+async def signed_reject(handle: WorkflowHandle[Any, Any], chain: StandIns) -> None:
+    await status_is(handle, "awaiting_approval")
+    await decide(handle, chain, "bob", "reject", "accepted", reason="unknown address")
+
+
+async def signed_cancel(handle: WorkflowHandle[Any, Any], chain: StandIns) -> None:
+    await status_is(handle, "awaiting_approval")
+    await decide(handle, chain, "bob", "cancel", "refused")  # not the requester, no admin
+    await decide(handle, chain, "alice", "cancel", "accepted", reason="typo in the address")
+
+
+async def signed_manual_review(handle: WorkflowHandle[Any, Any], chain: StandIns) -> None:
+    """As `manual_review`, by signed `resolve` updates; a non-admin's resolve is refused."""
+    await status_is(handle, "manual_review")
+    await decide(handle, chain, "bob", "resolve", "refused", action="release")
+    await decide(handle, chain, "ops", "resolve", "accepted", action="recheck")
+    await asyncio.wait_for(chain.holding.wait(), 10)
+    await decide(
+        handle, chain, "ops", "resolve", "accepted",
+        action="settle", reason="seen on an explorer", tx_id="tx1",
+    )  # fmt: skip
+    chain.release.set()
+
+
 SCENARIOS: dict[str, tuple[Callable[[], StandIns], dict[str, Any], Drive, str]] = {
     "confirmed": (lambda: StandIns(), {"notify_chat": 7}, nothing, "confirmed"),
     "resigned": (  # version 1 expires unlanded, version 2 confirms
@@ -237,6 +306,33 @@ SCENARIOS: dict[str, tuple[Callable[[], StandIns], dict[str, Any], Drive, str]] 
         manual_review,
         "confirmed",
     ),
+    # Signed intents (the `signed-intents` patch): the request is signed by alice.
+    "signed-confirmed": (lambda: StandIns(), {"notify_chat": 7}, nothing, "confirmed"),
+    "signed-unsigned": (lambda: StandIns(), {"intent": None}, nothing, "rejected"),
+    "signed-approved": (
+        lambda: StandIns(approval=True, approvers=2),
+        {"notify_chat": 7, "approver_chats": [8, 9]},
+        signed_approve,
+        "confirmed",
+    ),
+    "signed-rejected": (
+        lambda: StandIns(approval=True),
+        {"notify_chat": 7, "approver_chats": [8]},
+        signed_reject,
+        "rejected",
+    ),
+    "signed-cancelled": (
+        lambda: StandIns(approval=True),
+        {"notify_chat": 7, "approver_chats": [8]},
+        signed_cancel,
+        "cancelled",
+    ),
+    "signed-manual-review": (
+        lambda: StandIns(outcomes=[None, None], hold_from=2),
+        {"notify_chat": 7},
+        signed_manual_review,
+        "confirmed",
+    ),
 }
 
 
@@ -245,15 +341,19 @@ async def record(client: Client, workflow: type, scenario: str, suffix: str) -> 
     chain = make()
     task_queue = f"record-{uuid.uuid4().hex[:8]}"
     req = WithdrawalRequest(
-        request_id=f"{scenario}-{uuid.uuid4().hex[:6]}",
+        # The workflow id is the history file's name, which replay uses as the workflow id:
+        # signed statements name their workflow, so it must be the same.
+        request_id=f"{scenario}{suffix}",
         chain="solana",
         asset="SOL",
         to="Recipient1111111111111111111111111111111111",
         amount="11" if chain.approval else "1",
         requested_by=REQUESTER,
         notify_queue=task_queue,
-        **overrides,
     )
+    if scenario.startswith("signed-"):
+        req = signed(req, chain.people.signers["alice"])
+    req = req.model_copy(update=overrides)
     async with Worker(client, task_queue=task_queue, workflows=[workflow], activities=chain.all()):
         handle = await client.start_workflow(
             "WithdrawalWorkflow", req, id=f"withdrawal-{req.request_id}", task_queue=task_queue

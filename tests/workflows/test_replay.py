@@ -52,7 +52,7 @@ from tests.support.monitor import (
 from tests.support.stack import Stack, eventually, settled_messages
 from workflows.monitor import WalletMonitorWorkflow
 from workflows.watch import ChainWatchWorkflow
-from workflows.withdrawal import KEEP_DECISIONS, WithdrawalWorkflow
+from workflows.withdrawal import KEEP_DECISIONS, SIGNED_INTENTS, WithdrawalWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -105,6 +105,13 @@ WITHDRAWALS = {
     "withdrawal-cancelled": "cancelled",
     "withdrawal-manual-review": "confirmed",  # settled during a recheck: kept (patched)
     "withdrawal-manual-review-prepatch": "confirmed",  # that settle dropped, a second one
+    # Signed intents: decisions are signed updates, verified against the roster.
+    "withdrawal-signed-confirmed": "confirmed",
+    "withdrawal-signed-unsigned": "rejected",  # no statement: refused before anything
+    "withdrawal-signed-approved": "confirmed",  # 2 of N, with refusals on the way
+    "withdrawal-signed-rejected": "rejected",
+    "withdrawal-signed-cancelled": "cancelled",
+    "withdrawal-signed-manual-review": "confirmed",  # resolved by an admin's signed updates
 }
 
 
@@ -159,6 +166,30 @@ def test_manual_review_histories_take_both_branches_of_the_patch() -> None:
     assert patches(unpatched) == []
     # recheck + settle (kept) / recheck + settle (dropped during the recheck) + settle again
     assert (resolves(patched), resolves(unpatched)) == (2, 3)
+
+
+def updates(history: WorkflowHistory) -> list[str]:
+    """The names of the updates a history accepted."""
+    return [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+
+
+def test_withdrawal_histories_take_both_branches_of_signed_intents() -> None:
+    """Histories from before signed intents replay through the signals of old (no marker);
+    the `signed-*` ones through signed updates (the marker, and updates in history)."""
+    for name in WITHDRAWALS:
+        history = load(HISTORIES / f"{name}.json")
+        signed = SIGNED_INTENTS in patches(history)
+        assert signed == name.startswith("withdrawal-signed-"), name
+        if not signed:
+            assert updates(history) == [], name
+    approved = load(HISTORIES / "withdrawal-signed-approved.json")
+    # alice (no approver), bob, bob's statement replayed, bob again, carol: each an update
+    assert updates(approved) == ["approve"] * 5
+    assert updates(load(HISTORIES / "withdrawal-signed-manual-review.json")) == ["resolve"] * 3
 
 
 async def test_fresh_histories_of_a_real_run_replay(stack: Stack) -> None:

@@ -1,10 +1,12 @@
 """`starter.bot.run`, what `python -m starter.bot` runs: long polling and webhook mode against
-the stand-in, commands registered, and a prompt stop."""
+the stand-in, commands registered, a prompt stop, and no start without the bot's signing key."""
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -12,7 +14,9 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from core.errors import UserError
 from starter.bot import run
+from starter.client.signer import new_key
 from starter.devstack import free_port
 from starter.runtime.settings import Settings
 from tests.support.ids import chat_id
@@ -22,9 +26,12 @@ from tests.support.stack import eventually
 async def serve_and_stop(
     telegram: Any, client: Client, pool: asyncpg.Pool, token: str, **overrides: Any
 ) -> dict[str, Any]:
+    key = Path(tempfile.mkdtemp()) / "bot.json"
+    new_key(key, "bot")
     values: dict[str, Any] = {
         "TELEGRAM_BOT_TOKEN": token,
         "TELEGRAM_API_URL": telegram.url,
+        "WALLETFLOW_BOT_KEY_FILE": str(key),
         **overrides,
     }
     settings = Settings(**values)
@@ -72,3 +79,20 @@ async def test_run_serves_until_stopped(
             TELEGRAM_WEBHOOK_PORT=port,
         )
         assert bot["webhook_url"] == url
+
+
+async def test_no_signing_key_no_bot(
+    telegram: Any, client: Client, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    missing = tmp_path / "keys" / "bot.json"
+    settings = Settings(
+        TELEGRAM_BOT_TOKEN="7000000619:BOTwalletflowNoKey00000",
+        TELEGRAM_API_URL=telegram.url,
+        WALLETFLOW_BOT_KEY_FILE=str(missing),
+    )
+    with pytest.raises(UserError) as caught:
+        await asyncio.wait_for(run(settings, client, pool, stop=asyncio.Event()), 10)
+    assert str(caught.value) == (
+        f"the bot's signing key (WALLETFLOW_BOT_KEY_FILE): no signing key at {missing}: create "
+        "one with `walletflow keys new NAME` and have an admin add it to the roster"
+    )

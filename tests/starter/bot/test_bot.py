@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from solders.keypair import Keypair
 from temporalio.client import Client
 
 from chains import solana as sol
+from core import texts
 from core.ids import monitor_id
 from core.models import MonitorStatus
 from starter.client import withdrawals
@@ -25,6 +27,7 @@ from tests.support.bot import (
     OPERATOR,
     OPERATOR_APPROVER,
     STRANGER,
+    UNLISTED,
     Harness,
     buttons,
     request_id_in,
@@ -215,10 +218,12 @@ async def test_the_requester_cannot_approve_their_own_withdrawal(
         OPERATOR_APPROVER, f"wd:approve:{rid}", message_id=mine["message_id"]
     )
     answer = await harness.answer(query)
-    assert answer["text"] == "you cannot approve your own withdrawal" and answer["show_alert"]
+    # The workflow's answer to the statement the bot signed for the user.
+    self_approval = f"self-approval by tg:{OPERATOR_APPROVER}: the requester never counts"
+    assert answer["text"].startswith(f"⛔ Refused: {self_approval}") and answer["show_alert"]
     await harness.wait_for(
         OPERATOR_APPROVER,
-        lambda m: "cannot approve your own withdrawal" in m["plain_text"],
+        lambda m: f"Approve of withdrawal {rid} refused: {self_approval}" in m["plain_text"],
         since=since,
     )
     status = await withdrawals.status(stack.client, rid)
@@ -232,6 +237,81 @@ async def test_the_requester_cannot_approve_their_own_withdrawal(
         OPERATOR_APPROVER, lambda m: f"Withdrawal {rid} rejected" in m["plain_text"], since=since
     )
     assert await sol_balance(stack, to) == 0
+
+
+async def test_the_roster_decides_whom_the_bot_may_sign_for(
+    stack: Stack, harness: Harness, pool: asyncpg.Pool
+) -> None:
+    """UNLISTED passes the settings' role filter as an operator and an approver, but the
+    roster does not list it for the bot: its withdrawal and its approval are refused."""
+    to, pending = str(Keypair().pubkey()), len(harness.dp["pending"])
+    reply = await harness.ask(UNLISTED, f"/withdraw solana SOL {to} 12")
+    assert f"refused: 'bot' may not sign for 'tg:{UNLISTED}'" in reply, reply
+    assert len(harness.dp["pending"]) == pending  # no summary, nothing to confirm
+    requested = f"WalletflowRequestedBy = 'tg:{UNLISTED}'"
+    await asyncio.sleep(1)
+    assert [wf.id async for wf in stack.client.list_workflows(requested)] == []
+
+    # An approval request reaches it (TELEGRAM_APPROVERS), but its Approve is refused.
+    rid, since_index = await request_and_confirm(harness, OPERATOR, f"/withdraw solana SOL {to} 11")
+    offered = await approval_message(harness, UNLISTED, rid, since_index)
+    query = await harness.press(UNLISTED, f"wd:approve:{rid}", message_id=offered["message_id"])
+    answer = await harness.answer(query)
+    assert answer["text"] == f"⛔ Refused: 'bot' may not sign for 'tg:{UNLISTED}'", answer
+    assert answer["show_alert"]
+    status = await withdrawals.status(stack.client, rid)
+    assert status.status == "awaiting_approval" and status.approved_by == []
+    refused = await pool.fetch(
+        "SELECT actor, principal, outcome, reason FROM audit_log WHERE subject = $1 "
+        "AND action = 'withdrawal.approve'",
+        f"withdrawal:{rid}",
+    )
+    assert [(r["actor"], r["principal"], r["outcome"]) for r in refused] == [
+        (f"tg:{UNLISTED}", "bot", "refused")
+    ]
+
+    # A listed approver's press is accepted, and the money moves.
+    theirs = await approval_message(harness, APPROVER, rid, since_index)
+    query = await harness.press(APPROVER, f"wd:approve:{rid}", message_id=theirs["message_id"])
+    assert (await harness.answer(query))["text"] == "✅ Approved"
+    result = await withdrawals.handle(stack.client, rid).result()
+    assert result.status == "confirmed" and result.approved_by == [f"tg:{APPROVER}"]
+
+
+async def test_a_long_request_id_gets_buttons_within_64_bytes(
+    stack: Stack, harness: Harness
+) -> None:
+    """Telegram refuses callback data over 64 bytes: a 64-character request id is carried as
+    a hash the bot maps back through the withdrawals awaiting approval."""
+    to = str(Keypair().pubkey())
+    rid = f"long-{uuid.uuid4().hex}-{uuid.uuid4().hex}"[:64]
+    req = withdrawals.build_request(
+        stack.settings,
+        chain="solana",
+        asset="SOL",
+        to=to,
+        amount="11",
+        request_id=rid,
+        requested_by="",
+        notify_chat=OPERATOR,
+    )
+    since = await harness.mark()
+    by = stack.signer("bot").acting_for(f"tg:{OPERATOR}")
+    assert (await withdrawals.start(stack.client, stack.settings, req, by))[1]
+    data = texts.decision_button("approve", rid)
+    assert data == f"wd:approve:{texts.request_ref(rid)}" and len(data.encode()) <= 64
+    assert texts.decision_button("approve", "tg-0123456789ab") == "wd:approve:tg-0123456789ab"
+    offered = await harness.wait_for(APPROVER, lambda m: data in buttons(m), since=since)
+    assert rid in offered["plain_text"]
+    query = await harness.press(APPROVER, data, message_id=offered["message_id"])
+    assert (await harness.answer(query))["text"] == "✅ Approved"
+    result = await withdrawals.handle(stack.client, rid).result()
+    assert result.status == "confirmed" and result.approved_by == [f"tg:{APPROVER}"]
+    assert await sol_balance(stack, to) == 11 * SOL
+    # Pressed again once it is no longer awaiting approval: refused, nothing happens.
+    query = await harness.press(APPROVER, data, message_id=offered["message_id"])
+    answer = await harness.answer(query)
+    assert "no longer awaiting approval" in answer["text"], answer
 
 
 async def test_status_and_cancel_of_a_tron_withdrawal(stack: Stack, harness: Harness) -> None:
@@ -253,7 +333,7 @@ async def test_status_and_cancel_of_a_tron_withdrawal(stack: Stack, harness: Har
     await harness.send(OPERATOR, f"/cancel {rid} wrong <address>")
     await harness.wait_for(
         OPERATOR,
-        lambda m: f"Cancel sent for withdrawal withdrawal-{rid}" in m["plain_text"],
+        lambda m: f"Cancel accepted for withdrawal withdrawal-{rid}" in m["plain_text"],
         since=sent,
     )
     outcome = await harness.wait_for(

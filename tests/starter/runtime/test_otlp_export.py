@@ -24,7 +24,7 @@ from starter.devstack import free_port
 from starter.runtime.settings import Settings
 from tests.support.ids import new_request_id
 from tests.support.processes import ROOT, process_env, running
-from tests.support.stack import eventually
+from tests.support.stack import ensure_roster, eventually
 
 
 class Collector(pb_grpc.TraceServiceServicer):
@@ -48,6 +48,12 @@ class Collector(pb_grpc.TraceServiceServicer):
             for scope in resource_spans.scope_spans:
                 self.spans.extend((service, span) for span in scope.spans)
         return pb.ExportTraceServiceResponse()
+
+
+@pytest_asyncio.fixture(scope="module", autouse=True)
+async def roster(settings: Settings) -> None:
+    """The dev principals of `settings`' keys in its database: the CLI signs as `operator`."""
+    await ensure_roster(settings)
 
 
 @pytest_asyncio.fixture

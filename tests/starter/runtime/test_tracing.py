@@ -29,7 +29,7 @@ from starter.client import connect, withdrawals
 from starter.runtime import telemetry
 from starter.runtime.settings import Settings
 from tests.support.ids import new_request_id
-from tests.support.stack import Stack
+from tests.support.stack import Stack, ensure_roster
 from tests.support.withdrawals import sol_balance
 
 WITHDRAWAL_ACTIVITIES = {
@@ -39,6 +39,12 @@ WITHDRAWAL_ACTIVITIES = {
     "send_and_confirm",
     "record_withdrawal",
 }
+
+
+@pytest_asyncio.fixture(scope="module", autouse=True)
+async def roster(settings: Settings) -> None:
+    """The dev principals of `settings`' keys in its database: the CLI signs as `operator`."""
+    await ensure_roster(settings)
 
 
 @pytest.fixture

@@ -10,24 +10,41 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from core.ids import withdrawal_id
 from core.models import (
+    Decision,
+    DecisionOutcome,
     LedgerChange,
     PreparedWithdrawal,
-    Resolution,
     SendOutcome,
     SignedVersion,
     SignRequest,
     WithdrawalRequest,
+    decision_params,
 )
+from starter.client.signer import Signer
+from starter.client.withdrawals import signed
+from tests.support.authority import MemoryRoster
 from tests.support.stack import eventually
 from workflows.withdrawal import WithdrawalWorkflow
+
+
+def resolution(
+    by: Signer,
+    workflow_id: str,
+    action: Literal["recheck", "release", "settle"],
+    reason: str | None = None,
+    tx_id: str | None = None,
+) -> Decision:
+    statement = by.statement("resolve", workflow_id, decision_params(reason, action, tx_id))
+    return Decision(intent=statement, action=action, reason=reason, tx_id=tx_id)
 
 
 class UndecidableChain:
@@ -78,6 +95,7 @@ class UndecidableChain:
 
 async def test_a_decision_sent_during_a_recheck_is_kept(client: Client, task_queue: str) -> None:
     chain = UndecidableChain()
+    people = MemoryRoster(alice=["requester"], ops=["admin"])
     req = WithdrawalRequest(
         request_id=f"mr-{uuid.uuid4().hex[:8]}",
         chain="solana",
@@ -87,30 +105,36 @@ async def test_a_decision_sent_during_a_recheck_is_kept(client: Client, task_que
         requested_by="cli:alice",
         notify_queue=task_queue,
     )
+    req = signed(req, people.signers["alice"])
+    workflow_id = withdrawal_id(req.request_id)
+    ops = people.signers["ops"]
     activities: list[Callable[..., Any]] = [
         chain.prepare,
         chain.reserve,
         chain.sign,
         chain.send_and_confirm,
         chain.record,
+        people.load_roster,
+        people.audit,
     ]
     async with Worker(
         client, task_queue=task_queue, workflows=[WithdrawalWorkflow], activities=activities
     ):
         handle = await client.start_workflow(
-            WithdrawalWorkflow.run, req, id=f"withdrawal-{req.request_id}", task_queue=task_queue
+            WithdrawalWorkflow.run, req, id=workflow_id, task_queue=task_queue
         )
 
         async def in_review() -> bool:
             return (await handle.query(WithdrawalWorkflow.status)).status == "manual_review"
 
         await eventually(in_review)
-        await handle.signal(WithdrawalWorkflow.resolve, Resolution(by="ops", action="recheck"))
+        recheck = resolution(ops, workflow_id, "recheck")
+        accepted = await handle.execute_update(WithdrawalWorkflow.resolve, recheck)
+        assert accepted == DecisionOutcome(outcome="accepted")
         await asyncio.wait_for(chain.rechecking.wait(), 10)
         # While the recheck runs, the operator decides: it landed after all.
-        settle = Resolution(by="ops", action="settle", reason="seen on an explorer", tx_id="t1")
-        await handle.signal(WithdrawalWorkflow.resolve, settle)
-        await handle.query(WithdrawalWorkflow.status)  # the signal is in before the recheck ends
+        settle = resolution(ops, workflow_id, "settle", reason="seen on an explorer", tx_id="t1")
+        await handle.execute_update(WithdrawalWorkflow.resolve, settle)
         chain.release.set()  # the recheck, too, ends without an answer
         result = await asyncio.wait_for(handle.result(), 10)
     assert result.status == "confirmed", result

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.support.ids import new_request_id
 from tests.support.stack import Stack
 from tests.support.withdrawals import (
     fresh_tron_address,
@@ -29,7 +28,7 @@ STACK = {
 
 
 async def test_daily_limit_per_requester(stack: Stack, pool: asyncpg.Pool) -> None:
-    by = f"tg:{new_request_id()}"
+    by = stack.signer("operator")
     _, first = await withdraw(stack, "tron", "TRX", ALLOWED[0], "15", by=by)
     assert first is not None and first.status == "confirmed", first
     second_id, second = await withdraw(stack, "tron", "TRX", ALLOWED[0], "6", by=by)
@@ -37,7 +36,8 @@ async def test_daily_limit_per_requester(stack: Stack, pool: asyncpg.Pool) -> No
     assert "daily limit" in (second.reason or "")
     assert await ledger(pool, second_id) == []  # refused before anything was reserved
     # Someone else still has their own limit.
-    _, other = await withdraw(stack, "tron", "TRX", ALLOWED[0], "6", by=f"tg:{new_request_id()}")
+    other_requester = stack.signer("bot").acting_for("tg:1001")
+    _, other = await withdraw(stack, "tron", "TRX", ALLOWED[0], "6", by=other_requester)
     assert other is not None and other.status == "confirmed"
     assert await trx_balance(stack, ALLOWED[0]) == 21_000_000
 

@@ -14,12 +14,13 @@ import pytest
 from solders.keypair import Keypair
 
 from core.models import (
-    Actor,
+    Decision,
     LedgerChange,
     PreparedWithdrawal,
     WithdrawalRequest,
     WithdrawalState,
     WithdrawalStatus,
+    decision_params,
 )
 from starter.client import withdrawals
 from store import withdrawals as repo
@@ -30,15 +31,23 @@ from tests.support.withdrawals import ledger, sol_balance, withdraw
 from workflows.withdrawal import WithdrawalWorkflow
 
 STACK = {"queues": ("solana", "notify"), "triggers": False}
-APPROVER = "tg:2002"
+APPROVE_PARAMS = decision_params()
 
 
 async def start_again(stack: Stack, req: WithdrawalRequest) -> WithdrawalStatus:
     """The same request, as if its first workflow were past the namespace's retention."""
+    workflow_id = f"withdrawal-{req.request_id}-again"
+    operator = stack.signer("operator")
+    req = req.model_copy(
+        update={
+            "requested_by": operator.identity,
+            "intent": operator.statement("withdraw", workflow_id, req.withdraw_params()),
+        }
+    )
     handle = await stack.client.start_workflow(
         WithdrawalWorkflow.run,
         req,
-        id=f"withdrawal-{req.request_id}-again",
+        id=workflow_id,
         task_queue=stack.settings.task_queue(req.chain),
     )
 
@@ -48,7 +57,9 @@ async def start_again(stack: Stack, req: WithdrawalRequest) -> WithdrawalStatus:
 
     if (await eventually(settled)).status == "awaiting_approval":
         # An approver who never saw the first withdrawal would approve this one.
-        await handle.signal(WithdrawalWorkflow.approve, Actor(by=APPROVER))
+        approver = stack.signer("approver")
+        decision = Decision(intent=approver.statement("approve", workflow_id, APPROVE_PARAMS))
+        await handle.execute_update(WithdrawalWorkflow.approve, decision)
     return await handle.result()
 
 
@@ -99,7 +110,8 @@ async def test_a_cancelled_request_id_is_refused_after_retention(
         )
 
     await eventually(waiting)
-    await withdrawals.decide(stack.client, req.request_id, "cancel", "cli:tester", "typo")
+    operator = stack.signer("operator")
+    await withdrawals.decide(stack.client, req.request_id, "cancel", operator, "typo")
     first = await withdrawals.handle(stack.client, req.request_id).result()
     assert first.status == "cancelled", first
 
