@@ -284,7 +284,10 @@ class BenchStack:
         self.hollow_settings = self.settings.model_copy(update={"task_queue_prefix": prefix})
         queue = self.hollow_settings.task_queue(self.chains[0])
         script = str(ROOT / "bench" / "withdrawals_hollow.py")
-        return await self._start_instrument("hollow", [script, "--task-queue", queue])
+        keys = str(self.settings.signing_key().parent)
+        return await self._start_instrument(
+            "hollow", [script, "--task-queue", queue, "--keys", keys]
+        )
 
     async def _start_instrument(self, name: str, command: list[str]) -> Child:
         """A worker of bench/ (`command` to python), with a chain worker's environment."""

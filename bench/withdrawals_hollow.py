@@ -8,7 +8,10 @@ the difference between them in two: what walletflow's workflow costs on Temporal
 attributes, payloads, its code in the sandbox) and what the real work costs (RPC, PostgreSQL,
 signing, waiting for finality). A benchmark instrument only, never a worker of walletflow.
 
-    python bench/withdrawals_hollow.py --task-queue Q [--ready-file F]
+    python bench/withdrawals_hollow.py --task-queue Q --keys DIR [--ready-file F]
+
+The roster it serves is the dev principals' (their keys in DIR, `walletflow dev`'s), so the
+withdrawals' signed statements verify as they do on the real worker.
 
 Its own module, so that bench.withdrawals_baseline (whose module the sandbox re-imports for
 every bare run) does not import walletflow's workflow code.
@@ -27,7 +30,10 @@ from typing import Any
 from temporalio import activity
 from withdrawals_baseline import serve  # bench/withdrawals_baseline.py, beside this script
 
+from core import activity_names as act
+from core.intents import Principal, Roster
 from core.models import (
+    AuditEntry,
     LedgerChange,
     PreparedWithdrawal,
     SendOutcome,
@@ -35,6 +41,7 @@ from core.models import (
     SignRequest,
     WithdrawalRequest,
 )
+from starter.devstack.principals import BOT_USERS, DEV_PRINCIPALS, dev_key
 from workflows.withdrawal import WithdrawalWorkflow
 
 SIGNED_BYTES = 300  # about a Solana token transfer with its recipient's account creation
@@ -81,12 +88,39 @@ async def record(change: LedgerChange) -> None:
     return None
 
 
+class Authority:
+    def __init__(self, keys: Path) -> None:
+        self.roster = Roster(
+            principals=[
+                Principal(
+                    id=name,
+                    public_key=dev_key(keys, name).public_key,
+                    roles=roles,
+                    users=BOT_USERS if name == "bot" else {},
+                )
+                for name, roles in DEV_PRINCIPALS.items()
+            ]
+        )
+
+    @activity.defn(name=act.LOAD_ROSTER)
+    async def load_roster(self) -> Roster:
+        return self.roster
+
+    @activity.defn(name=act.AUDIT)
+    async def audit(self, entry: AuditEntry) -> None:
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--keys", type=Path, required=True, help="the dev principals' keys")
     parser.add_argument("--ready-file", type=Path)
     args = parser.parse_args()
-    activities: list[Callable[..., Any]] = [prepare, reserve, sign, send_and_confirm, record]
+    authority = Authority(args.keys)
+    activities: list[Callable[..., Any]] = [
+        prepare, reserve, sign, send_and_confirm, record, authority.load_roster, authority.audit
+    ]  # fmt: skip
     asyncio.run(serve(args.task_queue, args.ready_file, [WithdrawalWorkflow], activities, "hollow"))
 
 
