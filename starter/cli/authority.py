@@ -205,44 +205,47 @@ def _principal_row(p: Principal) -> dict[str, Any]:
     }
 
 
+# (update, what --reason is for, the command's help)
+DECISION_COMMANDS: tuple[tuple[DecisionAction, str, str], ...] = (
+    (
+        "approve",
+        "recorded with the approval",
+        "Approve a withdrawal awaiting approval (never your own), signed with your key.",
+    ),
+    (
+        "reject",
+        "told to the requester",
+        "Reject a withdrawal awaiting approval (approvers, admins).",
+    ),
+    (
+        "cancel",
+        "told to the requester",
+        "Cancel a withdrawal not yet broadcast (its requester, or an admin).",
+    ),
+)
+
+
+def _decision_command(action: DecisionAction, reason_help: str) -> Callable[..., None]:
+    """One of `approve`, `reject`, `cancel`: the same options, another update."""
+
+    def command(
+        request_id: str = typer.Argument(...),
+        reason: str | None = typer.Option(None, help=reason_help),
+        key: Path | None = key_option(),
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+        by: str | None = by_option(),
+    ) -> None:
+        no_by(by)
+        _decide(action, request_id, key, reason, as_json)
+
+    return command
+
+
 def register(app: typer.Typer) -> None:
     # ---- decisions ----------------------------------------------------------------------
 
-    @app.command()
-    def approve(
-        request_id: str = typer.Argument(...),
-        reason: str | None = typer.Option(None, help="recorded with the approval"),
-        key: Path | None = key_option(),
-        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        by: str | None = by_option(),
-    ) -> None:
-        """Approve a withdrawal awaiting approval (never your own), signed with your key."""
-        no_by(by)
-        _decide("approve", request_id, key, reason, as_json)
-
-    @app.command()
-    def reject(
-        request_id: str = typer.Argument(...),
-        reason: str | None = typer.Option(None, help="told to the requester"),
-        key: Path | None = key_option(),
-        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        by: str | None = by_option(),
-    ) -> None:
-        """Reject a withdrawal awaiting approval (approvers and admins)."""
-        no_by(by)
-        _decide("reject", request_id, key, reason, as_json)
-
-    @app.command()
-    def cancel(
-        request_id: str = typer.Argument(...),
-        reason: str | None = typer.Option(None, help="told to the requester"),
-        key: Path | None = key_option(),
-        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-        by: str | None = by_option(),
-    ) -> None:
-        """Cancel a withdrawal not yet broadcast (its requester, or an admin)."""
-        no_by(by)
-        _decide("cancel", request_id, key, reason, as_json)
+    for action, reason_help, doc in DECISION_COMMANDS:
+        app.command(name=action, help=doc)(_decision_command(action, reason_help))
 
     @app.command()
     def resolve(
