@@ -104,6 +104,7 @@ async def plan_chain(
             withdraw.reserve,
             withdraw.sign,
             withdraw.send_and_confirm,
+            withdraw.prove_dead,
             withdraw.record,
             authority.load_roster,
             authority.audit,

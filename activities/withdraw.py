@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 import chains
 from activities import metrics
 from activities.heartbeat import heartbeating
+from core import activity_names as act
 from core.assets import Asset, TokenList
 from core.errors import InvalidInput
 from core.models import (
@@ -244,6 +245,20 @@ class WithdrawalActivities:
             if state not in ("pending", "landed"):
                 await repo.set_version_state(self.pool, signed.request_id, signed.version, state)
                 return SendOutcome(result=state, detail=detail)
+
+    @activity.defn(name=act.PROVE_DEAD)
+    async def prove_dead(self, signed: SignedVersion) -> SendOutcome:
+        """Watch a version that is never to be broadcast until the chain says it cannot land
+        (expired, or failed) or that it did land (someone else sent the bytes)."""
+        return await heartbeating(self._prove_dead(signed))
+
+    async def _prove_dead(self, signed: SignedVersion) -> SendOutcome:
+        while True:
+            state, detail = await self.sender.check(signed.tx_id, signed.expiry)
+            if state not in ("pending", "landed"):
+                await repo.set_version_state(self.pool, signed.request_id, signed.version, state)
+                return SendOutcome(result=state, detail=detail)
+            await asyncio.sleep(self.sender.poll_seconds)
 
     @activity.defn(name="record_withdrawal")
     async def record(self, change: LedgerChange) -> None:

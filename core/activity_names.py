@@ -14,6 +14,7 @@ PREPARE_WITHDRAWAL = "prepare_withdrawal"
 RESERVE_WITHDRAWAL = "reserve_withdrawal"
 SIGN_WITHDRAWAL = "sign_withdrawal"
 SEND_AND_CONFIRM = "send_and_confirm"
+PROVE_DEAD = "prove_dead"  # a signed version never broadcast: wait until it cannot land
 RECORD_WITHDRAWAL = "record_withdrawal"
 
 # Notifications (on the notify task queue).

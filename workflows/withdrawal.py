@@ -153,8 +153,8 @@ class WithdrawalWorkflow:
             except REFUSED as exc:
                 return await self._manual_review(f"signing failed: {_reason(exc)}")
             self.signed.append(signed)
-            if self.cancelled_by is not None:  # signed, never broadcast: nothing can land
-                return await self._finish("cancelled", self._cancel_reason(), ledger="release")
+            if self.cancelled_by is not None:
+                return await self._cancel_signed(signed)
             self.broadcast_started = True
             await self._set("broadcast", version=version)
             outcome = await self._send(signed)
@@ -505,6 +505,31 @@ class WithdrawalWorkflow:
             return None
         self.outcomes[signed.version] = outcome.result
         return outcome
+
+    async def _cancel_signed(self, signed: SignedVersion) -> WithdrawalStatus:
+        """Cancelled after signing, before any broadcast. The signed bytes exist, so the
+        reservation is released only once they are proven dead (with signed intents; before,
+        "never broadcast" was taken as proof)."""
+        if not self._signed_intents():
+            return await self._finish("cancelled", self._cancel_reason(), ledger="release")
+        self.outcomes[signed.version] = "signed"
+        try:
+            outcome = await workflow.execute_activity(
+                act.PROVE_DEAD,
+                signed,
+                result_type=SendOutcome,
+                start_to_close_timeout=timedelta(minutes=15),
+                heartbeat_timeout=timedelta(seconds=15),
+                schedule_to_close_timeout=UNDECIDED_AFTER,
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            )
+        except ActivityError:
+            return await self._manual_review("cancelled after signing; its death is unproven")
+        self.outcomes[signed.version] = outcome.result
+        if outcome.result == "confirmed":  # the bytes were sent by someone: it is paid
+            self.tx_id = signed.tx_id
+            return await self._finish("confirmed", "landed although cancelled", ledger="debit")
+        return await self._finish("cancelled", self._cancel_reason(), ledger="release")
 
     async def _manual_review(self, reason: str) -> WithdrawalStatus:
         """Hold the reservation until an operator decides; `recheck` asks the chain again."""
