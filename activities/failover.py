@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from activities import metrics
+from chains.quorum import independent
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -111,6 +112,29 @@ class Endpoints(Generic[C]):
     @property
     def primary(self) -> C:
         return self.endpoints[0].client
+
+    def independent(self) -> list[Endpoint[C]]:
+        """One endpoint per provider (host:port), in failover order: the ones whose answers
+        count separately in a quorum (chains/quorum.py)."""
+        return [self.endpoints[i] for i in independent(e.url for e in self.endpoints)]
+
+    async def call_on(
+        self, endpoint: Endpoint[C], method: str, fn: Callable[[C], Awaitable[T]]
+    ) -> T:
+        """`fn` on this endpoint only, once: for a quorum, where each provider's own answer is
+        wanted and no other may stand in for it. Counted and measured like `call`; its
+        errors are raised (the caller counts that provider as not agreeing)."""
+        self.calls[method] += 1
+        started = time.monotonic()
+        try:
+            result = await fn(endpoint.client)
+        except self.transient as exc:
+            endpoint.breaker.failure(time.monotonic())
+            metrics.rpc_error(self.chain, endpoint.url, method, type(exc).__name__)
+            raise
+        metrics.rpc_latency(self.chain, endpoint.url, method, time.monotonic() - started)
+        endpoint.breaker.success()
+        return result
 
     async def call(self, method: str, fn: Callable[[C], Awaitable[T]]) -> T:
         """`fn` on the first healthy endpoint that answers. Providers answer a share of calls

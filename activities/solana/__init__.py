@@ -8,7 +8,7 @@ from activities.solana.adapters import SolanaReader, SolanaSender, SolanaWatcher
 from activities.solana.fees import SolanaFees
 from chains.solana import NAME
 
-OPTIONS: tuple[str, ...] = ("solana_sweep_seconds", "allow_program_owned")
+OPTIONS: tuple[str, ...] = ("solana_sweep_seconds", "allow_program_owned", "expiry_quorum")
 
 
 def build(ctx: AdapterContext) -> Adapters:
@@ -24,6 +24,7 @@ def build(ctx: AdapterContext) -> Adapters:
             ctx.keys,
             allow_program_owned=ctx.options["allow_program_owned"],
             expected_hot_wallet=ctx.hot_wallet,
+            expiry_quorum=ctx.options["expiry_quorum"],
         ),
         closers=[endpoint.client.close for endpoint in rpc.endpoints],
     )

@@ -33,6 +33,7 @@ from activities.monitor import ReadResult
 from activities.watch import poke_wallets, run_round
 from activities.withdraw import Check, InsufficientFunds
 from chains import solana as sol
+from chains.quorum import MIN_QUORUM, check_quorum, proven_dead
 from chains.solana.destinations import AccountView, destination_refusal
 from chains.solana.fees import FEE_ALLOWANCE, RENT_EXEMPT_EMPTY, RENT_EXEMPT_TOKEN_ACCOUNT
 from core.amounts import from_base_units, plain
@@ -440,6 +441,9 @@ class SolanaSender:
     wallet itself stay refused whatever it says.
     `expected_hot_wallet` (WALLETFLOW_SOLANA_HOT_WALLET): the address the key must be the key
     of; a key store handing out another key is refused before anything is signed.
+    `expiry_quorum` (WITHDRAWAL_EXPIRY_QUORUM, default and minimum 2): how many independent
+    providers (RPC endpoints distinct by host:port) must each prove a version dead before
+    `check` says "expired", the one answer that allows a re-sign (chains/quorum.py).
     """
 
     chain = sol.NAME
@@ -453,8 +457,10 @@ class SolanaSender:
         poll_seconds: float = 2.0,
         allow_program_owned: bool = False,
         expected_hot_wallet: str | None = None,
+        expiry_quorum: int = MIN_QUORUM,
     ) -> None:
         self.rpc = rpc
+        self.expiry_quorum = check_quorum(expiry_quorum)
         self.tokens = tokens
         self.keys = keys
         self.poll_seconds = poll_seconds
@@ -580,14 +586,64 @@ class SolanaSender:
     async def check(self, tx_id: str, expiry: int) -> tuple[Check, str | None]:
         status, height = await self._status(tx_id)
         if status is not None:
-            if status.confirmation_status != TransactionConfirmationStatus.Finalized:
-                return "landed", "landed, not finalized yet"
-            if status.err is not None:
-                return "failed", f"failed on chain: {status.err}"
-            return "confirmed", None
+            return _decided(status)
         if height is not None and height > expiry:
-            return "expired", f"block height {height} passed {expiry} without it landing"
+            # One provider's word (or a failover pair's): the quorum decides.
+            return await self._expired_on_quorum(tx_id, expiry)
         return "pending", None
+
+    async def _expired_on_quorum(self, tx_id: str, expiry: int) -> tuple[Check, str | None]:
+        """Say "expired" only if `expiry_quorum` independent providers each prove it on their own
+        reads (`_proof_on`); a provider that knows the signature decides as `check` does (a
+        transaction we sent, seen on chain, is safe to believe). Otherwise "pending": the
+        version is not proven dead, nothing is re-signed, and a withdrawal that stays
+        undecided goes to manual review."""
+        providers = self.rpc.independent()
+        if len(providers) < self.expiry_quorum:
+            return "pending", (
+                f"expiry passed on one provider; proving it needs {self.expiry_quorum} "
+                f"independent RPC providers, {len(providers)} configured"
+            )
+        answers = await asyncio.gather(
+            *(self._proof_on(e, tx_id) for e in providers), return_exceptions=True
+        )
+        proofs = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                proofs.append(False)  # unreachable: no proof either way
+                continue
+            status, height = answer
+            if status is not None:
+                return _decided(status)
+            proofs.append(height is not None and height > expiry)
+        if proven_dead(proofs, self.expiry_quorum):
+            return "expired", (
+                f"{sum(proofs)} of {len(providers)} providers: finalized block height passed "
+                f"{expiry} without it landing"
+            )
+        return "pending", (
+            f"expiry proven by {sum(proofs)} of {len(providers)} providers, "
+            f"{self.expiry_quorum} needed"
+        )
+
+    async def _proof_on(self, endpoint: Endpoint[AsyncClient], tx_id: str) -> Status:
+        """`_status`, on one endpoint alone and unbatched: the signature's status, and the
+        finalized block height read before it when the status answer had seen that height's
+        slot (the minContextSlot rule of `_status`), else None."""
+        final = await self.rpc.call_on(
+            endpoint, "getEpochInfo", partial(AsyncClient.get_epoch_info, commitment=Finalized)
+        )
+        resp = await self.rpc.call_on(
+            endpoint,
+            "getSignatureStatuses",
+            partial(
+                AsyncClient.get_signature_statuses,
+                signatures=[Signature.from_string(tx_id)],
+                search_transaction_history=True,
+            ),
+        )
+        seen = resp.context.slot >= final.value.absolute_slot
+        return resp.value[0], final.value.block_height if seen else None
 
     async def _status(self, tx_id: str) -> Status:
         """The signature's status, and the finalized block height read *before* it: if that
@@ -639,6 +695,15 @@ class SolanaSender:
             for (_, waiter), status in zip(batch, resp.value, strict=True):
                 if not waiter.done():  # a cancelled activity no longer waits
                     waiter.set_result((status, height))
+
+
+def _decided(status: TransactionStatus) -> tuple[Check, str | None]:
+    """Where a transaction the node knows stands."""
+    if status.confirmation_status != TransactionConfirmationStatus.Finalized:
+        return "landed", "landed, not finalized yet"
+    if status.err is not None:
+        return "failed", f"failed on chain: {status.err}"
+    return "confirmed", None
 
 
 def _token_amount(account: Account | None, program: str) -> int:

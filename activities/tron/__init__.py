@@ -8,7 +8,12 @@ from activities.tron.adapters import TronReader, TronSender, TronWatcher, connec
 from activities.tron.fees import TronFees
 from chains.tron import NAME
 
-OPTIONS: tuple[str, ...] = ("tron_block_seconds", "tron_max_fee_limit", "tron_expiration_seconds")
+OPTIONS: tuple[str, ...] = (
+    "tron_block_seconds",
+    "tron_max_fee_limit",
+    "tron_expiration_seconds",
+    "expiry_quorum",
+)
 
 
 def build(ctx: AdapterContext) -> Adapters:
@@ -25,6 +30,7 @@ def build(ctx: AdapterContext) -> Adapters:
             max_fee_limit=ctx.options["tron_max_fee_limit"],
             expiration_ms=ctx.options["tron_expiration_seconds"] * 1000,
             expected_hot_wallet=ctx.hot_wallet,
+            expiry_quorum=ctx.options["expiry_quorum"],
         ),
         closers=[endpoint.client.close for endpoint in rpc.endpoints],
     )

@@ -24,6 +24,7 @@ from activities.monitor import ReadResult
 from activities.watch import poke_wallets, run_round
 from activities.withdraw import Check, InsufficientFunds
 from chains import tron
+from chains.quorum import MIN_QUORUM, check_quorum, proven_dead
 from chains.tron import fees
 from chains.tron.destinations import destination_refusal
 from core.assets import Asset
@@ -249,6 +250,9 @@ class TronSender:
 
     `expected_hot_wallet` (WALLETFLOW_TRON_HOT_WALLET): the address the key must be the key
     of; a key store handing out another key is refused before anything is signed.
+    `expiry_quorum` (WITHDRAWAL_EXPIRY_QUORUM, default and minimum 2): how many independent
+    providers (API endpoints distinct by host:port) must each prove a version dead before
+    `check` says "expired", the one answer that allows a re-sign (chains/quorum.py).
     """
 
     chain = tron.NAME
@@ -264,8 +268,10 @@ class TronSender:
         expiration_ms: int = 90_000,
         resend_seconds: float = 15.0,
         expected_hot_wallet: str | None = None,
+        expiry_quorum: int = MIN_QUORUM,
     ) -> None:
         self.rpc = rpc
+        self.expiry_quorum = check_quorum(expiry_quorum)
         self.expected_hot_wallet = (
             tron.normalize_address(expected_hot_wallet) if expected_hot_wallet else None
         )
@@ -449,19 +455,84 @@ class TronSender:
         info, url = await _node_at(
             self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id}
         )
-        answered = str(info.get("id") or "") if info else ""
-        if answered and answered.lower() != tx_id.lower():
-            # A receipt for another transaction proves nothing about this one, neither that it
-            # landed nor (below) that it is absent: that node's answers are not evidence.
-            return "pending", f"the node answered with the receipt of {answered}, not {tx_id}"
-        if answered:
-            result = (info.get("receipt") or {}).get("result")
-            if info.get("result") == "FAILED" or result not in (None, "SUCCESS"):
-                reason = info.get("resMessage", "")
-                with contextlib.suppress(ValueError):
-                    reason = bytes.fromhex(reason).decode(errors="replace")
-                return "failed", f"failed on chain: {result or 'FAILED'} {reason}".strip()
-            return "confirmed", None
+        found = _receipt(info, tx_id)
+        if found is not None:
+            return found
         if head_ts > expiry and url == head_url:
-            return "expired", f"solid head at {head_ts} passed expiration {expiry} without it"
+            # One provider's word: the quorum decides.
+            return await self._expired_on_quorum(tx_id, expiry)
         return "pending", None
+
+    async def _expired_on_quorum(self, tx_id: str, expiry: int) -> tuple[Check, str | None]:
+        """Say "expired" only if `expiry_quorum` independent providers each prove it on their own
+        reads (`_proof_on`); a provider holding the transaction's receipt decides as `check`
+        does. Otherwise "pending": the version is not proven dead, nothing is re-signed, and
+        a withdrawal that stays undecided goes to manual review."""
+        providers = self.rpc.independent()
+        if len(providers) < self.expiry_quorum:
+            return "pending", (
+                f"expiry passed on one provider; proving it needs {self.expiry_quorum} "
+                f"independent API providers, {len(providers)} configured"
+            )
+        answers = await asyncio.gather(
+            *(self._proof_on(e, tx_id, expiry) for e in providers), return_exceptions=True
+        )
+        proofs = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                proofs.append(False)  # unreachable: no proof either way
+            elif isinstance(answer, bool):
+                proofs.append(answer)
+            elif answer[0] != "pending":
+                return answer  # that provider has the receipt
+            else:
+                proofs.append(False)  # a receipt of another transaction: not evidence
+        if proven_dead(proofs, self.expiry_quorum):
+            return "expired", (
+                f"{sum(proofs)} of {len(providers)} providers: solid head passed expiration "
+                f"{expiry} without it"
+            )
+        return "pending", (
+            f"expiry proven by {sum(proofs)} of {len(providers)} providers, "
+            f"{self.expiry_quorum} needed"
+        )
+
+    async def _proof_on(
+        self, endpoint: Endpoint[AsyncTron], tx_id: str, expiry: int
+    ) -> bool | tuple[Check, str | None]:
+        """On one endpoint alone: its solid head, then the transaction's receipt. Whether
+        that head is past `expiry` with no receipt after it, or what the receipt says."""
+        head = await self.rpc.call_on(
+            endpoint,
+            "walletsolidity/getnowblock",
+            lambda c: c.provider.make_request("walletsolidity/getnowblock", {"visible": True}),
+        )
+        info = await self.rpc.call_on(
+            endpoint,
+            "walletsolidity/gettransactioninfobyid",
+            lambda c: c.provider.make_request(
+                "walletsolidity/gettransactioninfobyid", {"value": tx_id}
+            ),
+        )
+        found = _receipt(info, tx_id)
+        if found is not None:
+            return found
+        return tron.block_header(head, "timestamp") > expiry
+
+
+def _receipt(info: Any, tx_id: str) -> tuple[Check, str | None] | None:
+    """What a node's gettransactioninfobyid answer says: None when it has no receipt."""
+    answered = str(info.get("id") or "") if info else ""
+    if answered and answered.lower() != tx_id.lower():
+        # A receipt for another transaction proves nothing about this one, neither that it
+        # landed nor that it is absent: that node's answers are not evidence.
+        return "pending", f"the node answered with the receipt of {answered}, not {tx_id}"
+    if answered:
+        result = (info.get("receipt") or {}).get("result")
+        if info.get("result") == "FAILED" or result not in (None, "SUCCESS"):
+            reason = info.get("resMessage", "")
+            with contextlib.suppress(ValueError):
+                reason = bytes.fromhex(reason).decode(errors="replace")
+            return "failed", f"failed on chain: {result or 'FAILED'} {reason}".strip()
+        return "confirmed", None
+    return None

@@ -178,6 +178,15 @@ class Settings(BaseSettings):
         description="Signed versions of one withdrawal before it fails (each proven dead before "
         "the next is signed). A worker bound: no request can raise it.",
     )
+    expiry_quorum: int = Field(
+        2,
+        alias="WITHDRAWAL_EXPIRY_QUORUM",
+        ge=2,
+        le=10,
+        description="Independent RPC providers (endpoints distinct by host:port in "
+        "SOLANA_RPC_URL / TRON_API_URL) that must each prove a version expired unlanded before "
+        "a new one is signed. With fewer configured, nothing is re-signed: manual review.",
+    )
     daily_limits: str = Field(
         "",
         alias="WITHDRAWAL_DAILY_LIMITS",

@@ -16,6 +16,8 @@ import asyncpg
 import pytest
 from solana.rpc.commitment import Finalized
 from solders.keypair import Keypair
+from solders.signature import Signature
+from solders.transaction_status import TransactionConfirmationStatus
 from temporalio.testing import ActivityEnvironment
 from tronpy.keys import PrivateKey
 
@@ -28,6 +30,7 @@ from core.amounts import to_base_units
 from core.models import SignedVersion
 from starter.devstack import devnet_tokens, write_devnet_keys
 from starter.runtime.settings import Settings
+from tests.support.liar import LyingNode
 from tests.support.stack import HOT_ACCOUNT, eventually
 
 Signed = tuple[bytes, str, int]  # (raw, tx id, expiry), as ChainSender.sign returns them
@@ -249,3 +252,147 @@ async def test_send_and_confirm_resends_only_what_no_node_answered(
         assert await broadcasts_until_confirmed() >= 2
     finally:
         tron_devnet.faults.update({"lost_response_rate": 0.0, "only_methods": None})
+
+
+def second_name(url: str) -> str:
+    """The devnet's URL by localhost: another provider by host:port, the same chain."""
+    return url.replace("://127.0.0.1:", "://localhost:", 1)
+
+
+async def still_undecided(activities: WithdrawalActivities, signed: SignedVersion) -> bool:
+    """Whether send_and_confirm is still without an outcome after a few looks (the workflow
+    then gets none within UNDECIDED_AFTER and hands the withdrawal to manual review)."""
+    try:
+        outcome = await asyncio.wait_for(
+            ActivityEnvironment().run(activities.send_and_confirm, signed), timeout=3
+        )
+    except TimeoutError:
+        return True
+    raise AssertionError(f"decided on a liar's word: {outcome}")
+
+
+def version_of(chain: str, signed: Signed) -> SignedVersion:
+    raw, tx_id, expiry = signed
+    return SignedVersion(
+        request_id=f"liar-{tx_id[:12]}",
+        chain=chain,
+        version=1,
+        tx_id=tx_id,
+        raw=base64.b64encode(raw).decode(),
+        expiry=expiry,
+    )
+
+
+async def test_solana_one_lying_provider_cannot_prove_a_version_dead(
+    solana_devnet: Any, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    """A provider claims a finalized height far past every expiry and hides every signature.
+    With the quorum of 2 (the liar and an honest node): a version not yet expired stays
+    "pending", so nothing is re-signed and the withdrawal goes to manual review; a version
+    that did land is "confirmed" by the honest node. Two honest providers past the expiry
+    prove it dead: "expired", and the workflow signs the next version."""
+    liar = await LyingNode(solana_devnet.url).start()
+    try:
+        async for sender in _sender(
+            "solana", solana_devnet, tmp_path, urls=[liar.url, solana_devnet.url]
+        ):
+            sol = sender.tokens.native
+            # Never sent (every broadcast fails), expiry minutes away by the honest node:
+            solana_devnet.faults.update({"error_rate": 1.0, "only_methods": ["sendTransaction"]})
+            unsent = await sender.sign(sol, str(Keypair().pubkey()), 2_000_000)
+            state, detail = await sender.check(unsent[1], unsent[2])
+            assert state == "pending", detail
+            assert "proven by 1 of 2 providers, 2 needed" in (detail or "")
+            assert liar.lies["getEpochInfo"] and liar.lies["getSignatureStatuses"]  # it lied
+            activities = WithdrawalActivities(sender, pool, Policy())
+            assert await still_undecided(activities, version_of("solana", unsent))
+            solana_devnet.faults.update({"error_rate": 0.0, "only_methods": None})
+
+            # Landed and finalized; the liar hides it, the honest node has it:
+            landed = await sender.sign(sol, str(Keypair().pubkey()), 2_000_000)
+            assert await sender.broadcast(landed[0]) is None
+            honest = sender.rpc.endpoints[1].client
+            await eventually(partial(_finalized_on, honest, landed[1]), timeout=30)
+            assert await sender.check(landed[1], landed[2]) == ("confirmed", None)
+
+        # Two honest providers (one devnet by two names), past the unsent version's expiry:
+        async for sender in _sender(
+            "solana",
+            solana_devnet,
+            tmp_path,
+            urls=[solana_devnet.url, second_name(solana_devnet.url)],
+        ):
+            await eventually(partial(finalized_past, sender, unsent[2]), timeout=120)
+            state, detail = await sender.check(unsent[1], unsent[2])
+            assert state == "expired" and "2 of 2 providers" in (detail or ""), detail
+            outcome = await ActivityEnvironment().run(
+                WithdrawalActivities(sender, pool, Policy()).send_and_confirm,
+                version_of("solana", unsent),
+            )
+            assert outcome.result == "expired", outcome  # the workflow re-signs on this
+
+        # A single provider, honest or not, never proves it: fewer than the quorum.
+        async for sender in _sender("solana", solana_devnet, tmp_path):
+            state, detail = await sender.check(unsent[1], unsent[2])
+            assert state == "pending" and "1 configured" in (detail or ""), detail
+    finally:
+        solana_devnet.faults.update({"error_rate": 0.0, "only_methods": None})
+        await liar.stop()
+
+
+async def _finalized_on(client: Any, tx_id: str) -> bool:
+    resp = await client.get_signature_statuses(
+        [Signature.from_string(tx_id)], search_transaction_history=True
+    )
+    status = resp.value[0]
+    return (
+        status is not None and status.confirmation_status == TransactionConfirmationStatus.Finalized
+    )
+
+
+async def test_tron_one_lying_provider_cannot_prove_a_version_dead(
+    tron_devnet: Any, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    """As for Solana: a provider whose solid head runs a day ahead and that has no receipt of
+    anything. With it and an honest node (quorum 2), a version not yet expired stays
+    "pending" and one that landed is "confirmed"; two honest providers past the expiry say
+    "expired"."""
+    liar = await LyingNode(tron_devnet.url).start()
+    try:
+        async for sender in _sender(
+            "tron", tron_devnet, tmp_path, urls=[liar.url, tron_devnet.url]
+        ):
+            sender.expiration_ms = 4_000
+            trx = sender.tokens.native
+            tron_devnet.faults.update({"error_rate": 1.0, "only_methods": ["broadcasttransaction"]})
+            to = str(PrivateKey.random().public_key.to_base58check_address())
+            unsent = await sender.sign(trx, to, 1_000_000)
+            state, detail = await sender.check(unsent[1], unsent[2])
+            assert state == "pending", detail
+            assert "proven by 1 of 2 providers, 2 needed" in (detail or "")
+            assert liar.lies["/walletsolidity/gettransactioninfobyid"]  # it lied
+            activities = WithdrawalActivities(sender, pool, Policy())
+            assert await still_undecided(activities, version_of("tron", unsent))
+            tron_devnet.faults.update({"error_rate": 0.0, "only_methods": None})
+
+            landed = await sender.sign(trx, to, 1_000_000)
+            assert await sender.broadcast(landed[0]) is None
+            honest = sender.rpc.endpoints[1].client
+            await eventually(partial(_solid_on, honest, landed[1]), timeout=30)
+            assert await sender.check(landed[1], landed[2]) == ("confirmed", None)
+
+        async for sender in _sender(
+            "tron", tron_devnet, tmp_path, urls=[tron_devnet.url, second_name(tron_devnet.url)]
+        ):
+            sender.expiration_ms = 4_000
+            await eventually(partial(solid_head_past, sender, unsent[2]), timeout=60)
+            state, detail = await sender.check(unsent[1], unsent[2])
+            assert state == "expired" and "2 of 2 providers" in (detail or ""), detail
+    finally:
+        tron_devnet.faults.update({"error_rate": 0.0, "only_methods": None})
+        await liar.stop()
+
+
+async def _solid_on(client: Any, tx_id: str) -> bool:
+    path = "walletsolidity/gettransactioninfobyid"
+    return bool(await client.provider.make_request(path, {"value": tx_id}))

@@ -140,8 +140,8 @@ def stack_settings(
         "WALLETFLOW_KEY_FILE": str(home / "keys" / "operator.json"),
         "WALLETFLOW_BOT_KEY_FILE": str(home / "keys" / "bot.json"),
         "DATABASE_URL": pg_dsn,
-        "SOLANA_RPC_URL": solana.url,
-        "TRON_API_URL": tron.url,
+        "SOLANA_RPC_URL": two_providers(solana.url),
+        "TRON_API_URL": two_providers(tron.url),
         "TELEGRAM_BOT_TOKEN": telegram.config.default_token,
         "TELEGRAM_API_URL": telegram.url,
         "WALLETFLOW_TASK_QUEUE_PREFIX": f"t{uuid.uuid4().hex[:8]}-",
@@ -154,6 +154,12 @@ def stack_settings(
         **overrides,
     }
     return Settings(_env_file=None, **values)
+
+
+def two_providers(url: str) -> str:
+    """A devnet's URL twice, by 127.0.0.1 and by localhost: two endpoints distinct by host, as
+    a re-sign needs (WITHDRAWAL_EXPIRY_QUORUM, at least 2 independent providers)."""
+    return f"{url},{url.replace('://127.0.0.1:', '://localhost:', 1)}"
 
 
 async def ensure_roster(settings: Settings) -> None:
