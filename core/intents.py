@@ -93,6 +93,13 @@ class Roster(BaseModel):
     def get(self, principal_id: str) -> Principal | None:
         return next((p for p in self.principals if p.id == principal_id), None)
 
+    def roles_of(self, principal_id: str, identity: str) -> list[Role]:
+        """What `identity` may do through `principal_id`'s key now (none once revoked)."""
+        principal = self.get(principal_id)
+        if principal is None or principal.revoked:
+            return []
+        return principal.roles if identity == principal_id else principal.users.get(identity, [])
+
 
 class Verdict(BaseModel):
     """Accepted (with the identity that acted and its roles) or refused (with the reason)."""

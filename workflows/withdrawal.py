@@ -129,9 +129,15 @@ class WithdrawalWorkflow:
                     return await self._finish("cancelled", self._cancel_reason())
                 if self.decision == "reject":
                     return await self._finish("rejected", self.reason)
-                # Before signing, the roster as it is now: a revoked approver stops counting.
-                if not self._signed_intents() or await self._approvals_still_count():
+                if not self._signed_intents():
                     break
+                # Before signing, the roster as it is now: a revoked key stops counting.
+                refusal = self._recount(await self._local(act.LOAD_ROSTER, Roster))
+                if refusal is not None:
+                    return await self._finish("rejected", refusal)
+                if len(self.approvals) >= self._required():
+                    break
+                self.decision = None  # wait for more approvers, until the deadline
             await self._set("approved")
         if self.cancelled_by is not None:
             return await self._finish("cancelled", self._cancel_reason())
@@ -144,6 +150,8 @@ class WithdrawalWorkflow:
         await self._set("reserved")
         max_versions = self.prepared.max_versions if self._signed_intents() else req.max_versions
         for version in range(1, max_versions + 1):
+            if self._signed_intents() and self.cancelled_by is not None:  # nothing signed yet
+                return await self._finish("cancelled", self._cancel_reason(), ledger="release")
             if self._signed_intents() and version > 1:
                 refusal = await self._still_authorized()
                 if refusal is not None:  # every earlier version is dead: nothing can land
@@ -360,40 +368,27 @@ class WithdrawalWorkflow:
             return f"{identity} may not cancel another requester's withdrawal"
         return self._state_refusal(action)
 
-    async def _approvals_still_count(self) -> bool:
-        """Re-read the roster; drop approvals whose principal was revoked or lost the role."""
-        roster = await self._local(act.LOAD_ROSTER, Roster)
+    def _recount(self, roster: Roster) -> str | None:
+        """With the roster of now: the requester's refusal if they may no longer request;
+        otherwise drop the approvals whose principal was revoked or lost the role."""
+        intent = self.req.intent
+        assert intent is not None
+        if "requester" not in roster.roles_of(intent.intent.principal, self.requester):
+            return f"{self.requester} may no longer request withdrawals (revoked)"
         for identity, principal_id in list(self.approvals.items()):
-            principal = roster.get(principal_id)
-            roles = (
-                []
-                if principal is None or principal.revoked
-                else (
-                    principal.users.get(identity, [])
-                    if identity != principal_id
-                    else principal.roles
-                )
-            )
-            if "approver" not in roles:
+            if "approver" not in roster.roles_of(principal_id, identity):
                 del self.approvals[identity]
                 self.refused.append(f"approval by {identity} no longer counts: revoked")
-        if len(self.approvals) >= self._required():
-            return True
-        self.decision = None  # wait for more approvers, until the deadline
-        return False
+        return None
 
     async def _still_authorized(self) -> str | None:
         """Before a new signature: the requester and the approvals, with the roster of now."""
-        roster = await self._local(act.LOAD_ROSTER, Roster)
-        intent = self.req.intent
-        assert intent is not None
-        principal = roster.get(intent.intent.principal)
-        if principal is None or principal.revoked:
-            return f"the requester's key {intent.intent.principal!r} was revoked"
+        refusal = self._recount(await self._local(act.LOAD_ROSTER, Roster))
         assert self.prepared is not None
-        if self.prepared.approval_required and not await self._approvals_still_count():
-            return "an approver was revoked: the approvals no longer suffice"
-        return None
+        short = self.prepared.approval_required and len(self.approvals) < self._required()
+        if refusal is None and short:
+            refusal = "an approver was revoked: the approvals no longer suffice"
+        return refusal
 
     async def _signalled(self, action: Action, payload: dict[str, Any] | None) -> None:
         if payload is not None and "intent" in payload:

@@ -13,7 +13,7 @@ import os
 import secrets
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import UserError
@@ -25,7 +25,7 @@ LIFETIME = 15 * 60  # seconds a statement stays valid: long enough to paste, sho
 @dataclass(frozen=True)
 class Signer:
     principal: str
-    private_key: bytes
+    private_key: bytes = field(repr=False)  # never in a log line or a test's failure output
     on_behalf_of: str | None = None
 
     @property

@@ -177,6 +177,24 @@ async def test_cancel_while_awaiting_approval(stack: Stack, pool: asyncpg.Pool) 
         await withdrawals.decide(stack.client, request_id, "cancel", operator)
 
 
+async def test_a_requester_revoked_while_waiting_gets_nothing(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    name = f"req-{new_request_id()}"
+    requester = new_key(stack.settings.signing_key().parent / f"{name}.json", name)
+    await authority.add_principal(
+        pool, Principal(id=name, public_key=requester.public_key, roles=["requester"]), by="test"
+    )
+    to = str(Keypair().pubkey())
+    request_id = await request(stack, to, by=requester)
+    await authority.revoke_principal(pool, name, by="test")
+    # An approval still arrives; the roster is read again before anything is reserved.
+    await withdrawals.decide(stack.client, request_id, "approve", stack.signer("approver"))
+    result = await withdrawals.handle(stack.client, request_id).result()
+    assert result.status == "rejected" and "may no longer request" in (result.reason or "")
+    assert await ledger(pool, request_id) == [] and await sol_balance(stack, to) == 0
+
+
 # Last: the server's clock is a day ahead afterwards, past every statement's expiry.
 async def test_deadline_expires_with_nothing_reserved(
     stack: Stack, pool: asyncpg.Pool, time_skipping_env: WorkflowEnvironment

@@ -31,14 +31,17 @@ from core.models import (
 )
 from starter.client.withdrawals import signed
 from tests.support.authority import MemoryRoster
+from tests.support.stack import eventually
 from workflows.withdrawal import WithdrawalWorkflow
 
 
 class SlowSigner:
     """Signing waits for `release`, so a cancel can arrive meanwhile; nothing is broadcast."""
 
-    def __init__(self, fate: str) -> None:
+    def __init__(self, fate: str, block_in: str = "sign") -> None:
         self.fate = fate
+        self.block_in = block_in
+        self.signatures = 0
         self.signing = asyncio.Event()
         self.release = asyncio.Event()
         self.broadcasts = 0
@@ -54,12 +57,16 @@ class SlowSigner:
 
     @activity.defn(name=act.RESERVE_WITHDRAWAL)
     async def reserve(self, req: WithdrawalRequest, prepared: PreparedWithdrawal) -> None:
-        return None
+        if self.block_in == "reserve":
+            self.signing.set()
+            await self.release.wait()
 
     @activity.defn(name=act.SIGN_WITHDRAWAL)
     async def sign(self, req: SignRequest) -> SignedVersion:
-        self.signing.set()
-        await self.release.wait()
+        self.signatures += 1
+        if self.block_in == "sign":
+            self.signing.set()
+            await self.release.wait()
         return SignedVersion(
             request_id=req.request_id, chain=req.chain, version=req.version, tx_id="t1",
             raw="AAAA", expiry=1,
@@ -84,14 +91,10 @@ class SlowSigner:
                 self.record]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("fate", "status", "ledger"),
-    [("expired", "cancelled", "release"), ("confirmed", "confirmed", "debit")],
-)
-async def test_a_cancel_during_signing_waits_for_the_version_to_die(
-    client: Client, task_queue: str, fate: str, status: str, ledger: str
-) -> None:
-    chain = SlowSigner(fate)
+async def cancel_while_blocked(
+    client: Client, task_queue: str, chain: SlowSigner
+) -> tuple[str, str | None]:
+    """Start, cancel (signed by the requester) while `chain` blocks, then let it go on."""
     people = MemoryRoster(alice=["requester"])
     req = WithdrawalRequest(
         request_id=f"cs-{uuid.uuid4().hex[:8]}", chain="solana", asset="SOL", to="somewhere",
@@ -107,14 +110,37 @@ async def test_a_cancel_during_signing_waits_for_the_version_to_die(
         )
         await asyncio.wait_for(chain.signing.wait(), 10)
         statement = people.signers["alice"].statement("cancel", workflow_id, decision_params())
-        # Accepted while the signing runs (its workflow task heartbeats, and the update is
-        # delivered with the next); its result needs the signature to return first.
+        # Accepted while the blocked step runs (its workflow task heartbeats, and the update
+        # is delivered with the next one). The step goes on once the cancel is decided.
         update = await handle.start_update(
             "cancel", Decision(intent=statement), wait_for_stage=WorkflowUpdateStage.ACCEPTED
         )
+
+        async def decided() -> bool:
+            return any(e.action == "withdrawal.cancel" for e in people.audited)
+
+        await eventually(decided)
+        await asyncio.sleep(0.5)  # the audit's result reaches the workflow
         chain.release.set()
         assert (await update.result())["outcome"] == "accepted"
         result = await asyncio.wait_for(handle.result(), 10)
-    assert result.status == status, result
-    assert chain.broadcasts == 0 and chain.proofs == 1  # never sent; its death proven first
-    assert chain.recorded[-1] == (status, ledger)
+    assert chain.broadcasts == 0  # a cancelled withdrawal is never sent
+    return result.status, chain.recorded[-1][1]
+
+
+@pytest.mark.parametrize(
+    ("fate", "status", "ledger"),
+    [("expired", "cancelled", "release"), ("confirmed", "confirmed", "debit")],
+)
+async def test_a_cancel_during_signing_waits_for_the_version_to_die(
+    client: Client, task_queue: str, fate: str, status: str, ledger: str
+) -> None:
+    chain = SlowSigner(fate)
+    assert await cancel_while_blocked(client, task_queue, chain) == (status, ledger)
+    assert chain.proofs == 1  # its death (or landing) proven before the ledger moves
+
+
+async def test_a_cancel_before_signing_signs_nothing(client: Client, task_queue: str) -> None:
+    chain = SlowSigner("expired", block_in="reserve")
+    assert await cancel_while_blocked(client, task_queue, chain) == ("cancelled", "release")
+    assert chain.signatures == 0 and chain.proofs == 0
