@@ -61,8 +61,11 @@ async def plan_chain(
     from activities.chains import adapters
     from activities.keystore import open_keystore
     from activities.monitor import MonitorActivities
+    from activities.policy import PolicyActivities
     from activities.withdraw import Policy, WithdrawalActivities
+    from store import policy as policy_store
     from workflows.monitor import WalletMonitorWorkflow
+    from workflows.policy import PolicyWorkflow
     from workflows.watch import ChainWatchWorkflow
     from workflows.withdrawal import WithdrawalWorkflow
 
@@ -81,19 +84,23 @@ async def plan_chain(
     for close in built.closers:
         stack.push_async_callback(close)
     monitor = MonitorActivities(built.reader, pool)
-    allowlist = {a.strip() for a in settings.withdrawal_allowlist.split(",") if a.strip()}
+    allowlist_enforced, allowlist = settings.allowlist()
     policy = Policy(
         approval_thresholds=settings.amounts("approval_thresholds"),
         approval_tiers=settings.tiers(),
         daily_limits=settings.amounts("daily_limits"),
-        allowlist=allowlist or None,
+        hot_wallet_limits=settings.amounts("hot_wallet_limits"),
+        allowlist_enforced=allowlist_enforced,
+        allowlist=allowlist,
         max_versions=settings.max_versions,
     )
+    await policy_store.ensure_chain(pool, chain)  # the row freezes lock: it must exist
     authority = AuthorityActivities(pool)
+    policy_writer = PolicyActivities(pool, timedelta(hours=settings.allowlist_cooling_off_hours))
     withdraw = WithdrawalActivities(built.sender, pool, policy)
     rate = settings.activities_per_second(chain)
     return QueuePlan(
-        workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow],
+        workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow, PolicyWorkflow],
         activities=[
             monitor.start_watching,
             monitor.save_subscriptions,
@@ -108,6 +115,7 @@ async def plan_chain(
             withdraw.record,
             authority.load_roster,
             authority.audit,
+            policy_writer.set_policy,
         ],
         after_start=lambda: ensure_trigger(client, settings, chain),
         options={

@@ -37,6 +37,7 @@ from core.models import (
     SignRequest,
     WithdrawalRequest,
 )
+from store import policy as policy_repo
 from store import withdrawals as repo
 
 # "landed": in a block, not final yet (a chain that can tell); re-sending it is pointless.
@@ -87,8 +88,13 @@ class Policy:
     approval_thresholds: dict[str, Decimal] = field(default_factory=dict)
     # Above an amount, that many distinct approvers: {"SOL": [(Decimal(100), 2)]}.
     approval_tiers: dict[str, list[tuple[Decimal, int]]] = field(default_factory=dict)
+    # Rolling 24h caps on what is reserved and not released: per requester, per hot wallet.
     daily_limits: dict[str, Decimal] = field(default_factory=dict)
-    allowlist: set[str] | None = None  # canonical addresses; None: any destination
+    hot_wallet_limits: dict[str, Decimal] = field(default_factory=dict)
+    # Destinations: any (False), or only the chain's allowlist entries past their cooling-off
+    # (`walletflow allowlist add`) and the addresses configured in `allowlist`.
+    allowlist_enforced: bool = False
+    allowlist: set[str] = field(default_factory=set)
     max_versions: int = 3  # signed versions before giving up, each proven dead first
 
     def threshold(self, symbol: str) -> Decimal | None:
@@ -105,9 +111,16 @@ class Policy:
         who = "an approver" if count == 1 else f"{count} distinct approvers"
         return count, f"above {threshold} {symbol}: needs {who}"
 
-    def daily_limit(self, asset: Asset) -> int | None:
-        limit = self.daily_limits.get(asset.symbol.upper())
-        return None if limit is None else int(limit.scaleb(asset.decimals))
+    def limits(self, asset: Asset) -> repo.Limits:
+        """The rolling limits of `asset`, in its base units."""
+
+        def units(limits: dict[str, Decimal]) -> int | None:
+            limit = limits.get(asset.symbol.upper())
+            return None if limit is None else int(limit.scaleb(asset.decimals))
+
+        return repo.Limits(
+            hot_wallet=units(self.hot_wallet_limits), requester=units(self.daily_limits)
+        )
 
 
 def refuse(kind: str, message: str) -> ApplicationError:
@@ -142,22 +155,7 @@ class WithdrawalActivities:
             await self.sender.check_destination(asset, to)
         except InvalidInput as exc:
             raise refuse("InvalidInput", str(exc)) from None
-        hot = self.sender.hot_wallet()
-        if self.policy.allowlist is not None and to not in self.policy.allowlist:
-            raise refuse("PolicyViolation", f"destination {to} is not on the allowlist")
-        limit = self.policy.daily_limit(asset)
-        if limit is not None:
-            used = await repo.reserved_today(self.pool, req.requested_by, asset.id)
-            if used + amount > limit:
-                raise refuse(
-                    "PolicyViolation",
-                    f"over the daily limit of {self.policy.daily_limits[asset.symbol.upper()]} "
-                    f"{asset.symbol} for {req.requested_by}",
-                )
-        try:
-            await self.sender.check_funds(asset, to, amount)
-        except InsufficientFunds as exc:
-            raise refuse("InsufficientFunds", str(exc)) from None
+        await self._check_allowlist(req.chain, to)
         approvals, why = self.policy.approvals(asset.symbol, Decimal(req.amount))
         prepared = PreparedWithdrawal(
             asset_id=asset.id,
@@ -166,12 +164,17 @@ class WithdrawalActivities:
             program=asset.program,
             to=to,
             amount=amount,
-            hot_wallet=hot,
+            hot_wallet=self.sender.hot_wallet(),
             approval_required=approvals > 0,
             approval_reason=why,
             approvals_required=max(approvals, 1),
             max_versions=self.policy.max_versions,
         )
+        await self._check_limits(req, prepared)
+        try:
+            await self.sender.check_funds(asset, to, amount)
+        except InsufficientFunds as exc:
+            raise refuse("InsufficientFunds", str(exc)) from None
         # Temporal refuses a second `withdrawal-{request_id}` only while it retains the first.
         # A row in a final state is that earlier withdrawal: refuse. Any other is this one's.
         earlier = await repo.register(self.pool, req, prepared)
@@ -182,16 +185,41 @@ class WithdrawalActivities:
             )
         return prepared
 
+    async def _check_allowlist(self, chain: str, to: str) -> None:
+        if not self.policy.allowlist_enforced or to in self.policy.allowlist:
+            return
+        entry = await policy_repo.allowed(self.pool, chain, to)
+        if entry is None:
+            raise refuse("PolicyViolation", f"destination {to} is not on the allowlist")
+        if not entry.active:
+            raise refuse(
+                "PolicyViolation",
+                f"destination {to} is on the allowlist but cooling off until "
+                f"{entry.active_at:%Y-%m-%d %H:%M} UTC",
+            )
+
+    async def _check_limits(self, req: WithdrawalRequest, prepared: PreparedWithdrawal) -> None:
+        """Refuse early what the limits would refuse now; `reserve` decides, atomically."""
+        limits = self.policy.limits(self._asset(prepared))
+        if limits.hot_wallet is None and limits.requester is None:
+            return
+        hot, requester = await repo.used(self.pool, req, prepared, limits.window)
+        over = repo.over_limit(limits, prepared.amount, hot, requester)
+        if over is not None:
+            raise refuse("PolicyViolation", f"over {over} for {prepared.symbol}")
+
     @activity.defn(name="reserve_withdrawal")
     async def reserve(self, req: WithdrawalRequest, prepared: PreparedWithdrawal) -> None:
+        """Reserve within the rolling limits; refused while the chain is frozen (`Frozen`:
+        the workflow waits and asks again)."""
         try:
-            await repo.reserve(
-                self.pool, req, prepared, self.policy.daily_limit(self._asset(prepared))
-            )
+            await repo.reserve(self.pool, req, prepared, self.policy.limits(self._asset(prepared)))
         except repo.LimitExceeded as exc:
-            raise refuse("PolicyViolation", str(exc)) from None
+            raise refuse("PolicyViolation", f"over {exc}") from None
         except repo.ReservationClosed as exc:
             raise refuse("InvalidInput", str(exc)) from None
+        except repo.Frozen as exc:
+            raise refuse("Frozen", str(exc)) from None
 
     @activity.defn(name="sign_withdrawal")
     async def sign(self, req: SignRequest) -> SignedVersion:
@@ -199,6 +227,8 @@ class WithdrawalActivities:
         saved = await repo.saved_version(self.pool, req.request_id, req.version)
         if saved is not None:
             return saved
+        if await repo.frozen(self.pool, req.chain):  # no new signature while frozen
+            raise refuse("Frozen", f"{req.chain} is frozen")
         raw, tx_id, expiry = await self.sender.sign(
             self._asset(req.prepared), req.prepared.to, req.prepared.amount
         )
@@ -210,7 +240,10 @@ class WithdrawalActivities:
             raw=base64.b64encode(raw).decode(),
             expiry=expiry,
         )
-        return await repo.save_version(self.pool, signed, raw)
+        try:
+            return await repo.save_version(self.pool, signed, raw)
+        except repo.Frozen as exc:  # frozen meanwhile: the bytes are dropped, never sent
+            raise refuse("Frozen", str(exc)) from None
 
     @activity.defn(name="send_and_confirm")
     async def send_and_confirm(self, signed: SignedVersion) -> SendOutcome:
@@ -262,6 +295,10 @@ class WithdrawalActivities:
 
     @activity.defn(name="record_withdrawal")
     async def record(self, change: LedgerChange) -> None:
-        """Move the ledger and the withdrawal's row to the workflow's decision."""
-        await repo.record(self.pool, change)
+        """Move the ledger and the withdrawal's row to the workflow's decision. A version is
+        not marked broadcast while the chain is frozen (`Frozen`: the workflow holds it)."""
+        try:
+            await repo.record(self.pool, change)
+        except repo.Frozen as exc:
+            raise refuse("Frozen", f"{exc}: version {change.version} is held") from None
         metrics.WITHDRAWALS.labels(change.chain, change.status).inc()

@@ -23,3 +23,6 @@ SEND_NOTIFICATION = "send_notification"
 # Authority (local activities of the workflow that asks).
 LOAD_ROSTER = "load_roster"
 AUDIT = "audit"
+
+# Hot-wallet policy (local activity of `policy-{chain}`, on the chain's task queue).
+SET_POLICY = "set_policy"

@@ -12,3 +12,9 @@ def withdrawal_id(request_id: str) -> str:
 def watch_id(task_queue: str) -> str:
     """One trigger per chain task queue (so two deployments sharing a namespace don't clash)."""
     return f"watch-{task_queue}"
+
+
+def policy_id(task_queue: str) -> str:
+    """The hot-wallet policy workflow (freeze, unfreeze, allowlist) of a chain's task queue:
+    `policy-solana`, `policy-tron` with the default (empty) task queue prefix."""
+    return f"policy-{task_queue}"

@@ -26,7 +26,9 @@ from solders.signature import Signature
 
 Role = Literal["requester", "approver", "admin"]
 ROLES: tuple[Role, ...] = ("requester", "approver", "admin")
-Action = Literal["withdraw", "approve", "reject", "cancel", "resolve", "freeze", "unfreeze"]
+Action = Literal[
+    "withdraw", "approve", "reject", "cancel", "resolve", "freeze", "unfreeze", "allow", "disallow"
+]
 ACTIONS: tuple[Action, ...] = (
     "withdraw",
     "approve",
@@ -35,6 +37,8 @@ ACTIONS: tuple[Action, ...] = (
     "resolve",
     "freeze",
     "unfreeze",
+    "allow",
+    "disallow",
 )
 # Which role each action needs. Cancel: the requester (their own withdrawal) or an admin.
 NEEDS: dict[Action, tuple[Role, ...]] = {
@@ -45,6 +49,8 @@ NEEDS: dict[Action, tuple[Role, ...]] = {
     "resolve": ("admin",),
     "freeze": ("admin",),
     "unfreeze": ("admin",),
+    "allow": ("admin",),  # a destination on the allowlist (after its cooling-off)
+    "disallow": ("admin",),
 }
 DOMAIN = b"walletflow-intent-v1\n"  # a signature over an intent can't be replayed elsewhere
 CLOCK_SKEW = 60  # seconds an intent may be issued ahead of the workflow's clock

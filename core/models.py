@@ -358,3 +358,71 @@ class AuditEntry(BaseModel):
     reason: str | None = None
     key: str | None = None  # makes a retried write of the same entry a no-op
     details: dict[str, Any] = {}
+
+
+# ---- hot-wallet policy (the `policy-{chain}` workflow) ---------------------------------------
+
+PolicyAction = Literal["freeze", "unfreeze", "allow", "disallow"]
+
+
+class PolicyChange(BaseModel):
+    """The argument of the `freeze`, `unfreeze`, `allow` and `disallow` updates of
+    `policy-{chain}`: an admin's signed statement, and what it covers (`params()`)."""
+
+    intent: SignedIntent
+    reason: str | None = None
+    address: str | None = None  # allow / disallow: the destination, canonical
+
+    def params(self) -> dict[str, object]:
+        return policy_params(self.reason, self.address)
+
+
+def policy_params(reason: str | None = None, address: str | None = None) -> dict[str, object]:
+    """What a policy change's signature covers besides its action and chain."""
+    return {"reason": reason, "address": address}
+
+
+class PolicyWrite(BaseModel):
+    """A verified policy change, as the workflow hands it to the activity that writes it."""
+
+    chain: Chain
+    action: PolicyAction
+    address: str | None = None
+    reason: str | None = None
+    audit: AuditEntry
+
+
+class ChainPolicy(BaseModel):
+    """A chain's freeze flag, as Postgres holds it."""
+
+    chain: Chain
+    frozen: bool
+    reason: str | None = None
+    changed_by: str | None = None
+    changed_at: datetime | None = None
+
+
+class AllowlistEntry(BaseModel):
+    chain: Chain
+    address: str
+    added_by: str
+    added_at: datetime
+    active_at: datetime  # the end of its cooling-off period: allowed from then on
+    note: str | None = None
+    active: bool
+
+
+class PolicyOutcome(DecisionOutcome):
+    """A policy change's answer: `changed` is False when it already was so (no-op);
+    `active_at` says when an allowlist entry starts to count."""
+
+    changed: bool = False
+    active_at: datetime | None = None
+
+
+class PolicyState(BaseModel):
+    """What `policy-{chain}` carries across continue-as-new."""
+
+    chain: Chain
+    frozen: bool = False
+    nonces: dict[str, int] = {}  # statements used, with their expiry (dropped once expired)

@@ -4,16 +4,35 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 
 from core.models import LedgerChange, PreparedWithdrawal, SignedVersion, WithdrawalRequest
 
-_LIMIT_LOCK = 0x77647261  # advisory lock namespace for per-requester limit checks
+_LIMIT_LOCK = 0x77647261  # advisory lock namespace of the rolling limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Rolling caps on what is reserved and not released, in base units (None: no cap): per
+    hot wallet and asset, and per requester and asset, over `window`."""
+
+    hot_wallet: int | None = None
+    requester: int | None = None
+    window: timedelta = timedelta(hours=24)
 
 
 class LimitExceeded(Exception):
     pass
+
+
+class Frozen(Exception):
+    """The chain is frozen (`walletflow freeze`): nothing is reserved, signed or broadcast."""
+
+    def __init__(self, chain: str) -> None:
+        super().__init__(f"{chain} is frozen")
 
 
 class ReservationClosed(Exception):
@@ -67,62 +86,104 @@ async def set_status(
     )
 
 
-async def reserved_today(
-    conn: asyncpg.Pool | asyncpg.Connection, requested_by: str, asset: str
-) -> int:
-    """Base units this requester has reserved today (UTC) and not had released."""
-    total = await conn.fetchval(
-        """SELECT COALESCE(sum(r.amount), 0) FROM ledger_entries r
-           WHERE r.kind = 'reserve' AND r.requested_by = $1 AND r.asset = $2
-             AND r.created_at >= date_trunc('day', now() AT TIME ZONE 'utc') AT TIME ZONE 'utc'
-             AND NOT EXISTS (SELECT 1 FROM ledger_entries x
-                             WHERE x.request_id = r.request_id AND x.kind = 'release')""",
-        requested_by,
-        asset,
+_BY_HOT_WALLET = "r.chain = $1 AND r.hot_wallet = $2 AND r.asset = $3"
+_BY_REQUESTER = "r.requested_by = $4 AND r.asset = $3"
+
+
+def _used_sql(at: str) -> str:
+    """What the hot wallet ($1 chain, $2 address, $3 asset) and the requester ($4) have
+    reserved and not had released in the `$5` before `at`."""
+    used = """(SELECT COALESCE(sum(r.amount), 0) FROM ledger_entries r
+               WHERE r.kind = 'reserve' AND {key} AND ({at} - $5::interval) IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM ledger_entries x
+                                 WHERE x.request_id = r.request_id AND x.kind = 'release'))"""
+    return (
+        f"SELECT {used.format(key=_BY_HOT_WALLET, at=at)} AS hot, "
+        f"{used.format(key=_BY_REQUESTER, at=at)} AS requester"
     )
-    return int(total)
+
+
+async def used(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    req: WithdrawalRequest,
+    prepared: PreparedWithdrawal,
+    window: timedelta,
+) -> tuple[int, int]:
+    """Base units reserved in the last `window` and not released: (by the hot wallet, by the
+    requester), in `prepared.asset_id`."""
+    row = await conn.fetchrow(
+        _used_sql("now()"),
+        req.chain,
+        prepared.hot_wallet,
+        prepared.asset_id,
+        req.requested_by,
+        window,
+    )
+    assert row is not None
+    return int(row["hot"]), int(row["requester"])
 
 
 async def reserve(
     pool: asyncpg.Pool,
     req: WithdrawalRequest,
     prepared: PreparedWithdrawal,
-    daily_limit: int | None,
+    limits: Limits = Limits(),
 ) -> None:
-    """Reserve the amount, once per request; refuse it if the daily limit would be passed, or
-    if the reservation was already closed (ReservationClosed: never reserve twice).
+    """Reserve the amount, once per request. Refused (nothing reserved) when the chain is
+    frozen (Frozen), a rolling limit would be passed (LimitExceeded), or the reservation was
+    already closed (ReservationClosed: never reserve twice).
 
-    The requester's advisory lock makes check-and-insert atomic, so two withdrawals racing
-    each other can't both fit under the limit. Without a limit there is nothing to check: the
-    unique (request_id, kind) makes the insert idempotent on its own, in one statement.
+    With limits, check-and-insert runs under the advisory locks of the hot wallet's asset and
+    of the requester (always in that order), so two withdrawals racing each other can't both
+    fit under a limit only one fits. Without, the unique (request_id, kind) makes the insert
+    idempotent on its own, in one statement.
     """
-    if daily_limit is None:
-        closed = await pool.fetchval(
+    if limits.hot_wallet is None and limits.requester is None:
+        row = await pool.fetchrow(
             """WITH closed AS (
                    SELECT kind FROM ledger_entries
                    WHERE request_id = $1 AND kind IN ('release', 'debit')),
+               earlier AS (
+                   SELECT 1 FROM ledger_entries WHERE request_id = $1 AND kind = 'reserve'),
+               frozen AS (
+                   SELECT 1 FROM chain_policy WHERE chain = $2 AND frozen
+                   AND NOT EXISTS (SELECT 1 FROM earlier)),
                reserved AS (
-                   INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
-                   SELECT $1, $2, $3, $4, 'reserve', $5 WHERE NOT EXISTS (SELECT 1 FROM closed)
+                   INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind,
+                                               amount, hot_wallet)
+                   SELECT $1, $2, $3, $4, 'reserve', $5, $6
+                   WHERE NOT EXISTS (SELECT 1 FROM closed) AND NOT EXISTS (SELECT 1 FROM frozen)
                    ON CONFLICT (request_id, kind) DO NOTHING
                    RETURNING request_id),
                marked AS (
                    UPDATE withdrawals SET status = 'reserved', updated_at = now()
                    WHERE request_id IN (SELECT request_id FROM reserved))
-               SELECT kind FROM closed""",
+               SELECT (SELECT kind FROM closed LIMIT 1) AS closed,
+                      EXISTS (SELECT 1 FROM frozen) AS frozen""",
             req.request_id,
             req.chain,
             prepared.asset_id,
             req.requested_by,
             prepared.amount,
+            prepared.hot_wallet,
         )
-        if closed is not None:
-            raise ReservationClosed(req.request_id, closed)
+        assert row is not None
+        if row["closed"] is not None:
+            raise ReservationClosed(req.request_id, row["closed"])
+        if row["frozen"]:
+            raise Frozen(req.chain)
         return
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))", _LIMIT_LOCK, req.requested_by
-        )
+        if limits.hot_wallet is not None:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                _LIMIT_LOCK,
+                f"{req.chain}:{prepared.hot_wallet}:{prepared.asset_id}",
+            )
+        if limits.requester is not None:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", _LIMIT_LOCK, req.requested_by
+            )
         kinds = {
             row["kind"]
             for row in await conn.fetch(
@@ -134,31 +195,60 @@ async def reserve(
             raise ReservationClosed(req.request_id, closed_kinds.pop())
         if "reserve" in kinds:
             return
-        if daily_limit is not None:
-            used = await reserved_today(conn, req.requested_by, prepared.asset_id)
-            if used + prepared.amount > daily_limit:
-                raise LimitExceeded(
-                    f"daily limit of {req.requested_by} for {prepared.symbol} would be exceeded"
-                )
+        if await conn.fetchval("SELECT frozen FROM chain_policy WHERE chain = $1", req.chain):
+            raise Frozen(req.chain)
+        # The clock of now, not of the transaction's start: the window ends where the lock
+        # was granted, and the new row is stamped with the same instant.
+        at = await conn.fetchval("SELECT clock_timestamp()")
+        row = await conn.fetchrow(
+            _used_sql("$6::timestamptz"),
+            req.chain,
+            prepared.hot_wallet,
+            prepared.asset_id,
+            req.requested_by,
+            limits.window,
+            at,
+        )
+        assert row is not None
+        over = over_limit(limits, prepared.amount, int(row["hot"]), int(row["requester"]))
+        if over is not None:
+            raise LimitExceeded(f"{over} for {prepared.symbol} would be exceeded")
         await conn.execute(
-            """INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
-               VALUES ($1, $2, $3, $4, 'reserve', $5)""",
+            """INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount,
+                                           hot_wallet, created_at)
+               VALUES ($1, $2, $3, $4, 'reserve', $5, $6, $7)""",
             req.request_id,
             req.chain,
             prepared.asset_id,
             req.requested_by,
             prepared.amount,
+            prepared.hot_wallet,
+            at,
         )
         await set_status(conn, req.request_id, "reserved")
+
+
+def over_limit(limits: Limits, amount: int, hot_used: int, requester_used: int) -> str | None:
+    """Which limit `amount` would pass on top of what is used; None if it fits both."""
+    hours = f"{limits.window.total_seconds() / 3600:g}h"
+    if limits.hot_wallet is not None and hot_used + amount > limits.hot_wallet:
+        return f"the hot wallet's rolling {hours} limit"
+    if limits.requester is not None and requester_used + amount > limits.requester:
+        return f"the requester's rolling {hours} limit"
+    return None
 
 
 async def record(pool: asyncpg.Pool, change: LedgerChange) -> None:
     """Move the row to `change.status` with everything that goes with it, as one statement
     (all of it happens or none, in one round trip): the reservation debited or released
     (`change.kind`), the version about to be broadcast marked so (`change.version`), and
-    an audit row."""
-    await pool.execute(
-        """WITH reserved AS (
+    an audit row. A version is not marked "broadcast" while its chain is frozen (Frozen,
+    nothing written): it is held, under the same share lock a freeze waits for."""
+    held = await pool.fetchval(
+        """WITH policy AS (
+               SELECT frozen FROM chain_policy WHERE chain = $8 AND $3 = 'broadcast' FOR SHARE),
+           held AS (SELECT 1 FROM policy WHERE frozen),
+           reserved AS (
                SELECT chain, asset, requested_by, amount FROM ledger_entries
                WHERE request_id = $1 AND kind = 'reserve' AND $2::text IS NOT NULL),
            closed AS (
@@ -167,13 +257,16 @@ async def record(pool: asyncpg.Pool, change: LedgerChange) -> None:
                ON CONFLICT DO NOTHING),
            version AS (
                UPDATE withdrawal_versions SET status = $3, updated_at = now()
-               WHERE request_id = $1 AND version = $6),
+               WHERE request_id = $1 AND version = $6 AND NOT EXISTS (SELECT 1 FROM held)),
            audited AS (
                INSERT INTO audit_log (actor, action, subject, details)
-               VALUES ('workflow', $3, 'withdrawal:' || $1, $7::jsonb))
-           UPDATE withdrawals SET status = $3, status_reason = COALESCE($4, status_reason),
-               tx_id = COALESCE($5, tx_id), updated_at = now()
-           WHERE request_id = $1""",
+               SELECT 'workflow', $3, 'withdrawal:' || $1, $7::jsonb
+               WHERE NOT EXISTS (SELECT 1 FROM held)),
+           moved AS (
+               UPDATE withdrawals SET status = $3, status_reason = COALESCE($4, status_reason),
+                   tx_id = COALESCE($5, tx_id), updated_at = now()
+               WHERE request_id = $1 AND NOT EXISTS (SELECT 1 FROM held))
+           SELECT EXISTS (SELECT 1 FROM held)""",
         change.request_id,
         change.kind,
         change.status,
@@ -181,7 +274,14 @@ async def record(pool: asyncpg.Pool, change: LedgerChange) -> None:
         change.tx_id,
         change.version,
         change.model_dump_json(include={"reason", "tx_id", "kind", "version"}),
+        change.chain,
     )
+    if held:
+        raise Frozen(change.chain)
+
+
+async def frozen(pool: asyncpg.Pool, chain: str) -> bool:
+    return bool(await pool.fetchval("SELECT frozen FROM chain_policy WHERE chain = $1", chain))
 
 
 async def saved_version(pool: asyncpg.Pool, request_id: str, version: int) -> SignedVersion | None:
@@ -205,25 +305,37 @@ async def saved_version(pool: asyncpg.Pool, request_id: str, version: int) -> Si
 
 async def save_version(pool: asyncpg.Pool, signed: SignedVersion, raw: bytes) -> SignedVersion:
     """Persist a signed version; if one was saved already (a retried activity), keep that one
-    and return it, so a version number never names two different transactions."""
-    row = await pool.fetchrow(
-        """WITH saved AS (
+    and return it, so a version number never names two different transactions. A new version
+    is refused (Frozen: the bytes are dropped unsaved, so they can never be sent) while the
+    chain is frozen; the share lock on the chain's row orders this against a freeze."""
+    rows = await pool.fetch(
+        """WITH policy AS (
+               SELECT frozen FROM chain_policy WHERE chain = $6 FOR SHARE),
+           saved AS (
                INSERT INTO withdrawal_versions (request_id, version, tx_id, signed_tx, expiry)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, version) DO NOTHING
+               SELECT $1, $2, $3, $4, $5
+               WHERE NOT EXISTS (SELECT 1 FROM policy WHERE frozen)
+               ON CONFLICT (request_id, version) DO NOTHING
                RETURNING tx_id, signed_tx, expiry),
            marked AS (
                UPDATE withdrawals SET status = 'signed', updated_at = now()
-               WHERE request_id = $1)
+               WHERE request_id = $1 AND EXISTS (SELECT 1 FROM saved))
            SELECT tx_id, signed_tx, expiry FROM saved
            UNION ALL
            SELECT tx_id, signed_tx, expiry FROM withdrawal_versions
-           WHERE request_id = $1 AND version = $2""",
+           WHERE request_id = $1 AND version = $2
+           UNION ALL
+           SELECT NULL, NULL, NULL FROM policy WHERE frozen""",
         signed.request_id,
         signed.version,
         signed.tx_id,
         raw,
         signed.expiry,
+        signed.chain,
     )
+    row = next((r for r in rows if r["tx_id"] is not None), None)
+    if row is None and rows:
+        raise Frozen(signed.chain)
     if row is None:
         # The version was inserted by a concurrent attempt that committed after this
         # statement's snapshot (the conflict waited for it): read it in a new one.

@@ -27,6 +27,8 @@ signed statement are accepted as deprecated aliases.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -66,12 +68,14 @@ QUICK = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2,
     maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["InvalidInput", "PolicyViolation", "InsufficientFunds"],
+    non_retryable_error_types=["InvalidInput", "PolicyViolation", "InsufficientFunds", "Frozen"],
 )
 UNDECIDED_AFTER = timedelta(hours=1)
 KEEP_DECISIONS = "manual-review-keeps-decisions"  # workflow.patched id, see _manual_review
 SIGNED_INTENTS = "signed-intents"  # workflow.patched id: authority by signed statements
 SIGN_ATTEMPTS = 10  # signing failing this often: manual review, not a retry loop forever
+FROZEN_FIRST_PAUSE = timedelta(seconds=2)  # while frozen: ask again after this, doubling
+FROZEN_MAX_PAUSE = timedelta(minutes=1)
 # A refused local activity surfaces as its ApplicationError, a remote one as ActivityError.
 REFUSED = (ActivityError, ApplicationError)  # send_and_confirm failing this long: manual review
 
@@ -143,28 +147,47 @@ class WithdrawalWorkflow:
             return await self._finish("cancelled", self._cancel_reason())
 
         # 4. Reserve, then sign and send; re-sign only after a version is proven dead.
+        #    While the chain is frozen nothing is reserved, signed or broadcast: wait for an
+        #    unfreeze until the request's deadline.
         try:
-            await self._local(act.RESERVE_WITHDRAWAL, type(None), req, self.prepared)
+            await self._unfrozen(
+                lambda: self._local(act.RESERVE_WITHDRAWAL, type(None), req, self.prepared)
+            )
+        except FrozenTooLong as exc:
+            return await self._finish("failed", str(exc))
         except REFUSED as exc:
             return await self._finish("failed", _reason(exc))
         await self._set("reserved")
         max_versions = self.prepared.max_versions if self._signed_intents() else req.max_versions
-        for version in range(1, max_versions + 1):
-            if self._signed_intents() and self.cancelled_by is not None:  # nothing signed yet
+        version = sent = 0
+        while sent < max_versions:
+            version += 1
+            if self._signed_intents() and self.cancelled_by is not None:  # nothing can land
                 return await self._finish("cancelled", self._cancel_reason(), ledger="release")
             if self._signed_intents() and version > 1:
                 refusal = await self._still_authorized()
                 if refusal is not None:  # every earlier version is dead: nothing can land
                     return await self._finish("failed", refusal, ledger="release")
             try:
-                signed = await self._sign(version)
+                signed = await self._unfrozen(functools.partial(self._sign, version))
+            except FrozenTooLong as exc:  # every earlier version is dead
+                return await self._finish("failed", str(exc), ledger="release")
             except REFUSED as exc:
                 return await self._manual_review(f"signing failed: {_reason(exc)}")
             self.signed.append(signed)
             if self.cancelled_by is not None:
                 return await self._cancel_signed(signed)
-            self.broadcast_started = True
-            await self._set("broadcast", version=version)
+            if not await self._start_broadcast(version):
+                # Frozen after signing: these bytes are never sent. Once they are proven
+                # dead, a new version may be signed (after the unfreeze); it does not count.
+                held = await self._prove_dead(signed)
+                if held is None:
+                    return await self._manual_review("held while frozen; its death is unproven")
+                if held.result == "confirmed":  # the bytes were sent by someone: it is paid
+                    self.tx_id = signed.tx_id
+                    return await self._finish("confirmed", "landed although held", ledger="debit")
+                continue
+            sent += 1
             outcome = await self._send(signed)
             if outcome is None:
                 return await self._manual_review("no decision from the chain within an hour")
@@ -507,6 +530,17 @@ class WithdrawalWorkflow:
         "never broadcast" was taken as proof)."""
         if not self._signed_intents():
             return await self._finish("cancelled", self._cancel_reason(), ledger="release")
+        outcome = await self._prove_dead(signed)
+        if outcome is None:
+            return await self._manual_review("cancelled after signing; its death is unproven")
+        if outcome.result == "confirmed":  # the bytes were sent by someone: it is paid
+            self.tx_id = signed.tx_id
+            return await self._finish("confirmed", "landed although cancelled", ledger="debit")
+        return await self._finish("cancelled", self._cancel_reason(), ledger="release")
+
+    async def _prove_dead(self, signed: SignedVersion) -> SendOutcome | None:
+        """Wait until a version that is never to be broadcast cannot land (or did land);
+        None when the chain could not tell within an hour."""
         self.outcomes[signed.version] = "signed"
         try:
             outcome = await workflow.execute_activity(
@@ -519,12 +553,43 @@ class WithdrawalWorkflow:
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
             )
         except ActivityError:
-            return await self._manual_review("cancelled after signing; its death is unproven")
+            return None
         self.outcomes[signed.version] = outcome.result
-        if outcome.result == "confirmed":  # the bytes were sent by someone: it is paid
-            self.tx_id = signed.tx_id
-            return await self._finish("confirmed", "landed although cancelled", ledger="debit")
-        return await self._finish("cancelled", self._cancel_reason(), ledger="release")
+        return outcome
+
+    async def _start_broadcast(self, version: int) -> bool:
+        """Mark the version broadcast; False when the chain is frozen (the version is held)."""
+        self.broadcast_started = True
+        try:
+            await self._set("broadcast", version=version)
+        except REFUSED as exc:
+            if _kind(exc) != "Frozen":
+                raise
+            self.broadcast_started = False
+            self.state = "reserved"
+            self._publish()
+            workflow.logger.info("version %s held: %s is frozen", version, self.req.chain)
+            return False
+        return True
+
+    async def _unfrozen(self, step: Callable[[], Awaitable[R]]) -> R:
+        """`step`, asked again while the chain is frozen, with a growing pause; FrozenTooLong
+        once the request's deadline has passed."""
+        pause, reason = FROZEN_FIRST_PAUSE, self.reason
+        deadline = workflow.info().start_time + timedelta(seconds=self.req.approval_timeout_seconds)
+        while True:
+            try:
+                result = await step()
+                self.reason = reason
+                return result
+            except REFUSED as exc:
+                if _kind(exc) != "Frozen":
+                    raise
+            if workflow.now() >= deadline:
+                raise FrozenTooLong(f"{self.req.chain} stayed frozen past the request's deadline")
+            self.reason = f"waiting: {self.req.chain} is frozen"
+            await workflow.sleep(min(pause, max(deadline - workflow.now(), timedelta(seconds=1))))
+            pause = min(pause * 2, FROZEN_MAX_PAUSE)
 
     async def _manual_review(self, reason: str) -> WithdrawalStatus:
         """Hold the reservation until an operator decides; `recheck` asks the chain again."""
@@ -679,6 +744,16 @@ def _parsed(payload: Any) -> Decision:
 def _update_id() -> str:
     info = workflow.current_update_info()
     return info.id if info is not None else f"signal-{workflow.uuid4()}"
+
+
+class FrozenTooLong(Exception):
+    """The chain stayed frozen past the request's deadline: the withdrawal fails."""
+
+
+def _kind(exc: ActivityError | ApplicationError) -> str | None:
+    """The type of the ApplicationError behind a refused activity."""
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    return cause.type if isinstance(cause, ApplicationError) else None
 
 
 def _reason(exc: ActivityError | ApplicationError) -> str:

@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 import chains
 from core.errors import UserError
-from starter.cli import authority, exits, setup
+from starter.cli import authority, exits, policy, setup
 from starter.cli.output import emit_json, err, say, table
 from starter.cli.output import out as console
 from starter.cli.params import asset_argument, chain_argument
@@ -371,6 +371,7 @@ def withdraw(
 
 
 authority.register(app)  # approve|reject|cancel|resolve, intent, keys, principals, audit
+policy.register(app)  # freeze|unfreeze, allowlist add|rm|list, policy show
 
 
 def main() -> None:

@@ -190,12 +190,27 @@ class Settings(BaseSettings):
     daily_limits: str = Field(
         "",
         alias="WITHDRAWAL_DAILY_LIMITS",
-        description="Per requester and UTC day, SYMBOL:AMOUNT (comma-separated). Empty: none.",
+        description="Per requester, over any rolling 24 hours, SYMBOL:AMOUNT (comma-separated). "
+        "Empty: none.",
+    )
+    hot_wallet_limits: str = Field(
+        "SOL:1000,USDC:100000,PYUSD:100000,TRX:1000000,USDT:100000",
+        alias="WITHDRAWAL_HOT_WALLET_LIMITS",
+        description="Per hot wallet, over any rolling 24 hours, SYMBOL:AMOUNT (comma-separated). "
+        "Checked and reserved atomically. Empty: none.",
     )
     withdrawal_allowlist: str = Field(
-        "",
+        "off",
         alias="WITHDRAWAL_ALLOWLIST",
-        description="If set, the only destination addresses allowed (comma-separated).",
+        description="`off`: any destination. `on`: only the chain's allowlist "
+        "(`walletflow allowlist add`, after its cooling-off). A comma-separated address list: "
+        "`on`, and these addresses are allowed too, without cooling-off.",
+    )
+    allowlist_cooling_off_hours: float = Field(
+        24,
+        alias="WITHDRAWAL_ALLOWLIST_COOLING_OFF_HOURS",
+        ge=0,
+        description="A destination added to the allowlist counts only after this many hours.",
     )
     approval_hours: float = Field(
         24, alias="WITHDRAWAL_APPROVAL_HOURS", gt=0, description="Approval deadline, in hours."
@@ -365,6 +380,15 @@ class Settings(BaseSettings):
                 raise UserError(f"invalid setting {field.alias}: {item!r} is not SYMBOL:AMOUNT")
             result[symbol.strip().upper()] = value
         return result
+
+    def allowlist(self) -> tuple[bool, set[str]]:
+        """WITHDRAWAL_ALLOWLIST: (enforced, the addresses it lists itself)."""
+        value = self.withdrawal_allowlist.strip()
+        if value.lower() in ("", "off"):
+            return False, set()
+        if value.lower() == "on":
+            return True, set()
+        return True, {a.strip() for a in value.split(",") if a.strip()}
 
     def signing_key(self) -> Path:
         return self.key_file or self.home / "keys" / "operator.json"

@@ -40,7 +40,7 @@ async def registered(pool: asyncpg.Pool, uid: str) -> WithdrawalRequest:
     """A reserved SOL withdrawal with one signed version, as the workflow leaves it."""
     req, prepared = sample(f"store-{uid}")
     await repo.register(pool, req, prepared)
-    await repo.reserve(pool, req, prepared, daily_limit=None)
+    await repo.reserve(pool, req, prepared)
     signed = SignedVersion(
         request_id=req.request_id, chain="solana", version=1, tx_id=f"tx-{uid}", raw="", expiry=9
     )

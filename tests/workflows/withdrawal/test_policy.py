@@ -33,7 +33,7 @@ async def test_daily_limit_per_requester(stack: Stack, pool: asyncpg.Pool) -> No
     assert first is not None and first.status == "confirmed", first
     second_id, second = await withdraw(stack, "tron", "TRX", ALLOWED[0], "6", by=by)
     assert second is not None and second.status == "failed", second
-    assert "daily limit" in (second.reason or "")
+    assert "requester's rolling 24h limit" in (second.reason or ""), second.reason
     assert await ledger(pool, second_id) == []  # refused before anything was reserved
     # Someone else still has their own limit.
     other_requester = stack.signer("bot").acting_for("tg:1001")

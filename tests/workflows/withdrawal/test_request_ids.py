@@ -130,20 +130,24 @@ async def reserved(pool: asyncpg.Pool, uid: str) -> tuple[WithdrawalRequest, Pre
     req, prepared = sample(f"ids-{uid}", requested_by=f"alice-{uid}")
     assert await repo.register(pool, req, prepared) is None  # inserted now
     assert await repo.register(pool, req, prepared) == "requested"  # a retry: not final
-    await repo.reserve(pool, req, prepared, daily_limit=None)
-    await repo.reserve(pool, req, prepared, daily_limit=None)  # a retry: idempotent
-    await repo.reserve(pool, req, prepared, daily_limit=10**9)  # either branch
+    await repo.reserve(pool, req, prepared)
+    await repo.reserve(pool, req, prepared)  # a retry: idempotent
+    await repo.reserve(pool, req, prepared, repo.Limits(requester=10**9))  # either branch
     return req, prepared
 
 
 @pytest.mark.parametrize(("kind", "status"), [("release", "cancelled"), ("debit", "confirmed")])
-@pytest.mark.parametrize("daily_limit", [None, 10**9])
+@pytest.mark.parametrize(
+    "limits",
+    [repo.Limits(), repo.Limits(requester=10**9), repo.Limits(hot_wallet=10**9)],
+    ids=["none", "requester", "hot-wallet"],
+)
 async def test_reserve_refuses_a_closed_reservation(
     pool: asyncpg.Pool,
     uid: str,
     kind: Literal["release", "debit"],
     status: WithdrawalState,
-    daily_limit: int | None,
+    limits: repo.Limits,
 ) -> None:
     req, prepared = await reserved(pool, uid)
     change = LedgerChange(request_id=req.request_id, chain="solana", kind=kind, status=status)
@@ -151,6 +155,6 @@ async def test_reserve_refuses_a_closed_reservation(
     assert await repo.register(pool, req, prepared) == status
 
     with pytest.raises(repo.ReservationClosed, match="was used before"):
-        await repo.reserve(pool, req, prepared, daily_limit=daily_limit)
+        await repo.reserve(pool, req, prepared, limits)
     assert await ledger(pool, req.request_id) == ["reserve", kind]
     assert await row_status(pool, req.request_id) == status
