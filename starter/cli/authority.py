@@ -30,7 +30,7 @@ import typer
 from core.errors import UserError
 from core.ids import withdrawal_id
 from core.intents import ROLES, Principal, Role
-from core.models import Decision
+from core.models import Decision, PolicyAction
 from starter.cli import exits
 from starter.cli.output import emit_json, err, say, table
 from starter.cli.output import out as console
@@ -42,6 +42,7 @@ T = TypeVar("T")
 DecisionAction = Literal["approve", "reject", "cancel", "resolve"]
 Resolution = Literal["recheck", "release", "settle"]
 DECISIONS: tuple[DecisionAction, ...] = ("approve", "reject", "cancel", "resolve")
+POLICY_ACTIONS: tuple[PolicyAction, ...] = ("freeze", "unfreeze", "allow", "disallow")
 RESOLUTIONS: tuple[Resolution, ...] = ("recheck", "release", "settle")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")  # a principal id, also a file name
 USER = re.compile(r"^([a-z]+:[A-Za-z0-9._@-]+)=(requester|approver|admin)$")
@@ -267,32 +268,50 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def intent(
-        action: str = typer.Argument(..., help="approve, reject, cancel or resolve"),
-        request_id: str = typer.Argument(...),
+        action: str = typer.Argument(
+            ..., help="approve, reject, cancel, resolve; freeze, unfreeze, allow, disallow"
+        ),
+        target: str = typer.Argument(
+            ..., metavar="REQUEST_ID|CHAIN", help="the withdrawal's request id, or the chain"
+        ),
         reason: str | None = typer.Option(None),
         resolution: str | None = typer.Option(
             None, "--action", help="resolve: recheck, release or settle"
         ),
         tx_id: str | None = typer.Option(None, "--tx-id", help="resolve --action settle"),
+        address: str | None = typer.Option(None, help="allow, disallow: the destination"),
         key: Path | None = key_option(),
     ) -> None:
-        """Print a signed decision as one line of JSON (valid 15 minutes, once) for the
+        """Print a signed statement as one line of JSON (valid 15 minutes, once) for the
         `temporal` CLI.
 
         temporal workflow update execute --workflow-id withdrawal-ID --name approve --input
-        "$(walletflow intent approve ID)". Withdrawals are started with `walletflow withdraw`.
+        "$(walletflow intent approve ID)"; for a chain's policy, --workflow-id policy-CHAIN
+        --name freeze --input "$(walletflow intent freeze CHAIN)". Withdrawals are started
+        with `walletflow withdraw`.
         """
+        settings = load_settings()
+        if action in POLICY_ACTIONS:
+            from starter.client.policy import change_of
+
+            chosen_change: PolicyAction = action  # narrowed by the check above
+            if (address is None) == (action in ("allow", "disallow")):
+                raise UserError("--address belongs to allow and disallow (and they need it)")
+            change = change_of(
+                settings, signer_of(settings, key), chosen_change, target, reason, address
+            )
+            sys.stdout.write(change.model_dump_json() + "\n")
+            return
         if action not in DECISIONS:
             hint = " (start withdrawals with `walletflow withdraw`)" if action == "withdraw" else ""
-            raise UserError(
-                f"unknown action {action!r}: expected one of {', '.join(DECISIONS)}{hint}"
-            )
-        by = signer_of(load_settings(), key)
+            known = ", ".join(DECISIONS + POLICY_ACTIONS)
+            raise UserError(f"unknown action {action!r}: expected one of {known}{hint}")
+        by = signer_of(settings, key)
         chosen: DecisionAction = action  # narrowed by the check above
         decision = decision_of(
             by,
             chosen,
-            request_id,
+            target,
             reason,
             None if resolution is None else _resolution(resolution),
             tx_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,3 +39,16 @@ async def walletflow(env: dict[str, str], *args: str, timeout: float = 120) -> R
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
     return Result(proc.returncode, out.decode(), err.decode())
+
+
+async def temporal(address: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The `temporal` CLI beside this Python (as `make` installs it) against `address`. In a
+    thread: workers sharing the test's event loop must keep running while it waits."""
+    binary = str(Path(sys.executable).parent / "temporal")
+    return await asyncio.to_thread(
+        subprocess.run,
+        [binary, *args, "--address", address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -217,3 +218,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 ENV_NAMES = {f.alias for f in Settings.model_fields.values() if f.alias}
+
+
+def stack_cli_env(stack: Stack, home: Path) -> dict[str, str]:
+    """The stack's settings as a CLI's environment: its Temporal, its database and the dev
+    keys, with the venv's bin (walletflow, temporal) first on PATH."""
+    return settings_env(stack.settings) | {
+        "WALLETFLOW_HOME": str(home),
+        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": stack.client.namespace,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }

@@ -21,6 +21,8 @@ When a workflow changes:
 - Never re-record a committed history just to make the replay test pass: a failure there
   means running workflows would break.
 
+The policy workflow's history (`policy-solana`) comes from `--policy`.
+
 Monitor and chain-watch histories (`solana-monitor-*`, `tron-monitor-*`, `*-watch-*`) come
 from a scenario against the real stack instead:
     WALLETFLOW_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_replay.py
@@ -61,6 +63,11 @@ from core.models import (
     LedgerChange,
     Notification,
     NotificationResult,
+    PolicyAction,
+    PolicyChange,
+    PolicyOutcome,
+    PolicyState,
+    PolicyWrite,
     PreparedWithdrawal,
     Resolution,
     SendOutcome,
@@ -69,9 +76,11 @@ from core.models import (
     WithdrawalRequest,
     WithdrawalStatus,
     decision_params,
+    policy_params,
 )
 from starter.client.withdrawals import signed
 from tests.support.authority import MemoryRoster
+from workflows.policy import PolicyWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 REQUESTER, APPROVER, OPERATOR = "tg:1001", "tg:2002", "ops"
@@ -91,8 +100,11 @@ class StandIns:
         approvers: int = 1,
         outcomes: list[str | None] | None = None,
         hold_from: int | None = None,
+        frozen: tuple[str, ...] = (),
     ) -> None:
         self.approval = approval
+        # Steps refused once each as if the chain were frozen: "reserve", "sign", "broadcast".
+        self.frozen = set(frozen)
         self.approvers = approvers
         # The roster of the signed-intents scenarios (load_roster, audit).
         self.people = MemoryRoster(
@@ -118,12 +130,18 @@ class StandIns:
             approvals_required=self.approvers,
         )
 
+    def _frozen_once(self, step: str) -> None:
+        if step in self.frozen:
+            self.frozen.discard(step)
+            raise ApplicationError("solana is frozen", type="Frozen", non_retryable=True)
+
     @activity.defn(name=act.RESERVE_WITHDRAWAL)
     async def reserve(self, req: WithdrawalRequest, prepared: PreparedWithdrawal) -> None:
-        return None
+        self._frozen_once("reserve")
 
     @activity.defn(name=act.SIGN_WITHDRAWAL)
     async def sign(self, req: SignRequest) -> SignedVersion:
+        self._frozen_once("sign")
         return SignedVersion(
             request_id=req.request_id, chain=req.chain, version=req.version,
             tx_id=f"tx{req.version}", raw="AAAA", expiry=1000 * req.version,
@@ -140,17 +158,22 @@ class StandIns:
             raise ApplicationError("the chain could not be read", non_retryable=True)
         return SendOutcome(result=result, block=42 if result == "confirmed" else None)
 
+    @activity.defn(name=act.PROVE_DEAD)
+    async def prove_dead(self, signed: SignedVersion) -> SendOutcome:
+        return SendOutcome(result="expired")
+
     @activity.defn(name=act.RECORD_WITHDRAWAL)
     async def record(self, change: LedgerChange) -> None:
-        return None
+        if change.status == "broadcast":
+            self._frozen_once("broadcast")
 
     @activity.defn(name=act.SEND_NOTIFICATION)
     async def notify(self, n: Notification) -> NotificationResult:
         return NotificationResult(status="sent", message_id=1)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.prepare, self.reserve, self.sign, self.send_and_confirm, self.record,
-                self.notify, self.people.load_roster, self.people.audit]  # fmt: skip
+        return [self.prepare, self.reserve, self.sign, self.send_and_confirm, self.prove_dead,
+                self.record, self.notify, self.people.load_roster, self.people.audit]  # fmt: skip
 
 
 async def status_is(handle: WorkflowHandle[Any, Any], wanted: str) -> None:
@@ -333,6 +356,14 @@ SCENARIOS: dict[str, tuple[Callable[[], StandIns], dict[str, Any], Drive, str]] 
         signed_manual_review,
         "confirmed",
     ),
+    # A freeze (the hot-wallet policy): reserving waits, then signing waits, then version 1
+    # is held at broadcast and proven dead; version 2 goes out after the unfreeze.
+    "signed-frozen": (
+        lambda: StandIns(frozen=("reserve", "sign", "broadcast")),
+        {"notify_chat": 7},
+        nothing,
+        "confirmed",
+    ),
 }
 
 
@@ -368,6 +399,63 @@ async def record(client: Client, workflow: type, scenario: str, suffix: str) -> 
     return path
 
 
+class PolicyStandIns:
+    """The policy workflow's write, scripted: what a freeze or allowlist change returns."""
+
+    def __init__(self) -> None:
+        self.people = MemoryRoster(ops=["admin"], bob=["approver"])
+        self.frozen = False
+
+    @activity.defn(name=act.SET_POLICY)
+    async def set_policy(self, write: PolicyWrite) -> PolicyOutcome:
+        changed = write.action in ("allow", "disallow") or self.frozen != (write.action == "freeze")
+        self.frozen = (
+            write.action == "freeze" if write.action in ("freeze", "unfreeze") else self.frozen
+        )
+        return PolicyOutcome(outcome="accepted", changed=changed)
+
+
+async def record_policy(client: Client) -> Path:
+    """`policy-solana`: a non-admin's freeze refused, an admin's freeze, a replay of it
+    refused, an allowlist entry, an unfreeze. Ends terminated: the workflow never ends."""
+    stand_ins = PolicyStandIns()
+    task_queue = f"record-{uuid.uuid4().hex[:8]}"
+    workflow_id = "policy-solana"
+
+    async def change(who: str, action: PolicyAction, address: str | None = None) -> PolicyChange:
+        intent = stand_ins.people.signers[who].statement(
+            action, workflow_id, policy_params(None, address)
+        )
+        return PolicyChange(intent=intent, address=address)
+
+    async def expect(action: PolicyAction, arg: PolicyChange, outcome: str) -> None:
+        got = await handle.execute_update(action, arg, result_type=PolicyOutcome)
+        if got.outcome != outcome:
+            raise AssertionError(f"{action}: {got}, expected {outcome}")
+
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[PolicyWorkflow],
+        activities=[stand_ins.set_policy, stand_ins.people.load_roster, stand_ins.people.audit],
+    ):
+        handle = await client.start_workflow(
+            "PolicyWorkflow", PolicyState(chain="solana"), id=workflow_id, task_queue=task_queue
+        )
+        await expect("freeze", await change("bob", "freeze"), "refused")
+        freeze = await change("ops", "freeze")
+        await expect("freeze", freeze, "accepted")
+        await expect("freeze", freeze, "refused")  # replayed
+        allow = await change("ops", "allow", "Recipient1111111111111111111111111111111111")
+        await expect("allow", allow, "accepted")
+        await expect("unfreeze", await change("ops", "unfreeze"), "accepted")
+        await handle.terminate("recorded")
+    history = await handle.fetch_history()
+    path = HISTORIES / "policy-solana.json"
+    path.write_text(history.to_json() + "\n")
+    return path
+
+
 def load_workflow(path: str | None) -> type:
     if path is None:
         from workflows.withdrawal import WithdrawalWorkflow
@@ -394,6 +482,7 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workflow-file", help="record with this file's WithdrawalWorkflow")
     parser.add_argument("--suffix", default="", help="appended to the history file names")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--policy", action="store_true", help="record the policy history only")
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(SCENARIOS))
@@ -412,6 +501,9 @@ async def main(argv: list[str] | None = None) -> None:
         dev_server_log_level="error",
     )
     try:
+        if args.policy:
+            print(await record_policy(env.client))
+            return
         for scenario in args.scenarios or list(SCENARIOS):
             print(await record(env.client, workflow, scenario, args.suffix))
     finally:

@@ -9,6 +9,8 @@ The committed ones:
 - `solana-monitor-*`, `tron-monitor-*`, `*-watch-*`: WalletMonitorWorkflow and
   ChainWatchWorkflow, from the real-stack scenario below; to refresh them:
   `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py`.
+- `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
+  `python -m tests.workflows.record_histories --policy`.
 - `withdrawal-*`: WithdrawalWorkflow with stand-in activities, by
   `python -m tests.workflows.record_histories` (its docstring says how to record a new one when
   the workflow changes). `withdrawal-manual-review-prepatch` was recorded by the code before the
@@ -51,6 +53,7 @@ from tests.support.monitor import (
 )
 from tests.support.stack import Stack, eventually, settled_messages
 from workflows.monitor import WalletMonitorWorkflow
+from workflows.policy import PolicyWorkflow
 from workflows.watch import ChainWatchWorkflow
 from workflows.withdrawal import KEEP_DECISIONS, SIGNED_INTENTS, WithdrawalWorkflow
 
@@ -59,7 +62,7 @@ HISTORIES = Path(__file__).parent / "histories"
 
 def replayer() -> Replayer:
     return Replayer(
-        workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow],
+        workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow, PolicyWorkflow],
         data_converter=pydantic_data_converter,
     )
 
@@ -112,13 +115,15 @@ WITHDRAWALS = {
     "withdrawal-signed-rejected": "rejected",
     "withdrawal-signed-cancelled": "cancelled",
     "withdrawal-signed-manual-review": "confirmed",  # resolved by an admin's signed updates
+    # Frozen at reserve, at sign, and at broadcast (version 1 held, proven dead): version 2.
+    "withdrawal-signed-frozen": "confirmed",
 }
 
 
 def test_there_are_committed_histories() -> None:
     names = {p.stem for p in stored()}
     assert {"solana-monitor-0", "solana-monitor-1", "tron-monitor-0", "solana-watch-0"} <= names
-    assert {"tron-watch-0", *WITHDRAWALS} <= names
+    assert {"tron-watch-0", "policy-solana", *WITHDRAWALS} <= names
 
 
 def workflow_type(history: WorkflowHistory) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import os
 import shlex
 import stat
 import sys
@@ -20,7 +19,7 @@ from starter.cli import exits
 from starter.client import withdrawals
 from tests.support.cli import Result, walletflow
 from tests.support.ids import new_request_id
-from tests.support.stack import Stack, eventually, settings_env
+from tests.support.stack import Stack, eventually, stack_cli_env
 
 STACK = {"triggers": False}
 BIN = Path(sys.executable).parent  # walletflow and temporal, as `make` installs them
@@ -28,12 +27,7 @@ BIN = Path(sys.executable).parent  # walletflow and temporal, as `make` installs
 
 @pytest.fixture
 def env(stack: Stack, tmp_path: Path) -> dict[str, str]:
-    return settings_env(stack.settings) | {
-        "WALLETFLOW_HOME": str(tmp_path),
-        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": stack.client.namespace,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    return stack_cli_env(stack, tmp_path)
 
 
 async def requested(stack: Stack, env: dict[str, str]) -> str:

@@ -17,7 +17,7 @@ from core.models import WithdrawalStatus
 from starter.cli import exits
 from starter.client import withdrawals
 from tests.support.cli import Result, cli_env, walletflow
-from tests.support.stack import Stack, eventually, settings_env
+from tests.support.stack import Stack, eventually, stack_cli_env
 
 STACK = {"triggers": False}  # withdrawals only: no chain triggers
 BIG = "11"  # SOL: above the 10 SOL threshold, so it waits for an approver
@@ -26,11 +26,7 @@ BIG = "11"  # SOL: above the 10 SOL threshold, so it waits for an approver
 @pytest.fixture
 def env(stack: Stack, tmp_path: Path) -> dict[str, str]:
     """The stack's settings as a CLI's environment: its Temporal, database and operator key."""
-    return settings_env(stack.settings) | {
-        "WALLETFLOW_HOME": str(tmp_path),
-        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": stack.client.namespace,
-    }
+    return stack_cli_env(stack, tmp_path)
 
 
 def key(stack: Stack, name: str) -> str:

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.intents import Intent, params_hash, sign
 from core.models import decision_params
 from starter.client.signer import Signer
+from tests.support.cli import temporal as temporal_cli
 from tests.support.ids import new_request_id
 from tests.support.stack import Stack, eventually
 from tests.support.withdrawals import ledger, sol_balance
@@ -203,14 +204,7 @@ async def test_the_temporal_cli_cannot_approve_without_a_key(
     address = temporal_env.client.service_client.config.target_host
 
     async def temporal(*args: str) -> subprocess.CompletedProcess[str]:
-        # In a thread: the workers share this event loop, and the CLI waits on them.
-        return await asyncio.to_thread(
-            subprocess.run,
-            ["temporal", *args, "--address", address, "--workflow-id", workflow_id],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return await temporal_cli(address, *args, "--workflow-id", workflow_id)
 
     # The old way: a signal with a free-text name. Recorded as refused, approves nothing.
     signalled = await temporal(
