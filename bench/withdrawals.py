@@ -2,7 +2,18 @@
 
     python bench/withdrawals.py [--n 1000] [--rate 0] [--paced-rate 10] [--chains solana]
                                 [--slot-ms 400] [--finalized-lag 32] [--workers 1]
-                                [--profile DIR] [--hollow]
+                                [--two-of-n 10] [--profile DIR] [--hollow]
+
+The issue's figures, with signed intents and the 2-of-N tier on 10% of requests
+(bench/results/withdrawals_signed.json):
+
+    python bench/withdrawals.py --hollow --out bench/results/withdrawals_signed.json
+
+- withdrawals/hour at saturation >= 36,000 (`targets.per_hour`);
+- the hollow withdrawal's rate >= 0.85 of the bare workflow's, in the same run
+  (`targets.hollow_ratio`);
+- CPU per real withdrawal <= 1.5 x CPU per hollow one (`targets.real_to_hollow_cpu`);
+- every 2-of-N withdrawal approved by two approvers and confirmed (`targets.two_of_n`).
 
 What runs, each in a process of its own (the load generator never shares an event loop or a
 process with what it measures):
@@ -14,8 +25,9 @@ process with what it measures):
 - walletflow's worker(s): `python -m worker_main --queues <chains>`, hot wallet = devnet
   account 19, default settings otherwise (metrics on, to count RPC calls);
 - the baseline worker: `python -m bench.withdrawals_baseline`, the same process set-up and
-  Worker options, serving `BareWorkflow`: 5 local activities + 1 regular activity, each
-  returning at once, the shape of a withdrawal's happy path.
+  Worker options, serving `BareWorkflow`: the shape of a withdrawal with signed intents, each
+  step an activity returning at once: 7 local activities + 1 regular on the happy path, and
+  for the 2-of-N share the approval path too (two `approve` updates, see below).
 - with `--hollow`, `bench/withdrawals_hollow.py`: the real WithdrawalWorkflow on a task queue of
   its own, its activities answering at once with payloads of the real kind and size. Each round
   then runs bare, hollow, real: hollow against bare is what walletflow's workflow costs on
@@ -32,8 +44,25 @@ a warm-up of both kinds:
    which other load on a shared machine does not move.
 2. N more withdrawals at `--paced-rate` per second (default 10/s, the target): the latency a
    requester sees at that load, and whether the stack keeps up with it.
-Withdrawals are small (below every approval threshold), each to a new address, alternating
-the chain's coin and token (SOL/USDC, TRX/USDT). Every one must end `confirmed`.
+Withdrawals are small (below every approval threshold; the 2-of-N share apart), each to a new
+address, alternating the chain's coin and token (SOL/USDC, TRX/USDT). Every one must end
+`confirmed`.
+
+2-of-N (`--two-of-n EVERY`, default 10: 10% of requests; 0: none): the workers get a
+2-approver tier (WITHDRAWAL_APPROVAL_TIERS, APPROVAL_TIER below) and every EVERY-th withdrawal
+of each asset is for an amount above it (APPROVAL_AMOUNTS; still below every approval
+threshold). Its two approvals are signed by two distinct dev principals with the approver role,
+neither the requester (`operator`, the CLI's key): `approver`, and the bot's key acting for the
+Telegram user tg:1002. They are sent as `walletflow approve` sends them
+(`starter.client.withdrawals.decide`): the first right after the start, sent again while the
+workflow refuses it as not awaiting approval yet, the second once the first is in. A refusal
+comes back with the workflow task that was running, which usually is the one that reached the
+wait, so one resend is the rule (`approve_updates_per_approval`: 1.5). The hollow runs and
+the bare runs get the same share, the same approvals and the same sending: the hollow `prepare`
+asks the same tier, `BareWorkflow` is started with `approvals=2` at the same positions and has
+its ids in the withdrawals' form (`withdrawal-bare-...`), so that `decide` addresses it too.
+Each phase reports `two_of_n`: how many, the updates sent (refusals included) and how many
+ended confirmed with both approvals.
 
 Figures: per phase, throughput = finished / (last result - first start); latency = start call
 to result, per withdrawal (request -> confirmed on finalized data, ledger debited); CPU seconds
@@ -56,7 +85,8 @@ activity slot while it waits (worker_main.CHAIN_MAX_CONCURRENT_ACTIVITIES). `--s
 method, background queue and activity, and the withdrawal's difference to the bare workflow.
 Sampling costs a few percent of CPU; take headline figures from a run without it.
 
-Results: stdout and bench/results/withdrawals_throughput.json (`--out` to change).
+Results: stdout and bench/results/withdrawals_throughput.json (`--out` to change); the
+command line is kept in the results (`command`).
 """
 
 from __future__ import annotations
@@ -68,6 +98,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import shutil
 import statistics
 import sys
@@ -76,6 +107,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +117,13 @@ import psutil
 from rich.console import Console
 from temporalio.client import Client, WorkflowHandle
 
+from core.ids import withdrawal_id
 from core.models import WithdrawalRequest, WithdrawalStatus
 from starter.client import connect, withdrawals
+from starter.client.errors import Refused
+from starter.client.signer import Signer
 from starter.devstack import Child, DevStack, devnet_tokens, free_port, write_devnet_keys
+from starter.devstack.principals import BOT_USERS, DEV_PRINCIPALS, dev_key
 from starter.runtime.settings import Settings
 from store.db import create_pool
 
@@ -100,9 +136,18 @@ ASSETS = {"solana": ("SOL", "USDC"), "tron": ("TRX", "USDT")}
 # Successes and transient failures (5xx, 429, connection errors): every attempt, except calls
 # a node answers with a JSON-RPC error (a re-broadcast refused as already processed).
 RPC_SERIES = ("walletflow_rpc_latency_seconds_count", "walletflow_rpc_errors_total")
+# 2-of-N: above these, two distinct approvers (the bench's WITHDRAWAL_APPROVAL_TIERS); the
+# 2-of-N share asks for APPROVAL_AMOUNTS, above the tier and below every approval threshold
+# (WITHDRAWAL_APPROVAL_THRESHOLDS' defaults: SOL:10, USDC:1000, TRX:10000, USDT:1000).
+APPROVERS = 2
+APPROVAL_TIER = {"SOL": "0.005", "USDC": "0.05", "TRX": "5", "USDT": "0.05"}
+APPROVAL_AMOUNTS = {"SOL": "0.01", "USDC": "0.1", "TRX": "10", "USDT": "0.1"}
+NOT_AWAITING = "not awaiting approval"  # the `approve` validator's refusal: too early, resend
 TARGET_PER_HOUR = 36_000
 TARGET_RATIO = 0.8
-TARGET_EVENTS = 30
+TARGET_HOLLOW_RATIO = 0.85  # hollow withdrawals/s over bare workflows/s, in the same run
+TARGET_CPU_REAL_TO_HOLLOW = 1.5  # CPU per real withdrawal over CPU per hollow one, at most
+TARGET_EVENTS = 30  # history events of a withdrawal without approvals
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -139,8 +184,14 @@ class BenchStack:
         tron_solid_lag: int,
         worker_env: dict[str, str] | None = None,
         home: Path | None = None,
+        two_of_n: int = 0,
     ) -> None:
         self.chains = chains
+        self.assets = [(chain, asset) for chain in chains for asset in ASSETS[chain]]
+        # every `two_of_n`-th item of each asset needs two approvals (0: none; see two_of_n_at)
+        self.two_of_n = two_of_n
+        self.requester: Signer  # the CLI's key (operator), read once: it signs every request
+        self.approvers: list[Signer] = []  # with two_of_n: who signs the approvals
         self.slot_ms = slot_ms
         self.finalized_lag = finalized_lag
         self.tron_block_ms = tron_block_ms
@@ -183,6 +234,10 @@ class BenchStack:
             "WALLETFLOW_KEYSTORE": f"file:{keys}",
             **devnet_tokens(self.devnets, Settings(SOLANA_TOKENS="", TRON_TOKENS="")),
         }
+        if self.two_of_n:
+            values["WITHDRAWAL_APPROVAL_TIERS"] = ",".join(
+                f"{symbol}:{above}:{APPROVERS}" for symbol, above in APPROVAL_TIER.items()
+            )
         if "solana" in self.devnets:
             values["SOLANA_RPC_URL"] = self.devnets["solana"]["url"]
         if "tron" in self.devnets:
@@ -190,6 +245,9 @@ class BenchStack:
             values["TRON_BLOCK_SECONDS"] = self.tron_block_ms / 1000
         self.settings = Settings(_env_file=None, **values)
         self.baseline_queue = self.settings.task_queue("bare")
+        self.requester = withdrawals.signer(self.settings)
+        if self.two_of_n:
+            self.approvers = approvers(self.settings, self.requester.identity, APPROVERS)
         self.client = await connect(self.settings)
         self.pool = await create_pool(self.settings.database_url or "", max_size=4)
 
@@ -216,6 +274,12 @@ class BenchStack:
             if child.proc.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"devnet {chain} did not start; see {child.log}")
             await asyncio.sleep(0.1)
+
+    def two_of_n_at(self, i: int) -> bool:
+        """Whether a run's i-th item needs two approvals: every `two_of_n`-th of each asset (a
+        run's withdrawals go round-robin over the assets; a bare run counts the same way)."""
+        every = self.two_of_n
+        return every > 0 and (i // len(self.assets)) % every == every - 1
 
     def devnet_url(self, chain: str) -> str:
         return str(self.devnets[chain]["url"])
@@ -476,23 +540,96 @@ def new_recipient(chain: str) -> str:
 
 
 def make_requests(stack: BenchStack, run: str, n: int) -> list[WithdrawalRequest]:
-    """N small withdrawals to new addresses, round-robin over the chains' coin and token."""
-    plan = [(chain, asset) for chain in stack.chains for asset in ASSETS[chain]]
+    """N small withdrawals to new addresses, round-robin over the chains' coin and token; the
+    2-of-N share (stack.two_of_n_at) above the bench's 2-approver tier."""
     reqs = []
     for i in range(n):
-        chain, asset = plan[i % len(plan)]
+        chain, asset = stack.assets[i % len(stack.assets)]
         reqs.append(
             withdrawals.build_request(
                 stack.settings,
                 chain=chain,
                 asset=asset,
                 to=new_recipient(chain),
-                amount=AMOUNTS[asset],
+                amount=(APPROVAL_AMOUNTS if stack.two_of_n_at(i) else AMOUNTS)[asset],
                 request_id=f"{run}-{i:05d}",
                 requested_by="bench",
             )
         )
     return reqs
+
+
+def approvers(settings: Settings, requester: str, count: int) -> list[Signer]:
+    """`count` distinct dev identities with the approver role, none the requester: the dev
+    principals with the role, then the bot's key acting for the Telegram users it may sign for
+    with the role (a distinct identity: `Signer.acting_for`)."""
+    keys = settings.signing_key().parent
+    found = [
+        dev_key(keys, name)
+        for name, roles in DEV_PRINCIPALS.items()
+        if "approver" in roles and name != requester
+    ]
+    found += [
+        dev_key(keys, "bot").acting_for(user)
+        for user, roles in BOT_USERS.items()
+        if "approver" in roles and user != requester
+    ]
+    if len(found) < count:
+        raise RuntimeError(f"the dev principals have {len(found)} approvers, not {count}")
+    return found[:count]
+
+
+class Approvals:
+    """A run's 2-of-N approvals, sent as `walletflow approve` sends them (withdrawals.decide),
+    by the stack's approvers in turn: the first as soon as the workflow takes it, the second
+    once the first is in."""
+
+    def __init__(self, stack: BenchStack) -> None:
+        self.client = stack.client
+        self.approvers = stack.approvers
+        self.tasks: list[asyncio.Task[None]] = []
+        self.sent = 0  # approve updates sent, those refused as too early included
+        self.accepted = 0
+        self.errors: Counter[str] = Counter()
+
+    def send(self, request_id: str) -> None:
+        self.tasks.append(asyncio.create_task(self._approve(request_id)))
+
+    async def _approve(self, request_id: str) -> None:
+        for by in self.approvers:
+            pause = 0.0
+            while True:
+                self.sent += 1
+                try:
+                    await withdrawals.decide(self.client, request_id, "approve", by)
+                except Refused as exc:
+                    if not str(exc).endswith(NOT_AWAITING):
+                        self.errors[str(exc)] += 1
+                        return
+                    # Too early: the refusal came with the workflow task that was running
+                    # (which usually reached the wait): send it again, at once the first time.
+                    await asyncio.sleep(pause)
+                    pause = min(max(2 * pause, 0.01), 1.0)
+                    continue
+                except Exception as exc:  # reported, the run goes on (and times out)
+                    self.errors[f"{type(exc).__name__}: {exc}"] += 1
+                    return
+                self.accepted += 1
+                break
+
+    async def summary(self, completed: int) -> dict[str, Any]:
+        """`completed`: how many of them ended as they should (confirmed, both approvals)."""
+        unfinished = [t for t in self.tasks if not t.done()]  # the run timed out
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        return {
+            "count": len(self.tasks),
+            "completed": completed,
+            "approvals_accepted": self.accepted,
+            "approve_updates_sent": self.sent,
+            "errors": dict(self.errors) | ({"unfinished": len(unfinished)} if unfinished else {}),
+        }
 
 
 async def run_withdrawals(
@@ -509,12 +646,16 @@ async def run_withdrawals(
     """N withdrawals; with `settings` (stack.hollow_settings), on that task queue."""
     settings = settings or stack.settings
     reqs = requests or make_requests(stack, run, n)
+    two_of_n = {r.request_id for r in reqs if needs_approvals(stack, r)}
+    approvals = Approvals(stack)
     procs = stack.processes()
     rpc_before, db_before = await stack.rpc_calls(), await stack.db_transactions()
     before = cpu_seconds(procs), psutil.cpu_times()
 
     async def start(req: WithdrawalRequest) -> WorkflowHandle[Any, Any]:
-        await withdrawals.start(stack.client, settings, req)
+        await withdrawals.start(stack.client, settings, req, by=stack.requester)
+        if req.request_id in two_of_n:
+            approvals.send(req.request_id)
         return withdrawals.handle(stack.client, req.request_id)
 
     done, began = await drive(reqs, rate, start, timeout=timeout)
@@ -532,7 +673,21 @@ async def run_withdrawals(
         for _, _, r in done.values()
     )
     result["statuses"] = dict(outcomes)
+    approved = [
+        r
+        for _, _, r in done.values()
+        if isinstance(r, WithdrawalStatus)
+        and r.request_id in two_of_n
+        and r.status == "confirmed"
+        and len(set(r.approved_by)) >= APPROVERS
+    ]
+    result["two_of_n"] = await approvals.summary(len(approved))
     return result
+
+
+def needs_approvals(stack: BenchStack, req: WithdrawalRequest) -> bool:
+    """Above the bench's 2-approver tier (what `prepare` decides from the amount)."""
+    return bool(stack.two_of_n) and Decimal(req.amount) > Decimal(APPROVAL_TIER[req.asset])
 
 
 async def run_hollow(
@@ -547,17 +702,31 @@ async def run_hollow(
 
 
 async def run_bare(stack: BenchStack, run: str, n: int, rate: float) -> dict[str, Any]:
-    ids = [f"bare-{run}-{i:05d}" for i in range(n)]
+    """N bare workflows; the 2-of-N share (the same positions as a run of withdrawals) is
+    started with approvals=2 and gets them as the withdrawals do. Their ids have the form of a
+    withdrawal's (`withdrawal-bare-...`): `withdrawals.decide` addresses them the same way."""
+    request_ids = [f"bare-{run}-{i:05d}" for i in range(n)]
+    two_of_n = {request_ids[i] for i in range(n) if stack.two_of_n_at(i)}
+    approvals = Approvals(stack)
     procs = stack.processes()
     before = cpu_seconds(procs), psutil.cpu_times()
 
-    async def start(wf_id: str) -> WorkflowHandle[Any, Any]:
-        return await stack.client.start_workflow(
-            "BareWorkflow", wf_id, id=wf_id, task_queue=stack.baseline_queue
+    async def start(request_id: str) -> WorkflowHandle[Any, Any]:
+        handle = await stack.client.start_workflow(
+            "BareWorkflow",
+            args=[request_id, APPROVERS if request_id in two_of_n else 0],
+            id=withdrawal_id(request_id),
+            task_queue=stack.baseline_queue,
         )
+        if request_id in two_of_n:
+            approvals.send(request_id)
+        return handle
 
-    done, began = await drive(ids, rate, start, timeout=600)
-    return summarize(done, began, phase_cpu(before, procs), n)
+    done, began = await drive(request_ids, rate, start, timeout=600)
+    result = summarize(done, began, phase_cpu(before, procs), n)
+    completed = sum(1 for _, _, r in done.values() if r in two_of_n)
+    result["two_of_n"] = await approvals.summary(completed)
+    return result
 
 
 async def history_events(client: Client, workflow_ids: Iterable[str]) -> dict[str, Any]:
@@ -603,11 +772,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         finalized_lag=args.finalized_lag,
         tron_block_ms=args.tron_block_ms,
         tron_solid_lag=args.tron_solid_lag,
+        two_of_n=args.two_of_n,
     )
     bare: list[dict[str, Any]] = []
     wds: list[dict[str, Any]] = []
     hollow: list[dict[str, Any]] = []
     hollow_events = None
+    two_of_n_events: dict[str, Any] = {}  # the history of the first 2-of-N item, by kind
     paced = None
     profiles = None
     try:
@@ -652,11 +823,24 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
         if args.profile:
             profiles = await profile_summary(stack, args.profile, args.n)
-        sample = random.Random(1).sample(range(args.n), min(args.history_sample, args.n))
-        events = await history_events(stack.client, [f"withdrawal-{tag}m0-{i:05d}" for i in sample])
-        bare_events = await history_events(stack.client, [f"bare-{tag}b0-00000"])
+        # A sample of the withdrawals without approvals (TARGET_EVENTS), the first 2-of-N one.
+        plain = [i for i in range(args.n) if not stack.two_of_n_at(i)]
+        sample = random.Random(1).sample(plain, min(args.history_sample, len(plain)))
+        events = await history_events(
+            stack.client, [withdrawal_id(f"{tag}m0-{i:05d}") for i in sample]
+        )
+        bare_events = await history_events(stack.client, [withdrawal_id(f"bare-{tag}b0-00000")])
         if args.hollow:
-            hollow_events = await history_events(stack.client, [f"withdrawal-{tag}h0-00000"])
+            hollow_events = await history_events(stack.client, [withdrawal_id(f"{tag}h0-00000")])
+        first_two = next((i for i in range(args.n) if stack.two_of_n_at(i)), None)
+        if first_two is not None:
+            runs = {"withdrawal": f"{tag}m0", "bare": f"bare-{tag}b0"}
+            if args.hollow:
+                runs["hollow"] = f"{tag}h0"
+            for kind, run in runs.items():
+                wf_id = withdrawal_id(f"{run}-{first_two:05d}")
+                two_of_n_events[kind] = await history_events(stack.client, [wf_id])
+        two_of_n_per_run = sum(1 for i in range(args.n) if stack.two_of_n_at(i))
     finally:
         await stack.close()
 
@@ -669,7 +853,21 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         phase["statuses"].get("confirmed", 0) == args.n for phase in [*wds, *hollow, paced] if phase
     )
     per_hour = round(wd_per_s * 3600)
+    hollow_figures = (
+        hollow_summary(hollow, bare, wd_per_s, bare_per_s, wd_cpu, bare_cpu) if hollow else None
+    )
+    real_phases = [*wds, paced] if paced else wds
+    two_of_n = {
+        "every": args.two_of_n,
+        "approvers": APPROVERS,
+        "per_run": two_of_n_per_run,
+        "withdrawals": two_of_n_totals(real_phases),
+        "hollow": two_of_n_totals(hollow) if hollow else None,
+        "bare": two_of_n_totals(bare),
+        "history_events": {k: v["mean"] for k, v in two_of_n_events.items()},
+    }
     return {
+        "command": shlex.join(["python", "bench/withdrawals.py", *sys.argv[1:]]),
         "benchmark": "withdrawals.throughput",
         "summary": {
             "withdrawals_per_hour": per_hour,
@@ -691,9 +889,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             if paced
             else None,
             "history_events_per_withdrawal": events["mean"],
-            "hollow": hollow_summary(hollow, wd_per_s, bare_per_s, wd_cpu, bare_cpu)
-            if hollow
-            else None,
+            "hollow": hollow_figures,
+            "two_of_n": two_of_n if args.two_of_n else None,
         },
         "config": {
             "n": args.n,
@@ -714,6 +911,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "worker_processes": args.workers,
             "hollow": args.hollow,
             "warmup": args.warmup,
+            "two_of_n": {
+                "every": args.two_of_n,
+                "of_each_asset": True,
+                "approval_tiers": {a: APPROVAL_TIER[a] for c in args.chains for a in ASSETS[c]},
+                "amounts": {a: APPROVAL_AMOUNTS[a] for c in args.chains for a in ASSETS[c]},
+                "approvers": [s.identity for s in stack.approvers],
+            }
+            if args.two_of_n
+            else None,
         },
         "withdrawals": wds,
         "withdrawals_paced": paced,
@@ -722,11 +928,37 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "baseline_history_events": bare_events["mean"],
         "hollow": hollow or None,
         "hollow_history_events": hollow_events["mean"] if hollow_events else None,
+        "two_of_n_history_events": two_of_n_events or None,
         "cpu_profile": profiles,
         "targets": {
-            "per_hour": {"target": TARGET_PER_HOUR, "met": per_hour >= TARGET_PER_HOUR},
-            "ratio": {"target": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
-            "history_events": {"target": TARGET_EVENTS, "met": events["max"] <= TARGET_EVENTS},
+            "per_hour": {
+                "target": TARGET_PER_HOUR,
+                "value": per_hour,
+                "met": per_hour >= TARGET_PER_HOUR,
+            },
+            "ratio": {"target": TARGET_RATIO, "value": ratio, "met": ratio >= TARGET_RATIO},
+            "hollow_ratio": {
+                "target": TARGET_HOLLOW_RATIO,
+                "value": hollow_figures["ratio_to_bare"],
+                "met": hollow_figures["ratio_to_bare"] >= TARGET_HOLLOW_RATIO,
+            }
+            if hollow_figures
+            else None,
+            "real_to_hollow_cpu": {
+                "target": TARGET_CPU_REAL_TO_HOLLOW,
+                "value": hollow_figures["real_to_hollow_cpu"],
+                "met": hollow_figures["real_to_hollow_cpu"] <= TARGET_CPU_REAL_TO_HOLLOW,
+            }
+            if hollow_figures
+            else None,
+            "two_of_n": two_of_n_target(two_of_n, [*real_phases, *hollow, *bare])
+            if args.two_of_n
+            else None,
+            "history_events": {
+                "target": TARGET_EVENTS,
+                "value": events["max"],
+                "met": events["max"] <= TARGET_EVENTS,
+            },
             "all_confirmed": all_confirmed,
         },
         "load_average": {
@@ -739,19 +971,69 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def hollow_summary(
-    hollow: list[dict[str, Any]], wd_per_s: float, bare_per_s: float, wd_cpu: float, bare_cpu: float
+    hollow: list[dict[str, Any]],
+    bare: list[dict[str, Any]],
+    wd_per_s: float,
+    bare_per_s: float,
+    wd_cpu: float,
+    bare_cpu: float,
 ) -> dict[str, Any]:
     """Where the hollow withdrawal sits between the bare workflow and the real withdrawal: the
-    first ratio is walletflow's workflow on Temporal, the second the real work on top."""
+    first ratio is walletflow's workflow on Temporal (TARGET_HOLLOW_RATIO), the second the real
+    work on top (`real_to_hollow_cpu`: TARGET_CPU_REAL_TO_HOLLOW)."""
     per_s = mean([h["per_s"] for h in hollow])
     cpu = mean([own_cpu_ms(h) for h in hollow])
     return {
         "per_hour": round(per_s * 3600),
         "ratio_to_bare": round(per_s / bare_per_s, 3),
+        # each round's hollow run against the bare runs before and after it
+        "ratio_to_bare_by_rounds": [
+            round(h["per_s"] / statistics.mean([b["per_s"], a["per_s"]]), 3)
+            for h, b, a in zip(hollow, bare, bare[1:], strict=False)
+        ],
         "ratio_to_bare_by_cpu": round(bare_cpu / cpu, 3),
         "cpu_ms_per_item": cpu,
         "withdrawal_to_hollow": round(wd_per_s / per_s, 3),
         "withdrawal_to_hollow_by_cpu": round(cpu / wd_cpu, 3),
+        "real_to_hollow_cpu": round(wd_cpu / cpu, 3),
+    }
+
+
+def two_of_n_totals(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """The 2-of-N share of `phases`, summed: how many, how many ended as they should, and the
+    approve updates sent per approval (1.0: none was sent too early)."""
+    count = sum(p["two_of_n"]["count"] for p in phases)
+    of = sum(p["finished"] for p in phases)
+    sent = sum(p["two_of_n"]["approve_updates_sent"] for p in phases)
+    errors: Counter[str] = Counter()
+    for p in phases:
+        errors.update(p["two_of_n"]["errors"])
+    return {
+        "count": count,
+        "of": of,
+        "share": round(count / max(of, 1), 3),
+        "completed": sum(p["two_of_n"]["completed"] for p in phases),
+        "approvals_accepted": sum(p["two_of_n"]["approvals_accepted"] for p in phases),
+        "approve_updates_per_approval": round(sent / max(count * APPROVERS, 1), 2),
+        "errors": dict(errors),
+    }
+
+
+def two_of_n_target(two_of_n: dict[str, Any], phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Met when every measured phase had its 2-of-N share and each of them ended with both
+    approvals (withdrawals: confirmed, `approved_by` two distinct approvers)."""
+    wds = two_of_n["withdrawals"]
+    return {
+        "target": f"1 in {two_of_n['every']} withdrawals of each asset needs {APPROVERS} "
+        "approvals, and ends confirmed with them",
+        "value": wds["count"],
+        "of": wds["of"],
+        "met": all(
+            p["two_of_n"]["count"] == two_of_n["per_run"] > 0
+            and p["two_of_n"]["completed"] == p["two_of_n"]["count"]
+            and not p["two_of_n"]["errors"]
+            for p in phases
+        ),
     }
 
 
@@ -802,6 +1084,14 @@ def main() -> None:
     parser.add_argument("--history-sample", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument(
+        "--two-of-n",
+        type=int,
+        default=10,
+        metavar="EVERY",
+        help="every EVERY-th withdrawal of each asset (and bare workflow) is above a 2-approver "
+        "tier and gets two approvals (10: 10%% of requests; 0: none)",
+    )
     parser.add_argument(
         "--hollow",
         action="store_true",

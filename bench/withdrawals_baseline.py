@@ -1,9 +1,20 @@
 """The bare baseline of bench/withdrawals.py: a workflow with a withdrawal's shape, doing nothing.
 
-`BareWorkflow` runs the same number of local activities as a withdrawal's happy path (prepare,
-reserve, sign, record "broadcast", record the final state: five) and one regular activity (the
-withdrawal's send_and_confirm), each of which returns at once. It has no search-attribute
-upserts, no database, no chain: what is left is the cost of Temporal itself.
+`BareWorkflow` runs the steps of a withdrawal with signed intents (WithdrawalWorkflow), each an
+activity that returns at once. The happy path: load the roster and audit the requester's signed
+statement, prepare, reserve, sign, record "broadcast" (six local activities), send_and_confirm
+(the one regular activity), record the final state: seven local activities and one regular.
+
+Started with `approvals` > 0 (the bench's 2-of-N share), it also takes the approval path of a
+withdrawal above a tier: after prepare it records "awaiting_approval" (a local activity), then
+waits, with a deadline timer, for that many `approve` updates; each update runs the two local
+activities the real one runs to verify a decision (load the roster, audit the statement), and a
+validator refuses an approval while none is awaited, as the real one does. Once approved, the
+roster is loaded again (the re-read before signing), then the happy path goes on: twelve local
+activities in all.
+
+It has no search-attribute upserts, no pydantic models, no verification, no database, no
+chain: what is left is the cost of Temporal itself for a withdrawal's shape.
 
 Run as its own process, like `python -m worker_main`, with the same process set-up and Worker
 options walletflow's chain workers get (telemetry.process, graceful shutdown, interceptors,
@@ -29,43 +40,71 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
-LOCAL_ACTIVITIES = 5
 QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+APPROVAL_DEADLINE = timedelta(hours=24)  # WITHDRAWAL_APPROVAL_HOURS' default
 
 
 @activity.defn(name="bare_local")
-async def bare_local(step: int) -> int:
+async def bare_local(step: str) -> str:
     return step
 
 
 @activity.defn(name="bare_remote")
-async def bare_remote(step: int) -> int:
+async def bare_remote(step: str) -> str:
     return step
+
+
+async def step(name: str) -> None:
+    """One of the withdrawal's local activities, by the name of the real one it stands for."""
+    await workflow.execute_local_activity(
+        bare_local, name, start_to_close_timeout=timedelta(seconds=30), retry_policy=QUICK
+    )
 
 
 @workflow.defn(name="BareWorkflow")
 class BareWorkflow:
+    def __init__(self) -> None:
+        self.state = "requested"
+        self.required = 0
+        self.approvals = 0
+
     @workflow.run
-    async def run(self, request_id: str) -> str:
-        # prepare, reserve, sign: local activities, as in WithdrawalWorkflow
-        for step in range(3):
-            await workflow.execute_local_activity(
-                bare_local, step, start_to_close_timeout=timedelta(seconds=30), retry_policy=QUICK
+    async def run(self, request_id: str, approvals: int = 0) -> str:
+        await step("load_roster")  # the requester's signed statement, verified and audited
+        await step("audit")
+        await step("prepare")
+        if approvals:  # above the tier: that many approvers, then the roster once more
+            self.state, self.required = "awaiting_approval", approvals
+            await step("record")
+            await workflow.wait_condition(
+                lambda: self.approvals >= self.required, timeout=APPROVAL_DEADLINE
             )
-        # record "broadcast", then send_and_confirm (regular), then record the final state
-        await workflow.execute_local_activity(
-            bare_local, 3, start_to_close_timeout=timedelta(seconds=30), retry_policy=QUICK
-        )
+            await step("load_roster")
+            self.state = "approved"
+        await step("reserve")
+        await step("sign")
+        await step("record")  # "broadcast"
         await workflow.execute_activity(
             bare_remote,
-            4,
+            "send_and_confirm",
             start_to_close_timeout=timedelta(minutes=15),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         )
-        await workflow.execute_local_activity(
-            bare_local, 5, start_to_close_timeout=timedelta(seconds=30), retry_policy=QUICK
-        )
+        await step("record")  # the final state
         return request_id
+
+    @workflow.update
+    async def approve(self, decision: Any) -> dict[str, str]:
+        """An approval, as WithdrawalWorkflow handles one: the roster, then the audit."""
+        await step("load_roster")
+        await step("audit")
+        self.approvals += 1
+        return {"outcome": "accepted"}
+
+    @approve.validator
+    def _approve_allowed(self, decision: Any) -> None:
+        if self.state != "awaiting_approval" or self.approvals >= self.required:
+            raise ValueError(f"approve while {self.state}: not awaiting approval")
 
 
 async def serve(

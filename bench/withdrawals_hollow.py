@@ -11,7 +11,10 @@ signing, waiting for finality). A benchmark instrument only, never a worker of w
     python bench/withdrawals_hollow.py --task-queue Q --keys DIR [--ready-file F]
 
 The roster it serves is the dev principals' (their keys in DIR, `walletflow dev`'s), so the
-withdrawals' signed statements verify as they do on the real worker.
+withdrawals' signed statements, and the approvals' ones, verify as they do on the real worker.
+`prepare` asks the worker's approval policy (WITHDRAWAL_APPROVAL_THRESHOLDS and
+WITHDRAWAL_APPROVAL_TIERS, as the real worker reads them) how many approvers a request's amount
+needs, so the bench's 2-of-N share awaits its approvals here too.
 
 Its own module, so that bench.withdrawals_baseline (whose module the sandbox re-imports for
 every bare run) does not import walletflow's workflow code.
@@ -24,12 +27,14 @@ import asyncio
 import base64
 import hashlib
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from temporalio import activity
 from withdrawals_baseline import serve  # bench/withdrawals_baseline.py, beside this script
 
+from activities.withdraw import Policy
 from core import activity_names as act
 from core.intents import Principal, Roster
 from core.models import (
@@ -42,22 +47,30 @@ from core.models import (
     WithdrawalRequest,
 )
 from starter.devstack.principals import BOT_USERS, DEV_PRINCIPALS, dev_key
+from starter.runtime.settings import load_settings
 from workflows.withdrawal import WithdrawalWorkflow
 
 SIGNED_BYTES = 300  # about a Solana token transfer with its recipient's account creation
 
 
-@activity.defn(name="prepare_withdrawal")
-async def prepare(req: WithdrawalRequest) -> PreparedWithdrawal:
-    return PreparedWithdrawal(
-        asset_id=req.asset,
-        symbol=req.asset,
-        decimals=9,
-        to=req.to,
-        amount=1_000_000,
-        hot_wallet=req.to,
-        approval_required=False,
-    )
+class Preparer:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    @activity.defn(name="prepare_withdrawal")
+    async def prepare(self, req: WithdrawalRequest) -> PreparedWithdrawal:
+        approvals, why = self.policy.approvals(req.asset, Decimal(req.amount))  # as the real one
+        return PreparedWithdrawal(
+            asset_id=req.asset,
+            symbol=req.asset,
+            decimals=9,
+            to=req.to,
+            amount=1_000_000,
+            hot_wallet=req.to,
+            approval_required=approvals > 0,
+            approval_reason=why,
+            approvals_required=max(approvals, 1),
+        )
 
 
 @activity.defn(name="reserve_withdrawal")
@@ -117,6 +130,11 @@ def main() -> None:
     parser.add_argument("--keys", type=Path, required=True, help="the dev principals' keys")
     parser.add_argument("--ready-file", type=Path)
     args = parser.parse_args()
+    settings = load_settings()
+    policy = Policy(
+        approval_thresholds=settings.amounts("approval_thresholds"), approval_tiers=settings.tiers()
+    )
+    prepare = Preparer(policy).prepare
     authority = Authority(args.keys)
     activities: list[Callable[..., Any]] = [
         prepare, reserve, sign, send_and_confirm, record, authority.load_roster, authority.audit
