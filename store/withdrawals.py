@@ -94,7 +94,7 @@ def _used_sql(at: str) -> str:
     """What the hot wallet ($1 chain, $2 address, $3 asset) and the requester ($4) have
     reserved and not had released in the `$5` before `at`."""
     used = """(SELECT COALESCE(sum(r.amount), 0) FROM ledger_entries r
-               WHERE r.kind = 'reserve' AND {key} AND ({at} - $5::interval) IS NOT NULL
+               WHERE r.kind = 'reserve' AND {key} AND r.created_at > {at} - $5::interval
                  AND NOT EXISTS (SELECT 1 FROM ledger_entries x
                                  WHERE x.request_id = r.request_id AND x.kind = 'release'))"""
     return (

@@ -11,8 +11,11 @@ Never send twice, never lose one. The rules, in the order they apply:
    statement, verified here against the roster as it is now; a refusal is audited and
    returned to the caller. The roster is read again before signing: a revoked approver stops
    counting.
-4. Reserve in the ledger (idempotent), then sign; the signed bytes, tx id and expiry bound are
-   persisted before any broadcast, and broadcasts only ever re-send those bytes.
+4. Reserve in the ledger (idempotent, within the rolling limits), then sign; the signed
+   bytes, tx id and expiry bound are persisted before any broadcast, and broadcasts only ever
+   re-send those bytes. While the chain is frozen (`policy-{chain}`) nothing is reserved,
+   signed or broadcast: the workflow waits until the unfreeze or the request's deadline, and
+   a version signed before the freeze but not yet broadcast is held until proven dead.
 5. A broadcast's outcome is unknown until the chain says: confirmed, failed on chain, or dead
    (expiry passed on finalized data, id not on chain). Only a dead version allows signing a
    new one; only when every version is dead or failed is the reservation released.
