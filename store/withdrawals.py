@@ -250,7 +250,8 @@ async def record(pool: asyncpg.Pool, change: LedgerChange) -> None:
            held AS (SELECT 1 FROM policy WHERE frozen),
            reserved AS (
                SELECT chain, asset, requested_by, amount FROM ledger_entries
-               WHERE request_id = $1 AND kind = 'reserve' AND $2::text IS NOT NULL),
+               WHERE request_id = $1 AND kind = 'reserve' AND $2::text IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM held)),
            closed AS (
                INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
                SELECT $1, chain, asset, requested_by, $2, amount FROM reserved
