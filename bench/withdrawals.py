@@ -122,7 +122,14 @@ from core.models import WithdrawalRequest, WithdrawalStatus
 from starter.client import connect, withdrawals
 from starter.client.errors import Refused
 from starter.client.signer import Signer
-from starter.devstack import Child, DevStack, devnet_tokens, free_port, write_devnet_keys
+from starter.devstack import (
+    Child,
+    DevStack,
+    devnet_tokens,
+    free_port,
+    two_providers,
+    write_devnet_keys,
+)
 from starter.devstack.principals import BOT_USERS, DEV_PRINCIPALS, dev_key
 from starter.runtime.settings import Settings
 from store.db import create_pool
@@ -238,10 +245,12 @@ class BenchStack:
             values["WITHDRAWAL_APPROVAL_TIERS"] = ",".join(
                 f"{symbol}:{above}:{APPROVERS}" for symbol, above in APPROVAL_TIER.items()
             )
+        # Each devnet twice, by 127.0.0.1 and by localhost: the two providers, distinct by
+        # host, that a re-sign needs (WITHDRAWAL_EXPIRY_QUORUM); the first serves everything else.
         if "solana" in self.devnets:
-            values["SOLANA_RPC_URL"] = self.devnets["solana"]["url"]
+            values["SOLANA_RPC_URL"] = two_providers(self.devnets["solana"]["url"])
         if "tron" in self.devnets:
-            values["TRON_API_URL"] = self.devnets["tron"]["url"]
+            values["TRON_API_URL"] = two_providers(self.devnets["tron"]["url"])
             values["TRON_BLOCK_SECONDS"] = self.tron_block_ms / 1000
         self.settings = Settings(_env_file=None, **values)
         self.baseline_queue = self.settings.task_queue("bare")

@@ -73,6 +73,14 @@ class Endpoints:
     devnets: dict[str, Any] = field(default_factory=dict)
 
 
+def two_providers(url: str) -> str:
+    """A local devnet's URL twice, by 127.0.0.1 and by localhost: two endpoints distinct by
+    host, as a re-sign needs (WITHDRAWAL_EXPIRY_QUORUM, at least 2 independent providers).
+    The devnet is honest, so the quorum it forms proves nothing a real second provider would
+    not; tests that need a liar put a lying proxy in front of one (tests/support/liar.py)."""
+    return f"{url},{url.replace('://127.0.0.1:', '://localhost:', 1)}"
+
+
 def ensure_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -175,7 +183,8 @@ class DevStack:
         )
         for name, spec in chains.REGISTRY.items():
             if e.nodes.get(name):
-                env[spec.ENV.rpc_url] = str(e.nodes[name])
+                url = str(e.nodes[name])
+                env[spec.ENV.rpc_url] = two_providers(url) if name in e.devnets else url
         if e.telegram_api:
             env["TELEGRAM_API_URL"] = e.telegram_api
             env["TELEGRAM_BOT_TOKEN"] = self.settings.telegram_bot_token or DEVNET_BOT_TOKEN

@@ -23,7 +23,7 @@ from temporalio.client import Client
 
 from core.ids import watch_id
 from starter.client.signer import Signer
-from starter.devstack import devnet_tokens, write_devnet_keys
+from starter.devstack import devnet_tokens, two_providers, write_devnet_keys
 from starter.devstack.principals import DEV_PRINCIPALS, dev_key, provision
 from starter.runtime.settings import Settings
 from store.db import create_pool
@@ -155,12 +155,6 @@ def stack_settings(
         **overrides,
     }
     return Settings(_env_file=None, **values)
-
-
-def two_providers(url: str) -> str:
-    """A devnet's URL twice, by 127.0.0.1 and by localhost: two endpoints distinct by host, as
-    a re-sign needs (WITHDRAWAL_EXPIRY_QUORUM, at least 2 independent providers)."""
-    return f"{url},{url.replace('://127.0.0.1:', '://localhost:', 1)}"
 
 
 async def ensure_roster(settings: Settings) -> None:
