@@ -30,6 +30,7 @@ signed statement are accepted as deprecated aliases.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -156,8 +157,8 @@ class WithdrawalWorkflow:
             await self._unfrozen(
                 lambda: self._local(act.RESERVE_WITHDRAWAL, type(None), req, self.prepared)
             )
-        except FrozenTooLong as exc:
-            return await self._finish("failed", str(exc))
+        except StoppedWhileFrozen as stop:
+            return await self._finish(stop.state, str(stop))
         except REFUSED as exc:
             return await self._finish("failed", _reason(exc))
         await self._set("reserved")
@@ -173,8 +174,8 @@ class WithdrawalWorkflow:
                     return await self._finish("failed", refusal, ledger="release")
             try:
                 signed = await self._unfrozen(functools.partial(self._sign, version))
-            except FrozenTooLong as exc:  # every earlier version is dead
-                return await self._finish("failed", str(exc), ledger="release")
+            except StoppedWhileFrozen as stop:  # every earlier version is dead
+                return await self._finish(stop.state, str(stop), ledger="release")
             except REFUSED as exc:
                 return await self._manual_review(f"signing failed: {_reason(exc)}")
             self.signed.append(signed)
@@ -576,8 +577,8 @@ class WithdrawalWorkflow:
         return True
 
     async def _unfrozen(self, step: Callable[[], Awaitable[R]]) -> R:
-        """`step`, asked again while the chain is frozen, with a growing pause; FrozenTooLong
-        once the request's deadline has passed."""
+        """`step`, asked again while the chain is frozen, with a growing pause;
+        StoppedWhileFrozen once the request's deadline has passed or it was cancelled."""
         pause, reason = FROZEN_FIRST_PAUSE, self.reason
         deadline = workflow.info().start_time + timedelta(seconds=self.req.approval_timeout_seconds)
         while True:
@@ -589,9 +590,17 @@ class WithdrawalWorkflow:
                 if _kind(exc) != "Frozen":
                     raise
             if workflow.now() >= deadline:
-                raise FrozenTooLong(f"{self.req.chain} stayed frozen past the request's deadline")
+                raise StoppedWhileFrozen(
+                    "failed", f"{self.req.chain} stayed frozen past the request's deadline"
+                )
             self.reason = f"waiting: {self.req.chain} is frozen"
-            await workflow.sleep(min(pause, max(deadline - workflow.now(), timedelta(seconds=1))))
+            with contextlib.suppress(TimeoutError):  # a cancel ends the wait at once
+                await workflow.wait_condition(
+                    lambda: self.cancelled_by is not None,
+                    timeout=min(pause, max(deadline - workflow.now(), timedelta(seconds=1))),
+                )
+            if self.cancelled_by is not None:
+                raise StoppedWhileFrozen("cancelled", self._cancel_reason())
             pause = min(pause * 2, FROZEN_MAX_PAUSE)
 
     async def _manual_review(self, reason: str) -> WithdrawalStatus:
@@ -749,8 +758,12 @@ def _update_id() -> str:
     return info.id if info is not None else f"signal-{workflow.uuid4()}"
 
 
-class FrozenTooLong(Exception):
-    """The chain stayed frozen past the request's deadline: the withdrawal fails."""
+class StoppedWhileFrozen(Exception):
+    """Waiting for an unfreeze ended: past the request's deadline (failed), or cancelled."""
+
+    def __init__(self, state: WithdrawalState, reason: str) -> None:
+        super().__init__(reason)
+        self.state: WithdrawalState = state
 
 
 def _kind(exc: ActivityError | ApplicationError) -> str | None:

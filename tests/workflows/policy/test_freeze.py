@@ -12,7 +12,7 @@ from solders.keypair import Keypair
 from core.models import PolicyAction
 from starter.client import policy, withdrawals
 from tests.support.ids import new_request_id
-from tests.support.stack import Stack
+from tests.support.stack import Stack, eventually
 from tests.support.withdrawals import ledger, sol_balance
 
 STACK = {"queues": ("solana", "notify"), "triggers": False}
@@ -107,3 +107,33 @@ async def test_a_frozen_withdrawal_fails_at_its_deadline(stack: Stack, pool: asy
     assert "stayed frozen past the request's deadline" in (result.reason or "")
     assert await ledger(pool, req.request_id) == []  # nothing was reserved
     assert result.versions == []
+
+
+async def test_a_cancel_ends_the_wait_for_an_unfreeze(stack: Stack, pool: asyncpg.Pool) -> None:
+    await freeze(stack)
+    try:
+        req = withdrawals.build_request(
+            stack.settings,
+            chain="solana",
+            asset="SOL",
+            to=str(Keypair().pubkey()),
+            amount=AMOUNT,
+            request_id=new_request_id(),
+            requested_by="signed",
+        )
+        await withdrawals.start(stack.client, stack.settings, req, stack.signer("operator"))
+
+        async def waiting() -> bool:
+            current = await withdrawals.status(stack.client, req.request_id)
+            return current.reason == "waiting: solana is frozen"
+
+        await eventually(waiting)
+        await withdrawals.decide(
+            stack.client, req.request_id, "cancel", stack.signer("operator"), "not needed"
+        )
+        result = await withdrawals.handle(stack.client, req.request_id).result()
+    finally:
+        await freeze(stack, "unfreeze")
+    assert result.status == "cancelled", result
+    assert result.reason == "cancelled by operator: not needed"
+    assert await ledger(pool, req.request_id) == []  # never reserved
