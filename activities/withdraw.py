@@ -186,17 +186,11 @@ class WithdrawalActivities:
         return prepared
 
     async def _check_allowlist(self, chain: str, to: str) -> None:
-        if not self.policy.allowlist_enforced or to in self.policy.allowlist:
-            return
-        entry = await policy_repo.allowed(self.pool, chain, to)
-        if entry is None:
-            raise refuse("PolicyViolation", f"destination {to} is not on the allowlist")
-        if not entry.active:
-            raise refuse(
-                "PolicyViolation",
-                f"destination {to} is on the allowlist but cooling off until "
-                f"{entry.active_at:%Y-%m-%d %H:%M} UTC",
-            )
+        refusal = await policy_repo.allowlist_refusal(
+            self.pool, chain, to, self.policy.allowlist_enforced, self.policy.allowlist
+        )
+        if refusal is not None:
+            raise refuse("PolicyViolation", refusal)
 
     async def _check_limits(self, req: WithdrawalRequest, prepared: PreparedWithdrawal) -> None:
         """Refuse early what the limits would refuse now; `reserve` decides, atomically."""

@@ -142,3 +142,21 @@ async def hot_wallet_usage(pool: asyncpg.Pool, chain: str) -> dict[str, int]:
         chain,
     )
     return {r["asset"]: int(r["used"]) for r in rows}
+
+
+async def allowlist_refusal(
+    pool: asyncpg.Pool, chain: str, to: str, enforced: bool, configured: set[str]
+) -> str | None:
+    """Why the allowlist refuses `to` (WITHDRAWAL_ALLOWLIST: `enforced`, and the addresses it
+    lists itself), or None if it may be paid."""
+    if not enforced or to in configured:
+        return None
+    entry = await allowed(pool, chain, to)
+    if entry is None:
+        return f"destination {to} is not on the allowlist"
+    if not entry.active:
+        return (
+            f"destination {to} is on the allowlist but cooling off until "
+            f"{entry.active_at:%Y-%m-%d %H:%M} UTC"
+        )
+    return None

@@ -38,7 +38,7 @@ from starter.client import withdrawals
 from starter.client.errors import Refused
 from starter.client.signer import Signer
 from starter.runtime.settings import Settings
-from store import authority
+from store import authority, policy
 
 log = logging.getLogger("walletflow.bot")
 
@@ -136,9 +136,9 @@ async def withdraw(
     hot = settings.hot_wallet(req.chain)
     if hot and req.to == hot.strip():
         raise UserError("the destination is the hot wallet itself")
-    allowlist = {a.strip() for a in settings.withdrawal_allowlist.split(",") if a.strip()}
-    if allowlist and req.to not in allowlist:
-        raise UserError(f"destination {req.to} is not on the withdrawal allowlist")
+    refusal = await policy.allowlist_refusal(pool, req.chain, req.to, *settings.allowlist())
+    if refusal is not None:
+        raise UserError(refusal)
     await may_withdraw(pool, req, for_user(signer, user.id))
     summary = "\n".join(
         [
