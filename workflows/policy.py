@@ -17,15 +17,11 @@ few hundred changes, carrying the nonces of statements that have not expired yet
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     import chains
     from core import activity_names as act
     from core.errors import InvalidInput
@@ -38,9 +34,9 @@ with workflow.unsafe.imports_passed_through():
         PolicyState,
         PolicyWrite,
     )
+    from workflows.steps import local, parsed
 
 CHANGES_PER_RUN = 500  # then continue as new: the history stays short
-QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
 @workflow.defn(name="PolicyWorkflow")
@@ -105,7 +101,7 @@ class PolicyWorkflow:
         async with self.one_at_a_time:
             self.changes += 1
             statement = change.intent.intent
-            roster = await self._local(act.LOAD_ROSTER, Roster)
+            roster = await local(act.LOAD_ROSTER, Roster)
             verdict = verify(
                 change.intent,
                 roster,
@@ -125,7 +121,7 @@ class PolicyWorkflow:
                 key=f"{workflow.info().workflow_id}:{_update_id()}",
             )
             if not verdict.ok:
-                await self._local(act.AUDIT, type(None), entry)
+                await local(act.AUDIT, type(None), entry)
                 return PolicyOutcome(outcome="refused", reason=verdict.reason)
             self.nonces[statement.nonce] = statement.expires_at
             write = PolicyWrite(
@@ -135,19 +131,14 @@ class PolicyWorkflow:
                 reason=change.reason,
                 audit=entry,
             )
-            outcome = await self._local(act.SET_POLICY, PolicyOutcome, write)
+            outcome = await local(act.SET_POLICY, PolicyOutcome, write)
             if action in ("freeze", "unfreeze"):
                 self.frozen = action == "freeze"
             return outcome
 
     def _parsed(self, action: PolicyAction, payload: Any) -> None:
         """ValueError (the update is rejected, nothing recorded) if `payload` is malformed."""
-        try:
-            change = PolicyChange.model_validate(payload)
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"]) or "payload"
-            raise ValueError(f"not a signed policy change: {where}: {problem['msg']}") from None
+        change = parsed(PolicyChange, payload, "policy change")
         if action in ("allow", "disallow"):
             if change.address is None:
                 raise ValueError(f"{action} needs the destination address")
@@ -159,15 +150,6 @@ class PolicyWorkflow:
                 raise ValueError(f"{action}: give the address in its canonical form {canonical}")
         elif change.address is not None:
             raise ValueError(f"{action} takes no address")
-
-    async def _local(self, name: str, result_type: type[Any], *args: Any) -> Any:
-        return await workflow.execute_local_activity(
-            name,
-            args=list(args),
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=QUICK,
-        )
 
 
 def _update_id() -> str:

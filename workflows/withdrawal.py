@@ -41,8 +41,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from core import activity_names as act
     from core import search_attributes as sa
     from core import texts
@@ -65,15 +63,10 @@ with workflow.unsafe.imports_passed_through():
         WithdrawalState,
         WithdrawalStatus,
     )
+    from workflows.steps import QUICK, local, parsed
 
 R = TypeVar("R")
 
-QUICK = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2,
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["InvalidInput", "PolicyViolation", "InsufficientFunds", "Frozen"],
-)
 UNDECIDED_AFTER = timedelta(hours=1)
 KEEP_DECISIONS = "manual-review-keeps-decisions"  # workflow.patched id, see _manual_review
 SIGNED_INTENTS = "signed-intents"  # workflow.patched id: authority by signed statements
@@ -115,7 +108,7 @@ class WithdrawalWorkflow:
                 return await self._finish("rejected", refusal)
             req = self.req  # requested_by is now the verified identity
         try:
-            self.prepared = await self._local(act.PREPARE_WITHDRAWAL, PreparedWithdrawal, req)
+            self.prepared = await local(act.PREPARE_WITHDRAWAL, PreparedWithdrawal, req)
         except REFUSED as exc:
             return await self._finish("failed", _reason(exc))
         self._publish()
@@ -140,7 +133,7 @@ class WithdrawalWorkflow:
                 if not self._signed_intents():
                     break
                 # Before signing, the roster as it is now: a revoked key stops counting.
-                refusal = self._recount(await self._local(act.LOAD_ROSTER, Roster))
+                refusal = self._recount(await local(act.LOAD_ROSTER, Roster))
                 if refusal is not None:
                     return await self._finish("rejected", refusal)
                 if len(self.approvals) >= self._required():
@@ -155,7 +148,7 @@ class WithdrawalWorkflow:
         #    unfreeze until the request's deadline.
         try:
             await self._unfrozen(
-                lambda: self._local(act.RESERVE_WITHDRAWAL, type(None), req, self.prepared)
+                lambda: local(act.RESERVE_WITHDRAWAL, type(None), req, self.prepared)
             )
         except StoppedWhileFrozen as stop:
             return await self._finish(stop.state, str(stop))
@@ -310,7 +303,7 @@ class WithdrawalWorkflow:
         self, action: Action, intent: SignedIntent, params: dict[str, Any]
     ) -> Verdict:
         """The statement against the roster as it is now (re-read: revocations count)."""
-        roster = await self._local(act.LOAD_ROSTER, Roster)
+        roster = await local(act.LOAD_ROSTER, Roster)
         verdict = verify(
             intent,
             roster,
@@ -410,7 +403,7 @@ class WithdrawalWorkflow:
 
     async def _still_authorized(self) -> str | None:
         """Before a new signature: the requester and the approvals, with the roster of now."""
-        refusal = self._recount(await self._local(act.LOAD_ROSTER, Roster))
+        refusal = self._recount(await local(act.LOAD_ROSTER, Roster))
         assert self.prepared is not None
         short = self.prepared.approval_required and len(self.approvals) < self._required()
         if refusal is None and short:
@@ -471,7 +464,7 @@ class WithdrawalWorkflow:
     ) -> None:
         """Every statement, accepted or refused, in the append-only audit log."""
         statement = intent.intent if intent is not None else None
-        await self._local(
+        await local(
             act.AUDIT,
             type(None),
             AuditEntry(
@@ -496,7 +489,7 @@ class WithdrawalWorkflow:
             prepared=self.prepared,
         )
         if not self._signed_intents():
-            return await self._local(act.SIGN_WITHDRAWAL, SignedVersion, request)
+            return await local(act.SIGN_WITHDRAWAL, SignedVersion, request)
         return await workflow.execute_local_activity(
             act.SIGN_WITHDRAWAL,
             request,
@@ -657,7 +650,7 @@ class WithdrawalWorkflow:
             self.reason = reason
         self._publish()
         if state in ("awaiting_approval", "broadcast", "manual_review"):
-            await self._local(
+            await local(
                 act.RECORD_WITHDRAWAL,
                 type(None),
                 LedgerChange(
@@ -677,7 +670,7 @@ class WithdrawalWorkflow:
         self.reason = reason or self.reason
         self._publish()
         if self.prepared is not None:  # registered: the ledger and the row follow
-            await self._local(
+            await local(
                 act.RECORD_WITHDRAWAL,
                 type(None),
                 LedgerChange(
@@ -716,16 +709,6 @@ class WithdrawalWorkflow:
             buttons=buttons,
         )
 
-    async def _local(self, name: str, result_type: type[R], *args: Any) -> R:
-        """Short, idempotent steps run as local activities: one marker event each."""
-        return await workflow.execute_local_activity(
-            name,
-            args=list(args),
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=QUICK,
-        )
-
     def _publish(self) -> None:
         updates = [sa.STATUS.value_set(self.state), sa.CHAIN.value_set(self.req.chain)]
         if self.prepared:
@@ -744,13 +727,7 @@ class WithdrawalWorkflow:
 
 
 def _parsed(payload: Any) -> Decision:
-    """A decision's payload, or ValueError (the update is rejected) saying what is wrong."""
-    try:
-        return Decision.model_validate(payload)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "payload"
-        raise ValueError(f"not a signed decision: {where}: {problem['msg']}") from None
+    return parsed(Decision, payload, "decision")
 
 
 def _update_id() -> str:

@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 from solders.keypair import Keypair
 
-from core.models import PolicyAction
+from core.models import PolicyAction, WithdrawalRequest
 from starter.client import policy, withdrawals
 from tests.support.ids import new_request_id
 from tests.support.stack import Stack, eventually
@@ -27,6 +27,19 @@ async def freeze(stack: Stack, action: PolicyAction = "freeze") -> None:
     assert outcome.outcome == "accepted", outcome
 
 
+def sol_request(stack: Stack, to: str, request_id: str | None = None) -> WithdrawalRequest:
+    """A small SOL withdrawal request, to be signed by the start."""
+    return withdrawals.build_request(
+        stack.settings,
+        chain="solana",
+        asset="SOL",
+        to=to,
+        amount=AMOUNT,
+        request_id=request_id or new_request_id(),
+        requested_by="signed",
+    )
+
+
 async def frozen_at(pool: asyncpg.Pool) -> datetime:
     row = await pool.fetchrow("SELECT frozen, changed_at FROM chain_policy WHERE chain = 'solana'")
     assert row is not None and row["frozen"]
@@ -39,15 +52,7 @@ async def test_freeze_during_a_burst_of_100(stack: Stack, pool: asyncpg.Pool) ->
     recipients = [str(Keypair().pubkey()) for _ in range(BURST)]
     ids = [new_request_id() for _ in range(BURST)]
     for request_id, to in zip(ids, recipients, strict=True):
-        req = withdrawals.build_request(
-            stack.settings,
-            chain="solana",
-            asset="SOL",
-            to=to,
-            amount=AMOUNT,
-            request_id=request_id,
-            requested_by="signed",
-        )
+        req = sol_request(stack, to, request_id)
         await withdrawals.start(stack.client, stack.settings, req, by)
         if request_id == ids[BURST // 3]:
             await freeze(stack)  # a third in: some are signed, some sent, some not started
@@ -90,15 +95,9 @@ async def test_freeze_during_a_burst_of_100(stack: Stack, pool: asyncpg.Pool) ->
 async def test_a_frozen_withdrawal_fails_at_its_deadline(stack: Stack, pool: asyncpg.Pool) -> None:
     await freeze(stack)
     try:
-        req = withdrawals.build_request(
-            stack.settings,
-            chain="solana",
-            asset="SOL",
-            to=str(Keypair().pubkey()),
-            amount=AMOUNT,
-            request_id=new_request_id(),
-            requested_by="signed",
-        ).model_copy(update={"approval_timeout_seconds": 4})
+        req = sol_request(stack, str(Keypair().pubkey())).model_copy(
+            update={"approval_timeout_seconds": 4}
+        )
         await withdrawals.start(stack.client, stack.settings, req, stack.signer("operator"))
         result = await withdrawals.handle(stack.client, req.request_id).result()
     finally:
@@ -112,15 +111,7 @@ async def test_a_frozen_withdrawal_fails_at_its_deadline(stack: Stack, pool: asy
 async def test_a_cancel_ends_the_wait_for_an_unfreeze(stack: Stack, pool: asyncpg.Pool) -> None:
     await freeze(stack)
     try:
-        req = withdrawals.build_request(
-            stack.settings,
-            chain="solana",
-            asset="SOL",
-            to=str(Keypair().pubkey()),
-            amount=AMOUNT,
-            request_id=new_request_id(),
-            requested_by="signed",
-        )
+        req = sol_request(stack, str(Keypair().pubkey()))
         await withdrawals.start(stack.client, stack.settings, req, stack.signer("operator"))
 
         async def waiting() -> bool:

@@ -1,0 +1,45 @@
+"""What the workflows share: their short steps as local activities, and the parsing of an
+update's untyped argument in a validator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
+
+# Expected business refusals are non-retryable; anything else is retried, at most every 30 s.
+QUICK = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["InvalidInput", "PolicyViolation", "InsufficientFunds", "Frozen"],
+)
+
+
+async def local(name: str, result_type: type[R], *args: Any) -> R:
+    """A short, idempotent step as a local activity: one marker event."""
+    return await workflow.execute_local_activity(
+        name,
+        args=list(args),
+        result_type=result_type,
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=QUICK,
+    )
+
+
+def parsed(model: type[M], payload: Any, what: str) -> M:
+    """`payload` as `model`, or ValueError (a validator's rejection) naming what is wrong.
+    Update arguments arrive untyped: one that does not parse must reject the update, not fail
+    the workflow task (which would stall the workflow)."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "payload"
+        raise ValueError(f"not a signed {what}: {where}: {problem['msg']}") from None
