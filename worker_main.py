@@ -93,6 +93,7 @@ async def plan_chain(
         allowlist_enforced=allowlist_enforced,
         allowlist=allowlist,
         max_versions=settings.max_versions,
+        searchable_destination=settings.codec_keys is None,
     )
     await policy_store.ensure_chain(pool, chain)  # the row freezes lock: it must exist
     authority = AuthorityActivities(pool)
@@ -187,12 +188,11 @@ async def run_workers(
     health: Health | None = None,
 ) -> None:
     """Serve `queues` until `stop` is set (or SIGTERM/SIGINT when run as a program)."""
-    if not settings.database_url:
-        raise UserError("DATABASE_URL is not set (the worker needs PostgreSQL)")
+    dsn = settings.require_dsn("the worker needs PostgreSQL")
     stop = stop or asyncio.Event()
     client = client or await connect(settings)
     async with AsyncExitStack() as stack:
-        pool = await create_pool(settings.database_url, max_size=20)
+        pool = await create_pool(dsn, max_size=20)
         stack.push_async_callback(pool.close)
         workers = []
         plans = []

@@ -96,6 +96,7 @@ class Policy:
     allowlist_enforced: bool = False
     allowlist: set[str] = field(default_factory=set)
     max_versions: int = 3  # signed versions before giving up, each proven dead first
+    searchable_destination: bool = True  # False when payloads are encrypted (see the model)
 
     def threshold(self, symbol: str) -> Decimal | None:
         return self.approval_thresholds.get(symbol.upper())
@@ -169,6 +170,7 @@ class WithdrawalActivities:
             approval_reason=why,
             approvals_required=max(approvals, 1),
             max_versions=self.policy.max_versions,
+            searchable_destination=self.policy.searchable_destination,
         )
         await self._check_limits(req, prepared)
         try:

@@ -106,7 +106,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,7 @@ from starter.devstack import (
     write_devnet_keys,
 )
 from starter.devstack.principals import BOT_USERS, DEV_PRINCIPALS, dev_key
-from starter.runtime.settings import Settings
+from starter.runtime.settings import ENV_NAMES, Settings
 from store.db import create_pool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,12 +164,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """`settings` as the environment a worker subprocess reads (nothing inherited for them)."""
-    names = {f.alias for f in Settings.model_fields.values() if f.alias}
-    env = {k: v for k, v in os.environ.items() if k not in names}
-    for name, info in Settings.model_fields.items():
-        value = getattr(settings, name)
-        if value is not None and info.alias:
-            env[info.alias] = str(value)
+    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES} | settings.as_env()
     env["PYTHONUNBUFFERED"] = "1"
     # Workers read and write .pyc files, as an installed package has them: the workflow
     # sandbox re-imports a workflow's module for every workflow, and without bytecode it
@@ -258,7 +253,7 @@ class BenchStack:
         if self.two_of_n:
             self.approvers = approvers(self.settings, self.requester.identity, APPROVERS)
         self.client = await connect(self.settings)
-        self.pool = await create_pool(self.settings.database_url or "", max_size=4)
+        self.pool = await create_pool(self.settings.dsn or "", max_size=4)
 
     async def _start_devnet(self, chain: str) -> None:
         if chain == "solana":
@@ -1125,10 +1120,19 @@ def main() -> None:
         parser.exit(2, "bench/withdrawals.py: --profile samples one worker: use --workers 1\n")
     if args.profile and (missing := cpu_profile.missing_tools()):
         parser.exit(2, f"bench/withdrawals.py: {missing}\n")
+    run_and_save(parser, args, bench)
+
+
+def run_and_save(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    bench: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+) -> None:
+    """Run `bench`, print its figures and save them to `args.out` (JSON)."""
     try:
         result = asyncio.run(bench(args))
     except RuntimeError as exc:  # a part of the stack or a sampler that did not start
-        parser.exit(1, f"bench/withdrawals.py: {exc}\n")
+        parser.exit(1, f"{parser.prog}: {exc}\n")
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -250,6 +250,9 @@ class PreparedWithdrawal(BaseModel):
     approval_reason: str | None = None
     approvals_required: int = 1  # distinct approvers, when approval_required (M of N)
     max_versions: int = 3  # signed versions before giving up: the worker's bound
+    # Published as the WalletflowAddress search attribute, which Temporal stores in clear:
+    # off when payloads are encrypted, so the destination stays inside them.
+    searchable_destination: bool = True
 
 
 class SignRequest(BaseModel):

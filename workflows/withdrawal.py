@@ -714,9 +714,10 @@ class WithdrawalWorkflow:
         if self.prepared:
             updates += [
                 sa.ASSET.value_set(self.prepared.symbol),
-                sa.ADDRESS.value_set(self.prepared.to),
                 sa.REQUESTED_BY.value_set(self.requester),
             ]
+            if self.prepared.searchable_destination:
+                updates.append(sa.ADDRESS.value_set(self.prepared.to))
         workflow.upsert_search_attributes(updates)
 
     def _cancel_reason(self) -> str:

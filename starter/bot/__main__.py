@@ -22,8 +22,7 @@ async def amain() -> None:
     settings = load_settings()
     # Logging, SDK metrics, tracing and /healthz, /readyz, /metrics first (runtime.telemetry).
     async with telemetry.process(settings, name="bot") as health:
-        if not settings.database_url:
-            raise UserError("DATABASE_URL is not set (the bot lists wallets from PostgreSQL)")
+        dsn = settings.require_dsn("the bot lists wallets from PostgreSQL")
         signer = bot_signer(settings)  # the service key it signs for Telegram users with
         stop = asyncio.Event()
 
@@ -34,7 +33,7 @@ async def amain() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, shutdown)
         client = await connect(settings)
-        pool = await create_pool(settings.database_url, max_size=5)
+        pool = await create_pool(dsn, max_size=5)
         health.add_check("postgres", lambda: pool.fetchval("SELECT 1"))
         health.add_check("temporal", lambda: client.service_client.check_health())
         try:

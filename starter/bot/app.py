@@ -120,7 +120,7 @@ async def register_commands(bot: Bot) -> None:
 
 def webhook_secret(settings: Settings) -> str:
     """Derived from the token: only Telegram (which knows the token's owner) can post updates."""
-    token = settings.telegram_bot_token or ""
+    token = settings.bot_token or ""
     return hashlib.sha256(f"walletflow-webhook:{token}".encode()).hexdigest()[:48]
 
 

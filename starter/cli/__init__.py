@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 import chains
 from core.errors import UserError
-from starter.cli import authority, exits, policy, setup
+from starter.cli import authority, codec, exits, policy, setup
 from starter.cli.output import emit_json, err, say, table
 from starter.cli.output import out as console
 from starter.cli.params import asset_argument, chain_argument
@@ -40,6 +40,7 @@ app = typer.Typer(
 WHEN = "%Y-%m-%d %H:%M:%S"
 JSON_HELP = "print one JSON document on stdout (prose goes to stderr)"
 setup.register(app)
+codec.register(app)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -65,14 +66,20 @@ def _root(
 
 
 @app.command()
-def dev() -> None:
+def dev(
+    encrypt: bool = typer.Option(
+        False,
+        help="encrypt every payload (a dev key in $WALLETFLOW_HOME/keys) and run the codec "
+        "server the Web UI decodes through",
+    ),
+) -> None:
     """Run the whole stack locally: Temporal + Web UI, PostgreSQL, devnets, workers, bot."""
     from starter.devstack import DevStack
 
     def progress(component: str, state: str) -> None:
         err.print(f"[dim]walletflow dev:[/] {component} {state}")
 
-    code = run(DevStack(load_settings(), progress=progress).run())
+    code = run(DevStack(load_settings(), progress=progress, encrypt=encrypt).run())
     raise typer.Exit(code)
 
 
@@ -96,12 +103,10 @@ def migrate() -> None:
     from store.db import create_pool
     from store.db import migrate as apply
 
-    settings = load_settings()
-    if not settings.database_url:
-        raise UserError("DATABASE_URL is not set")
+    dsn = load_settings().require_dsn()
 
     async def go() -> list[str]:
-        pool = await create_pool(settings.database_url or "", max_size=1)
+        pool = await create_pool(dsn, max_size=1)
         try:
             return await apply(pool)
         finally:
@@ -133,9 +138,7 @@ def show_settings(
             )
             print(f"| `{env}` | {default} | {meaning} |")
         else:
-            value = getattr(current, name)
-            shown = "***" if value and "TOKEN" in env else str(value)
-            table.add_row(env, shown, meaning)
+            table.add_row(env, current.shown(name), meaning)
     if not markdown:
         console.print(table)
 

@@ -147,8 +147,8 @@ def _decide(
 
 def database_url(settings: Settings) -> str:
     """DATABASE_URL; unset, the embedded PostgreSQL of a running `walletflow dev` (devnet.json)."""
-    if settings.database_url:
-        return settings.database_url
+    if settings.dsn:
+        return settings.dsn
     try:
         doc = json.loads((settings.home / "devnet.json").read_text())
         url = str(doc["postgres"]["url"])

@@ -71,17 +71,11 @@ async def _connect(settings: Settings, deadline: Deadline | None) -> Client:
         await asyncio.sleep(1)
 
 
-def _database_url(settings: Settings) -> str:
-    if not settings.database_url:
-        raise UserError("DATABASE_URL is not set")
-    return settings.database_url
-
-
 async def apply(settings: Settings, timeout: float, retention: timedelta) -> dict[str, Any]:
     from starter.client import cluster
     from store.db import create_pool, migrate
 
-    dsn = _database_url(settings)
+    dsn = settings.require_dsn()
     deadline = Deadline(timeout)
     name = settings.temporal_namespace
     client = await _connect(settings, deadline)
@@ -141,7 +135,7 @@ async def status(settings: Settings) -> dict[str, Any]:
     from store.db import create_pool
     from store.migrate import migration_status
 
-    dsn = _database_url(settings)
+    dsn = settings.require_dsn()
     client = await _connect(settings, None)
     name = settings.temporal_namespace
     ns = await cluster.describe_namespace(client, name)

@@ -95,6 +95,14 @@ async def start(
     if req.intent is None:
         req = signed(req, by or signer(settings))
     workflow_id = withdrawal_id(req.request_id)
+    attributes = [
+        SearchAttributePair(sa.CHAIN, req.chain),
+        SearchAttributePair(sa.ASSET, req.asset),
+        SearchAttributePair(sa.STATUS, "requested"),
+        SearchAttributePair(sa.REQUESTED_BY, req.requested_by),
+    ]
+    if client.data_converter.payload_codec is None:  # search attributes are stored in clear
+        attributes.append(SearchAttributePair(sa.ADDRESS, req.to))
     try:
         await client.start_workflow(
             WithdrawalWorkflow.run,
@@ -103,15 +111,8 @@ async def start(
             task_queue=settings.task_queue(req.chain),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.CHAIN, req.chain),
-                    SearchAttributePair(sa.ASSET, req.asset),
-                    SearchAttributePair(sa.ADDRESS, req.to),
-                    SearchAttributePair(sa.STATUS, "requested"),
-                    SearchAttributePair(sa.REQUESTED_BY, req.requested_by),
-                ]
-            ),
+            search_attributes=TypedSearchAttributes(attributes),
+            # a payload: encrypted with the rest when the codec is on
             static_summary=f"{req.amount} {req.asset} to {req.to} on {req.chain}",
         )
     except WorkflowAlreadyStartedError:

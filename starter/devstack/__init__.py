@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
 
@@ -35,6 +37,7 @@ from starter.client import connect, register_search_attributes
 from starter.devstack.postgres import EmbeddedPostgres
 from starter.devstack.principals import provision
 from starter.devstack.proc import die_with_parent
+from starter.runtime.codec import new_key
 from starter.runtime.settings import QUEUES, Settings, devnet_tokens
 from store.db import create_pool, migrate, redact
 
@@ -70,6 +73,7 @@ class Endpoints:
     postgres: str = ""
     nodes: dict[str, str | None] = field(default_factory=dict)  # chain -> node URL(s)
     telegram_api: str | None = None
+    codec: str | None = None  # the codec server (walletflow dev --encrypt)
     devnets: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,10 +109,22 @@ class DevStack:
         *,
         console: Console | None = None,
         progress: Callable[[str, str], None] | None = None,
+        encrypt: bool = False,
     ) -> None:
+        self.home = settings.home.resolve()
+        self.encrypt = encrypt
+        if encrypt:  # the dev key and token, unless the settings name their own
+            keys, token = dev_codec_files(self.home)
+            settings = settings.model_copy(
+                update={
+                    "codec_keys": settings.codec_keys or SecretStr(f"file:{keys}"),
+                    "codec_server_token": settings.codec_server_token
+                    or SecretStr(token.read_text().strip()),
+                }
+            )
+            self.codec_token_file = token
         self.settings = settings
         self.progress = progress or (lambda component, state: None)  # ("postgres", "ready")
-        self.home = settings.home.resolve()
         self.console = console or Console(stderr=False)
         self.children: list[Child] = []
         self.pg: EmbeddedPostgres | None = None
@@ -124,7 +140,7 @@ class DevStack:
     def devnets_needed(self) -> list[str]:
         s = self.settings
         wanted = {name: s.env(spec.ENV.rpc_url) for name, spec in chains.REGISTRY.items()}
-        wanted[TELEGRAM] = s.telegram_bot_token
+        wanted[TELEGRAM] = s.bot_token
         return [name for name, configured in wanted.items() if not configured]
 
     def check_ports(self) -> None:
@@ -132,6 +148,8 @@ class DevStack:
         if self.local_temporal:
             ensure_port_free(s.temporal_port, "TEMPORAL_ADDRESS")
             ensure_port_free(s.temporal_ui_port, "TEMPORAL_UI_PORT")
+        if self.encrypt:
+            ensure_port_free(s.codec_server_port, "WALLETFLOW_CODEC_SERVER_PORT")
         if not s.database_url and s.postgres_port:
             ensure_port_free(s.postgres_port, "WALLETFLOW_POSTGRES_PORT")
         ports = {
@@ -181,13 +199,15 @@ class DevStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.settings.codec_keys:  # the dev key of --encrypt, or the user's
+            env["WALLETFLOW_CODEC_KEYS"] = self.settings.codec_keys.get_secret_value()
         for name, spec in chains.REGISTRY.items():
             if e.nodes.get(name):
                 url = str(e.nodes[name])
                 env[spec.ENV.rpc_url] = two_providers(url) if name in e.devnets else url
         if e.telegram_api:
             env["TELEGRAM_API_URL"] = e.telegram_api
-            env["TELEGRAM_BOT_TOKEN"] = self.settings.telegram_bot_token or DEVNET_BOT_TOKEN
+            env["TELEGRAM_BOT_TOKEN"] = self.settings.bot_token or DEVNET_BOT_TOKEN
         if TELEGRAM in e.devnets:
             # Demo users of the stand-in, so /withdraw and approvals work right after start.
             for role, env_name in DEMO_ROLES.items():
@@ -247,6 +267,9 @@ class DevStack:
         ]
         for key in search_attributes.ALL:
             args += ["--search-attribute", f"{key.name}=Keyword"]
+        if self.encrypt:  # same host as the UI: the codec's session cookie is SameSite=Strict
+            self.endpoints.codec = f"http://localhost:{s.codec_server_port}"
+            args += ["--ui-codec-endpoint", self.endpoints.codec]
         child = await self.spawn("temporal", args)
         self.endpoints.temporal = f"127.0.0.1:{s.temporal_port}"
         self.endpoints.web_ui = f"http://localhost:{s.temporal_ui_port}"
@@ -274,10 +297,36 @@ class DevStack:
                     raise UserError(f"the Temporal Web UI did not answer; see {child.log}")
                 await asyncio.sleep(0.2)
 
+    async def start_codec_server(self) -> None:
+        """`walletflow codec-server` for the Web UI (and `temporal --codec-endpoint`)."""
+        if not self.encrypt:
+            return
+        s = self.settings
+        assert s.codec_keys and s.codec_server_token  # __init__ made them for --encrypt
+        env = dict(os.environ) | {
+            "WALLETFLOW_CODEC_KEYS": s.codec_keys.get_secret_value(),
+            "WALLETFLOW_CODEC_SERVER_TOKEN": s.codec_server_token.get_secret_value(),
+            "WALLETFLOW_CODEC_UI_ORIGIN": f"http://localhost:{s.temporal_ui_port}",
+        }
+        args = ["codec-server", "--host", "127.0.0.1", "--port", str(s.codec_server_port)]
+        child = await self.spawn("codec", [sys.executable, "-m", "starter", *args], env=env)
+        self.endpoints.codec = f"http://localhost:{s.codec_server_port}"
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient() as http:
+            while True:
+                if child.proc.returncode is not None:
+                    raise UserError(f"the codec server exited at start; see {child.log}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"{self.endpoints.codec}/healthz")).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise UserError(f"the codec server did not answer; see {child.log}")
+                await asyncio.sleep(0.1)
+
     async def start_postgres(self) -> None:
         s = self.settings
-        if s.database_url:
-            dsn = s.database_url
+        if s.dsn:
+            dsn = s.dsn
         else:
             self.pg = EmbeddedPostgres(self.home / "postgres", s.postgres_port or free_port())
             try:
@@ -301,7 +350,7 @@ class DevStack:
         for name, spec in chains.REGISTRY.items():
             if s.env(spec.ENV.rpc_url):
                 self.endpoints.nodes[name] = str(s.env(spec.ENV.rpc_url))
-        if s.telegram_bot_token:
+        if s.bot_token:
             self.endpoints.telegram_api = s.telegram_api_url
         if not names:
             return
@@ -384,6 +433,13 @@ class DevStack:
                 else None,
                 **e.devnets.get(TELEGRAM, {}),
             },
+            "codec": {
+                "endpoint": e.codec,
+                "token_file": str(self.codec_token_file),
+                "keys": "file:" + str(dev_codec_files(self.home)[0]),
+            }
+            if e.codec
+            else None,
             "task_queues": {q: self.settings.task_queue(q) for q in QUEUES},
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -404,6 +460,15 @@ class DevStack:
                 for name, spec in chains.REGISTRY.items()
             ),
             ("Telegram", e.telegram_api or "api.telegram.org"),
+            *(
+                [
+                    ("Codec", f"{e.codec}  sign in at {e.codec}/login"),
+                    ("", f"token: {self.codec_token_file}; then in the Web UI's codec settings,"),
+                    ("", "turn on 'Include cross-origin credentials'"),
+                ]
+                if e.codec
+                else []
+            ),
             ("devnet.json", str(devnet_json)),
         ]
         body = "\n".join(f"[bold]{k:<12}[/] {v}" for k, v in rows)
@@ -425,8 +490,8 @@ class DevStack:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
         self.check_ports()
-        if self.settings.database_url:  # fail before starting anything
-            pool = await create_pool(self.settings.database_url, max_size=1)
+        if self.settings.dsn:  # fail before starting anything
+            pool = await create_pool(self.settings.dsn, max_size=1)
             await pool.close()
         for sub in ("logs", "run", "devnet"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
@@ -435,6 +500,7 @@ class DevStack:
                 self._step("temporal", self.start_temporal()),
                 self._step("postgres", self.start_postgres()),
                 self._step("devnets", self.start_devnets()),
+                self._step("codec", self.start_codec_server()),
             )
             stop_wait: asyncio.Future[Any] = loop.create_task(self._stop.wait())
             done, _ = await asyncio.wait({startup, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -526,6 +592,17 @@ def write_devnet_keys(home: Path, devnets: dict[str, Any], index: int = 0) -> Pa
     path.chmod(0o600)
     path.write_text(json.dumps(keys))
     return path
+
+
+def dev_codec_files(home: Path) -> tuple[Path, Path]:
+    """The dev payload key ring and codec-server token, made once, readable by us only."""
+    keys, token = home / "keys" / "codec.keys", home / "keys" / "codec-token"
+    for path, make in ((keys, new_key), (token, lambda: secrets.token_urlsafe(32))):
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(make() + "\n")
+    return keys, token
 
 
 def _temporal_binary() -> str:

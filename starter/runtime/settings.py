@@ -7,12 +7,14 @@ so a field added here is documented there by construction.
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import chains
@@ -39,6 +41,76 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field(
         "default", alias="TEMPORAL_NAMESPACE", description="Temporal namespace of every workflow."
     )
+    temporal_profile: str | None = Field(
+        None,
+        alias="TEMPORAL_PROFILE",
+        description="Profile of the Temporal config file (envconfig, shared with the `temporal` "
+        "CLI). Unset: `default`.",
+    )
+    temporal_config_file: Path | None = Field(
+        None,
+        alias="TEMPORAL_CONFIG_FILE",
+        description="Temporal config file (TOML profiles). Unset: the SDK's default location "
+        "(~/.config/temporalio/temporal.toml), if present. `TEMPORAL_*` variables override it.",
+    )
+    temporal_api_key: SecretStr | None = Field(
+        None,
+        alias="TEMPORAL_API_KEY",
+        description="API key sent as `Authorization: Bearer`. Turns TLS on unless TEMPORAL_TLS "
+        "is `false`.",
+    )
+    temporal_tls: bool | None = Field(
+        None,
+        alias="TEMPORAL_TLS",
+        description="`true`: TLS to Temporal (system CAs unless a CA is given). `false`: never. "
+        "Unset: TLS when an API key or a TLS file is configured. Dev: plaintext on localhost.",
+    )
+    temporal_tls_server_ca_cert_path: Path | None = Field(
+        None,
+        alias="TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        description="PEM CA that signed the Temporal frontend's certificate (a private CA).",
+    )
+    temporal_tls_client_cert_path: Path | None = Field(
+        None,
+        alias="TEMPORAL_TLS_CLIENT_CERT_PATH",
+        description="PEM client certificate for mTLS (with TEMPORAL_TLS_CLIENT_KEY_PATH).",
+    )
+    temporal_tls_client_key_path: Path | None = Field(
+        None,
+        alias="TEMPORAL_TLS_CLIENT_KEY_PATH",
+        description="PEM private key of the mTLS client certificate.",
+    )
+    temporal_tls_server_name: str | None = Field(
+        None,
+        alias="TEMPORAL_TLS_SERVER_NAME",
+        description="Name the frontend's certificate must carry, when it differs from the "
+        "address's host (SNI and verification).",
+    )
+    codec_keys: SecretStr | None = Field(
+        None,
+        alias="WALLETFLOW_CODEC_KEYS",
+        description="Payload encryption keys, `KEY_ID:BASE64_32_BYTES` comma-separated (the first "
+        "encrypts, all decrypt), or `file:/path` holding that text (owner-only). Unset: payloads "
+        "in clear. `walletflow codec-key` makes one.",
+    )
+    codec_server_token: SecretStr | None = Field(
+        None,
+        alias="WALLETFLOW_CODEC_SERVER_TOKEN",
+        description="Bearer token of `walletflow codec-server` (`temporal --codec-auth`, and the "
+        "Web UI's login). Unset: the codec server refuses to start.",
+    )
+    codec_server_port: int = Field(
+        8234,
+        alias="WALLETFLOW_CODEC_SERVER_PORT",
+        ge=1,
+        le=65535,
+        description="Port of `walletflow codec-server`.",
+    )
+    codec_ui_origin: str = Field(
+        "http://localhost:8233",
+        alias="WALLETFLOW_CODEC_UI_ORIGIN",
+        description="The Web UI's origin, the only one the codec server's CORS allows.",
+    )
     temporal_ui_port: int = Field(
         8233, alias="TEMPORAL_UI_PORT", ge=1, le=65535, description="Web UI port of the dev server."
     )
@@ -47,7 +119,7 @@ class Settings(BaseSettings):
         alias="WALLETFLOW_TASK_QUEUE_PREFIX",
         description="Task queues are {prefix}solana, {prefix}tron and {prefix}notify.",
     )
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         None,
         alias="DATABASE_URL",
         description="PostgreSQL DSN. Unset: `walletflow dev` runs an embedded PostgreSQL.",
@@ -69,10 +141,16 @@ class Settings(BaseSettings):
         alias="TRON_API_URL",
         description="TRON full-node HTTP API URL(s), comma-separated. Unset: local devnet.",
     )
-    telegram_bot_token: str | None = Field(
+    telegram_bot_token: SecretStr | None = Field(
         None,
         alias="TELEGRAM_BOT_TOKEN",
         description="Bot token. Unset: the local Telegram stand-in with a devnet token.",
+    )
+    tron_api_key: SecretStr | None = Field(
+        None,
+        alias="TRON_API_KEY",
+        description="TronGrid API key, sent as `TRON-PRO-API-KEY` on every TRON request (to any "
+        "TRON_API_URL, proxies included). Unset: no key.",
     )
     telegram_api_url: str | None = Field(
         None,
@@ -336,6 +414,61 @@ class Settings(BaseSettings):
         """The value of the setting whose environment variable is `name` (`ChainEnv` names)."""
         return getattr(self, _FIELD_OF_ENV[name])
 
+    @property
+    def dsn(self) -> str | None:
+        """DATABASE_URL in clear, for the one call that connects."""
+        return _reveal(self.database_url)
+
+    def require_dsn(self, why: str = "") -> str:
+        """DATABASE_URL in clear; one clear line (saying `why` it is needed) when unset."""
+        if not self.database_url:
+            raise UserError("DATABASE_URL is not set" + (f" ({why})" if why else ""))
+        return self.database_url.get_secret_value()
+
+    @property
+    def bot_token(self) -> str | None:
+        return _reveal(self.telegram_bot_token)
+
+    def temporal_env(self) -> dict[str, str]:
+        """The environment Temporal's envconfig reads: the process's TEMPORAL_* variables, plus
+        those set in `.env` or by code (which pydantic-settings saw and os.environ did not).
+        Only explicitly set fields count, so a profile file's address is not masked by our
+        default."""
+        env = {k: v for k, v in os.environ.items() if k.startswith("TEMPORAL_")}
+        for name in self.model_fields_set & _ENVCONFIG_FIELDS.keys():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[_ENVCONFIG_FIELDS[name]] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+        return env
+
+    def as_env(self) -> dict[str, str]:
+        """Every set value as the environment variable a subprocess reads it from (secrets in
+        clear: for a child process's environment only)."""
+        env = {}
+        for name, field in Settings.model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is not None and field.alias:
+                env[field.alias] = str(value)
+        return env
+
+    def shown(self, name: str) -> str:
+        """A setting's value for display: secrets masked, URLs without paths or credentials."""
+        value = getattr(self, name)
+        if value is None:
+            return "None"
+        if isinstance(value, SecretStr):
+            return "***" if value.get_secret_value() else ""
+        if name in _URL_FIELDS:
+            return ",".join(redact_url(u) for u in str(value).split(",") if u.strip())
+        return str(value)
+
     def rpc_urls(self, chain: str) -> list[str]:
         env = chains.get(chain).ENV.rpc_url
         text = str(self.env(env) or "")
@@ -434,6 +567,33 @@ class Settings(BaseSettings):
 
 
 _FIELD_OF_ENV = {f.alias: name for name, f in Settings.model_fields.items() if f.alias}
+ENV_NAMES = frozenset(_FIELD_OF_ENV)
+# Settings that Temporal's envconfig also reads, under the same variable names.
+_ENVCONFIG_FIELDS = {
+    name: str(f.alias)
+    for name, f in Settings.model_fields.items()
+    if f.alias and f.alias.startswith("TEMPORAL_") and f.alias != "TEMPORAL_UI_PORT"
+}
+_URL_FIELDS = {
+    name
+    for name, f in Settings.model_fields.items()
+    if f.alias and (f.alias.endswith("_URL") or f.alias == "OTEL_EXPORTER_OTLP_ENDPOINT")
+}
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def redact_url(url: str) -> str:
+    """scheme://host:port of a URL: its path, query and credentials may carry an API key
+    (`/v2/<key>`, `?api-key=`, `user:pass@`)."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.hostname:
+        return "***"
+    port = f":{parts.port}" if parts.port else ""
+    rest = "/***" if (parts.path.strip("/") or parts.query or parts.username) else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{rest}"
 
 
 def devnet_tokens(devnets: dict[str, Any], settings: Settings) -> dict[str, str]:

@@ -13,7 +13,7 @@ from starter.runtime.settings import Settings
 
 
 def make_bot(settings: Settings, *, timeout: float = 15) -> Bot:
-    if not settings.telegram_bot_token:
+    if not settings.bot_token:
         raise UserError("TELEGRAM_BOT_TOKEN is not set")
     session = (
         AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url), timeout=timeout)
@@ -21,7 +21,7 @@ def make_bot(settings: Settings, *, timeout: float = 15) -> Bot:
         else AiohttpSession(timeout=timeout)
     )
     return Bot(
-        settings.telegram_bot_token,
+        settings.bot_token,
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )

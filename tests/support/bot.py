@@ -195,7 +195,7 @@ async def list_bot_users(stack: Stack) -> None:
     module's Telegram users too, as an admin would with `walletflow principals add bot ...`."""
     users = {**BOT_USERS, **{f"tg:{uid}": roles for uid, roles in ROSTER.items()}}
     bot = Principal(id="bot", public_key=stack.signer("bot").public_key, users=users)
-    pool = await create_pool(stack.settings.database_url or "", max_size=1)
+    pool = await create_pool(stack.settings.dsn or "", max_size=1)
     try:
         await authority.add_principal(pool, bot, by="tests")
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -16,19 +15,14 @@ import httpx
 
 from starter.devstack import free_port
 from starter.runtime.settings import Settings
-from tests.support.stack import eventually
+from tests.support.stack import eventually, settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
-ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}
 
 
 def process_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a subprocess reads `settings` from (and nothing stray from ours)."""
-    env = {k: v for k, v in os.environ.items() if k not in ALIASES}
-    for name, field in Settings.model_fields.items():
-        value = getattr(settings, name)
-        if value is not None and field.alias:
-            env[field.alias] = str(value)
+    env = settings_env(settings)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

@@ -25,7 +25,7 @@ from core.ids import watch_id
 from starter.client.signer import Signer
 from starter.devstack import devnet_tokens, two_providers, write_devnet_keys
 from starter.devstack.principals import DEV_PRINCIPALS, dev_key, provision
-from starter.runtime.settings import Settings
+from starter.runtime.settings import ENV_NAMES, Settings
 from store.db import create_pool
 from worker_main import run_workers
 
@@ -159,7 +159,7 @@ def stack_settings(
 
 async def ensure_roster(settings: Settings) -> None:
     """The dev principals of `settings`' keys, in its database's roster (idempotent)."""
-    pool = await create_pool(settings.database_url or "", max_size=1)
+    pool = await create_pool(settings.dsn or "", max_size=1)
     try:
         await provision(pool, settings.signing_key().parent)
     finally:
@@ -203,15 +203,7 @@ async def settled_messages(
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """`settings` as the environment variables a subprocess (worker, CLI) reads."""
-    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
-    for name, info in Settings.model_fields.items():
-        value = getattr(settings, name)
-        if value is not None and info.alias:
-            env[info.alias] = str(value)
-    return env
-
-
-ENV_NAMES = {f.alias for f in Settings.model_fields.values() if f.alias}
+    return {k: v for k, v in os.environ.items() if k not in ENV_NAMES} | settings.as_env()
 
 
 def stack_cli_env(stack: Stack, home: Path) -> dict[str, str]:

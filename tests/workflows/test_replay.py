@@ -30,6 +30,7 @@ from solders.keypair import Keypair
 from temporalio.client import Client, WorkflowHistory
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 from tronpy.keys import PrivateKey
 
@@ -37,6 +38,7 @@ from core import search_attributes as sa
 from core.ids import monitor_id, watch_id
 from core.models import MonitorState, Subscription, Unsubscribe, WatchState, WithdrawalStatus
 from starter.client import monitors
+from starter.runtime.codec import KeyRing, new_key, with_codec
 from tests.support.ids import chat_id
 from tests.support.monitor import (
     SOL,
@@ -60,17 +62,19 @@ from workflows.withdrawal import KEEP_DECISIONS, SIGNED_INTENTS, WithdrawalWorkf
 HISTORIES = Path(__file__).parent / "histories"
 
 
-def replayer() -> Replayer:
+def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
     return Replayer(
         workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow, PolicyWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=converter,
     )
 
 
-async def replay(histories: list[WorkflowHistory]) -> None:
+async def replay(
+    histories: list[WorkflowHistory], converter: DataConverter = pydantic_data_converter
+) -> None:
     for history in histories:
         # Raises on a non-determinism error (or any workflow task failure) during replay.
-        result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+        result = await replayer(converter).replay_workflow(history, raise_on_replay_failure=True)
         assert result.replay_failure is None, history.workflow_id
 
 
@@ -97,6 +101,16 @@ def load(path: Path) -> WorkflowHistory:
 @pytest.mark.parametrize("path", stored(), ids=[p.stem for p in stored()])
 async def test_committed_histories_replay(path: Path) -> None:
     await replay([load(path)])
+
+
+# Turning the payload codec on needs no migration: histories written in clear replay on a
+# worker that encrypts (its codec passes plaintext payloads through).
+ENCRYPTING = with_codec(pydantic_data_converter, KeyRing.parse(new_key("replay")))
+
+
+@pytest.mark.parametrize("path", stored(), ids=[p.stem for p in stored()])
+async def test_committed_histories_replay_with_the_codec_on(path: Path) -> None:
+    await replay([load(path)], ENCRYPTING)
 
 
 # How each committed withdrawal ended: the scenarios of record_histories.py.

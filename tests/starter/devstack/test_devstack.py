@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -45,11 +47,15 @@ def walletflow(*args: str) -> list[str]:
 class Dev:
     """A running `walletflow dev` and every process it started."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *args: str) -> None:
         self.env = env
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            walletflow("dev"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            walletflow("dev", *args),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.output: list[str] = []
         self.ready_after = self._wait_ready()
@@ -128,6 +134,60 @@ def test_dev_starts_stops_clean_and_keeps_state(dev_home: Path) -> None:
     finally:
         again.stop()
     assert alive(again.tree) == []
+
+
+def test_dev_encrypt_runs_the_codec_server_the_web_ui_uses(dev_home: Path) -> None:
+    env = dev_env(dev_home) | {"WALLETFLOW_CODEC_SERVER_PORT": str(free_port())}
+    dev = Dev(env, "--encrypt")
+    try:
+        devnet = json.loads((dev_home / "devnet.json").read_text())
+        codec = devnet["codec"]
+        assert codec["endpoint"] == f"http://localhost:{env['WALLETFLOW_CODEC_SERVER_PORT']}"
+        ui = httpx.get(f"{devnet['web_ui']}/api/v1/settings", timeout=5).json()
+        assert ui["Codec"]["Endpoint"] == codec["endpoint"]  # the dev server's --ui-codec-endpoint
+        # A CLI in another shell names the dev key ring, as the panel says.
+        cli_env = env | {"WALLETFLOW_CODEC_KEYS": codec["keys"]}
+        address, label = devnet["solana"]["accounts"][3]["address"], "label-in-a-payload"
+        watched = subprocess.run(
+            walletflow("watch", "solana", address, "--chat", "42", "--label", label),
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert watched.returncode == 0, watched.stderr
+        workflow_id = f"wallet-solana-{address}"
+        status = subprocess.run(
+            walletflow("status", workflow_id), env=cli_env, capture_output=True, text=True
+        )
+        assert json.loads(status.stdout)["status"]["subscribers"][0]["label"] == label
+        temporal = [
+            str(Path(sys.executable).parent / "temporal"),
+            "workflow",
+            "show",
+            "--workflow-id",
+            workflow_id,
+            "--address",
+            env["TEMPORAL_ADDRESS"],
+            "--output",
+            "json",
+        ]
+        raw = subprocess.run(temporal, capture_output=True, text=True, timeout=30)
+        assert raw.returncode == 0 and label not in _decoded(raw.stdout)
+        token = Path(codec["token_file"]).read_text().strip()
+        auth = ["--codec-endpoint", codec["endpoint"], "--codec-auth", f"Bearer {token}"]
+        opened = subprocess.run([*temporal, *auth], capture_output=True, text=True, timeout=30)
+        assert opened.returncode == 0 and label in _decoded(opened.stdout), opened.stderr
+    finally:
+        dev.stop()
+    assert dev.proc.returncode == 0, "".join(dev.output)
+    assert alive(dev.tree) == []
+
+
+def _decoded(text: str) -> str:
+    """A history's JSON with every base64 payload `data` decoded beside it."""
+    found = re.findall(r'"data":\s*"([A-Za-z0-9+/=]+)"', text)
+    return text + "".join(base64.b64decode(d).decode(errors="replace") for d in found)
 
 
 def test_port_taken_is_one_clear_line(dev_home: Path) -> None:
