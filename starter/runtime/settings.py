@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -458,6 +459,25 @@ class Settings(BaseSettings):
                 env[field.alias] = str(value)
         return env
 
+    def secret_texts(self) -> dict[str, str]:
+        """{text that must never be written: its mask}: every secret value (and the parts of
+        it that travel alone: a DSN's password, a bot token's secret half, each codec key), and
+        the parts of URLs that may carry an API key (query values, long path segments,
+        credentials)."""
+        texts: dict[str, str] = {}
+        for name, field in Settings.model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                secret = value.get_secret_value()
+                texts[secret] = f"***{field.alias}***"
+                texts |= {part: "***" for part in _secret_parts(secret)}
+            elif name in _URL_FIELDS and value:
+                for url in str(value).split(","):
+                    if url.strip():
+                        texts[url.strip()] = redact_url(url)
+                        texts |= {part: "***" for part in _secret_parts(url.strip())}
+        return {k: v for k, v in texts.items() if len(k) >= 6}
+
     def shown(self, name: str) -> str:
         """A setting's value for display: secrets masked, URLs without paths or credentials."""
         value = getattr(self, name)
@@ -579,6 +599,19 @@ _URL_FIELDS = {
     for name, f in Settings.model_fields.items()
     if f.alias and (f.alias.endswith("_URL") or f.alias == "OTEL_EXPORTER_OTLP_ENDPOINT")
 }
+
+
+def _secret_parts(text: str) -> set[str]:
+    """Pieces of a secret value that may appear without the rest of it."""
+    parts: set[str] = set()
+    if "://" in text:
+        url = urlsplit(text)
+        parts |= {url.password or "", url.username or ""} if url.password else set()
+        parts |= {v for _, v in parse_qsl(url.query)}
+        parts |= {seg for seg in url.path.split("/") if len(seg) >= 16}
+    for item in re.split(r"[,\n]", text):  # KEY_ID:BASE64 (codec keys), id:secret (bot token)
+        parts.add(item.strip().partition(":")[2])
+    return {p for p in parts if len(p) >= 6 and "/" not in p[:1]}
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

@@ -204,16 +204,38 @@ def _present(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+class Redacting(logging.Formatter):
+    """Another formatter's lines with every configured secret masked: a library that logs a
+    request URL, or an exception that quotes a DSN, cannot put a key in a log line."""
+
+    def __init__(self, inner: logging.Formatter, secrets: dict[str, str]) -> None:
+        super().__init__()
+        self.inner = inner
+        # longest first: a URL is replaced whole before its query value alone is
+        self.secrets = sorted(secrets.items(), key=lambda kv: -len(kv[0]))
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self.inner.format(record)
+        for secret, mask in self.secrets:
+            if secret in line:
+                line = line.replace(secret, mask)
+        return line
+
+
+def log_formatter(settings: Settings) -> logging.Formatter:
+    """How a process writes log lines: JSON or text, secrets masked."""
+    inner = JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    return Redacting(inner, settings.secret_texts())
+
+
 def configure_logging(settings: Settings) -> None:
     """The root handler of a process: JSON lines or plain text on stderr."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(log_formatter(settings))
     if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter())
         # The fields are in the object; Temporal would also append them to the message.
         activity.logger.activity_info_on_message = False
         workflow.logger.workflow_info_on_message = False
-    else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
     if settings.log_level != "DEBUG":
         # A line per RPC request, with the provider URL (and any API key in it) in the text.

@@ -7,45 +7,16 @@ seen this session, and searches the event payloads decoded, not just the history
 from __future__ import annotations
 
 import base64
-import binascii
-import contextlib
 import json
 from typing import Any
 
-import base58
 from solders.keypair import Keypair
 from temporalio.testing import WorkflowEnvironment
 from tronpy.keys import PrivateKey
 
+from tests.support.scan import key_forms, strings
 from tests.support.stack import HOT_ACCOUNT, Stack
 from tests.support.withdrawals import fresh_tron_address, withdraw
-
-
-def key_forms(secret: bytes) -> set[str]:
-    """The ways a key could be spelled in a payload."""
-    return {
-        secret.hex(),
-        secret.hex().upper(),
-        base64.b64encode(secret).decode(),
-        base58.b58encode(secret).decode(),
-    }
-
-
-def strings(node: Any) -> list[str]:
-    """Every string in the history, plus each base64 payload decoded."""
-    found: list[str] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "data" and isinstance(value, str):
-                with contextlib.suppress(binascii.Error, ValueError):
-                    found.append(base64.b64decode(value, validate=True).decode(errors="replace"))
-            found.extend(strings(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(strings(item))
-    elif isinstance(node, str):
-        found.append(node)
-    return found
 
 
 async def test_no_withdrawal_history_holds_a_key(
