@@ -7,8 +7,12 @@
 #
 # Only classic-builder instructions (no RUN --mount, no COPY --chmod), so that Debian's
 # docker-compose 1.29 can build it as well as `docker build` / BuildKit.
+#
+# The base image is pinned by digest (NAME:TAG@sha256:DIGEST). The committed digest is the
+# placeholder sha256:000…0, which no registry serves, so the build fails until `deploy/pin-images`
+# (on a host with Docker) writes the real one: see the header of docker-compose.yml.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:0000000000000000000000000000000000000000000000000000000000000000
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -74,8 +74,8 @@ def make_app(ring: KeyRing, token: str, ui_origin: str) -> web.Application:
         else:
             try:
                 response = await handler(request)
-            except web.HTTPException as exc:
-                response = exc
+            except web.HTTPException as exc:  # 404, 405: a response that gets CORS headers too
+                response = web.Response(status=exc.status, text=exc.text, headers=exc.headers)
         if request.headers.get("Origin") == origin:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Credentials"] = "true"

@@ -65,6 +65,26 @@ async def test_version(tmp_path: Path) -> None:
     assert (r.code, r.out, r.err) == (exits.OK, f"walletflow {version('walletflow')}\n", "")
 
 
+async def test_settings_masks_every_secret(tmp_path: Path) -> None:
+    """`walletflow settings` shows which settings are set, never a password or an API key."""
+    secrets = {
+        "DATABASE_URL": "postgresql://walletflow:dbpw-s3cret-42@db:5432/walletflow",
+        "SOLANA_RPC_URL": "https://mainnet.helius-rpc.com/?api-key=rpc-s3cret-42,"
+        "https://x.solana-mainnet.quiknode.pro/qn0s3cret0token0042/",
+        "TRON_API_KEY": "tron-s3cret-42",
+        "TELEGRAM_BOT_TOKEN": "123456:bot-s3cret-42",
+        "TEMPORAL_API_KEY": "temporal-s3cret-42",
+        "WALLETFLOW_CODEC_KEYS": "k1:" + "A" * 43 + "=",
+        "WALLETFLOW_CODEC_SERVER_TOKEN": "codec-s3cret-42",
+    }
+    shown = await walletflow(cli_env(tmp_path, COLUMNS="400", **secrets), "settings")
+    assert shown.code == 0, shown.err
+    for leak in ("s3cret", "A" * 20):
+        assert leak not in shown.out
+    assert "https://mainnet.helius-rpc.com/***" in shown.out  # which provider, not its key
+    assert shown.out.count("***") >= len(secrets)
+
+
 async def test_usage_errors_exit_2(tmp_path: Path) -> None:
     for args in (["no-such-command"], ["withdraw", "solana"], ["list", "--no-such-option"]):
         r = await walletflow(cli_env(tmp_path), *args)
