@@ -87,6 +87,7 @@ from starter.client import (  # noqa: E402
 )
 from starter.devstack import devnet_tokens, free_port  # noqa: E402
 from starter.devstack.postgres import EmbeddedPostgres  # noqa: E402
+from starter.runtime.codec import new_key  # noqa: E402
 from starter.runtime.settings import Settings  # noqa: E402
 from store.db import migrate  # noqa: E402
 from workflows.monitor import WalletMonitorWorkflow  # noqa: E402
@@ -152,7 +153,15 @@ class Bench:
         self.procs = Processes(self.home)
         self.rss: dict[str, float] = {"max_mb": 0.0}
         self.worker: subprocess.Popen[bytes] | None = None
-        self.result: dict[str, Any] = {"benchmark": "monitor", "wallets": args.wallets}
+        self.result: dict[str, Any] = {
+            "benchmark": "monitor",
+            "wallets": args.wallets,
+            "codec": "AES-256-GCM payload codec" if args.codec else "off",
+        }
+        # --codec: the driver's client and the worker encrypt every payload
+        self.codec: dict[str, Any] = (
+            {"WALLETFLOW_CODEC_KEYS": new_key("bench")} if args.codec else {}
+        )
 
     # ---- the stack -----------------------------------------------------------------------
 
@@ -166,7 +175,7 @@ class Bench:
             args += ["--search-attribute", f"{key.name}=Keyword"]
         self.temporal = self.procs.spawn("temporal", args)
         self.temporal_address = f"127.0.0.1:{port}"
-        settings = Settings(TEMPORAL_ADDRESS=self.temporal_address)
+        settings = Settings(**{"TEMPORAL_ADDRESS": self.temporal_address, **self.codec})
 
         async def connected() -> Client | None:
             try:
@@ -215,6 +224,7 @@ class Bench:
             "WALLETFLOW_TASK_QUEUE_PREFIX": PREFIX,
             "WALLETFLOW_HOME": str(self.home),
             "WALLETFLOW_LOG_LEVEL": "WARNING",
+            **self.codec,
             **devnet_tokens(devnets, Settings(SOLANA_TOKENS="", TRON_TOKENS="")),
         }
         if self.args.sweep_seconds:
@@ -698,6 +708,9 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=120, help="wait for messages, s")
     parser.add_argument("--sweep-seconds", type=float, default=0, help="0: the default")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--codec", action="store_true", help="encrypt every payload (WALLETFLOW_CODEC_KEYS)"
+    )
     parser.add_argument("--out", type=Path, help="default bench/results/monitor_<N>.json")
     parser.add_argument("--keep", action="store_true", help="keep the logs and data directory")
     args = parser.parse_args()
