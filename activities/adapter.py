@@ -50,4 +50,9 @@ class ChainAdapterPackage(Protocol):
 
     def build(self, ctx: AdapterContext) -> Adapters: ...
 
-    def fees(self, urls: list[str], hot_wallet: str | None) -> ChainFees: ...
+    def fees(
+        self, urls: list[str], hot_wallet: str | None, options: Mapping[str, Any] | None = None
+    ) -> ChainFees:
+        """The bot's fee estimator; `options` as in `AdapterContext.options` (without them,
+        settings such as an API key are not used)."""
+        ...

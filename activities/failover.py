@@ -5,6 +5,11 @@ httpx client for TronGrid) in an `Endpoints`; every RPC goes through `Endpoints.
 tries the healthy endpoints in order and counts calls per method (the monitor's cost metric).
 Re-sending a signed transaction to another endpoint is safe: the chain deduplicates it by its
 signature / txID, so failover never turns into a second transfer.
+
+Provider URLs often carry an API key (`https://mainnet.helius-rpc.com/?api-key=…`,
+`https://x.quiknode.pro/<key>/`), and client libraries put the request URL into their error
+messages: texts meant for people (errors, logs) name an endpoint by its `label` and an error by
+its class and HTTP status, never by the URL or the library's message.
 """
 
 from __future__ import annotations
@@ -42,7 +47,44 @@ class Shared(Generic[T]):
 
 
 class RpcUnavailable(Exception):
-    """Every endpoint failed or is cooling down; the activity fails and Temporal retries it."""
+    """Every endpoint failed or is cooling down; the activity fails and Temporal retries it.
+    Its text names endpoints by label and carries no cause: Temporal records an activity
+    failure's causes, whose messages may hold a provider URL and its key."""
+
+
+class ProviderRefused(Exception):
+    """A provider refused the call for reasons of its own (API key missing or wrong, rate limit,
+    quota used up) in an answer that is not an HTTP error: another provider may answer.
+    The message is one of ours, never the provider's text."""
+
+
+# A provider saying no to this client, not to the call: another provider (or later) may answer.
+REFUSAL_STATUSES = frozenset({401, 403, 429})
+
+
+def status_of(exc: BaseException | None) -> int | None:
+    """The HTTP status of a response somewhere in `exc`'s causes (client libraries wrap it)."""
+    while exc is not None:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if isinstance(status, int):
+            return status
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """`exc` in words that cannot carry a URL: its class (and its cause's), the HTTP status,
+    and our own text for a ProviderRefused."""
+    names = [type(exc).__name__]
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and type(cause).__name__ not in names:
+        names.append(type(cause).__name__)
+    text = " from ".join(names)
+    if (status := status_of(exc)) is not None:
+        text += f" HTTP {status}"
+    if isinstance(exc, ProviderRefused):
+        text += f": {exc}"
+    return text
 
 
 @dataclass
@@ -87,9 +129,11 @@ class CircuitBreaker:
 
 @dataclass
 class Endpoint(Generic[C]):
-    url: str
+    url: str  # may hold an API key: for the client only, never for a text
     client: C
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    # What texts call it, set by Endpoints: "solana#1 (mainnet.helius-rpc.com)", host[:port].
+    label: str = field(default="", init=False)
 
 
 class Endpoints(Generic[C]):
@@ -105,9 +149,17 @@ class Endpoints(Generic[C]):
             raise ValueError(f"no RPC endpoint configured for {chain}")
         self.chain = chain
         self.endpoints = endpoints
+        for n, endpoint in enumerate(endpoints, 1):
+            endpoint.label = f"{chain}#{n} ({metrics.endpoint_label(endpoint.url)})"
         self.transient = transient  # errors that mean "try another endpoint / later"
         self.rounds = rounds  # passes over the endpoints before a call fails
         self.calls: Counter[str] = Counter()  # attempts per method, retries included
+
+    def provider_failed(self, exc: BaseException) -> bool:
+        """Whether `exc` is the endpoint's failure rather than the call's: try another one.
+        A refusal (401, 403, 429, ProviderRefused) is one whatever the chain's `transient`."""
+        refused = isinstance(exc, ProviderRefused) or status_of(exc) in REFUSAL_STATUSES
+        return refused or isinstance(exc, self.transient)
 
     @property
     def primary(self) -> C:
@@ -128,9 +180,10 @@ class Endpoints(Generic[C]):
         started = time.monotonic()
         try:
             result = await fn(endpoint.client)
-        except self.transient as exc:
-            endpoint.breaker.failure(time.monotonic())
-            metrics.rpc_error(self.chain, endpoint.url, method, type(exc).__name__)
+        except Exception as exc:
+            if self.provider_failed(exc):
+                endpoint.breaker.failure(time.monotonic())
+                metrics.rpc_error(self.chain, endpoint.url, method, type(exc).__name__)
             raise
         metrics.rpc_latency(self.chain, endpoint.url, method, time.monotonic() - started)
         endpoint.breaker.success()
@@ -144,9 +197,10 @@ class Endpoints(Generic[C]):
         return (await self.call_at(method, fn))[0]
 
     async def call_at(self, method: str, fn: Callable[[C], Awaitable[T]]) -> tuple[T, str]:
-        """`call`, and the URL of the endpoint that answered: a proof built from two reads
+        """`call`, and the label of the endpoint that answered: a proof built from two reads
         (a head, then a lookup) holds only if one node gave both."""
         last: BaseException | None = None
+        failed: dict[str, str] = {}  # label -> its latest error, described
         for round_ in range(self.rounds):
             if round_:
                 await asyncio.sleep(min(_retry_after(last) or 0.25 * 2 ** (round_ - 1), 5.0))
@@ -157,15 +211,20 @@ class Endpoints(Generic[C]):
                 started = time.monotonic()
                 try:
                     result = await fn(endpoint.client)
-                except self.transient as exc:
+                except Exception as exc:
+                    if not self.provider_failed(exc):
+                        raise
                     endpoint.breaker.failure(time.monotonic())
                     metrics.rpc_error(self.chain, endpoint.url, method, type(exc).__name__)
+                    failed[endpoint.label] = describe(exc)
                     last = exc
                     continue
                 metrics.rpc_latency(self.chain, endpoint.url, method, time.monotonic() - started)
                 endpoint.breaker.success()
-                return result, endpoint.url
-        raise RpcUnavailable(f"{self.chain} {method}: every endpoint failed: {last!r}") from last
+                return result, endpoint.label
+        errors = "; ".join(f"{label}: {error}" for label, error in failed.items())
+        # No `from last`: its message may hold the URL (see RpcUnavailable).
+        raise RpcUnavailable(f"{self.chain} {method}: every endpoint failed ({errors})") from None
 
 
 def _retry_after(exc: BaseException | None) -> float | None:

@@ -575,7 +575,8 @@ class Bench:
                     done = event.activity_task_completed_event_attributes
                     name = names.get(done.scheduled_event_id, "?")
                     if name == "fetch_events":
-                        r = json.loads(done.result.payloads[0].data)
+                        # decoded as the client reads it (decrypted with --codec)
+                        [r] = await client.data_converter.decode(done.result.payloads, [dict])
                         name += f" ({len(r['events'])} events, more={r['more']})"
                     steps.append((f"{name} completed", at))
             if sig in seen_at:

@@ -1,7 +1,8 @@
 """Fault injection shared by every devnet.
 
 Real providers fail in a handful of ways that matter to money-moving code: 5xx errors, added
-latency, HTTP 429 rate limits and - the dangerous one - a broadcast that was accepted while its
+latency, HTTP 429 rate limits, HTTP 403 refusals (a quota used up, a key blocked) and - the
+dangerous one - a broadcast that was accepted while its
 response never reached the client. Each devnet mounts `faults_middleware` and the admin routes
 from `add_fault_routes`; broadcast handlers call `Faults.lose_response()` after accepting a
 transaction and, when it says so, `drop_connection(request)` instead of answering.
@@ -29,6 +30,7 @@ class Faults(BaseModel):
     error_rate: float = Field(0.0, ge=0, le=1, description="answer 503 to this share of calls")
     rate_429: float = Field(0.0, ge=0, le=1, description="answer 429 to this share of calls")
     retry_after: int = Field(1, ge=0, description="seconds advertised with an injected 429")
+    rate_403: float = Field(0.0, ge=0, le=1, description="answer 403 to this share of calls")
     latency_ms: int = Field(0, ge=0, description="added before every answer")
     lost_response_rate: float = Field(
         0.0, ge=0, le=1, description="broadcasts accepted, then the connection is dropped"
@@ -76,6 +78,10 @@ def default_429(request: web.Request, faults: Faults) -> web.StreamResponse:
     )
 
 
+def default_403(request: web.Request, faults: Faults) -> web.StreamResponse:
+    return web.json_response({"error": "Forbidden (injected)"}, status=403)
+
+
 def default_5xx(request: web.Request, faults: Faults) -> web.StreamResponse:
     return web.json_response({"error": "Service Unavailable (injected)"}, status=503)
 
@@ -84,8 +90,9 @@ def faults_middleware(
     faults: Faults,
     on_429: Rejection = default_429,
     on_error: Rejection = default_5xx,
+    on_403: Rejection = default_403,
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Injects latency, 5xx and 429 into every request except the admin routes."""
+    """Injects latency, 5xx, 429 and 403 into every request except the admin routes."""
 
     @web.middleware
     async def middleware(
@@ -101,6 +108,8 @@ def faults_middleware(
             return on_error(request, faults)
         if faults.roll(faults.rate_429):
             return on_429(request, faults)
+        if faults.roll(faults.rate_403):
+            return on_403(request, faults)
         return await handler(request)
 
     return middleware

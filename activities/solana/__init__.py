@@ -3,6 +3,9 @@ the bot's fee estimates, over solana-py's AsyncClient."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from activities.adapter import AdapterContext, Adapters
 from activities.solana.adapters import SolanaReader, SolanaSender, SolanaWatcher, connect
 from activities.solana.fees import SolanaFees
@@ -30,7 +33,9 @@ def build(ctx: AdapterContext) -> Adapters:
     )
 
 
-def fees(urls: list[str], hot_wallet: str | None) -> SolanaFees:
+def fees(
+    urls: list[str], hot_wallet: str | None, options: Mapping[str, Any] | None = None
+) -> SolanaFees:
     return SolanaFees(urls, hot_wallet)
 
 

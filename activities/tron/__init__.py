@@ -3,6 +3,9 @@ bot's fee estimates, over tronpy's HTTP provider and the TronGrid `/v1` endpoint
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from activities.adapter import AdapterContext, Adapters
 from activities.tron.adapters import TronReader, TronSender, TronWatcher, connect
 from activities.tron.fees import TronFees
@@ -13,11 +16,12 @@ OPTIONS: tuple[str, ...] = (
     "tron_max_fee_limit",
     "tron_expiration_seconds",
     "expiry_quorum",
+    "tron_api_key",  # SecretStr | None: sent as TRON-PRO-API-KEY with every request
 )
 
 
 def build(ctx: AdapterContext) -> Adapters:
-    rpc = connect(ctx.urls)
+    rpc = connect(ctx.urls, api_key=ctx.options["tron_api_key"])
     block_seconds = ctx.options["tron_block_seconds"]
     return Adapters(
         reader=TronReader(rpc, ctx.tokens),
@@ -36,8 +40,10 @@ def build(ctx: AdapterContext) -> Adapters:
     )
 
 
-def fees(urls: list[str], hot_wallet: str | None) -> TronFees:
-    return TronFees(urls, hot_wallet)
+def fees(
+    urls: list[str], hot_wallet: str | None, options: Mapping[str, Any] | None = None
+) -> TronFees:
+    return TronFees(urls, hot_wallet, api_key=(options or {}).get("tron_api_key"))
 
 
 __all__ = ["NAME", "OPTIONS", "build", "fees"]

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from typing import Any
 
 import asyncpg
 import httpx
+from pydantic import SecretStr
 from temporalio import activity
 from temporalio.client import Client
 from tronpy import AsyncTron
@@ -18,7 +20,7 @@ from tronpy.async_contract import AsyncContract
 from tronpy.keys import PrivateKey
 from tronpy.providers.async_http import AsyncHTTPProvider
 
-from activities.failover import Endpoint, Endpoints, Shared
+from activities.failover import Endpoint, Endpoints, ProviderRefused, Shared
 from activities.keystore import KeyStore
 from activities.monitor import ReadResult
 from activities.watch import poke_wallets, run_round
@@ -42,12 +44,54 @@ HEAD_WINDOW = 0.05  # seconds a withdrawal's check waits for others to share the
 ENERGY_PRICE_TTL = 300.0
 
 
-def connect(urls: list[str], *, timeout: float = 10) -> Endpoints[AsyncTron]:
-    return Endpoints(
-        tron.NAME,
-        [Endpoint(url, AsyncTron(AsyncHTTPProvider(url, timeout=timeout))) for url in urls],
-        transient=(httpx.HTTPError, OSError),
+API_KEY_HEADER = "TRON-PRO-API-KEY"
+# TronGrid's own refusals ({"Error": "ApiKey not exists"}, "... exceeds the frequency limit ...,
+# suspended for 30s", "request rate exceeded the allowed_rps(10) ..."), as opposed to
+# java-tron's errors about the call, which read "class <java class> : <message>".
+GRID_REFUSAL = re.compile(r"api[ _-]?key|frequency|suspended|exceed|allowed_rps|rate limit", re.I)
+REFUSAL_BODY_MAX = 1024  # bytes: an error body is short, a block not worth parsing twice
+
+
+def connect(
+    urls: list[str], *, timeout: float = 10, api_key: SecretStr | None = None
+) -> Endpoints[AsyncTron]:
+    endpoints = []
+    for url in urls:
+        provider = AsyncHTTPProvider(url, timeout=timeout, client=_http_client(timeout, api_key))
+        # tronpy would add a key of its own to URLs containing "trongrid" (one of its bundled
+        # public ones), replacing ours, and retire it on a 403: the key is our client's
+        # header alone, and a 403 fails over like any refusal.
+        provider.use_api_key = False
+        endpoints.append(Endpoint(url, AsyncTron(provider)))
+    return Endpoints(tron.NAME, endpoints, transient=(httpx.HTTPError, OSError))
+
+
+def _http_client(timeout: float, api_key: SecretStr | None) -> httpx.AsyncClient:
+    """An endpoint's one HTTP client (tronpy's calls and the /v1 ones): it sends the API key
+    with every request to any URL (a proxy or the devnet as well as TronGrid), and raises
+    TronGrid's refusals that come as data."""
+    key = api_key.get_secret_value() if api_key is not None else ""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        headers={API_KEY_HEADER: key} if key else None,
+        event_hooks={"response": [_raise_refusal]},
     )
+
+
+async def _raise_refusal(response: httpx.Response) -> None:
+    """ProviderRefused for a key or rate-limit error answered with a 2xx status: tronpy would
+    hand it back as the call's result. (401, 403 and 429 fail over as HTTP errors.)"""
+    if not response.is_success:
+        return
+    body = await response.aread()  # read here or by the caller: the client does not stream
+    if len(body) > REFUSAL_BODY_MAX or b'"Error"' not in body:
+        return
+    try:
+        error = json.loads(body).get("Error")
+    except (ValueError, AttributeError):
+        return
+    if isinstance(error, str) and not error.startswith("class ") and GRID_REFUSAL.search(error):
+        raise ProviderRefused("the provider refused the API key or rate-limited the call")
 
 
 async def _node(rpc: Endpoints[AsyncTron], path: str, params: dict[str, Any]) -> Any:
@@ -56,7 +100,7 @@ async def _node(rpc: Endpoints[AsyncTron], path: str, params: dict[str, Any]) ->
 
 
 async def _node_at(rpc: Endpoints[AsyncTron], path: str, params: dict[str, Any]) -> tuple[Any, str]:
-    """`_node`, and the URL of the endpoint that answered."""
+    """`_node`, and the label of the endpoint that answered."""
     return await rpc.call_at(path, lambda c: c.provider.make_request(path, params))
 
 
@@ -316,7 +360,7 @@ class TronSender:
             await asyncio.sleep(HEAD_WINDOW)
             waiters, self._head_waiters = self._head_waiters, []
             try:
-                head, url = await _node_at(
+                head, endpoint = await _node_at(
                     self.rpc, "walletsolidity/getnowblock", {"visible": True}
                 )
                 head_ts = tron.block_header(head, "timestamp")
@@ -327,7 +371,7 @@ class TronSender:
                 continue
             for waiter in waiters:
                 if not waiter.done():  # a cancelled activity no longer waits
-                    waiter.set_result((head_ts, url))
+                    waiter.set_result((head_ts, endpoint))
 
     def _key(self) -> PrivateKey:
         try:
@@ -446,19 +490,19 @@ class TronSender:
         # The solid head first: if it is past the expiry and the transaction is still not in
         # solidified data afterwards, it can never be included. Both reads from one node: a
         # node's solidified data only grows, but another node may lag behind the head read.
-        head_ts, head_url = await self._solid_head()
+        head_ts, head_endpoint = await self._solid_head()
         if head_ts < expiry - self.expiration_ms:
             # The solid head is older than the transaction (built at expiry - expiration_ms,
             # by this clock): it can't be in solidified data yet, so don't ask for it. A clock
             # ahead of the chain's only delays the lookup; "pending" decides nothing.
             return "pending", None
-        info, url = await _node_at(
+        info, endpoint = await _node_at(
             self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id}
         )
         found = _receipt(info, tx_id)
         if found is not None:
             return found
-        if head_ts > expiry and url == head_url:
+        if head_ts > expiry and endpoint == head_endpoint:
             # One provider's word: the quorum decides.
             return await self._expired_on_quorum(tx_id, expiry)
         return "pending", None

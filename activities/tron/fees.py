@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from pydantic import SecretStr
 from tronpy import AsyncTron
 
 from activities.failover import Endpoints
@@ -17,9 +18,12 @@ from core.assets import Asset, format_amount
 
 
 class TronFees:
-    def __init__(self, urls: list[str], hot_wallet: str | None) -> None:
+    def __init__(
+        self, urls: list[str], hot_wallet: str | None, *, api_key: SecretStr | None = None
+    ) -> None:
         self.urls = urls
         self.hot = hot_wallet
+        self._api_key = api_key
         self._rpc: Endpoints[AsyncTron] | None = None
 
     async def close(self) -> None:
@@ -29,7 +33,7 @@ class TronFees:
 
     async def _node(self, path: str, params: dict[str, Any]) -> Any:
         if self._rpc is None:
-            self._rpc = connect(self.urls, timeout=5)
+            self._rpc = connect(self.urls, timeout=5, api_key=self._api_key)
         return await self._rpc.call(path, lambda c: c.provider.make_request(path, params))
 
     async def _free_bandwidth(self, address: str) -> int:

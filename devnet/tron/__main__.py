@@ -24,6 +24,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--energy-price", type=int, default=210)
     parser.add_argument("--state-path", type=Path, default=None)
     parser.add_argument("--no-blocks", action="store_true", help="no producer task")
+    parser.add_argument(
+        "--require-api-key",
+        metavar="KEY",
+        default=None,
+        help="answer 401 to calls without this key in their TRON-PRO-API-KEY header",
+    )
     return parser.parse_args(argv)
 
 
@@ -36,6 +42,7 @@ async def serve(args: argparse.Namespace) -> None:
         energy_price=args.energy_price,
         state_path=args.state_path,
         auto_produce=not args.no_blocks,
+        require_api_key=args.require_api_key,
     )
     devnet = TronDevnet(config)
     await devnet.start(args.host, args.port)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 
 class TronDevnetConfig(BaseModel):
@@ -39,6 +39,12 @@ class TronDevnetConfig(BaseModel):
         True,
         description="java-tron's broadcast txID cache: a second broadcast of the same txID within "
         "an hour is DUP_TRANSACTION_ERROR even if the first one was refused",
+    )
+
+    require_api_key: SecretStr | None = Field(
+        None,
+        description="refuse every API call (401, TronGrid's JSON error) whose TRON-PRO-API-KEY "
+        "header is not this key; None: no key needed",
     )
 
     state_path: Path | None = Field(None, description="JSON state file; loaded on start")

@@ -3,6 +3,8 @@ TronGrid's /v1/accounts/{address}/transactions[/trc20].
 
 Every java-tron route answers GET (query string) and POST (JSON body), always with HTTP 200 and
 errors in the body ({"Error": ...} or {"code": ..., "message": ...}) as java-tron does.
+TronGrid's gateway sits in front: with `require_api_key` set, a call without that key in its
+TRON-PRO-API-KEY header gets 401, and injected 429 and 403 faults carry TronGrid's bodies.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hmac
 import json
 import logging
 import os
@@ -20,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devnet.faults import Faults, drop_connection
+from devnet.faults import ADMIN_PREFIX, Faults, drop_connection, faults_middleware
 from devnet.http import DevnetServer
 from devnet.tron import views
 from devnet.tron.chain import REVERT, Block, Rejection, TronChain, TxRecord, wall_ms
@@ -53,6 +56,7 @@ Handler = Callable[[Params, bool], Any]
 _dumps = partial(json.dumps, separators=(",", ":"))
 TX_EXPIRATION_MS = 60_000  # java-tron's default trx.expiration.timeInMilliseconds
 GRID_MAX_LIMIT = 200
+API_KEY_HEADER = "TRON-PRO-API-KEY"
 
 
 class ApiError(Exception):
@@ -65,6 +69,29 @@ class ApiError(Exception):
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _grid_error(message: str, status: int, headers: dict[str, str] | None = None) -> web.Response:
+    """TronGrid's gateway refusal: an HTTP error status and {"Success": false, "Error": ...}."""
+    return web.json_response(
+        {"Success": False, "Error": message}, status=status, headers=headers, dumps=_dumps
+    )
+
+
+def _grid_429(request: web.Request, faults: Faults) -> web.StreamResponse:
+    return _grid_error(
+        f"request rate exceeded the allowed_rps(15), and the query server is suspended for "
+        f"{faults.retry_after} s",
+        429,
+        {"Retry-After": str(faults.retry_after)},
+    )
+
+
+def _grid_403(request: web.Request, faults: Faults) -> web.StreamResponse:
+    return _grid_error(
+        "Exceed the user daily usage (100000), the maximum query frequency is 1 time per second",
+        403,
+    )
 
 
 def _bool(value: Any) -> bool:
@@ -111,6 +138,27 @@ class TronDevnet(DevnetServer):
         self._tasks: list[asyncio.Task[None]] = []
         self._writing: asyncio.Future[None] | None = None
         super().__init__(faults)
+
+    def middlewares(self) -> list[Any]:
+        # The key is checked first, as TronGrid does: a refused call is never rate-limited.
+        return [
+            self._api_key_middleware,
+            faults_middleware(self.faults, _grid_429, on_403=_grid_403),
+        ]
+
+    @web.middleware
+    async def _api_key_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        required = self.config.require_api_key
+        if required is None or request.path.startswith(ADMIN_PREFIX):
+            return await handler(request)
+        given = request.headers.get(API_KEY_HEADER)
+        if given is None:
+            return _grid_error("ApiKey is required", 401)
+        if not hmac.compare_digest(given.encode(), required.get_secret_value().encode()):
+            return _grid_error("ApiKey not exists", 401)
+        return await handler(request)
 
     # ------------------------------------------------------------------ lifecycle and helpers
 

@@ -17,8 +17,9 @@ class FeeEstimator:
     async def estimate(self, chain: str, asset: Asset, to: str, amount: int) -> FeeEstimate:
         """The fee of sending `amount` base units of `asset` to `to` (already validated)."""
         if chain not in self._chains:
-            urls = self.settings.rpc_urls(chain)
-            self._chains[chain] = adapters(chain).fees(urls, self.settings.hot_wallet(chain))
+            urls, package = self.settings.rpc_urls(chain), adapters(chain)
+            options = self.settings.chain_options(chain, package.OPTIONS)  # e.g. TRON_API_KEY
+            self._chains[chain] = package.fees(urls, self.settings.hot_wallet(chain), options)
         return await self._chains[chain].estimate(asset, to, amount)
 
     async def close(self) -> None:

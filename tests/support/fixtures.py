@@ -136,6 +136,7 @@ RUNNING_DEVNETS: list[Any] = []
 CALM = {
     "error_rate": 0,
     "rate_429": 0,
+    "rate_403": 0,
     "latency_ms": 0,
     "lost_response_rate": 0,
     "only_methods": None,
