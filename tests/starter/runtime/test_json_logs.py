@@ -97,7 +97,9 @@ def test_configure_logging_json_turns_off_the_sdk_message_suffix() -> None:
     saved = root.handlers[:], root.level
     try:
         telemetry.configure_logging(Settings(WALLETFLOW_LOG_FORMAT="json"))
-        assert isinstance(root.handlers[0].formatter, telemetry.JsonFormatter)
+        formatter = root.handlers[0].formatter
+        assert isinstance(formatter, telemetry.Redacting)
+        assert isinstance(formatter.inner, telemetry.JsonFormatter)
         assert activity.logger.activity_info_on_message is False
         assert workflow.logger.workflow_info_on_message is False
         assert logging.getLogger("httpx").level == logging.WARNING

@@ -59,12 +59,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def worker_env(settings: Settings, temporal_address: str) -> dict[str, str]:
     """The settings as the environment variables a worker process reads."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "WALLETFLOW_"))}
-    for name, value in settings.model_dump().items():
-        alias = Settings.model_fields[name].alias or name.upper()
-        if value is not None:
-            env[alias] = str(value)
-    env["TEMPORAL_ADDRESS"] = temporal_address
-    return env
+    return env | settings.as_env() | {"TEMPORAL_ADDRESS": temporal_address}
 
 
 class WorkerProcess:
