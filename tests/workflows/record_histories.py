@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import importlib
 import logging
 import shutil
@@ -79,6 +80,7 @@ from core.models import (
     policy_params,
 )
 from starter.client.withdrawals import signed
+from starter.runtime.codec import KeyRing, with_codec
 from tests.support.authority import MemoryRoster
 from workflows.policy import PolicyWorkflow
 
@@ -101,8 +103,10 @@ class StandIns:
         outcomes: list[str | None] | None = None,
         hold_from: int | None = None,
         frozen: tuple[str, ...] = (),
+        searchable: bool = True,
     ) -> None:
         self.approval = approval
+        self.searchable = searchable  # False: as a worker with WALLETFLOW_CODEC_KEYS prepares
         # Steps refused once each as if the chain were frozen: "reserve", "sign", "broadcast".
         self.frozen = set(frozen)
         self.approvers = approvers
@@ -128,6 +132,7 @@ class StandIns:
             approval_required=self.approval,
             approval_reason="above 10 SOL" if self.approval else None,
             approvals_required=self.approvers,
+            searchable_destination=self.searchable,
         )
 
     def _frozen_once(self, step: str) -> None:
@@ -364,7 +369,19 @@ SCENARIOS: dict[str, tuple[Callable[[], StandIns], dict[str, Any], Drive, str]] 
         nothing,
         "confirmed",
     ),
+    # With the payload codec on: every payload encrypted with HISTORY_KEYS (the replay test
+    # decrypts with them), and the destination kept out of the search attributes.
+    "signed-encrypted": (
+        lambda: StandIns(searchable=False),
+        {"notify_chat": 7},
+        nothing,
+        "confirmed",
+    ),
 }
+# The test-only key ring the `encrypted` histories are written with: committed, never used
+# for anything but replaying those histories.
+HISTORY_KEYS = "history:" + base64.b64encode(bytes(range(32))).decode()
+ENCRYPTED = with_codec(pydantic_data_converter, KeyRing.parse(HISTORY_KEYS))
 
 
 async def record(client: Client, workflow: type, scenario: str, suffix: str) -> Path:
@@ -385,6 +402,10 @@ async def record(client: Client, workflow: type, scenario: str, suffix: str) -> 
     if scenario.startswith("signed-"):
         req = signed(req, chain.people.signers["alice"])
     req = req.model_copy(update=overrides)
+    if "encrypted" in scenario:
+        config = client.config()
+        config["data_converter"] = ENCRYPTED
+        client = Client(**config)
     async with Worker(client, task_queue=task_queue, workflows=[workflow], activities=chain.all()):
         handle = await client.start_workflow(
             "WithdrawalWorkflow", req, id=f"withdrawal-{req.request_id}", task_queue=task_queue

@@ -15,7 +15,9 @@ The committed ones:
   `python -m tests.workflows.record_histories` (its docstring says how to record a new one when
   the workflow changes). `withdrawal-manual-review-prepatch` was recorded by the code before the
   `manual-review-keeps-decisions` patch (e2960b1^), so it replays the unpatched branch;
-  `withdrawal-manual-review` the patched one.
+  `withdrawal-manual-review` the patched one. `withdrawal-signed-encrypted` was written with the
+  payload codec on (record_histories.HISTORY_KEYS, a test-only key), as a worker with
+  WALLETFLOW_CODEC_KEYS writes it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from core import search_attributes as sa
 from core.ids import monitor_id, watch_id
 from core.models import MonitorState, Subscription, Unsubscribe, WatchState, WithdrawalStatus
 from starter.client import monitors
-from starter.runtime.codec import KeyRing, new_key, with_codec
 from tests.support.ids import chat_id
 from tests.support.monitor import (
     SOL,
@@ -53,7 +54,9 @@ from tests.support.monitor import (
     wait_state,
     watch,
 )
+from tests.support.scan import strings
 from tests.support.stack import Stack, eventually, settled_messages
+from tests.workflows.record_histories import ENCRYPTED
 from workflows.monitor import WalletMonitorWorkflow
 from workflows.policy import PolicyWorkflow
 from workflows.watch import ChainWatchWorkflow
@@ -98,19 +101,29 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
 
 
+def converter_of(name: str) -> DataConverter:
+    """What a history was written with: `*-encrypted` ones with the payload codec
+    (record_histories.HISTORY_KEYS), the rest in clear."""
+    return ENCRYPTED if "encrypted" in name else pydantic_data_converter
+
+
 @pytest.mark.parametrize("path", stored(), ids=[p.stem for p in stored()])
 async def test_committed_histories_replay(path: Path) -> None:
-    await replay([load(path)])
+    await replay([load(path)], converter_of(path.stem))
 
 
 # Turning the payload codec on needs no migration: histories written in clear replay on a
 # worker that encrypts (its codec passes plaintext payloads through).
-ENCRYPTING = with_codec(pydantic_data_converter, KeyRing.parse(new_key("replay")))
-
-
 @pytest.mark.parametrize("path", stored(), ids=[p.stem for p in stored()])
 async def test_committed_histories_replay_with_the_codec_on(path: Path) -> None:
-    await replay([load(path)], ENCRYPTING)
+    await replay([load(path)], ENCRYPTED)
+
+
+def test_an_encrypted_history_keeps_the_destination_inside_its_payloads() -> None:
+    text = (HISTORIES / "withdrawal-signed-encrypted.json").read_text()
+    assert "Recipient1111" not in "\n".join(strings(json.loads(text)))
+    assert "WalletflowAddress" not in text  # never upserted: search attributes are clear
+    assert "WalletflowAddress" in (HISTORIES / "withdrawal-signed-confirmed.json").read_text()
 
 
 # How each committed withdrawal ended: the scenarios of record_histories.py.
@@ -131,6 +144,8 @@ WITHDRAWALS = {
     "withdrawal-signed-manual-review": "confirmed",  # resolved by an admin's signed updates
     # Frozen at reserve, at sign, and at broadcast (version 1 held, proven dead): version 2.
     "withdrawal-signed-frozen": "confirmed",
+    # The payload codec on: encrypted, and no WalletflowAddress.
+    "withdrawal-signed-encrypted": "confirmed",
 }
 
 
@@ -145,23 +160,23 @@ def workflow_type(history: WorkflowHistory) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(WITHDRAWALS))
-def test_withdrawal_histories_end_as_recorded(name: str) -> None:
+async def test_withdrawal_histories_end_as_recorded(name: str) -> None:
     history = load(HISTORIES / f"{name}.json")
     assert workflow_type(history) == "WithdrawalWorkflow"
     last = history.events[-1]
     assert last.HasField("workflow_execution_completed_event_attributes"), last
     payloads = last.workflow_execution_completed_event_attributes.result.payloads
-    [result] = pydantic_data_converter.payload_converter.from_payloads(payloads, [WithdrawalStatus])
+    [result] = await converter_of(name).decode(payloads, [WithdrawalStatus])
     assert result.status == WITHDRAWALS[name], result
 
 
-def patches(history: WorkflowHistory) -> list[str]:
+async def patches(history: WorkflowHistory) -> list[str]:
     """The `workflow.patched` ids recorded in a history."""
     found = []
     for event in history.events:
         attrs = event.marker_recorded_event_attributes
         if event.HasField("marker_recorded_event_attributes") and attrs.marker_name == "core_patch":
-            [data] = pydantic_data_converter.payload_converter.from_payloads(
+            [data] = await converter_of(history.workflow_id).decode(
                 attrs.details["patch-data"].payloads, [dict]
             )
             found.append(data["id"])
@@ -177,12 +192,12 @@ def resolves(history: WorkflowHistory) -> int:
     )
 
 
-def test_manual_review_histories_take_both_branches_of_the_patch() -> None:
+async def test_manual_review_histories_take_both_branches_of_the_patch() -> None:
     """Replayed above; here: one history per branch of `workflow.patched(KEEP_DECISIONS)`."""
     patched = load(HISTORIES / "withdrawal-manual-review.json")
     unpatched = load(HISTORIES / "withdrawal-manual-review-prepatch.json")
-    assert patches(patched) == [KEEP_DECISIONS]
-    assert patches(unpatched) == []
+    assert await patches(patched) == [KEEP_DECISIONS]
+    assert await patches(unpatched) == []
     # recheck + settle (kept) / recheck + settle (dropped during the recheck) + settle again
     assert (resolves(patched), resolves(unpatched)) == (2, 3)
 
@@ -196,12 +211,12 @@ def updates(history: WorkflowHistory) -> list[str]:
     ]
 
 
-def test_withdrawal_histories_take_both_branches_of_signed_intents() -> None:
+async def test_withdrawal_histories_take_both_branches_of_signed_intents() -> None:
     """Histories from before signed intents replay through the signals of old (no marker);
     the `signed-*` ones through signed updates (the marker, and updates in history)."""
     for name in WITHDRAWALS:
         history = load(HISTORIES / f"{name}.json")
-        signed = SIGNED_INTENTS in patches(history)
+        signed = SIGNED_INTENTS in await patches(history)
         assert signed == name.startswith("withdrawal-signed-"), name
         if not signed:
             assert updates(history) == [], name
