@@ -20,8 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from solders.keypair import Keypair
 from temporalio.client import Client
@@ -96,17 +95,6 @@ def logs() -> Iterator[Captured]:
         root.setLevel(level)
 
 
-@pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    monkeypatch.setattr(telemetry, "_provider", provider)
-    monkeypatch.setattr(telemetry, "_provider_decided", True)
-    yield memory
-    provider.shutdown()
-
-
 def span_text(span: ReadableSpan) -> list[str]:
     texts = [span.name, str(span.status.description or "")]
     texts += [f"{k}={v!s}" for k, v in (span.attributes or {}).items()]
@@ -131,7 +119,7 @@ async def test_no_canary_in_any_history_log_or_span(
     pg_dsn: str,
     devnets: Devnets,
     logs: Captured,
-    spans: InMemorySpanExporter,
+    exporter: InMemorySpanExporter,
 ) -> None:
     solana_url = f"{devnets.solana.url}/?api-key={RPC_KEY}"
     settings = stack_settings(
@@ -206,7 +194,7 @@ async def test_no_canary_in_any_history_log_or_span(
         assert shown.returncode == 0, shown.stderr
         histories.append("\n".join(strings(json.loads(shown.stdout))))
     assert len(histories) >= 6  # 2 monitors, 4 withdrawals (and the triggers, the policy)
-    exported = [t for span in spans.get_finished_spans() for t in span_text(span)]
+    exported = [t for span in exporter.get_finished_spans() for t in span_text(span)]
     assert exported, "tracing should have exported spans"
     assert len(logs.lines) > 50, "the workers should have logged"
 

@@ -14,6 +14,9 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -22,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core import search_attributes
 from starter.devstack.postgres import EmbeddedPostgres
+from starter.runtime import telemetry
 from store.db import migrate
 from tests.support.stack import Devnets, Stack, running_stack
 
@@ -210,3 +214,15 @@ async def stack(
     options = getattr(request.module, "STACK", {})
     async with running_stack(temporal_env.client, pg_dsn, devnets, **options) as s:
         yield s
+
+
+# Traces in memory: every process-wide tracer provider (runtime.telemetry) exports here.
+@pytest.fixture
+def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    monkeypatch.setattr(telemetry, "_provider", provider)
+    monkeypatch.setattr(telemetry, "_provider_decided", True)
+    yield memory
+    provider.shutdown()

@@ -12,13 +12,12 @@ across processes over real OTLP/gRPC."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from solders.keypair import Keypair
 from temporalio.client import Client
@@ -45,17 +44,6 @@ WITHDRAWAL_ACTIVITIES = {
 async def roster(settings: Settings) -> None:
     """The dev principals of `settings`' keys in its database: the CLI signs as `operator`."""
     await ensure_roster(settings)
-
-
-@pytest.fixture
-def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    monkeypatch.setattr(telemetry, "_provider", provider)
-    monkeypatch.setattr(telemetry, "_provider_decided", True)
-    yield memory
-    provider.shutdown()
 
 
 @pytest_asyncio.fixture(params=["traced", "plain"])
