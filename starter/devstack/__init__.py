@@ -115,6 +115,11 @@ class DevStack:
         self.encrypt = encrypt
         if encrypt:  # the dev key and token, unless the settings name their own
             keys, token = dev_codec_files(self.home)
+            # what devnet.json and the panel point a person to (never a secret's value)
+            self.codec_keys_ref = "WALLETFLOW_CODEC_KEYS" if settings.codec_keys else f"file:{keys}"
+            self.codec_token_ref = (
+                "WALLETFLOW_CODEC_SERVER_TOKEN" if settings.codec_server_token else str(token)
+            )
             settings = settings.model_copy(
                 update={
                     "codec_keys": settings.codec_keys or SecretStr(f"file:{keys}"),
@@ -122,7 +127,6 @@ class DevStack:
                     or SecretStr(token.read_text().strip()),
                 }
             )
-            self.codec_token_file = token
         self.settings = settings
         self.progress = progress or (lambda component, state: None)  # ("postgres", "ready")
         self.console = console or Console(stderr=False)
@@ -435,8 +439,8 @@ class DevStack:
             },
             "codec": {
                 "endpoint": e.codec,
-                "token_file": str(self.codec_token_file),
-                "keys": "file:" + str(dev_codec_files(self.home)[0]),
+                "token_file": self.codec_token_ref,
+                "keys": self.codec_keys_ref,
             }
             if e.codec
             else None,
@@ -463,7 +467,7 @@ class DevStack:
             *(
                 [
                     ("Codec", f"{e.codec}  sign in at {e.codec}/login"),
-                    ("", f"token: {self.codec_token_file}; then in the Web UI's codec settings,"),
+                    ("", f"token: {self.codec_token_ref}; then in the Web UI's codec settings,"),
                     ("", "turn on 'Include cross-origin credentials'"),
                 ]
                 if e.codec

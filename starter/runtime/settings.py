@@ -601,17 +601,22 @@ _URL_FIELDS = {
 }
 
 
+_KEYISH = re.compile(r"key|token|secret|auth|pass|sig", re.IGNORECASE)
+
+
 def _secret_parts(text: str) -> set[str]:
     """Pieces of a secret value that may appear without the rest of it."""
     parts: set[str] = set()
     if "://" in text:
         url = urlsplit(text)
-        parts |= {url.password or "", url.username or ""} if url.password else set()
-        parts |= {v for _, v in parse_qsl(url.query)}
+        parts.add(url.password or "")  # not the user name: it may be a word in every line
+        # query values named like a key (api-key=, token=), or long enough to be one: not
+        # `commitment=finalized`, which would mask a common word everywhere
+        parts |= {v for k, v in parse_qsl(url.query) if _KEYISH.search(k) or len(v) >= 16}
         parts |= {seg for seg in url.path.split("/") if len(seg) >= 16}
-    for item in re.split(r"[,\n]", text):  # KEY_ID:BASE64 (codec keys), id:secret (bot token)
-        parts.add(item.strip().partition(":")[2])
-    return {p for p in parts if len(p) >= 6 and "/" not in p[:1]}
+    else:  # KEY_ID:BASE64 entries (codec keys), id:secret (a bot token)
+        parts |= {item.strip().partition(":")[2] for item in re.split(r"[,\n]", text)}
+    return {p for p in parts if len(p) >= 6}
 
 
 def _reveal(secret: SecretStr | None) -> str | None:
