@@ -9,6 +9,11 @@ transaction and, when it says so, `drop_connection(request)` instead of answerin
 
 Admin endpoint (on every devnet): `GET /_devnet/faults` shows the knobs, `POST /_devnet/faults`
 with a JSON object changes any of them, e.g. `{"error_rate": 0.1, "rate_429": 0.05}`.
+
+The `ws_*` knobs act on websocket subscriptions (the Solana devnet's PubSub, which reads them
+on every notification and connection): connections dropped after a while, notifications delayed
+or lost, a per-connection subscription cap. `only_methods` does not apply to them. The HTTP
+knobs (latency, 5xx, 429, 403) also apply to the websocket upgrade request itself.
 """
 
 from __future__ import annotations
@@ -39,7 +44,30 @@ class Faults(BaseModel):
     only_methods: list[str] | None = Field(
         None,
         description="limit faults to these methods: JSON-RPC method names (Solana) or the last "
-        "path segment (TRON 'broadcasttransaction', Telegram 'sendMessage'); None: every call",
+        "path segment (TRON 'broadcasttransaction', Telegram 'sendMessage'); None: every call. "
+        "The ws_* knobs ignore it: they apply to every websocket connection",
+    )
+    # Websocket (Solana PubSub) faults: what providers do to long-lived subscriptions.
+    ws_drop_every_s: float = Field(
+        0.0,
+        ge=0,
+        description="abort every websocket connection (no close frame) once it has been open "
+        "this many seconds, as providers recycle connections; 0 = never",
+    )
+    ws_delay_ms: int = Field(
+        0,
+        ge=0,
+        description="delay each websocket notification (a connection is one ordered stream: "
+        "a reply queued behind a delayed notification waits for it)",
+    )
+    ws_lose_rate: float = Field(
+        0.0, ge=0, le=1, description="drop this share of websocket notifications silently"
+    )
+    ws_max_subscriptions: int = Field(
+        0,
+        ge=0,
+        description="subscriptions allowed per websocket connection; a subscribe above it "
+        "answers a JSON-RPC error; 0 = unlimited",
     )
 
     model_config = {"validate_assignment": True}

@@ -375,7 +375,7 @@ class SolanaChain:
         data = bytes(nonce.data)
         return data[4:8] == b"\x01\x00\x00\x00" and data[40:72] == bytes(message.recent_blockhash)
 
-    def _age_ok(self, tx: VersionedTransaction, height: int) -> bool:
+    def age_ok(self, tx: VersionedTransaction, height: int) -> bool:
         return self.blockhash_valid_at(
             str(tx.message.recent_blockhash), height
         ) or self._nonce_matches(tx)
@@ -406,7 +406,7 @@ class SolanaChain:
                     SIGNATURE_VERIFICATION_FAILURE, "Transaction signature verification failure"
                 )
             bank = self.block_at(preflight_commitment)
-            if not self._age_ok(tx, bank.height):
+            if not self.age_ok(tx, bank.height):
                 raise preflight_failure("BlockhashNotFound", [], 0)
             if known is not None and known.slot <= bank.slot:
                 raise preflight_failure("AlreadyProcessed", [], 0)
@@ -421,7 +421,7 @@ class SolanaChain:
                         self._loaded_bytes(tx),
                     )
         # Landing: what the leader checks before it executes.
-        if not verified or known is not None or not self._age_ok(tx, self.height):
+        if not verified or known is not None or not self.age_ok(tx, self.height):
             return signature
         self._execute(tx, raw, signature)
         return signature
@@ -482,6 +482,33 @@ class SolanaChain:
         err: Any,
     ) -> TxRecord:
         key_strs = [str(k) for k in keys]
+        record = self.make_record(
+            tx, raw, signature, key_strs, loaded_w, loaded_r, pre, post, meta, err, len(self.txs)
+        )
+        self._index(record)
+        for key, before, after in zip(key_strs, pre, post, strict=True):
+            if before != after:
+                self._remember_change(key, before)
+                self._index_token_account(key, after)
+        self.dirty = True
+        return record
+
+    def make_record(
+        self,
+        tx: VersionedTransaction,
+        raw: bytes,
+        signature: str,
+        key_strs: list[str],
+        loaded_w: list[str],
+        loaded_r: list[str],
+        pre: list[Account | None],
+        post: list[Account | None],
+        meta: TransactionMetadata,
+        err: Any,
+        seq: int,
+    ) -> TxRecord:
+        """The record of `tx` executed in the newest block, as the node reports it; not
+        indexed (an orphan's record is built the same way, and never indexed)."""
         message = tx.message
         instructions = message.instructions
         # Like the node: token balances only for transactions that reference a token program,
@@ -503,8 +530,8 @@ class SolanaChain:
             else None
         )
         block = self.blocks[-1]
-        record = TxRecord(
-            seq=len(self.txs),
+        return TxRecord(
+            seq=seq,
             signature=signature,
             slot=block.slot,
             height=block.height,
@@ -528,13 +555,6 @@ class SolanaChain:
             },
             memo=self._memo(tx, key_strs),
         )
-        self._index(record)
-        for key, before, after in zip(key_strs, pre, post, strict=True):
-            if before != after:
-                self._remember_change(key, before)
-                self._index_token_account(key, after)
-        self.dirty = True
-        return record
 
     @staticmethod
     def _memo(tx: VersionedTransaction, keys: list[str]) -> str | None:
@@ -591,7 +611,7 @@ class SolanaChain:
                 "blockhash": bank.blockhash,
                 "lastValidBlockHeight": self.last_valid_block_height(bank),
             }
-        elif not self._age_ok(tx, bank.height):
+        elif not self.age_ok(tx, bank.height):
             return "BlockhashNotFound", [], 0, None, {}, [], replacement
         known = self.by_sig.get(str(tx.signatures[0]))
         if known is not None and known.slot <= bank.slot:

@@ -1,4 +1,4 @@
-"""JSON-RPC errors and the node's human-readable transaction error texts.
+"""JSON-RPC requests and errors, and the node's human-readable transaction error texts.
 
 Clients branch on codes and on `data.err`, people read the message; both are kept as the node
 words them (`Transaction simulation failed: Blockhash not found`, ...).
@@ -6,7 +6,12 @@ words them (`Transaction simulation failed: Blockhash not found`, ...).
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+M = TypeVar("M")
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -37,6 +42,39 @@ class RpcError(Exception):
 
 def invalid_params(message: str) -> RpcError:
     return RpcError(INVALID_PARAMS, message)
+
+
+def error_reply(request_id: Any, exc: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": exc.to_json(), "id": request_id}
+
+
+def answer(
+    item: Any, methods: Mapping[str, M], invoke: Callable[[M, list[Any]], Any]
+) -> dict[str, Any]:
+    """One JSON-RPC 2.0 request (already parsed) answered, over HTTP and WebSocket alike:
+    malformed requests, unknown methods and bad params get the node's error objects."""
+    if not isinstance(item, dict) or not isinstance(item.get("method"), str):
+        request_id = item.get("id") if isinstance(item, dict) else None
+        return error_reply(request_id, RpcError(INVALID_REQUEST, "Invalid request"))
+    request_id = item.get("id")
+    method = methods.get(item["method"])
+    if method is None:
+        return error_reply(request_id, RpcError(METHOD_NOT_FOUND, "Method not found"))
+    params = item.get("params")
+    if params is None:
+        params = []
+    if not isinstance(params, list):
+        return error_reply(request_id, invalid_params("Invalid params: expected an array"))
+    try:
+        result = invoke(method, params)
+    except RpcError as exc:
+        return error_reply(request_id, exc)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        return error_reply(request_id, invalid_params(f"Invalid params: {exc}"))
+    except Exception:
+        log.exception("solana devnet: %s failed", item["method"])
+        return error_reply(request_id, RpcError(INTERNAL_ERROR, "Internal error"))
+    return {"jsonrpc": "2.0", "result": result, "id": request_id}
 
 
 _TX_ERRORS = {

@@ -114,7 +114,7 @@ def _token_balances(rows: list[list[Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _writable_flags(record: TxRecord) -> list[bool]:
+def writable_flags(record: TxRecord) -> list[bool]:
     """Runtime writability of every account key (static, then loaded)."""
     message = record.tx.message
     header = message.header
@@ -223,7 +223,7 @@ def render_transaction_body(record: TxRecord, encoding: str) -> Any:
     else:  # jsonParsed
         keys = record.keys
         static = len(message.account_keys)
-        writable = _writable_flags(record)
+        writable = writable_flags(record)
         signed = message.header.num_required_signatures
         body = {
             "accountKeys": [

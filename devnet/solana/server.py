@@ -1,8 +1,9 @@
-"""Solana JSON-RPC over HTTP, backed by `SolanaChain`.
+"""Solana JSON-RPC over HTTP, backed by `SolanaChain`, and PubSub over a WebSocket on `GET /`.
 
 The methods a wallet service uses, answered with the shapes, codes and messages of an Agave
-node so that `solana.rpc.async_api.AsyncClient` (and anything else written against a real
-node) parses them unchanged. Deviations from a node are listed in the package docstring.
+node so that `solana.rpc.async_api.AsyncClient` and `solana.rpc.websocket_api.SolanaWsClient`
+(and anything else written against a real node) parse them unchanged. Deviations from a node
+are listed in the package docstring; the subscriptions live in `devnet.solana.pubsub`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -26,22 +28,31 @@ from solders.message import from_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
+from solders.transaction_metadata import FailedTransactionMetadata
 
-from devnet.faults import Faults, drop_connection
+from devnet.faults import ADMIN_PREFIX, Faults, drop_connection
 from devnet.http import DevnetServer
 from devnet.solana import tokens
-from devnet.solana.chain import COMMITMENTS, Block, SolanaChain, derive_keypair
+from devnet.solana.chain import (
+    COMMITMENTS,
+    Block,
+    SolanaChain,
+    TxRecord,
+    derive_keypair,
+)
 from devnet.solana.config import SolanaDevnetConfig
 from devnet.solana.errors import (
-    INTERNAL_ERROR,
     INVALID_REQUEST,
-    METHOD_NOT_FOUND,
     MIN_CONTEXT_SLOT_NOT_REACHED,
     PARSE_ERROR,
     SIGNATURE_VERIFICATION_FAILURE,
     RpcError,
+    answer,
+    error_reply,
     invalid_params,
+    preflight_failure,
 )
+from devnet.solana.pubsub import PubSub
 from devnet.solana.render import encode_account, render_inner_parsed, render_transaction
 
 log = logging.getLogger(__name__)
@@ -200,13 +211,20 @@ class SolanaDevnet(DevnetServer):
         self._save_seq = 0
         self._written_seq = 0
         self._write_lock = threading.Lock()
+        # Orphans (see orphan_next): how many sends are still to be orphaned, and the visible
+        # ones: signature -> (record, position among the chain's transactions).
+        self._orphan_budget = 0
+        self._orphans: dict[str, tuple[TxRecord, float]] = {}
         super().__init__(faults)
+        self.pubsub = PubSub(self.chain, self.faults)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_post("/", self._handle)
+        app.router.add_get("/", self._websocket)
         app.router.add_get("/health", self._health)
+        app.router.add_post(ADMIN_PREFIX + "orphan_next", self._orphan_route)
 
     def _load(self) -> None:
         if self._loaded:
@@ -218,9 +236,11 @@ class SolanaDevnet(DevnetServer):
         else:
             self.chain.genesis()
         self._loaded = True
+        self.pubsub.attach()
 
     async def on_start(self) -> None:
         self._load()
+        self.pubsub.start()
         if self.config.slot_ms > 0:
             self._tasks.append(asyncio.create_task(self._slot_clock(), name="solana-slots"))
         if self.config.state_path is not None:
@@ -233,6 +253,7 @@ class SolanaDevnet(DevnetServer):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.pubsub.stop()
         self.save()
 
     async def _slot_clock(self) -> None:
@@ -244,7 +265,7 @@ class SolanaDevnet(DevnetServer):
             # Catch up on slots missed while the loop was busy, but never in one huge burst.
             behind = min(int((loop.time() - due) / period) + 1, 64)
             for _ in range(behind):
-                self.chain.produce_block()
+                self._produce_block()
             due += behind * period
             if due < loop.time() - 64 * period:
                 due = loop.time() + period
@@ -286,9 +307,33 @@ class SolanaDevnet(DevnetServer):
         self._load()
         block = self.chain.blocks[-1] if self.chain.blocks else None
         for _ in range(n):
-            block = self.chain.produce_block()
+            block = self._produce_block()
         assert block is not None
         return block
+
+    def _produce_block(self) -> Block:
+        """A new block; orphans whose block is now final vanish; subscribers hear of it."""
+        self.pubsub.catch_up()
+        block = self.chain.produce_block()
+        if self._orphans:
+            rooted = self.chain.block_at("finalized").slot
+            for signature, (record, _) in list(self._orphans.items()):
+                if record.slot <= rooted:
+                    del self._orphans[signature]
+        self.pubsub.on_block(block)
+        return block
+
+    @property
+    def ws_url(self) -> str:
+        """The PubSub endpoint: the same server, ws:// scheme."""
+        return "ws" + self.url[len("http") :] if self.url else ""
+
+    def orphan_next(self, count: int = 1) -> None:
+        """The next `count` sendTransaction calls that would execute successfully land as
+        orphans: seen at processed and confirmed, never finalized (see the package docs)."""
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        self._orphan_budget = count
 
     def info(self) -> dict[str, Any]:
         self._load()
@@ -305,6 +350,7 @@ class SolanaDevnet(DevnetServer):
             "slot_ms": self.config.slot_ms,
             "confirmed_lag": self.config.confirmed_lag,
             "finalized_lag": self.config.finalized_lag,
+            "ws_url": self.ws_url,
         }
 
     # ---- HTTP / JSON-RPC ----------------------------------------------------------------
@@ -312,17 +358,35 @@ class SolanaDevnet(DevnetServer):
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        self._load()
+        return await self.pubsub.handle(request)
+
+    async def _orphan_route(self, request: web.Request) -> web.Response:
+        """POST /_devnet/orphan_next {"count": N} (default 1): see orphan_next()."""
+        try:
+            body = await request.json() if request.can_read_body else {}
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object")
+            count = body.get("count", 1)
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ValueError("count must be an integer >= 0")
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        self.orphan_next(count)
+        return web.json_response({"pending": self._orphan_budget})
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         call = _Call()
         try:
             payload = json.loads(body)
         except ValueError:
-            out: Any = _error(None, RpcError(PARSE_ERROR, "Parse error"))
+            out: Any = error_reply(None, RpcError(PARSE_ERROR, "Parse error"))
         else:
             if isinstance(payload, list):
                 if not payload:
-                    out = _error(None, RpcError(INVALID_REQUEST, "Invalid request"))
+                    out = error_reply(None, RpcError(INVALID_REQUEST, "Invalid request"))
                 else:
                     out = [self._dispatch(item, call) for item in payload]
             else:
@@ -335,29 +399,11 @@ class SolanaDevnet(DevnetServer):
         )
 
     def _dispatch(self, item: Any, call: _Call) -> dict[str, Any]:
-        if not isinstance(item, dict) or not isinstance(item.get("method"), str):
-            request_id = item.get("id") if isinstance(item, dict) else None
-            return _error(request_id, RpcError(INVALID_REQUEST, "Invalid request"))
-        request_id = item.get("id")
-        method = self._methods.get(item["method"])
-        if method is None:
-            return _error(request_id, RpcError(METHOD_NOT_FOUND, "Method not found"))
-        params = item.get("params")
-        if params is None:
-            params = []
-        if not isinstance(params, list):
-            return _error(request_id, invalid_params("Invalid params: expected an array"))
+        return answer(item, self._methods, functools.partial(self._invoke, call=call))
+
+    def _invoke(self, method: Any, params: list[Any], call: _Call) -> Any:
         self._load()
-        try:
-            result = method(params, call)
-        except RpcError as exc:
-            return _error(request_id, exc)
-        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
-            return _error(request_id, invalid_params(f"Invalid params: {exc}"))
-        except Exception:
-            log.exception("solana devnet: %s failed", item["method"])
-            return _error(request_id, RpcError(INTERNAL_ERROR, "Internal error"))
-        return {"jsonrpc": "2.0", "result": result, "id": request_id}
+        return method(params, call)
 
     # ---- cluster ------------------------------------------------------------------------
 
@@ -560,9 +606,17 @@ class SolanaDevnet(DevnetServer):
         skip = bool(cfg.get("skipPreflight", False))
         commitment = "processed" if skip else _commitment(cfg, "preflightCommitment")
         _check_min_context(cfg, self.chain.block_at(commitment))
-        signature = self.chain.send_transaction(
-            tx, raw, skip_preflight=skip, preflight_commitment=commitment
-        )
+        orphan = self._orphans.get(str(tx.signatures[0]))
+        if orphan and not skip and orphan[0].slot <= self.chain.block_at(commitment).slot:
+            raise preflight_failure("AlreadyProcessed", [], 0)  # the fork's status cache
+        signature = self._land_orphan(tx, raw, skip, commitment) if self._orphan_budget else None
+        if signature is None:
+            signature = self.chain.send_transaction(
+                tx, raw, skip_preflight=skip, preflight_commitment=commitment
+            )
+            self.pubsub.catch_up()
+            if signature in self.chain.by_sig:
+                self._orphans.pop(signature, None)  # re-sent, it landed on the chain itself
         if self.faults.lose_response("sendTransaction"):
             call.lose_response = True
         return signature
@@ -572,7 +626,9 @@ class SolanaDevnet(DevnetServer):
         lamports = _arg(params, 1)
         if not isinstance(lamports, int) or lamports < 0:
             raise invalid_params("Invalid params: expected lamports as an integer")
-        return self.chain.airdrop(pubkey, lamports)
+        signature = self.chain.airdrop(pubkey, lamports)
+        self.pubsub.catch_up()
+        return signature
 
     def rpc_simulateTransaction(self, params: list[Any], call: _Call) -> Any:
         cfg = _config(params, 1)
@@ -647,11 +703,11 @@ class SolanaDevnet(DevnetServer):
         rooted = chain.block_at("finalized")
         values: list[Any] = []
         for key in keys:
-            record = chain.by_sig.get(key)
+            record = chain.by_sig.get(key) or self._visible_orphan(key)
             status: Any = None
             if record is not None:
                 err = record.err
-                if chain.in_status_cache(record):
+                if record.seq < 0 or chain.in_status_cache(record):
                     level = chain.confirmation_status(record)
                     status = {
                         "confirmationStatus": level,
@@ -688,9 +744,12 @@ class SolanaDevnet(DevnetServer):
         block = self.chain.block_at(commitment)
         _check_min_context(cfg, block)
         rooted = self.chain.block_at("finalized").slot
-        records = self.chain.signatures_for_address(
-            address, before=before, until=until, limit=limit, highest_slot=block.slot
-        )
+        if self._orphans:
+            records = self._signatures_with_orphans(address, before, until, limit, block.slot)
+        else:
+            records = self.chain.signatures_for_address(
+                address, before=before, until=until, limit=limit, highest_slot=block.slot
+            )
         return [
             {
                 "blockTime": r.block_time,
@@ -710,7 +769,7 @@ class SolanaDevnet(DevnetServer):
         cfg = {"encoding": cfg_raw} if isinstance(cfg_raw, str) else _config(params, 1)
         commitment = _commitment(cfg)
         _at_least_confirmed(commitment)
-        record = self.chain.by_sig.get(signature)
+        record = self.chain.by_sig.get(signature) or self._visible_orphan(signature)
         if record is None or record.slot > self.chain.block_at(commitment).slot:
             return None
         version = cfg.get("maxSupportedTransactionVersion")
@@ -720,9 +779,89 @@ class SolanaDevnet(DevnetServer):
             int(version) if version is not None else None,
         )
 
+    # ---- orphans ----------------------------------------------------------------------------
 
-def _error(request_id: Any, exc: RpcError) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "error": exc.to_json(), "id": request_id}
+    def _land_orphan(
+        self, tx: VersionedTransaction, raw: bytes, skip: bool, commitment: str
+    ) -> str | None:
+        """Land `tx` as an orphan if the chain would accept and successfully execute it: the
+        simulated result is recorded (statuses, history, notifications) but never applied to
+        the LiteSVM state. None: not orphaned (the chain handles it the normal way)."""
+        chain = self.chain
+        try:
+            tx.sanitize()
+        except ValueError:
+            return None
+        signature = str(tx.signatures[0])
+        if signature in chain.by_sig or signature in self._orphans:
+            return None
+        if not all(tx.verify_with_results()) or not chain.age_ok(tx, chain.height):
+            return None
+        if not skip and not chain.age_ok(tx, chain.block_at(commitment).height):
+            return None
+        keys, loaded_w, loaded_r = chain.account_keys(tx)
+        pre = [chain.svm.get_account(k) for k in keys]
+        result = chain.svm.simulate_transaction(tx)
+        if isinstance(result, FailedTransactionMetadata):
+            return None
+        written = {str(k): a for k, a in result.post_accounts()}
+        key_strs = [str(k) for k in keys]
+        post = [written.get(k, a) for k, a in zip(key_strs, pre, strict=True)]
+        record = chain.make_record(
+            tx, raw, signature, key_strs, loaded_w, loaded_r, pre, post, result.meta(), None, -1
+        )
+        self._orphan_budget -= 1
+        self._orphans[signature] = (record, len(chain.txs) - 0.5)
+        self.pubsub.on_orphan(record, {k: a if a.lamports else None for k, a in written.items()})
+        return signature
+
+    def _visible_orphan(self, signature: str) -> TxRecord | None:
+        entry = self._orphans.get(signature)
+        if entry is None or entry[0].slot <= self.chain.block_at("finalized").slot:
+            return None
+        return entry[0]
+
+    def _signatures_with_orphans(
+        self, address: str, before: str | None, until: str | None, limit: int, highest_slot: int
+    ) -> list[TxRecord]:
+        """getSignaturesForAddress with the visible orphans merged in landing order."""
+        chain = self.chain
+
+        def position(signature: str) -> float | None:
+            record = chain.by_sig.get(signature)
+            if record is not None:
+                return record.seq
+            entry = self._orphans.get(signature)
+            return entry[1] if entry is not None else None
+
+        def anchor(index: int) -> str | None:
+            """The real transaction at this index, for the chain's own before/until."""
+            return chain.txs[index].signature if 0 <= index < len(chain.txs) else None
+
+        high = position(before) if before is not None else None
+        if before is not None and high is None:
+            return []  # an unknown `before`: the node answers an empty list
+        low = position(until) if until is not None else None
+        real = chain.signatures_for_address(
+            address,
+            # An orphan sits between two real transactions (position n - 0.5).
+            before=anchor(math.ceil(high)) if high is not None else None,
+            until=anchor(math.floor(low)) if low is not None else None,
+            limit=limit,
+            highest_slot=highest_slot,
+        )
+        rooted = chain.block_at("finalized").slot
+        merged: list[tuple[float, TxRecord]] = [(r.seq, r) for r in real]
+        for record, pos in self._orphans.values():
+            if (
+                address in record.keys
+                and rooted < record.slot <= highest_slot
+                and (high is None or pos < high)
+                and (low is None or pos > low)
+            ):
+                merged.append((pos, record))
+        merged.sort(key=lambda item: item[0], reverse=True)
+        return [record for _, record in merged[:limit]]
 
 
 def _fee_for(message: Any) -> int:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -25,13 +24,12 @@ from solders import system_program
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
-from solders.message import Message, MessageV0
+from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.rpc.errors import SendTransactionPreflightFailureMessage
 from solders.rpc.responses import IsBlockhashValidResp
 from solders.signature import Signature
-from solders.system_program import TransferParams, transfer
-from solders.transaction import Transaction, VersionedTransaction
+from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 from spl.token.instructions import (
@@ -43,23 +41,29 @@ from spl.token.instructions import (
 from spl.token.models import TransferCheckedParams
 
 from devnet.solana import SolanaDevnet, SolanaDevnetConfig
+from tests.devnet.solana_support import (
+    SOL,
+    as_json,
+    funded,
+    legacy_tx,
+    running,
+    set_faults,
+    signed,
+    sol_transfer,
+)
 
 FINALIZED_LAG = 5
-SOL = 1_000_000_000
 FEE = 5000
 
 
 @pytest_asyncio.fixture(scope="module")
 async def manual() -> AsyncIterator[SolanaDevnet]:
     """Blocks only advance when a test says so."""
-    devnet = SolanaDevnet(
-        SolanaDevnetConfig(slot_ms=0, confirmed_lag=1, finalized_lag=FINALIZED_LAG, skip_every=4)
+    config = SolanaDevnetConfig(
+        slot_ms=0, confirmed_lag=1, finalized_lag=FINALIZED_LAG, skip_every=4
     )
-    await devnet.start()
-    try:
+    async with running(config) as devnet:
         yield devnet
-    finally:
-        await devnet.stop()
 
 
 @pytest_asyncio.fixture
@@ -68,32 +72,8 @@ async def client(manual: SolanaDevnet) -> AsyncIterator[AsyncClient]:
         yield rpc
 
 
-def funded(devnet: SolanaDevnet, index: int) -> Keypair:
-    return Keypair.from_base58_string(devnet.info()["accounts"][index]["secret_key"])
-
-
 def finalize(devnet: SolanaDevnet) -> None:
     devnet.advance(FINALIZED_LAG + 1)
-
-
-def legacy_tx(
-    signers: Sequence[Keypair], instructions: Sequence[Instruction], blockhash: Hash
-) -> VersionedTransaction:
-    """A legacy transaction, fee paid by the first signer (AsyncClient takes the versioned
-    wrapper type)."""
-    message = Message(list(instructions), signers[0].pubkey())
-    return VersionedTransaction.from_legacy(Transaction(list(signers), message, blockhash))
-
-
-async def signed(
-    rpc: AsyncClient, payer: Keypair, instructions: Sequence[Instruction]
-) -> VersionedTransaction:
-    blockhash = (await rpc.get_latest_blockhash(Finalized)).value.blockhash
-    return legacy_tx([payer], instructions, blockhash)
-
-
-def sol_transfer(payer: Keypair, to: Pubkey, lamports: int) -> Instruction:
-    return transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=lamports))
 
 
 async def blockhash_valid(url: str, blockhash: Hash) -> bool:
@@ -108,11 +88,6 @@ async def blockhash_valid(url: str, blockhash: Hash) -> bool:
         parsed = IsBlockhashValidResp.from_json(await resp.text())
     assert isinstance(parsed, IsBlockhashValidResp), parsed
     return parsed.value
-
-
-def as_json(value: Any) -> Any:
-    """A solders response object as plain JSON (typed loosely, for deep field checks)."""
-    return json.loads(value.to_json())
 
 
 def preflight_error(
@@ -481,18 +456,8 @@ async def test_batch_request_and_unknown_method(manual: SolanaDevnet) -> None:
 
 @pytest_asyncio.fixture
 async def faulty() -> AsyncIterator[SolanaDevnet]:
-    devnet = SolanaDevnet(SolanaDevnetConfig(slot_ms=0, finalized_lag=2))
-    await devnet.start()
-    try:
+    async with running(SolanaDevnetConfig(slot_ms=0, finalized_lag=2)) as devnet:
         yield devnet
-    finally:
-        await devnet.stop()
-
-
-async def set_faults(devnet: SolanaDevnet, **knobs: Any) -> None:
-    url = f"{devnet.url}/_devnet/faults"
-    async with aiohttp.ClientSession() as http, http.post(url, json=knobs) as resp:
-        assert resp.status == 200, await resp.text()
 
 
 def http_status(exc: BaseException) -> int | None:
