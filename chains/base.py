@@ -29,6 +29,10 @@ class ChainSpec(Protocol):
     ENV: ChainEnv
     NODE_LABEL: str
     DEVNET_URL_KEY: str
+    # How far (in blocks or slots) finalized data must be past an early-seen transaction's
+    # block before its absence proves it dropped: by then its expiry has passed, so it can
+    # no longer land on the final chain either.
+    EARLY_DROP_BLOCKS: int
 
     def normalize_address(self, address: str) -> str:
         """The canonical form of `address`, or `InvalidInput` saying why it is not one."""

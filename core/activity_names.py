@@ -6,8 +6,10 @@ never import activity code; the names are recorded in history and must not chang
 START_WATCHING = "start_watching"
 SAVE_SUBSCRIPTIONS = "save_subscriptions"
 FETCH_EVENTS = "fetch_events"
+PEEK_EVENTS = "peek_events"  # early (confirmed / head block) events: announced, not ledgered
 FORGET_WALLET = "forget_wallet"
 WATCH_CHAIN = "watch_chain"
+FOLLOW_CHAIN = "follow_chain"  # push: subscriptions (Solana) or head blocks (TRON)
 
 # Withdrawals (on the chain's task queue).
 PREPARE_WITHDRAWAL = "prepare_withdrawal"
@@ -19,6 +21,7 @@ RECORD_WITHDRAWAL = "record_withdrawal"
 
 # Notifications (on the notify task queue).
 SEND_NOTIFICATION = "send_notification"
+CONCLUDE_NOTIFICATION = "conclude_notification"  # edit an early message to final / dropped
 
 # Authority (local activities of the workflow that asks).
 LOAD_ROSTER = "load_roster"

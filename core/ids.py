@@ -14,6 +14,11 @@ def watch_id(task_queue: str) -> str:
     return f"watch-{task_queue}"
 
 
+def push_id(task_queue: str) -> str:
+    """One push follower per chain task queue: early detection (subscriptions, head blocks)."""
+    return f"push-{task_queue}"
+
+
 def policy_id(task_queue: str) -> str:
     """The hot-wallet policy workflow (freeze, unfreeze, allowlist) of a chain's task queue:
     `policy-solana`, `policy-tron` with the default (empty) task queue prefix."""

@@ -34,8 +34,18 @@ class Notification(BaseModel):
     buttons: list[list[Button]] = []  # an inline keyboard, row by row
 
 
+class Conclusion(BaseModel):
+    """The end of a two-phase notification: edit the early message (`dedupe_key`) in place to
+    `text`, or, when there is no message to edit, send `text` once as a new message."""
+
+    dedupe_key: str
+    chat_id: int
+    text: str
+    outcome: Literal["final", "dropped"]
+
+
 class NotificationResult(BaseModel):
-    status: Literal["sent", "unknown", "failed"]
+    status: Literal["sent", "edited", "unknown", "failed"]
     message_id: int | None = None
     detail: str | None = None
 
@@ -79,6 +89,7 @@ class Subscription(BaseModel):
     min_amount: Decimal | None = None  # display units of the event's asset
     assets: list[str] | None = None  # symbols or asset ids; None: every known asset
     direction: DirectionFilter = "both"
+    final_only: bool = False  # one message at finality, no early "pending" one
 
     def wants(self, event: WalletEvent) -> bool:
         if self.direction != "both" and event.direction != self.direction:
@@ -102,10 +113,22 @@ class Poke(BaseModel):
 
 class MonitorCounters(BaseModel):
     fetches: int = 0
-    events: int = 0
+    events: int = 0  # final events
     notifications_sent: int = 0
     notifications_unknown: int = 0
     notifications_failed: int = 0
+    peeks: int = 0  # early reads (confirmed / head block)
+    pending: int = 0  # events announced early, before finality
+    finals_edited: int = 0  # early messages edited in place to final
+    finals_new: int = 0  # finals sent as a new message (the early one's outcome was unknown)
+    dropped: int = 0  # announced early, never finalized
+
+
+class EarlyEvent(BaseModel):
+    """An event announced before finality: the chats told, until it is final or dropped."""
+
+    event: WalletEvent
+    chats: list[int] = []
 
 
 class MonitorState(BaseModel):
@@ -119,6 +142,9 @@ class MonitorState(BaseModel):
     counters: MonitorCounters = MonitorCounters()
     recent: list[WalletEvent] = []  # the last few events, newest last
     pending_block: int | None = None  # a poke not yet served
+    seen_block: int | None = None  # a push (confirmed / head block) not yet served
+    early: dict[str, EarlyEvent] = {}  # by event key: announced, not yet final or dropped
+    last_seen: datetime | None = None  # when the wallet last had news, early or final
     reconcile_seconds: int = 3600  # re-read the wallet this often without a poke
     notify_queue: str  # the task queue of the notification activities
     history_limit: int = 5_000  # continue as new beyond this many history events
@@ -136,6 +162,8 @@ class MonitorStatus(BaseModel):
     subscribers: list[Subscription]
     recent: list[WalletEvent]
     last_check: datetime | None = None
+    last_seen: datetime | None = None
+    pending: list[WalletEvent] = []  # announced early, awaiting finality
 
 
 class WalletRef(BaseModel):
@@ -171,6 +199,32 @@ class WatchResult(BaseModel):
     position: dict[str, Any] | None
     pokes: int = 0
     rpc_calls: int = 0
+
+
+class PushState(BaseModel):
+    """The per-chain push follower's state (subscriptions or head blocks)."""
+
+    chain: Chain
+    rounds: int = 0
+    round_seconds: int = 600  # how long one follow_chain activity runs before reporting back
+
+
+class ShardHealth(BaseModel):
+    """One push connection (or head-block follower), as its heartbeat reports it."""
+
+    shard: int
+    wallets: int = 0
+    subscriptions: int = 0
+    connected: bool = False
+    connects: int = 0
+    notifications: int = 0
+    last_event: datetime | None = None
+    last_error: str | None = None
+
+
+class PushResult(BaseModel):
+    shards: list[ShardHealth] = []
+    signals: int = 0
 
 
 # ---- withdrawals ------------------------------------------------------------------------------

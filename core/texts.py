@@ -53,6 +53,36 @@ def event_message(sub: Subscription, event: WalletEvent, tx_url: TxUrl) -> str:
     )
 
 
+PENDING_MARK = "⏳ <b>Pending</b>: seen on chain, not final yet"
+FINAL_MARK = "✅ <b>Final</b>"
+DROPPED_MARK = "❌ <b>Dropped</b>: never became final, nothing moved"
+
+
+def event_key(sub: Subscription, event: WalletEvent) -> str:
+    """The dedupe key of one event's message to one chat (early or final, it is one message)."""
+    return f"{sub.chat_id}:{event.key}"
+
+
+def early_messages_for(
+    sub: Subscription, events: list[WalletEvent], tx_url: TxUrl
+) -> list[tuple[WalletEvent, str, str]]:
+    """(event, dedupe key, text) of the early "pending" messages for one chat: none for a
+    final-only chat, and none for a burst that would become a digest at finality (a digest
+    cannot be edited event by event)."""
+    wanted = [e for e in events if sub.wants(e)]
+    if sub.final_only or len(wanted) > DIGEST_AFTER:
+        return []
+    return [
+        (e, event_key(sub, e), f"{PENDING_MARK}\n{event_message(sub, e, tx_url)}") for e in wanted
+    ]
+
+
+def concluded_message(sub: Subscription, event: WalletEvent, tx_url: TxUrl, outcome: str) -> str:
+    """The text an early message is edited to: final, or dropped."""
+    mark = FINAL_MARK if outcome == "final" else DROPPED_MARK
+    return f"{mark}\n{event_message(sub, event, tx_url)}"
+
+
 def digest_message(sub: Subscription, events: list[WalletEvent], tx_url: TxUrl) -> str:
     lines = [_line(e, tx_url) for e in events[:DIGEST_LINES]]
     more = len(events) - DIGEST_LINES
@@ -67,7 +97,7 @@ def messages_for(
     """(dedupe key, text) pairs for one chat: one message per event, or one digest."""
     wanted = [e for e in events if sub.wants(e)]
     if len(wanted) <= DIGEST_AFTER:
-        return [(f"{sub.chat_id}:{e.key}", event_message(sub, e, tx_url)) for e in wanted]
+        return [(event_key(sub, e), event_message(sub, e, tx_url)) for e in wanted]
     # Named by every event it covers: two different digests never share a key (one sharing
     # only its first event and its size would be swallowed as a "repeat").
     covered = hashlib.sha256("\n".join(e.key for e in wanted).encode()).hexdigest()[:16]

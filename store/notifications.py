@@ -79,3 +79,31 @@ async def finish(
         message_id,
         error,
     )
+
+
+@dataclass(frozen=True)
+class Early:
+    """An early message as the table has it: what there is to edit, and whether it ended."""
+
+    status: str
+    message_id: int | None
+    concluded: str | None
+
+
+async def early(pool: asyncpg.Pool, dedupe_key: str) -> Early | None:
+    row = await pool.fetchrow(
+        "SELECT status, message_id, concluded FROM notifications WHERE dedupe_key = $1",
+        dedupe_key,
+    )
+    return None if row is None else Early(row["status"], row["message_id"], row["concluded"])
+
+
+async def conclude(pool: asyncpg.Pool, dedupe_key: str, outcome: str, text: str) -> None:
+    """Record that the early message ended as `outcome` (final or dropped), showing `text`."""
+    await pool.execute(
+        """UPDATE notifications SET concluded = $2, concluded_at = now(), text = $3
+           WHERE dedupe_key = $1""",
+        dedupe_key,
+        outcome,
+        text,
+    )

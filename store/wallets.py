@@ -23,10 +23,19 @@ async def save_wallet(pool: asyncpg.Pool, ref: WalletRef) -> None:
         )
         await conn.executemany(
             """INSERT INTO subscriptions
-                   (chain, address, chat_id, label, min_amount, assets, direction)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                   (chain, address, chat_id, label, min_amount, assets, direction, final_only)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
             [
-                (ref.chain, ref.address, s.chat_id, s.label, s.min_amount, s.assets, s.direction)
+                (
+                    ref.chain,
+                    ref.address,
+                    s.chat_id,
+                    s.label,
+                    s.min_amount,
+                    s.assets,
+                    s.direction,
+                    s.final_only,
+                )
                 for s in ref.subscribers
             ],
         )
@@ -53,6 +62,18 @@ async def add_watch_keys(
 async def watch_keys(pool: asyncpg.Pool, chain: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT key, wallet, fingerprint FROM watch_keys WHERE chain = $1 ORDER BY key", chain
+    )
+
+
+async def watch_keys_of(
+    pool: asyncpg.Pool, chain: str, addresses: list[str]
+) -> list[asyncpg.Record]:
+    """The trigger's keys (with their last fingerprints) of these wallets."""
+    return await pool.fetch(
+        """SELECT key, wallet, fingerprint FROM watch_keys
+           WHERE chain = $1 AND wallet = ANY($2::text[]) ORDER BY key""",
+        chain,
+        addresses,
     )
 
 
@@ -121,4 +142,14 @@ def subscription_from_row(row: asyncpg.Record) -> Subscription:
         min_amount=row["min_amount"],
         assets=row["assets"],
         direction=row["direction"],
+        final_only=row["final_only"],
     )
+
+
+WALLETS_CHANNEL = "walletflow_wallets"  # pg_notify'd with the chain on every insert/delete
+
+
+async def wallets_of(pool: asyncpg.Pool, chain: str) -> list[str]:
+    """Every watched address of a chain."""
+    rows = await pool.fetch("SELECT address FROM wallets WHERE chain = $1", chain)
+    return [r["address"] for r in rows]

@@ -23,6 +23,9 @@ from core.errors import InvalidInput
 from core.models import WalletEvent
 
 NAME = "solana"
+# A confirmed transaction on a dropped fork could land again while its blockhash is valid:
+# 150 blocks, which skipped slots stretch; 300 slots is past that.
+EARLY_DROP_BLOCKS = 300
 ENV = ChainEnv(
     rpc_url="SOLANA_RPC_URL",
     tokens="SOLANA_TOKENS",

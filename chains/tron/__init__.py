@@ -15,6 +15,9 @@ from core.errors import InvalidInput
 from core.models import WalletEvent
 
 NAME = "tron"
+# A head-block transaction on a dropped fork could land again until it expires (60 s by
+# default, 20 blocks of 3 s); 30 blocks is past that.
+EARLY_DROP_BLOCKS = 30
 ENV = ChainEnv(
     rpc_url="TRON_API_URL",
     tokens="TRON_TOKENS",
