@@ -14,13 +14,20 @@ from activities.keystore import KeyStore
 from activities.monitor import ChainReader
 from activities.withdraw import ChainSender
 from core.assets import TokenList
-from core.models import WatchResult, WatchState
+from core.models import PushResult, PushState, WatchResult, WatchState
 
 
 class Watcher(Protocol):
     """A chain's cheap trigger: the `watch_chain` activity."""
 
     async def watch_chain(self, state: WatchState) -> WatchResult: ...
+
+
+class Pusher(Protocol):
+    """A chain's early detection (subscriptions, head blocks): the `follow_chain` activity,
+    which signals `seen` to the monitors of wallets with news not final yet."""
+
+    async def follow_chain(self, state: PushState) -> PushResult: ...
 
 
 @dataclass
@@ -40,6 +47,7 @@ class AdapterContext:
 class Adapters:
     reader: ChainReader
     watcher: Watcher
+    pusher: Pusher
     sender: ChainSender
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -35,6 +35,9 @@ WITHDRAWALS = Counter(
 POKES = Counter(
     "walletflow_trigger_pokes_total", "Monitor workflows poked by the trigger", ["chain"]
 )
+SEEN = Counter(
+    "walletflow_push_signals_total", "Monitor workflows told of early (pushed) news", ["chain"]
+)
 
 
 @cache

@@ -44,10 +44,18 @@ class ChainReader(Protocol):
         ...
 
     async def read(
-        self, address: str, cursor: dict[str, Any], *, limit: int, min_block: int | None = None
+        self,
+        address: str,
+        cursor: dict[str, Any],
+        *,
+        limit: int,
+        min_block: int | None = None,
+        early: bool = False,
     ) -> ReadResult:
         """Finalized events after `cursor`, oldest first, at most about `limit` of them.
-        With `min_block`, `final_block` must report the chain's newest finalized block."""
+        With `min_block`, `final_block` must report the chain's newest finalized block.
+        `early`: also the events not final yet (Solana confirmed, TRON head block with a
+        SUCCESS receipt); such a read is only a glimpse: its cursor is not kept."""
         ...
 
 
@@ -92,6 +100,22 @@ class MonitorActivities:
         await wallets.add_watch_keys(self.pool, req.chain, req.address, read.watch_keys)
         return FetchResult(
             events=read.events, cursor=read.cursor, more=read.more, final_block=read.final_block
+        )
+
+    @activity.defn(name="peek_events")
+    async def peek_events(self, req: FetchRequest) -> FetchResult:
+        """Events after the cursor that are seen but maybe not final: announced early, never
+        ledgered (the ledger holds final events only), the cursor left where it is."""
+        return await heartbeating(self._peek_events(req))
+
+    async def _peek_events(self, req: FetchRequest) -> FetchResult:
+        if req.cursor is None:
+            raise ValueError("peek_events needs the cursor from start_watching")
+        read = await self.reader.read(
+            req.address, req.cursor, limit=PAGE_EVENTS, min_block=req.min_block, early=True
+        )
+        return FetchResult(
+            events=read.events, cursor=req.cursor, more=read.more, final_block=read.final_block
         )
 
     @activity.defn(name="forget_wallet")

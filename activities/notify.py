@@ -1,5 +1,10 @@
 """Telegram notifications: at most once per dedupe key, retried only when provably unsent.
 
+Two phases: an early message is later edited in place (editMessageText) to final or dropped.
+An edit, unlike a send, is idempotent, so it is retried on any transient error; when there is
+no message to edit (the early send's outcome is unknown, or it failed), the conclusion goes out
+as one new message under its own dedupe key, so there is never a second final.
+
 A text longer than Telegram's 4,096 characters is cut, not split: one notification stays one
 message (one send, one dedupe key, its buttons on it), ending in "…" (see `fit_message`).
 """
@@ -13,6 +18,7 @@ import asyncpg
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError,
+    TelegramBadRequest,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -23,7 +29,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import metrics
-from core.models import Notification, NotificationResult
+from core.models import Conclusion, Notification, NotificationResult
 from store import notifications
 
 # ---- fitting Telegram's length limit ----------------------------------------------------------
@@ -118,6 +124,15 @@ def _keyboard(n: Notification) -> InlineKeyboardMarkup | None:
     )
 
 
+def _retry_after(exc: TelegramRetryAfter) -> ApplicationError:
+    """Telegram's 429: retry (the activity) no sooner than it asks."""
+    return ApplicationError(
+        f"rate limited, retry after {exc.retry_after}s",
+        type="RateLimited",
+        next_retry_delay=timedelta(seconds=max(1, exc.retry_after)),
+    )
+
+
 class NotifyActivities:
     def __init__(self, pool: asyncpg.Pool, bot: Bot) -> None:
         self.pool = pool
@@ -125,6 +140,46 @@ class NotifyActivities:
 
     @activity.defn(name="send_notification")
     async def send_notification(self, n: Notification) -> NotificationResult:
+        return await self._send(n)
+
+    @activity.defn(name="conclude_notification")
+    async def conclude_notification(self, c: Conclusion) -> NotificationResult:
+        early = await notifications.early(self.pool, c.dedupe_key)
+        end_key = f"{c.dedupe_key}:end"
+        if early is not None and early.concluded == c.outcome:
+            # Already concluded: answer as the first time did, an edit or a new message.
+            metrics.notification("duplicate")
+            end = await notifications.early(self.pool, end_key)
+            if end is None:
+                return NotificationResult(status="edited", message_id=early.message_id)
+            return NotificationResult(status=end.status, message_id=end.message_id)
+        message_id = early.message_id if early is not None and early.status == "sent" else None
+        if message_id is not None and await self._edit(c, message_id):
+            await notifications.conclude(self.pool, c.dedupe_key, c.outcome, c.text)
+            metrics.notification("edited")
+            return NotificationResult(status="edited", message_id=message_id)
+        # Nothing to edit: the conclusion as a new message, once (one key whatever the outcome).
+        result = await self._send(Notification(dedupe_key=end_key, chat_id=c.chat_id, text=c.text))
+        if early is not None:
+            await notifications.conclude(self.pool, c.dedupe_key, c.outcome, c.text)
+        return result
+
+    async def _edit(self, c: Conclusion, message_id: int) -> bool:
+        """Edit the early message; False when Telegram refuses (deleted, too old): send anew."""
+        try:
+            await self.bot.edit_message_text(
+                fit_message(c.text), chat_id=c.chat_id, message_id=message_id
+            )
+        except TelegramRetryAfter as exc:
+            raise _retry_after(exc) from None
+        except TelegramBadRequest as exc:
+            if "not modified" in exc.message:
+                return True  # an earlier attempt's edit landed; its answer was lost
+            activity.logger.warning("notification %s edit refused: %s", c.dedupe_key, exc)
+            return False
+        return True
+
+    async def _send(self, n: Notification) -> NotificationResult:
         claim = await notifications.claim(self.pool, n)
         if claim.result is not None:
             metrics.notification("duplicate")
@@ -140,11 +195,7 @@ class NotifyActivities:
                 self.pool, n.dedupe_key, "pending", error=f"429: {exc.message}"
             )
             metrics.notification("retried")
-            raise ApplicationError(
-                f"rate limited, retry after {exc.retry_after}s",
-                type="RateLimited",
-                next_retry_delay=timedelta(seconds=max(1, exc.retry_after)),
-            ) from None
+            raise _retry_after(exc) from None
         except TelegramNetworkError as exc:
             if isinstance(exc.__cause__, ClientConnectorError):
                 # The connection never opened, so the request was never sent.

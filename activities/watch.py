@@ -19,15 +19,18 @@ from core.models import Poke
 POKE_CONCURRENCY = 32
 
 
-async def poke_wallets(client: Client, chain: str, changed: dict[str, int]) -> int:
-    """Signal `poke` to each changed wallet's monitor; returns how many were reached."""
+async def poke_wallets(
+    client: Client, chain: str, changed: dict[str, int], *, signal: str = "poke"
+) -> int:
+    """Signal `poke` (final data changed) or `seen` (a push: early data changed) to each
+    changed wallet's monitor; returns how many were reached."""
     gate = asyncio.Semaphore(POKE_CONCURRENCY)
 
     async def poke(wallet: str, block: int) -> bool:
         async with gate:
             try:
                 await client.get_workflow_handle(monitor_id(chain, wallet)).signal(
-                    "poke", Poke(block=block)
+                    signal, Poke(block=block)
                 )
             except RPCError as exc:
                 if exc.status == RPCStatusCode.NOT_FOUND:
@@ -36,7 +39,7 @@ async def poke_wallets(client: Client, chain: str, changed: dict[str, int]) -> i
             return True
 
     reached = sum(await asyncio.gather(*(poke(w, b) for w, b in changed.items())))
-    metrics.POKES.labels(chain).inc(reached)
+    (metrics.POKES if signal == "poke" else metrics.SEEN).labels(chain).inc(reached)
     return reached
 
 

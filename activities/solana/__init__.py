@@ -9,9 +9,16 @@ from typing import Any
 from activities.adapter import AdapterContext, Adapters
 from activities.solana.adapters import SolanaReader, SolanaSender, SolanaWatcher, connect
 from activities.solana.fees import SolanaFees
+from activities.solana.push import SolanaPush, ws_urls
 from chains.solana import NAME
 
-OPTIONS: tuple[str, ...] = ("solana_sweep_seconds", "allow_program_owned", "expiry_quorum")
+OPTIONS: tuple[str, ...] = (
+    "solana_sweep_seconds",
+    "solana_ws_url",
+    "solana_ws_subscriptions",
+    "allow_program_owned",
+    "expiry_quorum",
+)
 
 
 def build(ctx: AdapterContext) -> Adapters:
@@ -20,6 +27,13 @@ def build(ctx: AdapterContext) -> Adapters:
         reader=SolanaReader(rpc, ctx.tokens),
         watcher=SolanaWatcher(
             rpc, ctx.pool, ctx.client, sweep_seconds=ctx.options["solana_sweep_seconds"]
+        ),
+        pusher=SolanaPush(
+            ws_urls(ctx.urls, ctx.options["solana_ws_url"]),
+            rpc,
+            ctx.pool,
+            ctx.client,
+            per_connection=ctx.options["solana_ws_subscriptions"],
         ),
         sender=SolanaSender(
             rpc,

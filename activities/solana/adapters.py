@@ -126,16 +126,25 @@ class SolanaReader:
         return sorted({*accounts, *derived})
 
     async def read(
-        self, address: str, cursor: dict[str, Any], *, limit: int, min_block: int | None = None
+        self,
+        address: str,
+        cursor: dict[str, Any],
+        *,
+        limit: int,
+        min_block: int | None = None,
+        early: bool = False,
     ) -> ReadResult:
         known: dict[str, str | None] = dict(cursor["addresses"])
+        level = Confirmed if early else Finalized
         # The finalized slot first: each signature list, asked for afterwards, is complete up
         # to it. With several accounts it bounds the batch too: their lists are fetched (and
         # retried) at slightly different moments, and one reaching further than another
         # would leave that other account's cursor behind, to read the difference again.
-        several = len(known) > 1
+        several = len(known) > 1 and not early  # an early read is a glimpse, never a cursor
         final_slot = await self._final_slot() if min_block is not None or several else 0
-        lists = await asyncio.gather(*(self._signatures_after(a, s) for a, s in known.items()))
+        lists = await asyncio.gather(
+            *(self._signatures_after(a, s, level) for a, s in known.items())
+        )
         by_sig: dict[str, dict[str, Any]] = {}
         for entries in lists:
             for rank, entry in enumerate(entries):  # the node lists newest first
@@ -159,7 +168,7 @@ class SolanaReader:
             if entry["err"] is not None:
                 return sol.ParsedTx()  # failed: moved nothing but the fee
             async with gate:
-                tx = await self._transaction(entry["signature"])
+                tx = await self._transaction(entry["signature"], level)
             return sol.parse_transaction(tx, address, self.tokens)
 
         parsed = await asyncio.gather(*(parse(e) for e in batch))
@@ -184,7 +193,7 @@ class SolanaReader:
                     first_seen.setdefault(account, entry["signature"])
         if first_seen:
             later = await asyncio.gather(
-                *(self._signatures_after(a, s) for a, s in first_seen.items())
+                *(self._signatures_after(a, s, level) for a, s in first_seen.items())
             )
             in_batch = {e["signature"] for e in batch}
             extra = list(
@@ -232,16 +241,18 @@ class SolanaReader:
         return sorted(found)
 
     async def _newest_signature(self, address: str) -> str | None:
-        page = await self._signature_page(address, before=None, until=None, limit=1)
+        page = await self._signature_page(address, Finalized, before=None, until=None, limit=1)
         return page[0]["signature"] if page else None
 
-    async def _signatures_after(self, address: str, until: str | None) -> list[dict[str, Any]]:
-        """Every finalized signature newer than `until`, paging back until it is found."""
+    async def _signatures_after(
+        self, address: str, until: str | None, level: Commitment
+    ) -> list[dict[str, Any]]:
+        """Every signature newer than `until` at `level`, paging back until it is found."""
         found: list[dict[str, Any]] = []
         before = None
         while True:
             page = await self._signature_page(
-                address, before=before, until=until, limit=SIGNATURE_PAGE
+                address, level, before=before, until=until, limit=SIGNATURE_PAGE
             )
             found.extend(page)
             if len(page) < SIGNATURE_PAGE:
@@ -249,7 +260,13 @@ class SolanaReader:
             before = page[-1]["signature"]
 
     async def _signature_page(
-        self, address: str, *, before: str | None, until: str | None, limit: int
+        self,
+        address: str,
+        level: Commitment,
+        *,
+        before: str | None,
+        until: str | None,
+        limit: int,
     ) -> list[dict[str, Any]]:
         resp = await self.rpc.call(
             "getSignaturesForAddress",
@@ -258,23 +275,23 @@ class SolanaReader:
                 before=Signature.from_string(before) if before else None,
                 until=Signature.from_string(until) if until else None,
                 limit=limit,
-                commitment=Finalized,
+                commitment=level,
             ),
         )
         return [{"signature": str(s.signature), "slot": s.slot, "err": s.err} for s in resp.value]
 
-    async def _transaction(self, signature: str) -> dict[str, Any]:
+    async def _transaction(self, signature: str, level: Commitment) -> dict[str, Any]:
         resp = await self.rpc.call(
             "getTransaction",
             lambda c: c.get_transaction(
                 Signature.from_string(signature),
                 encoding="jsonParsed",
-                commitment=Finalized,
+                commitment=level,
                 max_supported_transaction_version=0,
             ),
         )
         if resp.value is None:
-            raise LookupError(f"finalized transaction {signature} not found")
+            raise LookupError(f"{level} transaction {signature} not found")
         return json.loads(resp.value.to_json())
 
 

@@ -26,6 +26,7 @@ def build(ctx: AdapterContext) -> Adapters:
     return Adapters(
         reader=TronReader(rpc, ctx.tokens),
         watcher=TronWatcher(rpc, ctx.pool, ctx.client, block_seconds=block_seconds),
+        pusher=TronWatcher(rpc, ctx.pool, ctx.client, block_seconds=block_seconds, head=True),
         sender=TronSender(
             rpc,
             ctx.tokens,

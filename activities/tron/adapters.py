@@ -8,6 +8,7 @@ import contextlib
 import json
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -31,7 +32,7 @@ from chains.tron import fees
 from chains.tron.destinations import destination_refusal
 from core.assets import Asset
 from core.errors import InvalidInput, UserError
-from core.models import WatchResult, WatchState
+from core.models import PushResult, PushState, ShardHealth, WatchResult, WatchState
 from store import wallets
 
 GRID_PAGE = 200  # TronGrid's maximum page size
@@ -137,15 +138,27 @@ class TronReader:
         return {"ts": ts + 1, "seen": []}, {address: None}
 
     async def read(
-        self, address: str, cursor: dict[str, Any], *, limit: int, min_block: int | None = None
+        self,
+        address: str,
+        cursor: dict[str, Any],
+        *,
+        limit: int,
+        min_block: int | None = None,
+        early: bool = False,
     ) -> ReadResult:
+        """Solidified events after `cursor`; `early`: head-block ones too (SUCCESS receipts)."""
         final_block = await self._final_block() if min_block is not None else 0
+        node = "wallet" if early else "walletsolidity"
         # The two lists reach their page limits at different points of the same block, so each
         # remembers its own items at the cursor's timestamp: a transaction done in one list
         # (an outgoing TRC20 call) may still have its item pending in the other.
         ts = int(cursor["ts"])
         seen = [set(cursor["seen"]), set(cursor.get("seen_trc20", cursor["seen"]))]
-        params = {"only_confirmed": "true", "min_timestamp": ts, "order_by": "block_timestamp,asc"}
+        params = {
+            "only_confirmed": "false" if early else "true",
+            "min_timestamp": ts,
+            "order_by": "block_timestamp,asc",
+        }
         lists = await asyncio.gather(
             self._grid_items(
                 "v1/transactions", f"/v1/accounts/{address}/transactions", params, seen[0], limit
@@ -171,9 +184,7 @@ class TronReader:
 
         async def receipt(tx_id: str) -> dict[str, Any]:
             async with gate:
-                return await _node(
-                    self.rpc, "walletsolidity/gettransactioninfobyid", {"value": tx_id}
-                )
+                return await _node(self.rpc, f"{node}/gettransactioninfobyid", {"value": tx_id})
 
         trc_ids = sorted({i["transaction_id"] for i in keep if "transaction_id" in i})
         receipts = await asyncio.gather(*(receipt(t) for t in trc_ids))
@@ -221,8 +232,12 @@ class TronReader:
 
 
 class TronWatcher:
-    """The trigger: every solidified block once, its senders, receivers and Transfer events;
-    watched wallets among them get poked. Cost follows the chain, not the wallet count."""
+    """The trigger: every block once, its senders, receivers and Transfer events; watched
+    wallets among them get signalled. Cost follows the chain, not the wallet count.
+
+    At `walletsolidity` (the trigger, `watch_chain`) it follows solidified blocks and pokes;
+    at `wallet` (push, `follow_chain`) it follows the head block at block time and signals
+    `seen`, so a transfer is announced one block after it lands (TRON has no push channel)."""
 
     def __init__(
         self,
@@ -231,44 +246,72 @@ class TronWatcher:
         client: Client,
         *,
         block_seconds: float = BLOCK_SECONDS,
+        head: bool = False,
     ) -> None:
         self.rpc = rpc
         self.pool = pool
         self.client = client
         self.block_seconds = block_seconds
+        self.node = "wallet" if head else "walletsolidity"
+        self.signal = "seen" if head else "poke"
+        self.health = ShardHealth(shard=0)
 
     @activity.defn(name="watch_chain")
     async def watch_chain(self, state: WatchState) -> WatchResult:
         details = activity.info().heartbeat_details
         position: int | None = int(details[0]) if details else (state.position or {}).get("block")
         result = WatchResult(position=None)
-        if position is None:
-            block = await _node(self.rpc, "walletsolidity/getnowblock", {"visible": True})
-            position = tron.block_header(block, "number")
-        activity.heartbeat(position)  # a retry resumes here, not at a later "now"
-
-        last_seen = time.time()
-
-        async def step() -> float:
-            nonlocal position, last_seen
-            assert position is not None
-            for _ in range(BLOCKS_PER_STEP):
-                block = await _node(
-                    self.rpc, "walletsolidity/getblockbynum", {"num": position + 1, "visible": True}
-                )
-                if not block.get("block_header"):
-                    # Not solidified yet: come back about when the next block is due.
-                    return min(max(last_seen + self.block_seconds - time.time(), 0.2), 1.0)
-                result.pokes += await self._scan(block, position + 1)
-                position += 1
-                last_seen = time.time()
-                activity.heartbeat(position)
-            return 0.0
-
-        await run_round(state.round_seconds, step, lambda: (position,))
+        result.pokes, position = await self._follow(state.round_seconds, position)
         result.position = {"block": position}
         result.rpc_calls = sum(self.rpc.calls.values())
         return result
+
+    @activity.defn(name="follow_chain")
+    async def follow_chain(self, state: PushState) -> PushResult:
+        # Always from the head: what came before is the trigger's and the monitors' to read.
+        signals, _ = await self._follow(state.round_seconds, None)
+        return PushResult(shards=[self.health], signals=signals)
+
+    async def _follow(self, seconds: float, position: int | None) -> tuple[int, int]:
+        """Scan each block after `position` (None: from now) for `seconds`."""
+        if position is None:
+            block = await _node(self.rpc, f"{self.node}/getnowblock", {"visible": True})
+            position = tron.block_header(block, "number")
+
+        def progress() -> tuple[Any, ...]:
+            # The trigger's position (a retry resumes there); push reports its health.
+            if self.signal == "seen":
+                return ([self.health.model_dump(mode="json")],)
+            return (position,)
+
+        activity.heartbeat(*progress())  # a retry resumes here, not at a later "now"
+        self.health.connects += 1
+        self.health.connected = True
+        last_seen = time.time()
+        signals = 0
+
+        async def step() -> float:
+            nonlocal position, last_seen, signals
+            assert position is not None
+            for _ in range(BLOCKS_PER_STEP):
+                block = await _node(
+                    self.rpc, f"{self.node}/getblockbynum", {"num": position + 1, "visible": True}
+                )
+                if not block.get("block_header"):
+                    # Not there yet: come back about when the next block is due.
+                    return min(max(last_seen + self.block_seconds - time.time(), 0.2), 1.0)
+                signals += await self._scan(block, position + 1)
+                position += 1
+                last_seen = time.time()
+                activity.heartbeat(*progress())
+            return 0.0
+
+        try:
+            await run_round(seconds, step, progress)
+        finally:
+            self.health.connected = False
+        assert position is not None
+        return signals, position
 
     async def _scan(self, block: dict[str, Any], number: int) -> int:
         calls_contracts = any(
@@ -279,14 +322,19 @@ class TronWatcher:
         infos: list[dict[str, Any]] = []
         if calls_contracts:
             reply = await _node(
-                self.rpc, "walletsolidity/gettransactioninfobyblocknum", {"num": number}
+                self.rpc, f"{self.node}/gettransactioninfobyblocknum", {"num": number}
             )
             infos = reply if isinstance(reply, list) else []
         involved = tron.addresses_in_block(block, infos)
         if not involved:
             return 0
         watched = await wallets.watched_among(self.pool, tron.NAME, sorted(involved))
-        return await poke_wallets(self.client, tron.NAME, dict.fromkeys(watched, number))
+        if watched:
+            self.health.notifications += 1
+            self.health.last_event = datetime.now(UTC)
+        return await poke_wallets(
+            self.client, tron.NAME, dict.fromkeys(watched, number), signal=self.signal
+        )
 
 
 class TronSender:
