@@ -8,13 +8,19 @@ The rules it enforces, in order:
    before any notification; each notification has a unique key per chat and event.
 3. Idle costs almost nothing: the workflow sleeps until the chain trigger pokes it, and
    reconciles on a slow timer as the safety net.
-4. Paused: nothing is fetched or sent; on resume, everything since the cursor arrives once.
-5. History stays small: continue-as-new carries the state once the server suggests it.
+4. Two phases: a push (`seen`: Solana confirmed, TRON head block) makes the workflow peek past
+   the cursor and announce new events at once, then wait for finality. The final check edits
+   each announced message in place to final; an announced event that finalized data has left
+   behind is concluded as dropped. Early events are never ledgered and never move the cursor.
+5. Paused: nothing is fetched or sent; on resume, everything since the cursor arrives once.
+6. History stays small: continue-as-new carries the state (announced events too) once the
+   server suggests it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -27,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from core import activity_names as act
     from core import search_attributes as sa
     from core.models import (
+        Conclusion,
+        EarlyEvent,
         FetchRequest,
         FetchResult,
         MonitorState,
@@ -39,13 +47,14 @@ with workflow.unsafe.imports_passed_through():
         WalletEvent,
         WalletRef,
     )
-    from core.texts import messages_for
+    from core.texts import concluded_message, early_messages_for, event_key, messages_for
 
 R = TypeVar("R")
 
 POKE_RETRY = timedelta(seconds=1)  # a poke ahead of finality: look again shortly
 POKE_PATIENCE = 30
 RECENT = 10
+EARLY_RECHECK = timedelta(seconds=20)  # announced events not final yet: look this often
 HEARTBEAT_TIMEOUT = timedelta(seconds=20)
 
 RPC_RETRY = RetryPolicy(
@@ -87,6 +96,8 @@ class WalletMonitorWorkflow:
                 if not self.s.subscribers:
                     break  # nobody watches any more
                 await self._call(act.SAVE_SUBSCRIPTIONS, type(None), self._ref())
+            if self._seen():
+                await self._announce()
             if due and not self.s.paused:
                 await self._check()
             # A stop or subscription change that arrived meanwhile is served first: the flags
@@ -98,18 +109,62 @@ class WalletMonitorWorkflow:
         return self.status()
 
     async def _sleep_until_due(self) -> bool:
-        """Wait for a poke, a signal or the reconcile timer; True when a check is due."""
+        """Wait for a poke, a push, a signal or the reconcile timer; True when a check is due.
+
+        While announced events await their end, wake sooner: one that finality passes by
+        must be concluded as dropped without waiting for the slow reconcile.
+        """
+        waiting = self.s.early and not self.s.paused
+        timeout = EARLY_RECHECK if waiting else timedelta(seconds=self.s.reconcile_seconds)
         try:
             await workflow.wait_condition(
-                lambda: self.stopping or self.subscribers_changed or self._poked(),
-                timeout=timedelta(seconds=self.s.reconcile_seconds),
+                lambda: self.stopping or self.subscribers_changed or self._poked() or self._seen(),
+                timeout=timeout,
             )
         except TimeoutError:
+            if waiting:  # read up to the newest announced block, so finality is measured
+                newest = max(early.event.block for early in self.s.early.values())
+                self.s.pending_block = max(newest, self.s.pending_block or 0)
             return True  # the slow reconcile: the safety net under the trigger
         return self._poked()
 
     def _poked(self) -> bool:
         return self.s.pending_block is not None and not self.s.paused
+
+    def _seen(self) -> bool:
+        return self.s.seen_block is not None and not self.s.paused
+
+    async def _announce(self) -> None:
+        """Peek past the cursor and tell each chat at once about events not final yet; then
+        look for their finality (a poke at their block)."""
+        self.s.seen_block = None  # a push arriving during the peek sets it again
+        result = await self._call(
+            act.PEEK_EVENTS,
+            FetchResult,
+            FetchRequest(chain=self.s.chain, address=self.s.address, cursor=self.s.cursor),
+        )
+        self.s.counters.peeks += 1
+        fresh = [e for e in result.events if e.key not in self.s.early]
+        if self.s.paused or not fresh:
+            return
+        self.s.last_seen = workflow.now()
+        for event in fresh:
+            self.s.early[event.key] = EarlyEvent(event=event)
+        tx_url = chains.get(self.s.chain).tx_url
+        told = [
+            (event, sub.chat_id, Notification(dedupe_key=key, chat_id=sub.chat_id, text=text))
+            for sub in list(self.s.subscribers.values())
+            for event, key, text in early_messages_for(sub, fresh, tx_url)
+        ]
+        sent = await asyncio.gather(*(self._send(n) for _, _, n in told))
+        for (event, chat_id, _), outcome in zip(told, sent, strict=True):
+            # Whatever the outcome, this chat's message for the event is now the early one:
+            # the conclusion edits it, or replaces it when there is nothing to edit.
+            self.s.early[event.key].chats.append(chat_id)
+            self._tally(outcome)
+        self.s.counters.pending += len({event.key for event, _, _ in told})
+        newest = max(e.block for e in fresh)
+        self.s.pending_block = max(newest, self.s.pending_block or 0)
 
     async def _check(self) -> None:
         """Fetch everything after the cursor, notify, then move the cursor.
@@ -123,7 +178,13 @@ class WalletMonitorWorkflow:
             final_block = await self._fetch_all(wanted)
             if wanted is None or final_block >= wanted or self.s.paused:
                 break
-            await workflow.sleep(POKE_RETRY)
+            # Waiting for finality; a push meanwhile is announced now, not after it.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(self._seen, timeout=POKE_RETRY)
+            if self._seen():
+                await self._announce()
+            if self.s.paused:
+                break  # paused while waiting: fetch nothing more (resume catches up)
         self.last_check = workflow.now()
 
     async def _fetch_all(self, wanted: int | None) -> int:
@@ -147,30 +208,96 @@ class WalletMonitorWorkflow:
             self.s.cursor = result.cursor
             self._remember(result.events)
             if not result.more:
+                await self._conclude_dropped(result.final_block)
                 return result.final_block
 
     async def _notify(self, events: list[WalletEvent]) -> None:
+        """Final events: each chat's early message is edited to final; the rest are sent."""
         if not events:
             return
         self.s.counters.events += len(events)
+        self.s.last_seen = workflow.now()
         tx_url = chains.get(self.s.chain).tx_url
-        sends = [
-            self._send(Notification(dedupe_key=key, chat_id=sub.chat_id, text=text))
-            for sub in list(self.s.subscribers.values())
-            for key, text in messages_for(sub, events, tx_url)
+        jobs = [
+            self._conclude(self._audience(chat_id), e, "final")
+            for e in events
+            for chat_id in self._chats_told(e.key)
         ]
-        for result in await asyncio.gather(*sends):
-            if result.status == "sent":
-                self.s.counters.notifications_sent += 1
-            elif result.status == "unknown":
-                self.s.counters.notifications_unknown += 1
-            else:
-                self.s.counters.notifications_failed += 1
+        for sub in list(self.s.subscribers.values()):
+            untold = [e for e in events if sub.chat_id not in self._chats_told(e.key)]
+            jobs += [
+                self._send(Notification(dedupe_key=key, chat_id=sub.chat_id, text=text))
+                for key, text in messages_for(sub, untold, tx_url)
+            ]
+        for result in await asyncio.gather(*jobs):
+            self._tally(result)
+        for event in events:
+            self.s.early.pop(event.key, None)
+
+    async def _conclude_dropped(self, final_block: int) -> None:
+        """Announced events that finalized data has passed without them never became final."""
+        margin = chains.get(self.s.chain).EARLY_DROP_BLOCKS
+        dropped = [
+            early
+            for early in self.s.early.values()
+            if final_block and early.event.block + margin <= final_block
+        ]
+        if not dropped:
+            return
+        jobs = [
+            self._conclude(self._audience(chat_id), early.event, "dropped")
+            for early in dropped
+            for chat_id in early.chats
+        ]
+        for result in await asyncio.gather(*jobs):
+            self._tally(result)
+        for early in dropped:
+            del self.s.early[early.event.key]
+        self.s.counters.dropped += len(dropped)
+
+    def _audience(self, chat_id: int) -> Subscription:
+        """The chat's subscription; a chat that unsubscribed since still hears the end."""
+        return self.s.subscribers.get(chat_id) or Subscription(chat_id=chat_id)
+
+    def _chats_told(self, key: str) -> list[int]:
+        early = self.s.early.get(key)
+        return early.chats if early is not None else []
+
+    async def _conclude(
+        self, sub: Subscription, event: WalletEvent, outcome: str
+    ) -> NotificationResult:
+        tx_url = chains.get(self.s.chain).tx_url
+        conclusion = Conclusion(
+            dedupe_key=event_key(sub, event),
+            chat_id=sub.chat_id,
+            text=concluded_message(sub, event, tx_url, outcome),
+            outcome="final" if outcome == "final" else "dropped",
+        )
+        result = await self._notification(act.CONCLUDE_NOTIFICATION, conclusion)
+        if outcome == "final":
+            if result.status == "edited":
+                self.s.counters.finals_edited += 1
+            elif result.status != "failed":
+                self.s.counters.finals_new += 1
+        return result
+
+    def _tally(self, result: NotificationResult) -> None:
+        if result.status in ("sent", "edited"):
+            self.s.counters.notifications_sent += 1
+        elif result.status == "unknown":
+            self.s.counters.notifications_unknown += 1
+        else:
+            self.s.counters.notifications_failed += 1
 
     async def _send(self, notification: Notification) -> NotificationResult:
+        return await self._notification(act.SEND_NOTIFICATION, notification)
+
+    async def _notification(
+        self, name: str, notification: Notification | Conclusion
+    ) -> NotificationResult:
         try:
             return await workflow.execute_activity(
-                act.SEND_NOTIFICATION,
+                name,
                 notification,
                 result_type=NotificationResult,
                 task_queue=self.s.notify_queue,
@@ -199,6 +326,11 @@ class WalletMonitorWorkflow:
     @workflow.signal
     def poke(self, poke: Poke) -> None:
         self.s.pending_block = max(poke.block, self.s.pending_block or 0)
+
+    @workflow.signal
+    def seen(self, poke: Poke) -> None:
+        """From the push follower: the wallet changed at `block`, not final yet."""
+        self.s.seen_block = max(poke.block, self.s.seen_block or 0)
 
     @workflow.signal
     def pause(self) -> None:
@@ -230,6 +362,8 @@ class WalletMonitorWorkflow:
             subscribers=list(self.s.subscribers.values()),
             recent=self.s.recent,
             last_check=self.last_check,
+            last_seen=self.s.last_seen,
+            pending=[early.event for early in self.s.early.values()],
         )
 
     # ---- helpers -------------------------------------------------------------------------

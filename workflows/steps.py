@@ -1,5 +1,5 @@
-"""What the workflows share: their short steps as local activities, and the parsing of an
-update's untyped argument in a validator."""
+"""What the workflows share: their short steps as local activities, the rounds of the per-chain
+followers, and the parsing of an update's untyped argument in a validator."""
 
 from __future__ import annotations
 
@@ -20,6 +20,24 @@ QUICK = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=["InvalidInput", "PolicyViolation", "InsufficientFunds", "Frozen"],
 )
+
+
+# A per-chain follower runs one long activity per round, and as many rounds per run.
+ROUNDS_PER_RUN = 50
+
+
+async def round_of(name: str, state: Any, result_type: type[R], round_seconds: int) -> R:
+    """One round of a long, heartbeating follower activity, retried while its worker is away."""
+    return await workflow.execute_activity(
+        name,
+        state,
+        result_type=result_type,
+        start_to_close_timeout=timedelta(seconds=round_seconds + 120),
+        heartbeat_timeout=timedelta(seconds=30),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+        ),
+    )
 
 
 async def local(name: str, result_type: type[R], *args: Any) -> R:

@@ -8,16 +8,12 @@ reconcile on their own slow timer, so a trigger outage delays events but never l
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from core import activity_names as act
     from core.models import WatchResult, WatchState
-
-ROUNDS_PER_RUN = 50
+    from workflows.steps import ROUNDS_PER_RUN, round_of
 
 
 @workflow.defn(name="ChainWatchWorkflow")
@@ -25,16 +21,7 @@ class ChainWatchWorkflow:
     @workflow.run
     async def run(self, state: WatchState) -> None:
         while state.rounds < ROUNDS_PER_RUN:
-            result: WatchResult = await workflow.execute_activity(
-                act.WATCH_CHAIN,
-                state,
-                result_type=WatchResult,
-                start_to_close_timeout=timedelta(seconds=state.round_seconds + 120),
-                heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
-                ),
-            )
+            result = await round_of(act.WATCH_CHAIN, state, WatchResult, state.round_seconds)
             state.position = result.position
             state.rounds += 1
         workflow.continue_as_new(
