@@ -66,6 +66,7 @@ async def plan_chain(
     from store import policy as policy_store
     from workflows.monitor import WalletMonitorWorkflow
     from workflows.policy import PolicyWorkflow
+    from workflows.push import ChainPushWorkflow
     from workflows.watch import ChainWatchWorkflow
     from workflows.withdrawal import WithdrawalWorkflow
 
@@ -101,13 +102,21 @@ async def plan_chain(
     withdraw = WithdrawalActivities(built.sender, pool, policy)
     rate = settings.activities_per_second(chain)
     return QueuePlan(
-        workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow, PolicyWorkflow],
+        workflows=[
+            WalletMonitorWorkflow,
+            ChainWatchWorkflow,
+            ChainPushWorkflow,
+            WithdrawalWorkflow,
+            PolicyWorkflow,
+        ],
         activities=[
             monitor.start_watching,
             monitor.save_subscriptions,
             monitor.fetch_events,
+            monitor.peek_events,
             monitor.forget_wallet,
             built.watcher.watch_chain,
+            built.pusher.follow_chain,
             withdraw.prepare,
             withdraw.reserve,
             withdraw.sign,
@@ -128,18 +137,29 @@ async def plan_chain(
 
 
 async def ensure_trigger(client: Client, settings: Settings, chain: str) -> None:
-    """Start the chain's trigger workflow unless it is already running."""
-    from core.ids import watch_id
-    from core.models import WatchState
+    """Start the chain's trigger workflow, and its push follower unless WALLETFLOW_PUSH is
+    off, unless they are already running."""
+    from core.ids import push_id, watch_id
+    from core.models import PushState, WatchState
+    from workflows.push import ChainPushWorkflow
     from workflows.watch import ChainWatchWorkflow
 
+    queue = settings.task_queue(chain)
     await client.start_workflow(
         ChainWatchWorkflow.run,
         WatchState(chain=chain),
-        id=watch_id(settings.task_queue(chain)),
-        task_queue=settings.task_queue(chain),
+        id=watch_id(queue),
+        task_queue=queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
+    if settings.push:
+        await client.start_workflow(
+            ChainPushWorkflow.run,
+            PushState(chain=chain, round_seconds=settings.push_round_seconds),
+            id=push_id(queue),
+            task_queue=queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
 
 
 async def plan_notify(
@@ -153,7 +173,7 @@ async def plan_notify(
     acts = NotifyActivities(pool, bot)
     # Telegram allows about 30 messages/s per bot; stay under it across all notify workers.
     return QueuePlan(
-        activities=[acts.send_notification],
+        activities=[acts.send_notification, acts.conclude_notification],
         options={"max_task_queue_activities_per_second": 25},
     )
 

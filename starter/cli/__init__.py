@@ -161,8 +161,14 @@ def watch(
     min_amount: str | None = typer.Option(None, help="ignore smaller transfers (asset units)"),
     asset: list[str] | None = typer.Option(None, help="only these assets (repeatable)"),
     direction: str = typer.Option("both", help="in, out or both"),
+    final_only: bool = typer.Option(
+        False, "--final-only", help="one message at finality, no early pending message"
+    ),
 ) -> None:
-    """Watch a wallet: its monitor workflow starts, or gains this subscriber."""
+    """Watch a wallet: its monitor workflow starts, or gains this subscriber.
+
+    A transfer is announced as pending as soon as it is seen (Solana confirmed, TRON head
+    block) and that message is edited to final, or to dropped; --final-only: one message."""
     from starter.client import monitors
 
     settings = load_settings()
@@ -175,6 +181,7 @@ def watch(
         min_amount=min_amount,
         assets=asset or None,
         direction=direction,
+        final_only=final_only,
     )
 
     async def go() -> str:
@@ -279,12 +286,13 @@ def workers(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> No
 
     settings = load_settings()
 
-    async def go() -> list[inspect.QueueInfo]:
-        return await inspect.workers(await _client(settings), settings)
+    async def go() -> tuple[list[inspect.QueueInfo], list[inspect.PushInfo]]:
+        client = await _client(settings)
+        return await inspect.workers(client, settings), await inspect.push_health(client, settings)
 
-    queues = run(go())
+    queues, pushes = run(go())
     if as_json:
-        emit_json([q.as_dict() for q in queues])
+        emit_json([q.as_dict() for q in queues] + [p.as_dict() for p in pushes])
         return
     rows = []
     for q in queues:
@@ -295,6 +303,29 @@ def workers(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> No
             (q.queue, q.kind, names, f"{last:%H:%M:%S}" if last else "-", str(q.backlog), limit)
         )
     table(("task queue", "kind", "pollers", "last access", "backlog", "limit/s"), rows)
+    shards = [
+        (
+            p.queue,
+            str(s.shard),
+            "up" if s.connected else "down",
+            str(s.wallets),
+            str(s.subscriptions),
+            str(s.connects),
+            f"{s.last_event:%H:%M:%S}" if s.last_event else "-",
+            s.last_error or "-",
+        )
+        for p in pushes
+        for s in p.shards
+    ]
+    idle = [
+        (p.queue, "-", "running" if p.running else "not running", *"-----")
+        for p in pushes
+        if not p.shards
+    ]
+    table(
+        ("push", "shard", "state", "wallets", "subs", "connects", "last event", "last error"),
+        shards + idle,
+    )
 
 
 # ---- withdrawals --------------------------------------------------------------------------

@@ -10,11 +10,14 @@ from typing import Any
 from temporalio.api.enums.v1 import RateLimitSource, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+import chains
 from core import search_attributes as sa
 from core.errors import UserError
+from core.ids import push_id
+from core.models import ShardHealth
 from starter.runtime.settings import QUEUES, Settings
 
 WORKFLOW_TYPES = ("WalletMonitorWorkflow", "WithdrawalWorkflow")
@@ -140,4 +143,46 @@ async def workers(client: Client, settings: Settings) -> list[QueueInfo]:
                     rate_limit=rate if kind == "activity" and limited else None,
                 )
             )
+    return found
+
+
+@dataclass
+class PushInfo:
+    """A chain's push follower (`push-{queue}`), from its activity's last heartbeat."""
+
+    queue: str
+    running: bool
+    shards: list[ShardHealth]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "kind": "push",
+            "running": self.running,
+            "shards": [s.model_dump(mode="json") for s in self.shards],
+        }
+
+
+async def push_health(client: Client, settings: Settings) -> list[PushInfo]:
+    """Per chain: whether its push follower runs, and each shard's health (per connection,
+    never per wallet: that would grow with the wallets)."""
+    found = []
+    for chain in chains.CHAINS:
+        queue = settings.task_queue(chain)
+        try:
+            desc = await client.get_workflow_handle(push_id(queue)).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            found.append(PushInfo(queue, False, []))
+            continue
+        shards: list[ShardHealth] = []
+        for pending in desc.raw_description.pending_activities:
+            if pending.HasField("heartbeat_details") and pending.heartbeat_details.payloads:
+                [details] = await client.data_converter.decode(
+                    pending.heartbeat_details.payloads, [list[ShardHealth]]
+                )
+                shards = details
+        running = desc.status == WorkflowExecutionStatus.RUNNING
+        found.append(PushInfo(queue, running, shards))
     return found

@@ -38,6 +38,7 @@ def parse_subscription(
     min_amount: str | None = None,
     assets: list[str] | None = None,
     direction: str = "both",
+    final_only: bool = False,
 ) -> Subscription:
     if label is not None and len(label) > 64:
         raise UserError("label is too long (64 characters at most)")
@@ -59,7 +60,12 @@ def parse_subscription(
             )
     resolved: DirectionFilter = direction  # type: ignore[assignment]
     return Subscription(
-        chat_id=chat_id, label=label, min_amount=minimum, assets=assets, direction=resolved
+        chat_id=chat_id,
+        label=label,
+        min_amount=minimum,
+        assets=assets,
+        direction=resolved,
+        final_only=final_only,
     )
 
 

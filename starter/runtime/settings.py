@@ -176,8 +176,36 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the Solana trigger checks every watched account (100 per call).",
     )
+    solana_ws_url: str | None = Field(
+        None,
+        alias="SOLANA_WS_URL",
+        description="Solana WebSocket PubSub URLs for early (confirmed) alerts, comma-separated, "
+        "tried in turn on reconnects. Unset: each SOLANA_RPC_URL with a ws(s):// scheme (the "
+        "devnet serves its ws_url so).",
+    )
+    solana_ws_subscriptions: int = Field(
+        1500,
+        alias="SOLANA_WS_SUBSCRIPTIONS_PER_CONNECTION",
+        ge=3,
+        le=9999,
+        description="Subscriptions per WebSocket connection (3 per wallet); more wallets open "
+        "more connections. Keep it under your provider's limit.",
+    )
     tron_block_seconds: float = Field(
         3, alias="TRON_BLOCK_SECONDS", gt=0, description="TRON block interval the trigger paces on."
+    )
+    push: bool = Field(
+        True,
+        alias="WALLETFLOW_PUSH",
+        description="Early alerts: follow subscriptions (Solana) and head blocks (TRON) and send "
+        "a pending message edited to final. false: one message at finality only.",
+    )
+    push_round_seconds: int = Field(
+        3600,
+        alias="WALLETFLOW_PUSH_ROUND_SECONDS",
+        ge=10,
+        description="How long one push activity holds its connections before it reports back "
+        "and reconnects (each reconnect checks the accounts once, 100 per call).",
     )
     reconcile_seconds: int = Field(
         3600,

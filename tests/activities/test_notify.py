@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import NotifyActivities
-from core.models import Notification
+from core.models import Conclusion, Notification
 from starter.runtime.settings import Settings
 from starter.runtime.telegram import make_bot
 from tests.support.ids import chat_id
@@ -117,3 +117,55 @@ async def test_bad_markup_fails_without_retry(notify: NotifyActivities, telegram
     n = Notification(dedupe_key=f"{chat}:bad", chat_id=chat, text="<b>unclosed")
     result = await ActivityEnvironment().run(notify.send_notification, n)
     assert result.status == "failed" and "parse entities" in (result.detail or "")
+
+
+# ---- two phases: the early message's conclusion -----------------------------------------------
+
+
+def conclusion(chat: int, key: str, outcome: str = "final") -> Conclusion:
+    return Conclusion(dedupe_key=key, chat_id=chat, text=f"<b>{outcome}</b>", outcome=outcome)
+
+
+async def test_conclusion_edits_the_early_message_once(
+    notify: NotifyActivities, telegram: Any, pool: asyncpg.Pool
+) -> None:
+    chat, env = chat_id(), ActivityEnvironment()
+    key = f"{chat}:early"
+    await env.run(notify.send_notification, Notification(dedupe_key=key, chat_id=chat, text="p"))
+    first = await env.run(notify.conclude_notification, conclusion(chat, key))
+    again = await env.run(notify.conclude_notification, conclusion(chat, key))
+    assert first.status == again.status == "edited"
+    [message] = await sent_to(telegram, chat)
+    assert message["plain_text"] == "final" and len(message["edits"]) == 1
+    assert (await row(pool, key))["concluded"] == "final"
+
+
+async def test_conclusion_without_a_message_id_is_one_new_message(
+    notify: NotifyActivities, telegram: Any, pool: asyncpg.Pool
+) -> None:
+    chat, env = chat_id(), ActivityEnvironment()
+    key = f"{chat}:lost"
+    telegram.faults.update({"lost_response_rate": 1.0})
+    early = await env.run(
+        notify.send_notification, Notification(dedupe_key=key, chat_id=chat, text="p")
+    )
+    telegram.faults.update({"lost_response_rate": 0})
+    assert early.status == "unknown"
+    for _ in range(2):  # a retried conclusion sends nothing more
+        assert (await env.run(notify.conclude_notification, conclusion(chat, key))).status == "sent"
+    pending, final = await sent_to(telegram, chat)
+    assert pending["edits"] == [] and final["plain_text"] == "final"
+    assert (await row(pool, f"{key}:end"))["status"] == "sent"
+
+
+async def test_a_refused_edit_falls_back_to_a_new_message(
+    notify: NotifyActivities, telegram: Any, pool: asyncpg.Pool
+) -> None:
+    chat, env = chat_id(), ActivityEnvironment()
+    key = f"{chat}:gone"
+    await env.run(notify.send_notification, Notification(dedupe_key=key, chat_id=chat, text="p"))
+    await notify.bot.delete_message(chat, (await row(pool, key))["message_id"])
+    result = await env.run(notify.conclude_notification, conclusion(chat, key, "dropped"))
+    assert result.status == "sent"
+    messages = [m for m in await sent_to(telegram, chat) if not m["deleted"]]
+    assert [m["plain_text"] for m in messages] == ["dropped"]

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from core.ids import watch_id
+from core.ids import push_id, watch_id
+from core.texts import PENDING_MARK
 from starter.client.signer import Signer
 from starter.devstack import devnet_tokens, two_providers, write_devnet_keys
 from starter.devstack.principals import DEV_PRINCIPALS, dev_key, provision
@@ -80,10 +81,11 @@ class Stack:
     async def close(self) -> None:
         await self.stop_workers()
         for chain in ("solana", "tron"):
-            with contextlib.suppress(Exception):
-                await self.client.get_workflow_handle(
-                    watch_id(self.settings.task_queue(chain))
-                ).terminate("test over")
+            for workflow_id in (watch_id, push_id):
+                with contextlib.suppress(Exception):
+                    await self.client.get_workflow_handle(
+                        workflow_id(self.settings.task_queue(chain))
+                    ).terminate("test over")
 
 
 HOT_ACCOUNT = 19  # the devnet account tests use as the withdrawal hot wallet
@@ -187,14 +189,19 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
 
 
+PENDING_PLAIN = PENDING_MARK.replace("<b>", "").replace("</b>", "")
+
+
 async def settled_messages(
     telegram: Any, chat: int, expected: int, *, timeout: float = 45, quiet: float = 2.0
 ) -> list[dict[str, Any]]:
-    """The chat's messages once `expected` arrived and nothing more came for `quiet` seconds."""
+    """The chat's messages once `expected` arrived, none of them is still a pending (early)
+    one, and nothing more came for `quiet` seconds."""
 
     async def enough() -> list[dict[str, Any]] | None:
         got = await messages(telegram, chat)
-        return got if len(got) >= expected else None
+        settled = not any(m["plain_text"].startswith(PENDING_PLAIN) for m in got)
+        return got if len(got) >= expected and settled else None
 
     await eventually(enough, timeout=timeout)
     await asyncio.sleep(quiet)

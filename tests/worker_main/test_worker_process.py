@@ -172,8 +172,12 @@ async def test_walletflow_workers_lists_the_pollers(
         timeout=60,
     )
     assert cli.returncode == 0, cli.stderr
-    rows = [line for line in cli.stdout.splitlines() if settings.task_queue_prefix in line]
+    pollers, _, push = cli.stdout.partition("\npush")
+    rows = [line for line in pollers.splitlines() if settings.task_queue_prefix in line]
     assert len(rows) == 6, cli.stdout
+    # Then the push followers, one block per chain queue, their shards as they last reported.
+    for chain in ("solana", "tron"):
+        assert settings.task_queue(chain) in push, cli.stdout
     for row in rows:
         if settings.task_queue("notify") in row and "workflow" in row:
             assert "none" in row
