@@ -7,8 +7,10 @@ pause and resume, subscription changes, continue-as-new, stop; and the per-chain
 
 The committed ones:
 - `solana-monitor-*`, `tron-monitor-*`, `*-watch-*`: WalletMonitorWorkflow and
-  ChainWatchWorkflow, from the real-stack scenario below; to refresh them:
-  `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py`.
+  ChainWatchWorkflow, from the real-stack scenario below, recorded by
+  `WALLETFLOW_RECORD_HISTORIES=SUFFIX pytest tests/workflows/test_replay.py -k fresh`. The
+  unsuffixed ones come from before two-phase alerts; `*-two-phase-*` from after them: their
+  monitors heard `seen` signals, sent pending messages and concluded them.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
 - `withdrawal-*`: WithdrawalWorkflow with stand-in activities, by
@@ -36,6 +38,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 from tronpy.keys import PrivateKey
 
+from core import activity_names as act
 from core import search_attributes as sa
 from core.ids import monitor_id, watch_id
 from core.models import MonitorState, Subscription, Unsubscribe, WatchState, WithdrawalStatus
@@ -153,6 +156,19 @@ def test_there_are_committed_histories() -> None:
     names = {p.stem for p in stored()}
     assert {"solana-monitor-0", "solana-monitor-1", "tron-monitor-0", "solana-watch-0"} <= names
     assert {"tron-watch-0", "policy-solana", *WITHDRAWALS} <= names
+
+
+def test_a_committed_monitor_history_holds_both_phases() -> None:
+    """The two-phase histories exercise the new paths: `seen` signals, early peeks, edits."""
+    signals, activities = set(), set()
+    for path in HISTORIES.glob("solana-monitor-two-phase-*.json"):
+        for event in load(path).events:
+            if event.HasField("workflow_execution_signaled_event_attributes"):
+                signals.add(event.workflow_execution_signaled_event_attributes.signal_name)
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                activities.add(event.activity_task_scheduled_event_attributes.activity_type.name)
+    assert "seen" in signals
+    assert {act.PEEK_EVENTS, act.CONCLUDE_NOTIFICATION} <= activities
 
 
 def workflow_type(history: WorkflowHistory) -> str:
@@ -313,11 +329,15 @@ async def test_fresh_histories_of_a_real_run_replay(stack: Stack) -> None:
         trigger_runs[chain] = await all_runs(client, trigger.id, trigger.first_execution_run_id)
     await replay([*solana_runs, *tron_runs, *[h for r in trigger_runs.values() for h in r]])
 
-    if os.environ.get("WALLETFLOW_RECORD_HISTORIES"):
+    # WALLETFLOW_RECORD_HISTORIES=SUFFIX writes them as `solana-monitor-SUFFIX-0`, ... (=1: no
+    # suffix): record a changed workflow under a new suffix and keep the older files.
+    record = os.environ.get("WALLETFLOW_RECORD_HISTORIES")
+    if record:
         HISTORIES.mkdir(exist_ok=True)
-        named = {f"solana-monitor-{i}": h for i, h in enumerate(solana_runs)}
-        named |= {f"tron-monitor-{i}": h for i, h in enumerate(tron_runs)}
+        tag = "" if record == "1" else f"{record}-"
+        named = {f"solana-monitor-{tag}{i}": h for i, h in enumerate(solana_runs)}
+        named |= {f"tron-monitor-{tag}{i}": h for i, h in enumerate(tron_runs)}
         for chain, runs in trigger_runs.items():
-            named |= {f"{chain}-watch-{i}": h for i, h in enumerate(runs)}
+            named |= {f"{chain}-watch-{tag}{i}": h for i, h in enumerate(runs)}
         for name, history in named.items():
             (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
