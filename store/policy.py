@@ -43,13 +43,18 @@ async def ensure_chain(pool: asyncpg.Pool, chain: str) -> None:
 
 async def set_frozen(pool: asyncpg.Pool, chain: str, frozen: bool, entry: AuditEntry) -> bool:
     """Freeze or unfreeze `chain`, audited; False when it already was. A freeze waits for the
-    signatures and broadcasts in flight (they hold the row's share lock)."""
+    signatures and broadcasts in flight (they hold the row's share lock).
+
+    `changed_at` is read once the row lock is held (clock_timestamp in the SET, which runs
+    after the lock), not at the transaction's start: a signature that took the share lock
+    while this freeze waited is then dated before it, and nothing saved after it is unfrozen.
+    """
     changed = await pool.fetchval(
         f"""WITH changed AS (
                INSERT INTO chain_policy (chain, frozen, reason, changed_by, changed_at)
-               VALUES ($1, $2, $7, $3, now())
+               VALUES ($1, $2, $7, $3, clock_timestamp())
                ON CONFLICT (chain) DO UPDATE
-                   SET frozen = $2, reason = $7, changed_by = $3, changed_at = now()
+                   SET frozen = $2, reason = $7, changed_by = $3, changed_at = clock_timestamp()
                    WHERE chain_policy.frozen IS DISTINCT FROM $2
                RETURNING chain),
            {_AUDITED}

@@ -491,3 +491,75 @@ async def test_a_frozen_chain_reserves_saves_and_broadcasts_nothing(
         [("reserve", 5)],
     )
     assert (await state(pool, fresh[0].request_id))[2] == [("reserve", 5)]
+
+
+async def test_a_freeze_is_dated_after_every_version_saved_before_it(
+    pool: asyncpg.Pool, uid: str
+) -> None:
+    """A signature holding the chain's share lock delays a freeze; a version saved while the
+    freeze waits must still be dated before the freeze, so "nothing signed after the freeze"
+    can be checked by time."""
+    chain = f"testchain-{uid}"
+    req = await new_request(
+        pool,
+        f"frz-late-{uid}",
+        amount=5,
+        chain=chain,
+        requested_by=f"r-{uid}",
+        hot_wallet=f"h-{uid}",
+    )
+    await policy.ensure_chain(pool, chain)
+    await repo.reserve(pool, *req, Limits())
+    entry = AuditEntry(actor="test", action="policy.freeze", subject=f"policy:{chain}")
+    in_flight = await pool.acquire()  # a signature in flight: it holds the share lock
+    txn = in_flight.transaction()
+    await txn.start()
+    committed = False
+    await in_flight.execute("SELECT 1 FROM chain_policy WHERE chain = $1 FOR SHARE", chain)
+    freezing = asyncio.create_task(policy.set_frozen(pool, chain, True, entry))
+    try:
+
+        async def freeze_waits() -> bool:
+            return bool(
+                await pool.fetchval(
+                    """SELECT count(*) FROM pg_stat_activity
+                       WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO chain_policy%'"""
+                )
+            )
+
+        for _ in range(200):
+            if await freeze_waits():
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the freeze never waited for the share lock")
+        await asyncio.sleep(0.05)  # the clock moves on while the freeze waits
+        version = SignedVersion(
+            request_id=req[0].request_id, chain=chain, version=1, tx_id=f"t-{uid}", raw="", expiry=9
+        )
+        saving = asyncio.create_task(repo.save_version(pool, version, b"v1"))
+        await asyncio.sleep(0.2)
+        await txn.commit()
+        committed = True
+        try:
+            await saving
+        except Frozen:
+            saved_at = None  # queued behind the freeze, then refused: also sound
+        else:
+            saved_at = await pool.fetchval(
+                "SELECT created_at FROM withdrawal_versions WHERE request_id = $1",
+                req[0].request_id,
+            )
+        assert await freezing
+        frozen_at = await pool.fetchval(
+            "SELECT changed_at FROM chain_policy WHERE chain = $1", chain
+        )
+    finally:
+        if not committed:
+            await txn.rollback()
+        await pool.release(in_flight)
+        await policy.set_frozen(
+            pool, chain, False, entry.model_copy(update={"action": "policy.unfreeze"})
+        )
+    print(f"saved while the freeze waited: {saved_at}; frozen at {frozen_at}")
+    assert saved_at is None or saved_at < frozen_at
