@@ -60,6 +60,12 @@ transactions in it finalize); account reads over HTTP (getBalance, getAccountInf
 show its post-state; a later transaction's processed notification for an account it also wrote
 shows the real state; orphans are not saved in the state file.
 
+Swap venue (`devnet/solana/venue.py`): Jupiter's `GET /swap/v1/quote` and `POST /swap/v1/swap`
+on the same port (`swap_url` in info()), over constant-product pools whose reserves are real
+accounts of a per-pool authority; swaps settle as versioned transactions the authority has
+already signed. Genesis opens USDC/SOL and Token-2022/SOL at 150 a SOL and USDC/Token-2022;
+`POST /_devnet/pools` creates or seeds more. Faults apply to `quote` and `swap` by those names.
+
 Known deviations: one validator, no forks (a confirmed block always finalizes, orphans aside);
 every `skip_every`-th slot is skipped deterministically; transactions land in the current slot;
 simulation and preflight execute against the newest state whatever the commitment (only the

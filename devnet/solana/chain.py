@@ -185,6 +185,8 @@ class SolanaChain:
         self.token_accounts_by_owner: dict[str, set[str]] = {}
         self._decimals: dict[str, int] = {}
         self.known: set[str] = set()
+        # The swap venue's pools: (mint A, mint B, fee in bps); their reserves are accounts.
+        self.pools: list[tuple[str, str, int]] = []
         self.dirty = False
 
     # ---- genesis and blocks -------------------------------------------------------------
@@ -216,6 +218,15 @@ class SolanaChain:
         # Slot 0 is the rooted genesis block; transactions land from slot 1 on, so no
         # commitment level ever covers a transaction before its lag has passed.
         self.produce_block()
+
+    def put_account(self, pubkey: Pubkey, lamports: int | None, data: bytes, owner: Pubkey) -> None:
+        """Set an account outright (devnet privilege, as genesis does); lamports None: the
+        rent-exempt minimum for its data."""
+        if lamports is None:
+            self._put(pubkey, self._rent_exempt(data, owner))
+        else:
+            self._put(pubkey, Account(lamports, data, owner, False, 0))
+        self.dirty = True
 
     def _rent_exempt(self, data: bytes, owner: Pubkey) -> Account:
         lamports = self.svm.minimum_balance_for_rent_exemption(len(data))
@@ -714,6 +725,7 @@ class SolanaChain:
             "blockhashes": [[h, bh] for h, bh in self._blockhash_order],
             "known": sorted(self.known),
             "accounts": accounts,
+            "pools": self.pools,
         }
         txs = ",".join(record.persisted() for record in self.txs)
         return json.dumps(head, separators=(",", ":"))[:-1] + ',"txs":[' + txs + "]}"
@@ -734,6 +746,7 @@ class SolanaChain:
             self.svm.set_account(Pubkey.from_string(key), account)
             self._index_token_account(key, account)
         self.known = set(state["known"])
+        self.pools = [(a, b, fee) for a, b, fee in state.get("pools", [])]
         for slot, height, blockhash, when in state["blocks"]:
             self.blocks.append(Block(slot, height, blockhash, when))
         last = self.blocks[-1]

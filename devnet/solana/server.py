@@ -40,7 +40,7 @@ from devnet.solana.chain import (
     TxRecord,
     derive_keypair,
 )
-from devnet.solana.config import SolanaDevnetConfig
+from devnet.solana.config import LAMPORTS_PER_SOL, SolanaDevnetConfig
 from devnet.solana.errors import (
     INVALID_REQUEST,
     MIN_CONTEXT_SLOT_NOT_REACHED,
@@ -54,6 +54,7 @@ from devnet.solana.errors import (
 )
 from devnet.solana.pubsub import PubSub
 from devnet.solana.render import encode_account, render_inner_parsed, render_transaction
+from devnet.solana.venue import SOL_MINT, SwapVenue
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,7 @@ class SolanaDevnet(DevnetServer):
         # ones: signature -> (record, position among the chain's transactions).
         self._orphan_budget = 0
         self._orphans: dict[str, tuple[TxRecord, float]] = {}
+        self.venue = SwapVenue(self.chain)
         super().__init__(faults)
         self.pubsub = PubSub(self.chain, self.faults)
 
@@ -225,6 +227,7 @@ class SolanaDevnet(DevnetServer):
         app.router.add_get("/", self._websocket)
         app.router.add_get("/health", self._health)
         app.router.add_post(ADMIN_PREFIX + "orphan_next", self._orphan_route)
+        self.venue.add_routes(app, self._load)
 
     def _load(self) -> None:
         if self._loaded:
@@ -235,8 +238,21 @@ class SolanaDevnet(DevnetServer):
             log.info("solana devnet: restored slot %s from %s", self.chain.slot, path)
         else:
             self.chain.genesis()
+            self._genesis_pools()
         self._loaded = True
         self.pubsub.attach()
+
+    def _genesis_pools(self) -> None:
+        """USDC and the Token-2022 mint against SOL at 150 a SOL, and against each other."""
+        usdc, pyusd = str(self.chain.spl_mint), str(self.chain.token2022_mint)
+        tokens_per_sol = 150 * 10**self.config.decimals
+        sol = 10_000
+        for mint in (usdc, pyusd):
+            self.venue.add_liquidity(
+                mint, SOL_MINT, sol * tokens_per_sol, sol * LAMPORTS_PER_SOL, 30
+            )
+        million = 1_000_000 * 10**self.config.decimals
+        self.venue.add_liquidity(usdc, pyusd, million, million, 5)
 
     async def on_start(self) -> None:
         self._load()
@@ -351,6 +367,8 @@ class SolanaDevnet(DevnetServer):
             "confirmed_lag": self.config.confirmed_lag,
             "finalized_lag": self.config.finalized_lag,
             "ws_url": self.ws_url,
+            "swap_url": f"{self.url}/swap/v1",
+            "pools": self.venue.describe(),
         }
 
     # ---- HTTP / JSON-RPC ----------------------------------------------------------------
