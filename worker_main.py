@@ -62,13 +62,14 @@ async def plan_chain(
     from activities.keystore import open_keystore
     from activities.monitor import MonitorActivities
     from activities.policy import PolicyActivities
+    from activities.trade import TradeActivities, TradingPolicy
     from activities.withdraw import Policy, WithdrawalActivities
     from store import policy as policy_store
     from workflows.monitor import WalletMonitorWorkflow
     from workflows.policy import PolicyWorkflow
     from workflows.push import ChainPushWorkflow
     from workflows.watch import ChainWatchWorkflow
-    from workflows.withdrawal import WithdrawalWorkflow
+    from workflows.withdrawal import TradeWorkflow, WithdrawalWorkflow
 
     package = adapters(chain)
     built = package.build(
@@ -100,6 +101,12 @@ async def plan_chain(
     authority = AuthorityActivities(pool)
     policy_writer = PolicyActivities(pool, timedelta(hours=settings.allowlist_cooling_off_hours))
     withdraw = WithdrawalActivities(built.sender, pool, policy)
+    trading = TradingPolicy(
+        max_slippage_bps=settings.trade_max_slippage_bps,
+        max_price_impact=settings.trade_max_price_impact,
+        priority_fee_ceiling=settings.trade_priority_fee_ceiling,
+    )
+    trade = TradeActivities(withdraw, built.trader, trading)
     rate = settings.activities_per_second(chain)
     return QueuePlan(
         workflows=[
@@ -107,6 +114,7 @@ async def plan_chain(
             ChainWatchWorkflow,
             ChainPushWorkflow,
             WithdrawalWorkflow,
+            TradeWorkflow,
             PolicyWorkflow,
         ],
         activities=[
@@ -123,6 +131,9 @@ async def plan_chain(
             withdraw.send_and_confirm,
             withdraw.prove_dead,
             withdraw.record,
+            trade.prepare_trade,
+            trade.sign_trade,
+            trade.trade_fill,
             authority.load_roster,
             authority.audit,
             policy_writer.set_policy,

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from activities.fees import ChainFees
 from activities.keystore import KeyStore
 from activities.monitor import ChainReader
+from activities.trade import ChainTrader
 from activities.withdraw import ChainSender
 from core.assets import TokenList
 from core.models import PushResult, PushState, WatchResult, WatchState
@@ -49,6 +50,7 @@ class Adapters:
     watcher: Watcher
     pusher: Pusher
     sender: ChainSender
+    trader: ChainTrader | None = None  # None: the chain has no swap venue configured
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 

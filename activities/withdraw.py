@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol
@@ -157,8 +158,14 @@ class WithdrawalActivities:
         except InvalidInput as exc:
             raise refuse("InvalidInput", str(exc)) from None
         await self._check_allowlist(req.chain, to)
+        return await self.admit(req, self.prepared(req, asset, to, amount))
+
+    def prepared(
+        self, req: WithdrawalRequest, asset: Asset, to: str, amount: int
+    ) -> PreparedWithdrawal:
+        """The validated request, with the approvals the policy asks of its amount."""
         approvals, why = self.policy.approvals(asset.symbol, Decimal(req.amount))
-        prepared = PreparedWithdrawal(
+        return PreparedWithdrawal(
             asset_id=asset.id,
             symbol=asset.symbol,
             decimals=asset.decimals,
@@ -172,18 +179,25 @@ class WithdrawalActivities:
             max_versions=self.policy.max_versions,
             searchable_destination=self.policy.searchable_destination,
         )
+
+    async def admit(
+        self, req: WithdrawalRequest, prepared: PreparedWithdrawal
+    ) -> PreparedWithdrawal:
+        """The checks every money move passes before it is registered: the rolling limits,
+        the hot wallet's funds, and a request id never used before."""
         await self._check_limits(req, prepared)
         try:
-            await self.sender.check_funds(asset, to, amount)
+            await self.sender.check_funds(self._asset(prepared), prepared.to, prepared.amount)
         except InsufficientFunds as exc:
             raise refuse("InsufficientFunds", str(exc)) from None
         # Temporal refuses a second `withdrawal-{request_id}` only while it retains the first.
         # A row in a final state is that earlier withdrawal: refuse. Any other is this one's.
         earlier = await repo.register(self.pool, req, prepared)
         if earlier in FINAL_STATES:
+            kind = "trade" if prepared.swap is not None else "withdrawal"
             raise refuse(
                 "InvalidInput",
-                f"request id {req.request_id} was used before: that withdrawal is {earlier}",
+                f"request id {req.request_id} was used before: that {kind} is {earlier}",
             )
         return prepared
 
@@ -220,14 +234,23 @@ class WithdrawalActivities:
     @activity.defn(name="sign_withdrawal")
     async def sign(self, req: SignRequest) -> SignedVersion:
         """Sign version `req.version` once; a retry returns the version already persisted."""
+        prepared = req.prepared
+        return await self.sign_once(
+            req, lambda: self.sender.sign(self._asset(prepared), prepared.to, prepared.amount)
+        )
+
+    async def sign_once(
+        self, req: SignRequest, make: Callable[[], Awaitable[tuple[bytes, str, int]]]
+    ) -> SignedVersion:
+        """Version `req.version`, signed by `make` once and persisted before anything sends
+        it: a retry returns the version already saved, and nothing new is signed or saved
+        while the chain is frozen."""
         saved = await repo.saved_version(self.pool, req.request_id, req.version)
         if saved is not None:
             return saved
         if await repo.frozen(self.pool, req.chain):  # no new signature while frozen
             raise refuse("Frozen", f"{req.chain} is frozen")
-        raw, tx_id, expiry = await self.sender.sign(
-            self._asset(req.prepared), req.prepared.to, req.prepared.amount
-        )
+        raw, tx_id, expiry = await make()
         signed = SignedVersion(
             request_id=req.request_id,
             chain=req.chain,

@@ -95,7 +95,7 @@ from starter.client import (  # noqa: E402
     monitors,
     register_search_attributes,
 )
-from starter.devstack import devnet_tokens, free_port  # noqa: E402
+from starter.devstack import devnet_env, free_port  # noqa: E402
 from starter.devstack.postgres import EmbeddedPostgres  # noqa: E402
 from starter.runtime.codec import new_key  # noqa: E402
 from starter.runtime.settings import Settings  # noqa: E402
@@ -241,7 +241,7 @@ class Bench:
             "WALLETFLOW_HOME": str(self.home),
             "WALLETFLOW_LOG_LEVEL": "WARNING",
             **self.codec,
-            **devnet_tokens(devnets, Settings(SOLANA_TOKENS="", TRON_TOKENS="")),
+            **devnet_env(devnets, Settings(SOLANA_TOKENS="", TRON_TOKENS="")),
         }
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "WALLET"))}
         env.update(values)

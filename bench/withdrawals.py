@@ -125,7 +125,7 @@ from starter.client.signer import Signer
 from starter.devstack import (
     Child,
     DevStack,
-    devnet_tokens,
+    devnet_env,
     free_port,
     two_providers,
     write_devnet_keys,
@@ -234,7 +234,7 @@ class BenchStack:
             "DATABASE_URL": self.dev.endpoints.postgres,
             "WALLETFLOW_TASK_QUEUE_PREFIX": f"b{uuid.uuid4().hex[:6]}-",
             "WALLETFLOW_KEYSTORE": f"file:{keys}",
-            **devnet_tokens(self.devnets, Settings(SOLANA_TOKENS="", TRON_TOKENS="")),
+            **devnet_env(self.devnets, Settings(SOLANA_TOKENS="", TRON_TOKENS="")),
         }
         if self.two_of_n:
             values["WITHDRAWAL_APPROVAL_TIERS"] = ",".join(

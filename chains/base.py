@@ -19,6 +19,7 @@ class ChainEnv:
     hot_wallet: str  # the hot wallet's public address, for the bot's fee estimates
     activities_per_second: str  # the task queue's rate limit (a provider's quota)
     devnet_port: str  # the local devnet's port under `walletflow dev`
+    swap_url: str | None = None  # a Jupiter-compatible swap API; None: no trading on the chain
 
 
 class ChainSpec(Protocol):

@@ -19,6 +19,12 @@ SEND_AND_CONFIRM = "send_and_confirm"
 PROVE_DEAD = "prove_dead"  # a signed version never broadcast: wait until it cannot land
 RECORD_WITHDRAWAL = "record_withdrawal"
 
+# Trades (on the chain's task queue): a withdrawal whose transaction is a swap. They share
+# reserve, send_and_confirm, prove_dead and record with withdrawals.
+PREPARE_TRADE = "prepare_trade"
+SIGN_TRADE = "sign_trade"  # a fresh quote, the venue's swap transaction, the wallet's signature
+TRADE_FILL = "trade_fill"  # what a confirmed trade moved, from the chain's balance deltas
+
 # Notifications (on the notify task queue).
 SEND_NOTIFICATION = "send_notification"
 CONCLUDE_NOTIFICATION = "conclude_notification"  # edit an early message to final / dropped

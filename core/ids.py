@@ -9,6 +9,10 @@ def withdrawal_id(request_id: str) -> str:
     return f"withdrawal-{request_id}"
 
 
+def trade_id(request_id: str) -> str:
+    return f"trade-{request_id}"
+
+
 def watch_id(task_queue: str) -> str:
     """One trigger per chain task queue (so two deployments sharing a namespace don't clash)."""
     return f"watch-{task_queue}"

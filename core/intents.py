@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Mapping
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from solders.keypair import Keypair
@@ -27,10 +27,8 @@ from solders.signature import Signature
 Role = Literal["requester", "approver", "admin"]
 ROLES: tuple[Role, ...] = ("requester", "approver", "admin")
 Action = Literal[
-    "withdraw", "approve", "reject", "cancel", "resolve", "freeze", "unfreeze", "allow", "disallow"
-]
-ACTIONS: tuple[Action, ...] = (
     "withdraw",
+    "trade",
     "approve",
     "reject",
     "cancel",
@@ -39,10 +37,12 @@ ACTIONS: tuple[Action, ...] = (
     "unfreeze",
     "allow",
     "disallow",
-)
+]
+ACTIONS: tuple[Action, ...] = get_args(Action)
 # Which role each action needs. Cancel: the requester (their own withdrawal) or an admin.
 NEEDS: dict[Action, tuple[Role, ...]] = {
     "withdraw": ("requester",),
+    "trade": ("requester",),  # a swap from the trading wallet, under the same policy
     "approve": ("approver",),
     "reject": ("approver", "admin"),
     "cancel": ("requester", "admin"),

@@ -246,6 +246,35 @@ WithdrawalState = Literal[
 FINAL_STATES = ("confirmed", "failed", "rejected", "cancelled", "expired")
 
 
+class SwapOrder(BaseModel):
+    """A trade's terms beyond what is sold: what is bought and the bounds the requester set
+    (the worker's policy caps them again)."""
+
+    output: str  # a symbol ('SOL', 'USDC') or a token's mint
+    slippage_bps: int = 50
+    priority_fee_lamports: int = 10_000  # a ceiling, in the chain's base unit
+
+
+class PreparedSwap(BaseModel):
+    """A validated swap: the bought asset as listed, and the bounds every quote must meet."""
+
+    output_id: str
+    output_symbol: str
+    output_decimals: int
+    slippage_bps: int
+    max_price_impact: str  # a Decimal fraction, e.g. '0.02'
+    priority_fee: int  # base units
+
+
+class Fill(BaseModel):
+    """What a confirmed trade really moved, read from the chain's balance deltas."""
+
+    input_id: str
+    input_amount: int
+    output_id: str
+    output_amount: int
+
+
 class WithdrawalRequest(BaseModel):
     """What a person asked for. Validated by `prepare`; never carries key material. The
     `intent` is the requester's signed `withdraw` statement over `withdraw_params()`."""
@@ -264,16 +293,22 @@ class WithdrawalRequest(BaseModel):
     # worker's configuration (PreparedWithdrawal.max_versions), never from a request.
     max_versions: int = 3
     intent: SignedIntent | None = None
+    # A trade (`trade-{request_id}`): `asset` and `amount` are what is sold, `to` is the
+    # trading wallet that receives what is bought. None: a withdrawal.
+    swap: SwapOrder | None = None
 
     def withdraw_params(self) -> dict[str, object]:
-        """What the requester's signature covers."""
-        return {
+        """What the requester's signature covers (a trade's: the swap's terms too)."""
+        params: dict[str, object] = {
             "request_id": self.request_id,
             "chain": self.chain,
             "asset": self.asset,
             "to": self.to,
             "amount": self.amount,
         }
+        if self.swap is not None:
+            params["swap"] = self.swap.model_dump()
+        return params
 
 
 class Actor(BaseModel):
@@ -307,6 +342,7 @@ class PreparedWithdrawal(BaseModel):
     # Published as the WalletflowAddress search attribute, which Temporal stores in clear:
     # off when payloads are encrypted, so the destination stays inside them.
     searchable_destination: bool = True
+    swap: PreparedSwap | None = None  # a trade
 
 
 class SignRequest(BaseModel):
@@ -353,6 +389,7 @@ class LedgerChange(BaseModel):
     reason: str | None = None
     tx_id: str | None = None
     version: int | None = None  # with "broadcast": the signed version about to go out
+    fill: Fill | None = None  # with a confirmed trade: what it moved
 
 
 class WithdrawalStatus(BaseModel):
@@ -372,6 +409,8 @@ class WithdrawalStatus(BaseModel):
     refused: list[str] = []  # signals refused, e.g. a self-approval or a late cancel
     versions: list[VersionInfo] = []
     tx_id: str | None = None
+    output: str | None = None  # a trade: the asset bought
+    fill: Fill | None = None  # a confirmed trade: what it moved
 
 
 # ---- authority --------------------------------------------------------------------------------

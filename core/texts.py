@@ -7,10 +7,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from html import escape
 
 from core.amounts import from_base_units, plain
-from core.models import Button, PreparedWithdrawal, Subscription, WalletEvent
+from core.models import Button, Fill, PreparedSwap, PreparedWithdrawal, Subscription, WalletEvent
 
 TxUrl = Callable[[str], str]  # the event's chain's explorer link for a transaction id
 DIGEST_AFTER = 3  # more events than this for one chat in one check become a single digest
@@ -162,6 +163,25 @@ def withdrawal_outcome(request_id: str, state: str, reason: str | None, tx_id: s
     detail = f": {_esc(reason)}" if reason and state != "confirmed" else ""
     tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
     return f"Withdrawal {_esc(request_id)} <b>{state}</b>{detail}{tx}"
+
+
+def trade_outcome(
+    request_id: str, state: str, reason: str | None, tx_id: str | None, fill: str | None
+) -> str:
+    """The requester's message once a trade is final; `fill` says what it moved."""
+    detail = f": {_esc(reason)}" if reason and state != "confirmed" else ""
+    moved = f"\n{_esc(fill)}" if fill else ""
+    tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
+    return f"Trade {_esc(request_id)} <b>{state}</b>{detail}{moved}{tx}"
+
+
+def fill_line(fill: Fill, symbol: str, decimals: int, swap: PreparedSwap) -> str:
+    """'Swapped 1.5 SOL → 224.1 USDC at 149.4 USDC/SOL'."""
+    sold = from_base_units(fill.input_amount, decimals)
+    bought = from_base_units(fill.output_amount, swap.output_decimals)
+    price = plain((bought / sold).quantize(Decimal("1e-6"))) if sold else "?"
+    out = swap.output_symbol
+    return f"Swapped {plain(sold)} {symbol} → {plain(bought)} {out} at {price} {out}/{symbol}"
 
 
 def _esc(text: str | None) -> str:

@@ -53,8 +53,8 @@ async def register(
     return await pool.fetchval(
         """WITH inserted AS (
                INSERT INTO withdrawals (request_id, chain, asset, to_address, amount, decimals,
-                                        requested_by, status)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')
+                                        requested_by, status, kind, output_asset)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9)
                ON CONFLICT (request_id) DO NOTHING)
            -- Sees the table as it was before this statement: no row if the insert made it.
            SELECT status FROM withdrawals WHERE request_id = $1""",
@@ -65,6 +65,8 @@ async def register(
         prepared.amount,
         prepared.decimals,
         req.requested_by,
+        "trade" if prepared.swap is not None else "withdrawal",
+        prepared.swap.output_id if prepared.swap is not None else None,
     )
 
 
@@ -241,9 +243,10 @@ def over_limit(limits: Limits, amount: int, hot_used: int, requester_used: int) 
 async def record(pool: asyncpg.Pool, change: LedgerChange) -> None:
     """Move the row to `change.status` with everything that goes with it, as one statement
     (all of it happens or none, in one round trip): the reservation debited or released
-    (`change.kind`), the version about to be broadcast marked so (`change.version`), and
-    an audit row. A version is not marked "broadcast" while its chain is frozen (Frozen,
-    nothing written): it is held, under the same share lock a freeze waits for."""
+    (`change.kind`), a trade's fill with its debit, the version about to be broadcast marked
+    so (`change.version`), and an audit row. A version is not marked "broadcast" while its
+    chain is frozen (Frozen, nothing written): it is held, under the same share lock a freeze
+    waits for."""
     held = await pool.fetchval(
         """WITH policy AS (
                SELECT frozen FROM chain_policy WHERE chain = $8 AND $3 = 'broadcast' FOR SHARE),
@@ -256,13 +259,18 @@ async def record(pool: asyncpg.Pool, change: LedgerChange) -> None:
                INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
                SELECT $1, chain, asset, requested_by, $2, amount FROM reserved
                ON CONFLICT DO NOTHING),
+           filled AS (
+               INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount)
+               SELECT $1, chain, $9::text, requested_by, 'fill', $10::numeric FROM reserved
+               WHERE $2 = 'debit' AND $10::numeric > 0
+               ON CONFLICT DO NOTHING),
            version AS (
                UPDATE withdrawal_versions SET status = $3, updated_at = now()
                WHERE request_id = $1 AND version = $6 AND NOT EXISTS (SELECT 1 FROM held)),
            audited AS (
                INSERT INTO audit_log (actor, action, subject, details)
-               SELECT 'workflow', $3, 'withdrawal:' || $1, $7::jsonb
-               WHERE NOT EXISTS (SELECT 1 FROM held)),
+               SELECT 'workflow', $3, w.kind || ':' || $1, $7::jsonb
+               FROM withdrawals w WHERE w.request_id = $1 AND NOT EXISTS (SELECT 1 FROM held)),
            moved AS (
                UPDATE withdrawals SET status = $3, status_reason = COALESCE($4, status_reason),
                    tx_id = COALESCE($5, tx_id), updated_at = now()
@@ -274,8 +282,12 @@ async def record(pool: asyncpg.Pool, change: LedgerChange) -> None:
         change.reason,
         change.tx_id,
         change.version,
-        change.model_dump_json(include={"reason", "tx_id", "kind", "version"}),
+        change.model_dump_json(
+            include={"reason", "tx_id", "kind", "version"} | ({"fill"} if change.fill else set())
+        ),
         change.chain,
+        change.fill.output_id if change.fill is not None else None,
+        change.fill.output_amount if change.fill is not None else 0,
     )
     if held:
         raise Frozen(change.chain)

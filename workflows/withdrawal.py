@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         Button,
         Decision,
         DecisionOutcome,
+        Fill,
         LedgerChange,
         Notification,
         PreparedWithdrawal,
@@ -79,6 +80,13 @@ REFUSED = (ActivityError, ApplicationError)  # send_and_confirm failing this lon
 
 @workflow.defn(name="WithdrawalWorkflow")
 class WithdrawalWorkflow:
+    # What differs between a withdrawal and a trade (TradeWorkflow below): the statement's
+    # action, the activities that prepare and sign, and the names in audit and messages.
+    KIND = "withdrawal"
+    INTENT: Action = "withdraw"
+    PREPARE = act.PREPARE_WITHDRAWAL
+    SIGN = act.SIGN_WITHDRAWAL
+
     @workflow.init
     def __init__(self, req: WithdrawalRequest) -> None:
         self.req = req
@@ -97,6 +105,7 @@ class WithdrawalWorkflow:
         self.requester = req.requested_by  # the verified identity, with signed intents
         self.approvals: dict[str, str] = {}  # approver identity -> the principal that signed
         self.nonces: set[str] = set()  # statements already used in this workflow
+        self.fill: Fill | None = None
         self._authority: bool | None = None
 
     @workflow.run
@@ -108,7 +117,7 @@ class WithdrawalWorkflow:
                 return await self._finish("rejected", refusal)
             req = self.req  # requested_by is now the verified identity
         try:
-            self.prepared = await local(act.PREPARE_WITHDRAWAL, PreparedWithdrawal, req)
+            self.prepared = await local(self.PREPARE, PreparedWithdrawal, req)
         except REFUSED as exc:
             return await self._finish("failed", _reason(exc))
         self._publish()
@@ -170,6 +179,8 @@ class WithdrawalWorkflow:
             except StoppedWhileFrozen as stop:  # every earlier version is dead
                 return await self._finish(stop.state, str(stop), ledger="release")
             except REFUSED as exc:
+                if _kind(exc) == "VenueRefused":  # a trade's venue said no: nothing was signed
+                    return await self._finish("failed", _reason(exc), ledger="release")
                 return await self._manual_review(f"signing failed: {_reason(exc)}")
             self.signed.append(signed)
             if self.cancelled_by is not None:
@@ -285,6 +296,10 @@ class WithdrawalWorkflow:
                 for s in self.signed
             ],
             tx_id=self.tx_id,
+            output=self.prepared.swap.output_symbol
+            if self.prepared and self.prepared.swap
+            else None,
+            fill=self.fill,
         )
 
     # ---- authority --------------------------------------------------------------------------
@@ -318,17 +333,17 @@ class WithdrawalWorkflow:
         return verdict
 
     async def _check_request(self) -> str | None:
-        """The requester's `withdraw` statement; the refusal, audited, if it is not valid."""
+        """The requester's `withdraw` (`trade`) statement; the refusal, audited, if invalid."""
         intent = self.req.intent
-        refusal: str | None = "no signed withdraw statement"
+        refusal: str | None = f"no signed {self.INTENT} statement"
         if intent is not None:
-            verdict = await self._verify("withdraw", intent, self.req.withdraw_params())
+            verdict = await self._verify(self.INTENT, intent, self.req.withdraw_params())
             refusal = verdict.reason
             if verdict.ok:
                 assert verdict.identity is not None
                 self.requester = verdict.identity
                 self.req = self.req.model_copy(update={"requested_by": verdict.identity})
-        await self._audit("withdraw", "start", intent, refusal)
+        await self._audit(self.INTENT, "start", intent, refusal)
         return refusal
 
     async def _decide(self, action: Action, decision: Decision) -> DecisionOutcome:
@@ -470,8 +485,8 @@ class WithdrawalWorkflow:
             AuditEntry(
                 actor=(statement.on_behalf_of or statement.principal) if statement else "anonymous",
                 principal=statement.principal if statement else None,
-                action=f"withdrawal.{action}",
-                subject=f"withdrawal:{self.req.request_id}",
+                action=f"{self.KIND}.{action}",
+                subject=f"{self.KIND}:{self.req.request_id}",
                 outcome="refused" if refusal else "accepted",
                 reason=refusal or reason,
                 key=f"{workflow.info().workflow_id}:{key}",
@@ -489,9 +504,9 @@ class WithdrawalWorkflow:
             prepared=self.prepared,
         )
         if not self._signed_intents():
-            return await local(act.SIGN_WITHDRAWAL, SignedVersion, request)
+            return await local(self.SIGN, SignedVersion, request)
         return await workflow.execute_local_activity(
-            act.SIGN_WITHDRAWAL,
+            self.SIGN,
             request,
             result_type=SignedVersion,
             start_to_close_timeout=timedelta(seconds=30),
@@ -669,6 +684,8 @@ class WithdrawalWorkflow:
         self.state = state
         self.reason = reason or self.reason
         self._publish()
+        if ledger == "debit":
+            self.fill = await self._fill()
         if self.prepared is not None:  # registered: the ledger and the row follow
             await local(
                 act.RECORD_WITHDRAWAL,
@@ -680,12 +697,19 @@ class WithdrawalWorkflow:
                     kind=ledger,
                     reason=self.reason,
                     tx_id=self.tx_id,
+                    fill=self.fill,
                 ),
             )
         if self.req.notify_chat:
-            text = texts.withdrawal_outcome(self.req.request_id, state, self.reason, self.tx_id)
-            await self._notify(self.req.notify_chat, state, text, [])
+            await self._notify(self.req.notify_chat, state, self._outcome_text(), [])
         return self.status()
+
+    async def _fill(self) -> Fill | None:
+        """What the confirmed transaction moved, when it matters beyond the request (trades)."""
+        return None
+
+    def _outcome_text(self) -> str:
+        return texts.withdrawal_outcome(self.req.request_id, self.state, self.reason, self.tx_id)
 
     async def _notify(self, chat: int, kind: str, text: str, buttons: list[list[Button]]) -> None:
         try:
@@ -703,7 +727,7 @@ class WithdrawalWorkflow:
         self, chat: int, kind: str, text: str, buttons: list[list[Button]]
     ) -> Notification:
         return Notification(
-            dedupe_key=f"{chat}:withdrawal:{self.req.request_id}:{kind}",
+            dedupe_key=f"{chat}:{self.KIND}:{self.req.request_id}:{kind}",
             chat_id=chat,
             text=text,
             buttons=buttons,
@@ -725,6 +749,45 @@ class WithdrawalWorkflow:
         return f"cancelled by {self.cancelled_by.by}" + (
             f": {self.cancelled_by.reason}" if self.cancelled_by.reason else ""
         )
+
+
+@workflow.defn(name="TradeWorkflow")
+class TradeWorkflow(WithdrawalWorkflow):
+    """`trade-{request_id}`: a swap from the trading wallet, under every rule above, by the
+    same code. What differs: the requester signs a `trade` statement over the swap's terms;
+    each version is a fresh quote turned into the venue's transaction and signed by the
+    trading wallet (so a new quote is only taken once the earlier version is proven dead);
+    and a confirmed trade records its fill, read from the chain."""
+
+    KIND = "trade"
+    INTENT: Action = "trade"
+    PREPARE = act.PREPARE_TRADE
+    SIGN = act.SIGN_TRADE
+
+    @workflow.run
+    async def run(self, req: WithdrawalRequest) -> WithdrawalStatus:
+        return await super().run(req)
+
+    async def _fill(self) -> Fill | None:
+        assert self.tx_id is not None
+        try:
+            return await workflow.execute_activity(
+                act.TRADE_FILL,
+                self.tx_id,
+                result_type=Fill,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=10),
+            )
+        except ActivityError as exc:  # the debit stands; the fill is read again by reconcile
+            workflow.logger.warning("fill of %s unread: %s", self.tx_id, exc)
+            return None
+
+    def _outcome_text(self) -> str:
+        prepared = self.prepared
+        fill = None
+        if self.fill is not None and prepared is not None and prepared.swap is not None:
+            fill = texts.fill_line(self.fill, prepared.symbol, prepared.decimals, prepared.swap)
+        return texts.trade_outcome(self.req.request_id, self.state, self.reason, self.tx_id, fill)
 
 
 def _parsed(payload: Any) -> Decision:

@@ -22,7 +22,7 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.transaction import Transaction
+from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus, TransactionStatus
 from temporalio import activity
 from temporalio.client import Client
@@ -36,6 +36,7 @@ from chains import solana as sol
 from chains.quorum import MIN_QUORUM, check_quorum, proven_dead
 from chains.solana.destinations import AccountView, destination_refusal
 from chains.solana.fees import FEE_ALLOWANCE, RENT_EXEMPT_EMPTY, RENT_EXEMPT_TOKEN_ACCOUNT
+from chains.solana.signing import SwapTerms, add_signature, swap_refusal
 from core.amounts import from_base_units, plain
 from core.assets import Asset
 from core.errors import InvalidInput, UserError
@@ -168,7 +169,7 @@ class SolanaReader:
             if entry["err"] is not None:
                 return sol.ParsedTx()  # failed: moved nothing but the fee
             async with gate:
-                tx = await self._transaction(entry["signature"], level)
+                tx = await self.transaction(entry["signature"], level)
             return sol.parse_transaction(tx, address, self.tokens)
 
         parsed = await asyncio.gather(*(parse(e) for e in batch))
@@ -280,7 +281,8 @@ class SolanaReader:
         )
         return [{"signature": str(s.signature), "slot": s.slot, "err": s.err} for s in resp.value]
 
-    async def _transaction(self, signature: str, level: Commitment) -> dict[str, Any]:
+    async def transaction(self, signature: str, level: Commitment) -> dict[str, Any]:
+        """getTransaction at `level`, jsonParsed, as plain JSON."""
         resp = await self.rpc.call(
             "getTransaction",
             lambda c: c.get_transaction(
@@ -575,6 +577,15 @@ class SolanaSender:
         message = sol.transfer_message(str(keypair.pubkey()), to, asset, amount, str(blockhash))
         tx = Transaction([keypair], message, blockhash)
         return bytes(tx), str(tx.signatures[0]), last_valid
+
+    def sign_offer(self, tx: VersionedTransaction, terms: SwapTerms) -> tuple[bytes, str]:
+        """A venue's partly signed swap, checked against what the hot wallet agreed to, then
+        signed at its index: (exact bytes, transaction id). InvalidInput if it is not."""
+        refusal = swap_refusal(tx, terms)
+        if refusal is not None:
+            raise InvalidInput(refusal)
+        signed = add_signature(tx, self._keypair())
+        return bytes(signed), str(signed.signatures[0])
 
     async def _latest_blockhash(self) -> tuple[Hash, int]:
         """A blockhash at `confirmed` and its last valid block height, read through

@@ -33,6 +33,7 @@ ENV = ChainEnv(
     hot_wallet="WALLETFLOW_SOLANA_HOT_WALLET",
     activities_per_second="SOLANA_ACTIVITIES_PER_SECOND",
     devnet_port="WALLETFLOW_SOLANA_PORT",
+    swap_url="SOLANA_SWAP_URL",
 )
 NODE_LABEL = "Solana RPC"  # how the dev stack names its node
 DEVNET_URL_KEY = "rpc_url"  # the node URL's key in devnet.json's solana section

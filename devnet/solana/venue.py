@@ -365,9 +365,11 @@ class SwapVenue:
         mint_key = Pubkey.from_string(mint)
         decimals = self.chain.decimals(mint)
         assert decimals is not None
+        opening = []
+        if dest == payer:  # the user's account may be new: they open it (idempotent)
+            opening = [create_idempotent_associated_token_account(payer, dest, mint_key, program)]
         return [
-            # The payer (the user) opens the receiving account if it is new; idempotent.
-            create_idempotent_associated_token_account(payer, dest, mint_key, program),
+            *opening,
             transfer_checked(
                 TransferCheckedParams(
                     program_id=program,

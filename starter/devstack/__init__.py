@@ -38,7 +38,7 @@ from starter.devstack.postgres import EmbeddedPostgres
 from starter.devstack.principals import provision
 from starter.devstack.proc import die_with_parent
 from starter.runtime.codec import new_key
-from starter.runtime.settings import QUEUES, Settings, devnet_tokens
+from starter.runtime.settings import QUEUES, Settings, devnet_env
 from store.db import create_pool, migrate, redact
 
 READY_LINE = "walletflow dev: ready"
@@ -217,7 +217,7 @@ class DevStack:
             for role, env_name in DEMO_ROLES.items():
                 if not getattr(self.settings, role):
                     env[env_name] = ",".join(str(u) for u in DEMO_USERS[role])
-        env.update(devnet_tokens(e.devnets, self.settings))
+        env.update(devnet_env(e.devnets, self.settings))
         if "keystore" not in self.settings.model_fields_set and e.devnets:
             env["WALLETFLOW_KEYSTORE"] = f"file:{write_devnet_keys(self.home, e.devnets)}"
             # Public addresses of those hot wallets, for the bot's fee estimates.

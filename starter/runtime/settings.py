@@ -183,6 +183,32 @@ class Settings(BaseSettings):
         "tried in turn on reconnects. Unset: each SOLANA_RPC_URL with a ws(s):// scheme (the "
         "devnet serves its ws_url so).",
     )
+    solana_swap_url: str | None = Field(
+        None,
+        alias="SOLANA_SWAP_URL",
+        description="A Jupiter-compatible swap API (`/quote`, `/swap`) for trades, e.g. the "
+        "devnet venue's swap_url. Unset: no trading on Solana.",
+    )
+    trade_max_slippage_bps: int = Field(
+        300,
+        alias="TRADE_MAX_SLIPPAGE_BPS",
+        ge=1,
+        le=5000,
+        description="The most slippage a trade may ask for, in bps. A worker bound.",
+    )
+    trade_max_price_impact: Decimal = Field(
+        Decimal("0.05"),
+        alias="TRADE_MAX_PRICE_IMPACT",
+        gt=0,
+        le=1,
+        description="The most price impact a quote may have (a fraction: 0.05 = 5%).",
+    )
+    trade_priority_fee_ceiling: int = Field(
+        100_000,
+        alias="TRADE_PRIORITY_FEE_CEILING",
+        ge=0,
+        description="The most priority fee a trade may pay, in the chain's base unit.",
+    )
     solana_ws_subscriptions: int = Field(
         1500,
         alias="SOLANA_WS_SUBSCRIPTIONS_PER_CONNECTION",
@@ -545,7 +571,7 @@ class Settings(BaseSettings):
             doc = json.loads((self.home / "devnet.json").read_text())
         except (OSError, ValueError):
             return {}
-        return devnet_tokens(doc, self)
+        return devnet_env(doc, self)
 
     def amounts(self, name: str) -> dict[str, Decimal]:
         """A SYMBOL:AMOUNT list setting as {SYMBOL: Decimal}; one clear error when malformed."""
@@ -662,12 +688,16 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}{rest}"
 
 
-def devnet_tokens(devnets: dict[str, Any], settings: Settings) -> dict[str, str]:
-    """Each chain's token-list setting naming its devnet's tokens (from devnet.json's sections),
-    unless the setting is set already."""
+def devnet_env(devnets: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """Each chain's settings naming its devnet's tokens and swap venue (from devnet.json's
+    sections), unless the setting is set already."""
     env: dict[str, str] = {}
     for name, spec in chains.REGISTRY.items():
         section = devnets.get(name)
+        swap = spec.ENV.swap_url
+        offered = isinstance(section, dict) and section.get("swap_url")
+        if swap and offered and not settings.env(swap):
+            env[swap] = str(section["swap_url"])  # type: ignore[index]
         if isinstance(section, dict) and not settings.env(spec.ENV.tokens):
             try:
                 env[spec.ENV.tokens] = spec.devnet_tokens(section)

@@ -28,7 +28,7 @@ from activities.withdraw import ChainSender, InsufficientFunds, Policy, Withdraw
 from chains import tron
 from core.amounts import to_base_units
 from core.models import SignedVersion
-from starter.devstack import devnet_tokens, write_devnet_keys
+from starter.devstack import devnet_env, write_devnet_keys
 from starter.runtime.settings import Settings
 from tests.support.liar import LyingNode
 from tests.support.stack import HOT_ACCOUNT, eventually
@@ -54,7 +54,7 @@ async def _sender(
     """The chain's sender as worker_main builds it, the hot wallet being the tests' one;
     `urls`: its RPC endpoints in failover order (default: the devnet's alone)."""
     info = devnet.info()
-    tokens = devnet_tokens({chain: info}, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
+    tokens = devnet_env({chain: info}, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
     settings = Settings(
         SOLANA_TOKENS=tokens.get("SOLANA_TOKENS", ""), TRON_TOKENS=tokens.get("TRON_TOKENS", "")
     )

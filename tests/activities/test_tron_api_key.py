@@ -18,7 +18,7 @@ from activities.adapter import AdapterContext, Adapters
 from activities.failover import RpcUnavailable
 from activities.keystore import FileKeyStore
 from devnet.tron import TronDevnet, TronDevnetConfig
-from starter.devstack import devnet_tokens, write_devnet_keys
+from starter.devstack import devnet_env, write_devnet_keys
 from starter.runtime.settings import Settings
 from tests.activities.test_senders import broadcast_and_confirm
 from tests.support.fixtures import serve
@@ -38,7 +38,7 @@ async def keyed_devnet() -> AsyncIterator[TronDevnet]:
 
 
 def settings_for(devnet: TronDevnet, api_key: str | None) -> Settings:
-    tokens = devnet_tokens({CHAIN: devnet.info()}, Settings(TRON_TOKENS=""))
+    tokens = devnet_env({CHAIN: devnet.info()}, Settings(TRON_TOKENS=""))
     env: dict[str, Any] = {"TRON_TOKENS": tokens["TRON_TOKENS"]}
     if api_key is not None:
         env["TRON_API_KEY"] = api_key

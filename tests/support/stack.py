@@ -24,7 +24,7 @@ from temporalio.client import Client
 from core.ids import push_id, watch_id
 from core.texts import PENDING_MARK
 from starter.client.signer import Signer
-from starter.devstack import devnet_tokens, two_providers, write_devnet_keys
+from starter.devstack import devnet_env, two_providers, write_devnet_keys
 from starter.devstack.principals import DEV_PRINCIPALS, dev_key, provision
 from starter.runtime.settings import ENV_NAMES, Settings
 from store.db import create_pool
@@ -134,7 +134,7 @@ def stack_settings(
     pg_dsn: str, solana: Any, tron: Any, telegram: Any, **overrides: Any
 ) -> Settings:
     info = {"solana": solana.info(), "tron": tron.info()}
-    tokens = devnet_tokens(info, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
+    tokens = devnet_env(info, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
     home = Path(tempfile.mkdtemp())
     keys = write_devnet_keys(home, info, index=HOT_ACCOUNT)
     for name in DEV_PRINCIPALS:  # the signing keys; `ensure_roster` lists them

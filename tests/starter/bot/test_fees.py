@@ -10,7 +10,7 @@ from solders.keypair import Keypair
 
 from chains.tron.fees import TYPICAL_ENERGY_NEW_HOLDER
 from starter.bot.fees import FeeEstimator
-from starter.devstack import devnet_tokens
+from starter.devstack import devnet_env
 from starter.runtime.settings import Settings
 from tests.support.withdrawals import fresh_tron_address
 
@@ -19,7 +19,7 @@ HOT = 19
 
 def devnet_settings(solana: Any, tron: Any, **overrides: Any) -> Settings:
     info = {"solana": solana.info(), "tron": tron.info()}
-    tokens = devnet_tokens(info, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
+    tokens = devnet_env(info, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
     values: dict[str, Any] = {
         "SOLANA_RPC_URL": solana.url,
         "TRON_API_URL": tron.url,
