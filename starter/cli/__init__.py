@@ -21,8 +21,8 @@ from temporalio.client import Client
 
 import chains
 from core.errors import UserError
-from starter.cli import authority, codec, exits, policy, setup
-from starter.cli.output import emit_json, err, say, table
+from starter.cli import authority, codec, exits, moves, policy, setup, trade
+from starter.cli.output import emit_json, err, table
 from starter.cli.output import out as console
 from starter.cli.params import asset_argument, chain_argument
 from starter.client.errors import Refused, TimedOut
@@ -352,7 +352,6 @@ def withdraw(
 
     With --wait, state changes show on stderr as they happen; a withdrawal that ends other
     than confirmed exits 3 (refused), a --timeout that passes exits 4."""
-    from core.models import WithdrawalStatus
     from starter.client import withdrawals
 
     authority.no_by(by)
@@ -369,43 +368,12 @@ def withdraw(
     )
     signer = authority.signer_of(settings, key)
     req = withdrawals.signed(req, signer)
-
-    def show(current: WithdrawalStatus) -> None:
-        reason = f" ({current.reason})" if current.reason else ""
-        err.print(f"withdrawal-{req.request_id}: {current.status}{reason}")
-
-    async def go() -> tuple[str, bool, WithdrawalStatus | None]:
-        client = await _client(settings)
-        workflow_id, created = await withdrawals.start(client, settings, req, signer)
-        if not created:
-            say(
-                f"request id {request_id} exists already: {workflow_id} (nothing new started)",
-                as_json=as_json,
-            )
-        else:
-            say(f"withdrawal started: {workflow_id}", as_json=as_json)
-        result = None
-        if wait:
-            result = await withdrawals.wait(client, req.request_id, on_change=show, timeout=timeout)
-        return workflow_id, created, result
-
-    workflow_id, created, result = run(go())
-    if as_json:
-        emit_json(
-            {
-                "workflow_id": workflow_id,
-                "created": created,
-                "result": None if result is None else result.model_dump(mode="json"),
-            }
-        )
-    elif result is not None:
-        print(result.model_dump_json(indent=2))
-    if result is not None and result.status != "confirmed":
-        raise Refused(f"withdrawal {request_id} ended {result.status}, not confirmed")
+    moves.start_and_report(settings, req, signer, wait=wait, timeout=timeout, as_json=as_json)
 
 
 authority.register(app)  # approve|reject|cancel|resolve, intent, keys, principals, audit
 policy.register(app)  # freeze|unfreeze, allowlist add|rm|list, policy show
+trade.register(app)  # trade buy|sell
 
 
 def main() -> None:

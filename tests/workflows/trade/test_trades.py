@@ -4,6 +4,8 @@ after the earlier version is proven dead), with the fill in the ledger read from
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -14,10 +16,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.errors import UserError
 from core.models import WithdrawalRequest, WithdrawalStatus
+from starter.cli import exits
 from starter.client import trades, withdrawals
 from starter.client.withdrawals import TRADE
+from tests.support.cli import walletflow
 from tests.support.ids import new_request_id
-from tests.support.stack import Stack
+from tests.support.stack import Stack, stack_cli_env
 from tests.support.withdrawals import ledger, sol_balance
 
 STACK = {"queues": ("solana", "notify"), "triggers": False}
@@ -191,3 +195,25 @@ async def test_raw_temporal_cannot_trade_without_a_trade_statement(
     }
     assert refusals[f"trade:{unsigned.request_id}"] == "no signed trade statement"
     assert "withdraw" in refusals[f"trade:{as_withdrawal.request_id}"], refusals
+
+
+async def test_the_cli_trades_once_per_request_id(stack: Stack, tmp_path: Path) -> None:
+    env = stack_cli_env(stack, tmp_path)
+    rid = new_request_id()
+    args = ("trade", "buy", "USDC", "0.25", "--request-id", rid, "--wait", "--json")
+    r = await walletflow(env, *args)
+    assert r.code == 0, r
+    doc = json.loads(r.out)
+    assert doc["workflow_id"] == f"trade-{rid}" and doc["created"] is True
+    assert (
+        doc["result"]["status"] == "confirmed"
+        and doc["result"]["fill"]["input_amount"] == 25 * 10**7
+    )
+    again = json.loads((await walletflow(env, *args)).out)
+    assert again["created"] is False  # the same request id: nothing new
+
+    bad = await walletflow(env, "trade", "buy", "NOPE", "1", "--request-id", new_request_id())
+    assert bad.code == exits.ERROR and bad.err.strip().count("\n") == 0, bad
+    assert "unknown token 'NOPE' on solana" in bad.err
+    zero = await walletflow(env, "trade", "sell", "USDC", "0", "--request-id", new_request_id())
+    assert zero.code == exits.ERROR and "amount" in zero.err, zero
