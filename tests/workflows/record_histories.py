@@ -61,6 +61,7 @@ from core.models import (
     Actor,
     Decision,
     DecisionOutcome,
+    Fill,
     LedgerChange,
     Notification,
     NotificationResult,
@@ -69,11 +70,13 @@ from core.models import (
     PolicyOutcome,
     PolicyState,
     PolicyWrite,
+    PreparedSwap,
     PreparedWithdrawal,
     Resolution,
     SendOutcome,
     SignedVersion,
     SignRequest,
+    SwapOrder,
     WithdrawalRequest,
     WithdrawalStatus,
     decision_params,
@@ -104,6 +107,7 @@ class StandIns:
         hold_from: int | None = None,
         frozen: tuple[str, ...] = (),
         searchable: bool = True,
+        venue_refuses: int = 0,
     ) -> None:
         self.approval = approval
         self.searchable = searchable  # False: as a worker with WALLETFLOW_CODEC_KEYS prepares
@@ -119,6 +123,7 @@ class StandIns:
         self.sends = 0
         self.holding = asyncio.Event()
         self.release = asyncio.Event()
+        self.venue_refuses = venue_refuses  # trades: sign_trade refused from this version on
 
     @activity.defn(name=act.PREPARE_WITHDRAWAL)
     async def prepare(self, req: WithdrawalRequest) -> PreparedWithdrawal:
@@ -134,6 +139,31 @@ class StandIns:
             approvals_required=self.approvers,
             searchable_destination=self.searchable,
         )
+
+    @activity.defn(name=act.PREPARE_TRADE)
+    async def prepare_trade(self, req: WithdrawalRequest) -> PreparedWithdrawal:
+        prepared = await self.prepare(req)
+        swap = PreparedSwap(
+            output_id="Mint111111111111111111111111111111111111111",
+            output_symbol="USDC",
+            output_decimals=6,
+            slippage_bps=50,
+            max_price_impact="0.05",
+            priority_fee=10_000,
+        )
+        return prepared.model_copy(update={"to": "hot", "swap": swap})
+
+    @activity.defn(name=act.SIGN_TRADE)
+    async def sign_trade(self, req: SignRequest) -> SignedVersion:
+        if self.venue_refuses and req.version >= self.venue_refuses:
+            raise ApplicationError(
+                "Slippage tolerance exceeded", type="VenueRefused", non_retryable=True
+            )
+        return await self.sign(req)
+
+    @activity.defn(name=act.TRADE_FILL)
+    async def trade_fill(self, tx_id: str) -> Fill:
+        return Fill(input_id="SOL", input_amount=10**9, output_id="Mint", output_amount=149 * 10**6)
 
     def _frozen_once(self, step: str) -> None:
         if step in self.frozen:
@@ -178,7 +208,8 @@ class StandIns:
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.prepare, self.reserve, self.sign, self.send_and_confirm, self.prove_dead,
-                self.record, self.notify, self.people.load_roster, self.people.audit]  # fmt: skip
+                self.record, self.notify, self.people.load_roster, self.people.audit,
+                self.prepare_trade, self.sign_trade, self.trade_fill]  # fmt: skip
 
 
 async def status_is(handle: WorkflowHandle[Any, Any], wanted: str) -> None:
@@ -377,6 +408,21 @@ SCENARIOS: dict[str, tuple[Callable[[], StandIns], dict[str, Any], Drive, str]] 
         nothing,
         "confirmed",
     ),
+    # Trades (TradeWorkflow, `trade-<id>`): a signed `trade` statement, a fill read after
+    # confirmation; a re-quote after version 1 expired; the venue refusing the second quote.
+    "trade-confirmed": (lambda: StandIns(), {"notify_chat": 7}, nothing, "confirmed"),
+    "trade-requoted": (
+        lambda: StandIns(outcomes=["expired", "confirmed"]),
+        {"notify_chat": 7},
+        nothing,
+        "confirmed",
+    ),
+    "trade-venue-refused": (
+        lambda: StandIns(outcomes=["expired"], venue_refuses=2),
+        {"notify_chat": 7},
+        nothing,
+        "failed",
+    ),
 }
 # The test-only key ring the `encrypted` histories are written with: committed, never used
 # for anything but replaying those histories.
@@ -391,7 +437,7 @@ async def record(client: Client, workflow: type, scenario: str, suffix: str) -> 
     req = WithdrawalRequest(
         # The workflow id is the history file's name, which replay uses as the workflow id:
         # signed statements name their workflow, so it must be the same.
-        request_id=f"{scenario}{suffix}",
+        request_id=f"{scenario.removeprefix('trade-')}{suffix}",
         chain="solana",
         asset="SOL",
         to="Recipient1111111111111111111111111111111111",
@@ -399,23 +445,33 @@ async def record(client: Client, workflow: type, scenario: str, suffix: str) -> 
         requested_by=REQUESTER,
         notify_queue=task_queue,
     )
-    if scenario.startswith("signed-"):
+    trade = scenario.startswith("trade-")
+    if trade:
+        req = req.model_copy(update={"to": "", "swap": SwapOrder(output="USDC")})
+    if scenario.startswith(("signed-", "trade-")):
         req = signed(req, chain.people.signers["alice"])
     req = req.model_copy(update=overrides)
+    kind, workflow_type = (
+        ("trade", "TradeWorkflow") if trade else ("withdrawal", "WithdrawalWorkflow")
+    )
+    if trade:
+        from workflows.withdrawal import TradeWorkflow
+
+        workflow = TradeWorkflow
     if "encrypted" in scenario:
         config = client.config()
         config["data_converter"] = ENCRYPTED
         client = Client(**config)
     async with Worker(client, task_queue=task_queue, workflows=[workflow], activities=chain.all()):
         handle = await client.start_workflow(
-            "WithdrawalWorkflow", req, id=f"withdrawal-{req.request_id}", task_queue=task_queue
+            workflow_type, req, id=f"{kind}-{req.request_id}", task_queue=task_queue
         )
         await drive(handle, chain)
         result = await asyncio.wait_for(handle.result(), 30)
     if result["status"] != expected:
         raise AssertionError(f"{scenario}: ended {result['status']}, expected {expected}")
     history = await handle.fetch_history()
-    path = HISTORIES / f"withdrawal-{scenario}{suffix}.json"
+    path = HISTORIES / f"{handle.id}.json"  # replay takes the file's name for the workflow id
     path.write_text(history.to_json() + "\n")
     return path
 

@@ -13,7 +13,7 @@ The committed ones:
   monitors heard `seen` signals, sent pending messages and concluded them.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
-- `withdrawal-*`: WithdrawalWorkflow with stand-in activities, by
+- `withdrawal-*` and `trade-*`: WithdrawalWorkflow and TradeWorkflow with stand-in activities, by
   `python -m tests.workflows.record_histories` (its docstring says how to record a new one when
   the workflow changes). `withdrawal-manual-review-prepatch` was recorded by the code before the
   `manual-review-keeps-decisions` patch (e2960b1^), so it replays the unpatched branch;
@@ -63,14 +63,20 @@ from tests.workflows.record_histories import ENCRYPTED
 from workflows.monitor import WalletMonitorWorkflow
 from workflows.policy import PolicyWorkflow
 from workflows.watch import ChainWatchWorkflow
-from workflows.withdrawal import KEEP_DECISIONS, SIGNED_INTENTS, WithdrawalWorkflow
+from workflows.withdrawal import KEEP_DECISIONS, SIGNED_INTENTS, TradeWorkflow, WithdrawalWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
     return Replayer(
-        workflows=[WalletMonitorWorkflow, ChainWatchWorkflow, WithdrawalWorkflow, PolicyWorkflow],
+        workflows=[
+            WalletMonitorWorkflow,
+            ChainWatchWorkflow,
+            WithdrawalWorkflow,
+            TradeWorkflow,
+            PolicyWorkflow,
+        ],
         data_converter=converter,
     )
 
@@ -130,7 +136,7 @@ def test_an_encrypted_history_keeps_the_destination_inside_its_payloads() -> Non
 
 
 # How each committed withdrawal ended: the scenarios of record_histories.py.
-WITHDRAWALS = {
+MONEY_MOVES = {
     "withdrawal-confirmed": "confirmed",
     "withdrawal-resigned": "confirmed",  # version 1 expired unlanded, version 2 landed
     "withdrawal-approved": "confirmed",
@@ -149,13 +155,17 @@ WITHDRAWALS = {
     "withdrawal-signed-frozen": "confirmed",
     # The payload codec on: encrypted, and no WalletflowAddress.
     "withdrawal-signed-encrypted": "confirmed",
+    # Trades: TradeWorkflow, the same state machine with a swap for a transaction.
+    "trade-confirmed": "confirmed",  # with its fill
+    "trade-requoted": "confirmed",  # version 1 expired unlanded: a new quote, version 2
+    "trade-venue-refused": "failed",  # the venue refused the second quote: released
 }
 
 
 def test_there_are_committed_histories() -> None:
     names = {p.stem for p in stored()}
     assert {"solana-monitor-0", "solana-monitor-1", "tron-monitor-0", "solana-watch-0"} <= names
-    assert {"tron-watch-0", "policy-solana", *WITHDRAWALS} <= names
+    assert {"tron-watch-0", "policy-solana", *MONEY_MOVES} <= names
 
 
 def test_a_committed_monitor_history_holds_both_phases() -> None:
@@ -175,15 +185,17 @@ def workflow_type(history: WorkflowHistory) -> str:
     return history.events[0].workflow_execution_started_event_attributes.workflow_type.name
 
 
-@pytest.mark.parametrize("name", sorted(WITHDRAWALS))
+@pytest.mark.parametrize("name", sorted(MONEY_MOVES))
 async def test_withdrawal_histories_end_as_recorded(name: str) -> None:
     history = load(HISTORIES / f"{name}.json")
-    assert workflow_type(history) == "WithdrawalWorkflow"
+    assert workflow_type(history) == (
+        "TradeWorkflow" if name.startswith("trade-") else "WithdrawalWorkflow"
+    )
     last = history.events[-1]
     assert last.HasField("workflow_execution_completed_event_attributes"), last
     payloads = last.workflow_execution_completed_event_attributes.result.payloads
     [result] = await converter_of(name).decode(payloads, [WithdrawalStatus])
-    assert result.status == WITHDRAWALS[name], result
+    assert result.status == MONEY_MOVES[name], result
 
 
 async def patches(history: WorkflowHistory) -> list[str]:
@@ -230,10 +242,10 @@ def updates(history: WorkflowHistory) -> list[str]:
 async def test_withdrawal_histories_take_both_branches_of_signed_intents() -> None:
     """Histories from before signed intents replay through the signals of old (no marker);
     the `signed-*` ones through signed updates (the marker, and updates in history)."""
-    for name in WITHDRAWALS:
+    for name in MONEY_MOVES:
         history = load(HISTORIES / f"{name}.json")
         signed = SIGNED_INTENTS in await patches(history)
-        assert signed == name.startswith("withdrawal-signed-"), name
+        assert signed == name.startswith(("withdrawal-signed-", "trade-")), name
         if not signed:
             assert updates(history) == [], name
     approved = load(HISTORIES / "withdrawal-signed-approved.json")
