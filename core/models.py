@@ -56,6 +56,15 @@ Direction = Literal["in", "out"]
 DirectionFilter = Literal["in", "out", "both"]
 
 
+class SwapSide(BaseModel):
+    """What a wallet gave in a swap, carried by the event of what it received."""
+
+    asset: str
+    symbol: str
+    decimals: int
+    amount: int  # base units, fees excluded
+
+
 class WalletEvent(BaseModel):
     """One balance change of a watched wallet in one finalized transaction."""
 
@@ -71,6 +80,10 @@ class WalletEvent(BaseModel):
     counterparty: str | None = None
     block: int  # Solana slot, TRON block number
     block_time: int | None = None  # unix seconds
+    # A swap is two events, each in the ledger; people see one message, on the received
+    # side (`gave` is what was given for it). The given side is marked `in_swap`.
+    gave: SwapSide | None = None
+    in_swap: bool = False
 
     @property
     def key(self) -> str:

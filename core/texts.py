@@ -28,7 +28,29 @@ def _short(address: str | None) -> str:
     return escape(address if len(address) <= 14 else f"{address[:6]}…{address[-6:]}")
 
 
+def _swap(event: WalletEvent) -> str:
+    """The received side of a swap, with what was given for it."""
+    gave = event.gave
+    assert gave is not None
+    sold = from_base_units(gave.amount, gave.decimals)
+    return swap_text(sold, gave.symbol, event.display_amount, event.symbol)
+
+
+def swap_text(sold: Decimal, sold_symbol: str, bought: Decimal, bought_symbol: str) -> str:
+    """'1.5 SOL → 224.1 USDC at 149.4 USDC/SOL' (HTML-escaped)."""
+    price = plain((bought / sold).quantize(Decimal("1e-6"))) if sold else "?"
+    given, got = escape(sold_symbol), escape(bought_symbol)
+    return f"{plain(sold)} {given} → {plain(bought)} {got} at {price} {got}/{given}"
+
+
+def _shown(sub: Subscription, events: list[WalletEvent]) -> list[WalletEvent]:
+    """What a chat sees: its filters applied, a swap once (on its received side)."""
+    return [e for e in events if sub.wants(e) and not e.in_swap]
+
+
 def _line(event: WalletEvent, tx_url: TxUrl) -> str:
+    if event.gave is not None:
+        return f'🔄 Swapped {_swap(event)} <a href="{escape(tx_url(event.tx_id))}">tx</a>'
     arrow, word = ("⬇️", "from") if event.direction == "in" else ("⬆️", "to")
     return (
         f"{arrow} <b>{'+' if event.direction == 'in' else '-'}{_amount(event)}</b> {word} "
@@ -43,6 +65,13 @@ def _title(sub: Subscription, event: WalletEvent) -> str:
 
 
 def event_message(sub: Subscription, event: WalletEvent, tx_url: TxUrl) -> str:
+    if event.gave is not None:
+        return (
+            f"{_title(sub, event)}\n"
+            f"Swapped {_swap(event)}\n"
+            f"Wallet: <code>{escape(event.wallet)}</code>\n"
+            f'<a href="{escape(tx_url(event.tx_id))}">View transaction</a>'
+        )
     incoming = event.direction == "in"
     counterparty = escape(event.counterparty or "unknown")
     return (
@@ -70,7 +99,7 @@ def early_messages_for(
     """(event, dedupe key, text) of the early "pending" messages for one chat: none for a
     final-only chat, and none for a burst that would become a digest at finality (a digest
     cannot be edited event by event)."""
-    wanted = [e for e in events if sub.wants(e)]
+    wanted = _shown(sub, events)
     if sub.final_only or len(wanted) > DIGEST_AFTER:
         return []
     return [
@@ -96,7 +125,7 @@ def messages_for(
     sub: Subscription, events: list[WalletEvent], tx_url: TxUrl
 ) -> list[tuple[str, str]]:
     """(dedupe key, text) pairs for one chat: one message per event, or one digest."""
-    wanted = [e for e in events if sub.wants(e)]
+    wanted = _shown(sub, events)
     if len(wanted) <= DIGEST_AFTER:
         return [(event_key(sub, e), event_message(sub, e, tx_url)) for e in wanted]
     # Named by every event it covers: two different digests never share a key (one sharing
@@ -168,9 +197,9 @@ def withdrawal_outcome(request_id: str, state: str, reason: str | None, tx_id: s
 def trade_outcome(
     request_id: str, state: str, reason: str | None, tx_id: str | None, fill: str | None
 ) -> str:
-    """The requester's message once a trade is final; `fill` says what it moved."""
+    """The requester's message once a trade is final; `fill` (`fill_line`) says what it moved."""
     detail = f": {_esc(reason)}" if reason and state != "confirmed" else ""
-    moved = f"\n{_esc(fill)}" if fill else ""
+    moved = f"\n{fill}" if fill else ""  # fill_line's HTML
     tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
     return f"Trade {_esc(request_id)} <b>{state}</b>{detail}{moved}{tx}"
 
@@ -179,9 +208,7 @@ def fill_line(fill: Fill, symbol: str, decimals: int, swap: PreparedSwap) -> str
     """'Swapped 1.5 SOL → 224.1 USDC at 149.4 USDC/SOL'."""
     sold = from_base_units(fill.input_amount, decimals)
     bought = from_base_units(fill.output_amount, swap.output_decimals)
-    price = plain((bought / sold).quantize(Decimal("1e-6"))) if sold else "?"
-    out = swap.output_symbol
-    return f"Swapped {plain(sold)} {symbol} → {plain(bought)} {out} at {price} {out}/{symbol}"
+    return f"Swapped {swap_text(sold, symbol, bought, swap.output_symbol)}"
 
 
 def _esc(text: str | None) -> str:

@@ -37,6 +37,7 @@ from chains.quorum import MIN_QUORUM, check_quorum, proven_dead
 from chains.solana.destinations import AccountView, destination_refusal
 from chains.solana.fees import FEE_ALLOWANCE, RENT_EXEMPT_EMPTY, RENT_EXEMPT_TOKEN_ACCOUNT
 from chains.solana.signing import SwapTerms, add_signature, swap_refusal
+from chains.solana.swaps import with_swap
 from core.amounts import from_base_units, plain
 from core.assets import Asset
 from core.errors import InvalidInput, UserError
@@ -170,7 +171,9 @@ class SolanaReader:
                 return sol.ParsedTx()  # failed: moved nothing but the fee
             async with gate:
                 tx = await self.transaction(entry["signature"], level)
-            return sol.parse_transaction(tx, address, self.tokens)
+            parsed = sol.parse_transaction(tx, address, self.tokens)
+            parsed.events = with_swap(parsed.events, tx, address)  # shown as one swap
+            return parsed
 
         parsed = await asyncio.gather(*(parse(e) for e in batch))
 

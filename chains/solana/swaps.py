@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 # The same key order `parse_transaction` uses: static keys, then lookup-table writable, readonly.
-from chains.solana import _account_keys
+from chains.solana import NATIVE, _account_keys
+from core.models import SwapSide, WalletEvent
 
 SOL_MINT = "So11111111111111111111111111111111111111112"  # SOL, wrapped or not, is this asset
 SOL_DECIMALS = 9
@@ -94,6 +95,33 @@ def parse_swap(tx: dict[str, Any], wallet: str) -> Swap | None:
         output_amount=output_amount,
         output_decimals=decimals[output_mint],
     )
+
+
+def with_swap(events: list[WalletEvent], tx: dict[str, Any], wallet: str) -> list[WalletEvent]:
+    """`events` of one transaction, a swap's two events linked: the received one carries what
+    was given (amounts from `parse_swap`, fees excluded), the given one is marked `in_swap`.
+    Unchanged when the transaction is no swap, or a side is not among the events (an unlisted
+    token)."""
+    swap = parse_swap(tx, wallet)
+    if swap is None:
+        return events
+
+    def asset_id(mint: str) -> str:
+        return NATIVE.id if mint == SOL_MINT else mint
+
+    given = [e for e in events if e.direction == "out" and e.asset == asset_id(swap.input_mint)]
+    got = [e for e in events if e.direction == "in" and e.asset == asset_id(swap.output_mint)]
+    if len(given) != 1 or len(got) != 1:
+        return events
+    side = SwapSide(
+        asset=given[0].asset,
+        symbol=given[0].symbol,
+        decimals=given[0].decimals,
+        amount=swap.input_amount,
+    )
+    linked = {given[0].key: given[0].model_copy(update={"in_swap": True})}
+    linked[got[0].key] = got[0].model_copy(update={"gave": side})
+    return [linked.get(e.key, e) for e in events]
 
 
 def _net_deltas(tx: dict[str, Any], wallet: str) -> tuple[dict[str, int], dict[str, int]]:

@@ -8,15 +8,24 @@ the trigger's sweep is slowed to once an hour: what these tests see comes from p
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest_asyncio
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solana.rpc.models import TxOpts
 from solders.keypair import Keypair
+from solders.transaction import VersionedTransaction
 from temporalio.testing import WorkflowEnvironment
 from tronpy.keys import PrivateKey
 
+from chains.solana.signing import add_signature
+from chains.solana.swaps import SOL_MINT
+from core.amounts import from_base_units, plain
 from core.ids import monitor_id, push_id
 from core.models import MonitorStatus, Subscription
 from core.texts import DROPPED_MARK, FINAL_MARK, PENDING_MARK
@@ -208,6 +217,45 @@ async def test_unknown_pending_send_gets_one_new_final(stack: Stack) -> None:
     assert final["plain_text"].startswith(FINAL)
     await asyncio.sleep(2)
     assert len(await messages(stack.telegram, chat)) == 2, "never two finals"
+
+
+async def test_a_swap_is_one_message_pending_then_final(stack: Stack, pool: asyncpg.Pool) -> None:
+    """A swap at the devnet venue: two balance changes in the ledger, one message that says
+    what was given for what, at which price."""
+    trader, chat = sol_account(stack.solana, 7), chat_id()
+    address = str(trader.pubkey())
+    await watch(stack, "solana", address, chat)
+    info = stack.solana.info()
+    async with httpx.AsyncClient() as http:
+        quote = (
+            await http.get(
+                f"{info['swap_url']}/quote",
+                params={"inputMint": SOL_MINT, "outputMint": info["spl_mint"], "amount": SOL},
+            )
+        ).json()
+        swap = (
+            await http.post(
+                f"{info['swap_url']}/swap",
+                json={"quoteResponse": quote, "userPublicKey": address},
+            )
+        ).json()
+    tx = VersionedTransaction.from_bytes(base64.b64decode(swap["swapTransaction"]))
+    async with AsyncClient(stack.solana.url) as rpc:
+        opts = TxOpts(preflight_commitment=Confirmed)  # the venue's blockhash is a confirmed one
+        await rpc.send_raw_transaction(bytes(add_signature(tx, trader)), opts=opts)
+    bought = plain(from_base_units(int(quote["outAmount"]), 6))
+    pending = await one_message(stack.telegram, chat, PENDING, timeout=10)
+    assert f"Swapped 1 SOL → {bought} USDC at {bought} USDC/SOL" in pending["plain_text"]
+    final = await one_message(stack.telegram, chat, FINAL)
+    assert final["message_id"] == pending["message_id"]
+    assert "Swapped 1 SOL → " in final["plain_text"] and "Received" not in final["plain_text"]
+    rows = await pool.fetch(
+        "SELECT direction, asset FROM wallet_events WHERE wallet = $1 ORDER BY direction", address
+    )
+    assert [(r["direction"], r["asset"]) for r in rows] == [
+        ("in", info["spl_mint"]),
+        ("out", "SOL"),
+    ]
 
 
 async def test_tron_pending_at_head_then_final(stack: Stack) -> None:
