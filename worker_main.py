@@ -65,6 +65,7 @@ async def plan_chain(
     from activities.trade import TradeActivities, TradingPolicy
     from activities.withdraw import Policy, WithdrawalActivities
     from store import policy as policy_store
+    from workflows.copy import CopyTradeWorkflow
     from workflows.monitor import WalletMonitorWorkflow
     from workflows.policy import PolicyWorkflow
     from workflows.push import ChainPushWorkflow
@@ -115,6 +116,7 @@ async def plan_chain(
             ChainPushWorkflow,
             WithdrawalWorkflow,
             TradeWorkflow,
+            CopyTradeWorkflow,
             PolicyWorkflow,
         ],
         activities=[
@@ -134,6 +136,7 @@ async def plan_chain(
             trade.prepare_trade,
             trade.sign_trade,
             trade.trade_fill,
+            trade.leader_balance,
             authority.load_roster,
             authority.audit,
             policy_writer.set_policy,

@@ -22,6 +22,7 @@ from core.assets import Asset
 from core.errors import InvalidInput
 from core.models import (
     Fill,
+    LeaderBalance,
     PreparedSwap,
     PreparedWithdrawal,
     SignedVersion,
@@ -62,6 +63,10 @@ class ChainTrader(Protocol):
 
     async def fill(self, tx_id: str) -> Fill:
         """What the confirmed transaction moved for the hot wallet."""
+        ...
+
+    async def balance(self, owner: str, asset: str) -> int:
+        """What `owner` holds of `asset` (the coin's id or a token's mint), at confirmed."""
         ...
 
 
@@ -181,3 +186,7 @@ class TradeActivities(WithdrawalActivities):
     @activity.defn(name=act.TRADE_FILL)
     async def trade_fill(self, tx_id: str) -> Fill:
         return await self._trader(self.sender.chain).fill(tx_id)
+
+    @activity.defn(name=act.LEADER_BALANCE)
+    async def leader_balance(self, question: LeaderBalance) -> int:
+        return await self._trader(question.chain).balance(question.owner, question.asset)

@@ -24,6 +24,7 @@ RECORD_WITHDRAWAL = "record_withdrawal"
 PREPARE_TRADE = "prepare_trade"
 SIGN_TRADE = "sign_trade"  # a fresh quote, the venue's swap transaction, the wallet's signature
 TRADE_FILL = "trade_fill"  # what a confirmed trade moved, from the chain's balance deltas
+LEADER_BALANCE = "leader_balance"  # copy trading: what a leader holds of a token, at confirmed
 
 # Notifications (on the notify task queue).
 SEND_NOTIFICATION = "send_notification"

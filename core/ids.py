@@ -13,6 +13,16 @@ def trade_id(request_id: str) -> str:
     return f"trade-{request_id}"
 
 
+def copy_id(follower: str, leader: str) -> str:
+    return f"copy-{follower}-{leader}"
+
+
+def copied_trade_request_id(follower: str, leader_signature: str) -> str:
+    """The request id of a copied trade: `trade-copy-{follower}-{leader_signature}` is its
+    workflow id, so one leader trade is copied at most once per follower."""
+    return f"copy-{follower}-{leader_signature}"
+
+
 def watch_id(task_queue: str) -> str:
     """One trigger per chain task queue (so two deployments sharing a namespace don't clash)."""
     return f"watch-{task_queue}"

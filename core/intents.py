@@ -29,6 +29,7 @@ ROLES: tuple[Role, ...] = ("requester", "approver", "admin")
 Action = Literal[
     "withdraw",
     "trade",
+    "copy",
     "approve",
     "reject",
     "cancel",
@@ -43,6 +44,7 @@ ACTIONS: tuple[Action, ...] = get_args(Action)
 NEEDS: dict[Action, tuple[Role, ...]] = {
     "withdraw": ("requester",),
     "trade": ("requester",),  # a swap from the trading wallet, under the same policy
+    "copy": ("requester",),  # a standing order: copy a leader's swaps within rules
     "approve": ("approver",),
     "reject": ("approver", "admin"),
     "cancel": ("requester", "admin"),
@@ -55,6 +57,8 @@ NEEDS: dict[Action, tuple[Role, ...]] = {
 DOMAIN = b"walletflow-intent-v1\n"  # a signature over an intent can't be replayed elsewhere
 CLOCK_SKEW = 60  # seconds an intent may be issued ahead of the workflow's clock
 MAX_LIFETIME = 24 * 3600  # an intent valid for longer is refused: keys leak, intents linger
+# Standing orders live longer; revoking the principal still ends them at once.
+MAX_LIFETIME_OF: dict[str, int] = {"copy": 30 * 24 * 3600}
 
 
 class Intent(BaseModel):
@@ -190,8 +194,9 @@ def verify(
         return _refused("the statement is issued in the future")
     if intent.expires_at <= now:
         return _refused("the statement has expired")
-    if intent.expires_at - intent.issued_at > MAX_LIFETIME:
-        return _refused(f"the statement is valid for more than {MAX_LIFETIME // 3600} hours")
+    lifetime = MAX_LIFETIME_OF.get(action, MAX_LIFETIME)
+    if intent.expires_at - intent.issued_at > lifetime:
+        return _refused(f"the statement is valid for more than {lifetime // 3600} hours")
     if intent.nonce in seen_nonces:
         return _refused("the statement was used before (replayed nonce)")
     if intent.on_behalf_of is None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from core.amounts import from_base_units
+from core.copying import CopyGrant
 from core.intents import SignedIntent
 
 # A name in the chain registry (`chains.CHAINS`). Entry points check it against the registry,
@@ -161,6 +162,7 @@ class MonitorState(BaseModel):
     reconcile_seconds: int = 3600  # re-read the wallet this often without a poke
     notify_queue: str  # the task queue of the notification activities
     history_limit: int = 5_000  # continue as new beyond this many history events
+    copiers: list[str] = []  # copy-trading workflows told about this wallet's swaps
 
 
 class MonitorStatus(BaseModel):
@@ -279,6 +281,14 @@ class PreparedSwap(BaseModel):
     priority_fee: int  # base units
 
 
+class LeaderBalance(BaseModel):
+    """The question of `leader_balance`: how much of `asset` `owner` holds now."""
+
+    chain: Chain
+    owner: str
+    asset: str  # the chain's coin id, or a token's mint
+
+
 class Fill(BaseModel):
     """What a confirmed trade really moved, read from the chain's balance deltas."""
 
@@ -309,6 +319,9 @@ class WithdrawalRequest(BaseModel):
     # A trade (`trade-{request_id}`): `asset` and `amount` are what is sold, `to` is the
     # trading wallet that receives what is bought. None: a withdrawal.
     swap: SwapOrder | None = None
+    # A copied trade: the copy workflow that started it, whose `copy` statement stands in
+    # for a `trade` statement (see TradeWorkflow).
+    copied_by: CopyGrant | None = None
 
     def withdraw_params(self) -> dict[str, object]:
         """What the requester's signature covers (a trade's: the swap's terms too)."""

@@ -12,5 +12,9 @@ ADDRESS = SearchAttributeKey.for_keyword("WalletflowAddress")
 ASSET = SearchAttributeKey.for_keyword("WalletflowAsset")
 STATUS = SearchAttributeKey.for_keyword("WalletflowStatus")
 REQUESTED_BY = SearchAttributeKey.for_keyword("WalletflowRequestedBy")
+# Copy trading: who copies whom, and the token a trade bought or sold.
+LEADER = SearchAttributeKey.for_keyword("WalletflowLeader")
+FOLLOWER = SearchAttributeKey.for_keyword("WalletflowFollower")
+TOKEN = SearchAttributeKey.for_keyword("WalletflowToken")
 
-ALL = (CHAIN, ADDRESS, ASSET, STATUS, REQUESTED_BY)
+ALL = (CHAIN, ADDRESS, ASSET, STATUS, REQUESTED_BY, LEADER, FOLLOWER, TOKEN)

@@ -211,5 +211,23 @@ def fill_line(fill: Fill, symbol: str, decimals: int, swap: PreparedSwap) -> str
     return f"Swapped {swap_text(sold, symbol, bought, swap.output_symbol)}"
 
 
+def copy_message(
+    leader: str,
+    leader_tx: str,
+    trade_id: str,
+    status: str,
+    follower_tx: str | None,
+    reason: str | None,
+) -> str:
+    """The follower's message about one copied trade, with both explorer links."""
+    yours = f'<a href="{escape(follower_tx)}">your trade</a>' if follower_tx else "no trade sent"
+    why = f": {_esc(reason)}" if reason and status != "confirmed" else ""
+    return (
+        f"🪞 Copied <code>{_short(leader)}</code>: <b>{escape(status)}</b>{why}\n"
+        f'<a href="{escape(leader_tx)}">leader\'s trade</a> · {yours}\n'
+        f"<code>{escape(trade_id)}</code>"
+    )
+
+
 def _esc(text: str | None) -> str:
     return escape(text or "")

@@ -15,6 +15,9 @@ The rules it enforces, in order:
 5. Paused: nothing is fetched or sent; on resume, everything since the cursor arrives once.
 6. History stays small: continue-as-new carries the state (announced events too) once the
    server suggests it.
+7. Copy trading: each swap the wallet makes, early or final, is signalled to the copy
+   workflows that follow it (they copy each leader signature once); a wallet that copiers
+   follow keeps being watched without a chat.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import chains
     from core import activity_names as act
     from core import search_attributes as sa
+    from core.copying import swap_of
     from core.models import (
         Conclusion,
         EarlyEvent,
@@ -93,7 +97,7 @@ class WalletMonitorWorkflow:
                 break
             if self.subscribers_changed:
                 self.subscribers_changed = False
-                if not self.s.subscribers:
+                if not self.s.subscribers and not self.s.copiers:
                     break  # nobody watches any more
                 await self._call(act.SAVE_SUBSCRIPTIONS, type(None), self._ref())
             if self._seen():
@@ -150,6 +154,7 @@ class WalletMonitorWorkflow:
         self.s.last_seen = workflow.now()
         for event in fresh:
             self.s.early[event.key] = EarlyEvent(event=event)
+        await self._tell_copiers(fresh)
         tx_url = chains.get(self.s.chain).tx_url
         told = [
             (event, sub.chat_id, Notification(dedupe_key=key, chat_id=sub.chat_id, text=text))
@@ -215,6 +220,7 @@ class WalletMonitorWorkflow:
         """Final events: each chat's early message is edited to final; the rest are sent."""
         if not events:
             return
+        await self._tell_copiers(events)  # those seen early were told then: they dedupe
         self.s.counters.events += len(events)
         self.s.last_seen = workflow.now()
         tx_url = chains.get(self.s.chain).tx_url
@@ -233,6 +239,22 @@ class WalletMonitorWorkflow:
             self._tally(result)
         for event in events:
             self.s.early.pop(event.key, None)
+
+    async def _tell_copiers(self, events: list[WalletEvent]) -> None:
+        """Signal each swap to every copier; one that is gone stops being told."""
+        swaps = [swap_of(e, workflow.now().timestamp()) for e in events if e.gave is not None]
+        if not swaps or not self.s.copiers:
+            return
+
+        async def tell(copier: str) -> None:
+            handle = workflow.get_external_workflow_handle(copier)
+            try:
+                for swap in swaps:
+                    await handle.signal("leader_swap", swap)
+            except ApplicationError:  # no such workflow any more
+                self.remove_copier(copier)
+
+        await asyncio.gather(*(tell(c) for c in list(self.s.copiers)))
 
     async def _conclude_dropped(self, final_block: int) -> None:
         """Announced events that finalized data has passed without them never became final."""
@@ -331,6 +353,18 @@ class WalletMonitorWorkflow:
     def seen(self, poke: Poke) -> None:
         """From the push follower: the wallet changed at `block`, not final yet."""
         self.s.seen_block = max(poke.block, self.s.seen_block or 0)
+
+    @workflow.signal
+    def add_copier(self, copier: str) -> None:
+        """A copy workflow (`copy-{follower}-{leader}`) that wants this wallet's swaps."""
+        if copier not in self.s.copiers:
+            self.s.copiers.append(copier)
+
+    @workflow.signal
+    def remove_copier(self, copier: str) -> None:
+        if copier in self.s.copiers:
+            self.s.copiers.remove(copier)
+            self.subscribers_changed = True  # the last one gone may end an unwatched monitor
 
     @workflow.signal
     def pause(self) -> None:

@@ -34,16 +34,19 @@ import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import chains
     from core import activity_names as act
     from core import search_attributes as sa
     from core import texts
+    from core.copying import CopyGrant
     from core.intents import Action, Roster, SignedIntent, Verdict, verify
     from core.models import (
         Actor,
@@ -315,15 +318,20 @@ class WithdrawalWorkflow:
         return self.prepared.approvals_required if self._signed_intents() else 1
 
     async def _verify(
-        self, action: Action, intent: SignedIntent, params: dict[str, Any]
+        self,
+        action: Action,
+        intent: SignedIntent,
+        params: dict[str, Any],
+        workflow_id: str | None = None,
     ) -> Verdict:
-        """The statement against the roster as it is now (re-read: revocations count)."""
+        """The statement against the roster as it is now (re-read: revocations count); about
+        this workflow unless it names another (a copied trade: its copy workflow)."""
         roster = await local(act.LOAD_ROSTER, Roster)
         verdict = verify(
             intent,
             roster,
             action=action,
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=workflow_id or workflow.info().workflow_id,
             params=params,
             now=int(workflow.now().timestamp()),
             seen_nonces=self.nonces,
@@ -742,7 +750,11 @@ class WithdrawalWorkflow:
             ]
             if self.prepared.searchable_destination:
                 updates.append(sa.ADDRESS.value_set(self.prepared.to))
-        workflow.upsert_search_attributes(updates)
+        workflow.upsert_search_attributes(updates + self._attributes())
+
+    def _attributes(self) -> list[SearchAttributeUpdate[Any]]:
+        """More search attributes, for a kind of move that has them (trades)."""
+        return []
 
     def _cancel_reason(self) -> str:
         assert self.cancelled_by is not None
@@ -768,6 +780,43 @@ class TradeWorkflow(WithdrawalWorkflow):
     async def run(self, req: WithdrawalRequest) -> WithdrawalStatus:
         return await super().run(req)
 
+    async def _check_request(self) -> str | None:
+        """A copied trade (`trade-copy-…`) carries no `trade` statement of its own: it must
+        be a child of the copy workflow its grant names (Temporal records the parent; no
+        client can claim one), whose `copy` statement is valid now, and stay within the
+        rules that statement signed."""
+        grant = self.req.copied_by
+        if grant is None:
+            return await super()._check_request()
+        parent = workflow.info().parent
+        refusal: str | None
+        if parent is None or parent.workflow_id != grant.parent:
+            refusal = f"a copied trade must be started by {grant.parent}"
+        else:
+            verdict = await self._verify("copy", grant.intent, grant.rules.params(), grant.parent)
+            refusal = verdict.reason if not verdict.ok else self._outside(grant)
+            if refusal is None and verdict.identity is not None:
+                self.requester = verdict.identity
+                self.req = self.req.model_copy(update={"requested_by": verdict.identity})
+        await self._audit("copy", "start", grant.intent, refusal)
+        return refusal
+
+    def _outside(self, grant: CopyGrant) -> str | None:
+        """Why this trade is not one the copy's rules allow, or None."""
+        rules, swap = grant.rules, self.req.swap
+        if swap is None:
+            return "a copied trade needs swap terms"
+        if swap.slippage_bps > rules.slippage_bps:
+            return f"slippage {swap.slippage_bps} bps is above the copy's {rules.slippage_bps}"
+        if swap.priority_fee_lamports > rules.priority_fee_lamports:
+            return "the priority fee is above the copy's"
+        buying = self.req.asset == chains.get(self.req.chain).NATIVE.symbol
+        if buying and Decimal(self.req.amount) > Decimal(rules.max_per_buy):
+            return f"{self.req.amount} is above the copy's {rules.max_per_buy} per buy"
+        if not buying and swap.output != chains.get(self.req.chain).NATIVE.symbol:
+            return "a copied sell must sell for the chain's coin"
+        return None
+
     async def _fill(self) -> Fill | None:
         assert self.tx_id is not None
         try:
@@ -781,6 +830,22 @@ class TradeWorkflow(WithdrawalWorkflow):
         except ActivityError as exc:  # the debit stands; the fill is read again by reconcile
             workflow.logger.warning("fill of %s unread: %s", self.tx_id, exc)
             return None
+
+    def _attributes(self) -> list[SearchAttributeUpdate[Any]]:
+        """The token traded (the side that is not the chain's coin), and for a copied trade
+        who copied whom: the Web UI filters on them."""
+        updates: list[SearchAttributeUpdate[Any]] = []
+        prepared = self.prepared
+        if prepared is not None and prepared.swap is not None:
+            native = chains.get(self.req.chain).NATIVE.symbol
+            token = prepared.swap.output_symbol if prepared.symbol == native else prepared.symbol
+            updates.append(sa.TOKEN.value_set(token))
+        if self.req.copied_by is not None:
+            updates += [
+                sa.LEADER.value_set(self.req.copied_by.leader),
+                sa.FOLLOWER.value_set(self.requester),
+            ]
+        return updates
 
     def _outcome_text(self) -> str:
         prepared = self.prepared

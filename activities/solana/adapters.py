@@ -567,7 +567,7 @@ class SolanaSender:
         dest_ata = sol.associated_token_address(to, asset.id, program)
         hot_account, source_account, dest = await self._accounts(hot, source, dest_ata)
         lamports = hot_account.lamports if hot_account else 0
-        balance = _token_amount(source_account, program)
+        balance = token_amount(source_account, program)
         if balance < amount:
             raise InsufficientFunds(f"hot wallet holds {balance} base units of {asset.symbol}")
         need = FEE_ALLOWANCE + (0 if dest is not None else RENT_EXEMPT_TOKEN_ACCOUNT)
@@ -737,7 +737,7 @@ def _decided(status: TransactionStatus) -> tuple[Check, str | None]:
     return "confirmed", None
 
 
-def _token_amount(account: Account | None, program: str) -> int:
+def token_amount(account: Account | None, program: str) -> int:
     """The balance of a token account (SPL and Token-2022 share the layout: mint, owner, then
     the amount as a little-endian u64); 0 when it does not exist or is not one of `program`."""
     if account is None or str(account.owner) != program or len(account.data) < 72:

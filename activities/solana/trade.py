@@ -15,10 +15,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
-from solana.rpc.commitment import Finalized
+from solana.rpc.commitment import Confirmed, Finalized
+from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from activities.solana.adapters import SolanaReader, SolanaSender
+from activities.solana.adapters import SolanaReader, SolanaSender, token_amount
 from activities.trade import Quote, VenueRefused
 from chains import solana as sol
 from chains.solana.signing import SwapTerms
@@ -117,6 +118,21 @@ class SolanaTrader:
         )
         raw, tx_id = self.sender.sign_offer(tx, terms)
         return raw, tx_id, expiry
+
+    async def balance(self, owner: str, asset: str) -> int:
+        key = Pubkey.from_string(owner)
+        if asset == sol.NATIVE.id:
+            resp = await self.reader.rpc.call(
+                "getBalance", lambda c: c.get_balance(key, commitment=Confirmed)
+            )
+            return int(resp.value)
+        listed = self.sender.tokens.by_id(asset)
+        program = (listed.program if listed else None) or sol.TOKEN_PROGRAM
+        ata = Pubkey.from_string(sol.associated_token_address(owner, asset, program))
+        accounts = await self.reader.rpc.call(
+            "getMultipleAccounts", lambda c: c.get_multiple_accounts([ata], commitment=Confirmed)
+        )
+        return token_amount(accounts.value[0], program)
 
     async def fill(self, tx_id: str) -> Fill:
         wallet = self.sender.hot_wallet()

@@ -1,0 +1,219 @@
+"""Copy trading end to end: a leader's swaps at the devnet venue, seen by its monitor, copied by
+the follower's `copy-{follower}-{leader}` as child trades `trade-copy-{follower}-{signature}`,
+each at most once, within the signed rules."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solana.rpc.models import TxOpts
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
+from spl.token.instructions import get_associated_token_address
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.testing import WorkflowEnvironment
+
+from chains.solana.signing import add_signature
+from chains.solana.swaps import SOL_MINT
+from core.copying import CopyGrant, CopyRules, CopyStatus, LeaderSwap
+from core.errors import UserError
+from core.ids import copy_id
+from starter.client import copies, trades
+from tests.support.chain_tx import sol_account, sol_send
+from tests.support.stack import Stack, eventually
+from workflows.copy import CopyTradeWorkflow
+
+STACK = {"queues": ("solana", "notify"), "triggers": True}
+SOL = 10**9
+
+
+async def leader_swap(stack: Stack, leader: Keypair, sold: str, bought: str, amount: int) -> str:
+    """The leader swaps at the venue with plain HTTP and solana-py; its signature."""
+    info = stack.devnets["solana"]
+    async with httpx.AsyncClient() as http:
+        params: dict[str, str | int] = {
+            "inputMint": sold,
+            "outputMint": bought,
+            "amount": amount,
+            "slippageBps": 100,
+        }
+        quote = (await http.get(f"{info['swap_url']}/quote", params=params)).json()
+        body = {"quoteResponse": quote, "userPublicKey": str(leader.pubkey())}
+        swap = (await http.post(f"{info['swap_url']}/swap", json=body)).json()
+    tx = VersionedTransaction.from_bytes(base64.b64decode(swap["swapTransaction"]))
+    async with AsyncClient(stack.solana.url) as rpc:
+        opts = TxOpts(preflight_commitment=Confirmed)
+        sent = await rpc.send_raw_transaction(bytes(add_signature(tx, leader)), opts=opts)
+    return str(sent.value)
+
+
+async def funded_leader(stack: Stack, index: int) -> Keypair:
+    """A fresh leader with SOL only, so the fraction it sells is its own."""
+    leader = Keypair()
+    native = stack.settings.tokens("solana").native
+    await sol_send(
+        stack.solana.url, sol_account(stack.solana, index), str(leader.pubkey()), native, 5 * SOL
+    )
+
+    async def funded() -> bool:
+        async with AsyncClient(stack.solana.url) as rpc:
+            return (await rpc.get_balance(leader.pubkey(), Confirmed)).value > 0
+
+    await eventually(funded)
+    return leader
+
+
+async def start_copy(stack: Stack, leader: Keypair, **rules: Any) -> str:
+    req = copies.build_request(
+        stack.settings, leader=str(leader.pubkey()), rules=CopyRules(**rules), chat=4242
+    )
+    req = copies.signed(req, stack.signer("operator"))
+    workflow_id, created = await copies.start(stack.client, stack.settings, req)
+    assert created
+    return workflow_id
+
+
+async def status(stack: Stack, workflow_id: str) -> CopyStatus:
+    result: CopyStatus = await stack.client.get_workflow_handle(workflow_id).query(
+        CopyTradeWorkflow.status
+    )
+    return result
+
+
+async def test_a_leaders_buy_and_half_sell_are_copied_once_each(
+    stack: Stack, pool: asyncpg.Pool, temporal_env: WorkflowEnvironment
+) -> None:
+    leader = await funded_leader(stack, 8)
+    usdc = str(stack.devnets["solana"]["spl_mint"])
+    workflow_id = await start_copy(stack, leader, sol_per_buy="0.2")
+    assert workflow_id == copy_id("operator", str(leader.pubkey()))
+
+    bought = await leader_swap(stack, leader, SOL_MINT, usdc, SOL)
+
+    async def filled(signature: str) -> CopyStatus | None:
+        current = await status(stack, workflow_id)
+        done = [c for c in current.copied if c.signature == signature and c.status == "confirmed"]
+        return current if done else None
+
+    after_buy = await eventually(lambda: filled(bought), timeout=60)
+    [position] = after_buy.positions
+    assert position.asset == usdc and position.amount > 0
+    assert position.cost == int(0.2 * SOL) and after_buy.spent_today == int(0.2 * SOL)
+    trade_id = f"trade-copy-operator-{bought}"
+    assert [c.trade_id for c in after_buy.copied if c.side == "buy"] == [trade_id]
+
+    # The leader sells half of what it bought: the follower sells half of its position.
+    async with AsyncClient(stack.solana.url) as rpc:
+        ata = get_associated_token_address(leader.pubkey(), Pubkey.from_string(usdc))
+        held = int((await rpc.get_token_account_balance(ata, Confirmed)).value.amount)
+    sold = await leader_swap(stack, leader, usdc, SOL_MINT, held // 2)
+    after_sell = await eventually(lambda: filled(sold), timeout=60)
+    [left] = after_sell.positions
+    assert abs(left.amount - (position.amount - position.amount * (held // 2) // held)) <= 1
+    assert left.realized != 0  # proceeds minus the cost of what was sold
+
+    # A repeated report of the buy (a raw signal, as a replayed event would be): no new trade.
+    raw = await Client.connect(temporal_env.client.service_client.config.target_host)
+    repeat = LeaderSwap(
+        leader=str(leader.pubkey()), signature=bought, gave_asset="SOL", gave_symbol="SOL",
+        gave_decimals=9, gave_amount=SOL, got_asset=usdc, got_symbol="USDC", got_decimals=6,
+        got_amount=1,
+    )  # fmt: skip
+    await raw.get_workflow_handle(workflow_id).signal("leader_swap", repeat.model_dump(mode="json"))
+    final = await status(stack, workflow_id)
+    rows = await pool.fetch(
+        "SELECT request_id FROM withdrawals WHERE kind = 'trade' AND request_id LIKE $1",
+        "copy-operator-%",
+    )
+    mine = {r["request_id"] for r in rows} & {f"copy-operator-{bought}", f"copy-operator-{sold}"}
+    assert mine == {f"copy-operator-{bought}", f"copy-operator-{sold}"}
+    assert len([c for c in final.copied if c.signature == bought]) == 1
+
+    await copies.stop(stack.client, "operator", str(leader.pubkey()))
+    handle = stack.client.get_workflow_handle_for(CopyTradeWorkflow.run, workflow_id)
+    ended = await handle.result()
+    assert ended.state == "stopped"
+
+
+async def test_a_copied_trade_cannot_be_started_outside_its_copy(
+    stack: Stack, pool: asyncpg.Pool, temporal_env: WorkflowEnvironment
+) -> None:
+    """Red team: a standing `copy` statement read from history, presented by a raw client as
+    the authority for a trade it starts itself, moves nothing."""
+    leader = await funded_leader(stack, 9)
+    workflow_id = await start_copy(stack, leader, sol_per_buy="0.1")
+    req = copies.signed(
+        copies.build_request(
+            stack.settings,
+            leader=str(leader.pubkey()),
+            rules=CopyRules(sol_per_buy="0.1"),
+            chat=None,
+        ),
+        stack.signer("operator"),
+    )
+    trade = trades.build_request(
+        stack.settings, chain="solana", side="buy", token="USDC", amount="0.1",
+        request_id="copy-operator-forged", requested_by="operator", slippage_bps=100,
+    )  # fmt: skip
+    assert req.intent is not None
+    trade = trade.model_copy(
+        update={
+            "copied_by": CopyGrant(
+                parent=workflow_id, leader=req.leader, rules=req.rules, intent=req.intent
+            )
+        }
+    )
+    raw = await Client.connect(temporal_env.client.service_client.config.target_host)
+    result = await raw.execute_workflow(
+        "TradeWorkflow",
+        trade.model_dump(mode="json"),
+        id="trade-copy-operator-forged",
+        task_queue=stack.settings.task_queue("solana"),
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    assert result["status"] == "rejected", result
+    assert result["reason"] == f"a copied trade must be started by {workflow_id}"
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM ledger_entries WHERE request_id = 'copy-operator-forged'"
+        )
+        == 0
+    )
+    await copies.stop(stack.client, "operator", str(leader.pubkey()))
+
+
+@pytest.mark.parametrize(
+    ("leader", "rules", "message"),
+    [
+        ("not-an-address", {"sol_per_buy": "0.1"}, "the leader is not an address"),
+        (None, {"sol_per_buy": "0"}, "--sol must be greater than 0"),
+        (
+            None,
+            {"sol_per_buy": None, "pct_of_leader": "150"},
+            "--pct must be greater than 0 and at most 100",
+        ),
+        (None, {"sol_per_buy": "0.1", "pct_of_leader": "10"}, "either a fixed amount"),
+        (None, {"sol_per_buy": "0.1", "allow": ["NOPE"]}, "unknown token 'NOPE'"),
+        ("hot", {"sol_per_buy": "0.1"}, "copying yourself"),
+    ],
+)
+async def test_bad_copy_input_gets_one_clear_line(
+    stack: Stack, leader: str | None, rules: dict[str, Any], message: str
+) -> None:
+    settings = stack.settings
+    if leader is None:
+        leader = str(Keypair().pubkey())
+    elif leader == "hot":
+        leader = stack.devnets["solana"]["accounts"][19]["address"]
+        settings = settings.model_copy(update={"solana_hot_wallet": leader})
+    with pytest.raises(UserError, match=message) as caught:
+        copies.build_request(settings, leader=leader, rules=CopyRules(**rules), chat=None)
+    assert "\n" not in str(caught.value)

@@ -1,0 +1,354 @@
+"""CopyTradeWorkflow: one durable workflow per follower and leader, `copy-{follower}-{leader}`.
+
+The rules, in order:
+1. Authority first: the follower's signed `copy` statement over the rules, verified against
+   the roster; no valid statement, no copying. Every copied trade proves again that it was
+   started by this workflow and is within these rules (TradeWorkflow), and a revoked follower
+   stops counting there, at the next trade.
+2. The leader's swaps come from the leader's monitor (`wallet-{chain}-{leader}`), early at
+   confirmed or final, so its cursor makes sure none is missed; each is copied at most once:
+   the copied trade's id is `trade-copy-{follower}-{leader_signature}`, and a repeat of it is
+   refused by Temporal (and remembered here).
+3. What is copied follows the rules (core/copying.decide): fixed SOL or a share of the
+   leader's buy, capped; the same fraction of the position on a leader's sell; allow and deny
+   lists; open positions and a daily cap; leader trades older than a cutoff are skipped.
+4. Paused: swaps are remembered and skipped. Stopped: the leader's monitor is told, and the
+   workflow ends with its positions reported.
+5. Continue-as-new carries positions, the day's spend and the signatures already handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    import chains
+    from core import activity_names as act
+    from core import search_attributes as sa
+    from core import texts
+    from core.amounts import from_base_units, plain
+    from core.copying import (
+        SEEN_LIMIT,
+        Copied,
+        CopyGrant,
+        CopyState,
+        CopyStatus,
+        LeaderSwap,
+        Position,
+        decide,
+        sell_amount,
+    )
+    from core.ids import copied_trade_request_id, monitor_id
+    from core.intents import Roster, verify
+    from core.models import (
+        AuditEntry,
+        LeaderBalance,
+        Notification,
+        SwapOrder,
+        WithdrawalRequest,
+        WithdrawalStatus,
+    )
+    from workflows.steps import local
+
+KEEP_COPIED = 50  # the most recent copies shown by `status`
+RUN_LIMIT = 2_000  # history events before continuing as new
+
+
+@workflow.defn(name="CopyTradeWorkflow")
+class CopyTradeWorkflow:
+    @workflow.init
+    def __init__(self, state: CopyState) -> None:
+        self.s = state
+        self.inbox: list[LeaderSwap] = []
+        self.stopped = False
+        self.refusal: str | None = None
+        self.trading: set[str] = set()  # leader signatures whose copy is in flight
+
+    @workflow.run
+    async def run(self, state: CopyState) -> CopyStatus:
+        if not self.s.verified:
+            self.refusal = await self._check_statement()
+            if self.refusal is not None:
+                return self.status()
+            self.s.verified = True
+            await self._leader().signal("add_copier", workflow.info().workflow_id)
+        self._publish()
+        while True:
+            await workflow.wait_condition(lambda: bool(self.inbox) or self.stopped)
+            if self.stopped:
+                break
+            swap = self.inbox.pop(0)
+            if swap.signature in self.s.seen:
+                continue  # the early and the final report of one swap, or a replay
+            self._remember(swap.signature)
+            if self.s.paused:
+                self._record(Copied(signature=swap.signature, side="skip", reason="paused"))
+                continue
+            await self._copy(swap)
+            if workflow.info().get_current_history_length() > RUN_LIMIT and not self.inbox:
+                await workflow.wait_condition(lambda: not self.trading)
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self.s)
+        await workflow.wait_condition(lambda: not self.trading)
+        await self._leader().signal("remove_copier", workflow.info().workflow_id)
+        return self.status()
+
+    async def _copy(self, swap: LeaderSwap) -> None:
+        """Decide, then start the copied trade; its fill updates the position when it ends."""
+        today = workflow.now().date().isoformat()
+        if self.s.day != today:
+            self.s.day, self.s.spent = today, 0
+        native = chains.get(self.s.request.chain).NATIVE
+        side, lamports, why = decide(swap, self.s, native.id, workflow.now().timestamp())
+        amount, sold = lamports, native.symbol
+        if side == "sell":
+            position = self.s.positions[swap.gave_asset]
+            left = await workflow.execute_activity(
+                act.LEADER_BALANCE,
+                LeaderBalance(chain=self.s.request.chain, owner=swap.leader, asset=swap.gave_asset),
+                result_type=int,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=2),
+            )
+            amount, sold = sell_amount(position, swap.gave_amount, left), position.symbol
+            if amount <= 0:
+                side, why = "skip", "nothing to sell"
+        if side == "skip":
+            self._record(Copied(signature=swap.signature, side="skip", reason=why))
+            return
+        if side == "buy":
+            self.s.spent += amount  # reserved now; given back if the trade does not fill
+        decimals = native.decimals if side == "buy" else self.s.positions[swap.gave_asset].decimals
+        bought = swap.got_asset if side == "buy" else native.symbol
+        request = self._trade_request(swap, plain(from_base_units(amount, decimals)), sold, bought)
+        trade_id = f"trade-{request.request_id}"
+        try:
+            handle = await workflow.start_child_workflow(
+                "TradeWorkflow",
+                request,
+                id=trade_id,
+                task_queue=self.s.request.trade_queue,
+                result_type=WithdrawalStatus,
+                parent_close_policy=ParentClosePolicy.ABANDON,  # a trade in flight finishes
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:  # copied before (a repeat this workflow forgot)
+            self._record(Copied(signature=swap.signature, side=side, reason="copied before"))
+            return
+        self.trading.add(swap.signature)
+        self._record(
+            Copied(signature=swap.signature, side=side, trade_id=trade_id, status="started")
+        )
+        workflow.logger.info("copying %s as %s", swap.signature, trade_id)
+
+        async def settle() -> None:
+            try:
+                result = await handle
+            except ChildWorkflowError as exc:
+                result = None
+                workflow.logger.warning("%s failed: %s", trade_id, exc)
+            self.trading.discard(swap.signature)
+            self._settle(swap, side, amount, trade_id, result)
+            await self._tell(swap, trade_id, result)
+
+        asyncio.get_running_loop().create_task(settle())
+
+    def _trade_request(
+        self, swap: LeaderSwap, amount: str, sold: str, bought: str
+    ) -> WithdrawalRequest:
+        req = self.s.request
+        rules = req.rules
+        assert req.intent is not None
+        return WithdrawalRequest(
+            request_id=copied_trade_request_id(self.s.follower, swap.signature),
+            chain=req.chain,
+            asset=sold,
+            to="",
+            amount=amount,
+            requested_by=self.s.follower,
+            notify_queue=req.notify_queue,
+            approval_timeout_seconds=600,  # a copy that can't go out soon is stale anyway
+            swap=SwapOrder(
+                output=bought,
+                slippage_bps=rules.slippage_bps,
+                priority_fee_lamports=rules.priority_fee_lamports,
+            ),
+            copied_by=CopyGrant(
+                parent=workflow.info().workflow_id,
+                leader=req.leader,
+                rules=rules,
+                intent=req.intent,
+            ),
+        )
+
+    def _settle(
+        self,
+        swap: LeaderSwap,
+        side: str,
+        amount: int,
+        trade_id: str,
+        result: WithdrawalStatus | None,
+    ) -> None:
+        """The trade's fill into the position; a buy that did not fill gives its spend back."""
+        fill = result.fill if result is not None and result.status == "confirmed" else None
+        status = result.status if result is not None else "failed"
+        for copied in self.s.copied:
+            if copied.trade_id == trade_id:
+                copied.status = status
+                copied.reason = result.reason if result is not None and fill is None else None
+        if side == "buy":
+            if fill is None:
+                self.s.spent -= amount
+                return
+            position = self.s.positions.setdefault(
+                fill.output_id,
+                Position(asset=fill.output_id, symbol=swap.got_symbol, decimals=swap.got_decimals),
+            )
+            position.amount += fill.output_amount
+            position.cost += fill.input_amount
+            self.s.spent += fill.input_amount - amount  # what it really cost
+            return
+        position = self.s.positions[swap.gave_asset]
+        if fill is None or position.amount <= 0:
+            return
+        sold = min(fill.input_amount, position.amount)
+        cost = position.cost * sold // position.amount
+        position.amount -= sold
+        position.cost -= cost
+        position.realized += fill.output_amount - cost
+
+    async def _tell(self, swap: LeaderSwap, trade_id: str, result: WithdrawalStatus | None) -> None:
+        chat = self.s.request.notify_chat
+        if not chat:
+            return
+        spec = chains.get(self.s.request.chain)
+        text = texts.copy_message(
+            swap.leader,
+            spec.tx_url(swap.signature),
+            trade_id,
+            result.status if result is not None else "failed",
+            spec.tx_url(result.tx_id) if result is not None and result.tx_id else None,
+            result.reason if result is not None else None,
+        )
+        try:
+            await workflow.execute_activity(
+                act.SEND_NOTIFICATION,
+                Notification(dedupe_key=f"{chat}:{trade_id}", chat_id=chat, text=text),
+                task_queue=self.s.request.notify_queue,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=10),
+            )
+        except Exception as exc:  # a message must not block the copying
+            workflow.logger.warning("copy message to %s failed: %s", chat, exc)
+
+    async def _check_statement(self) -> str | None:
+        """The follower's `copy` statement, against the roster as it is now; audited."""
+        req = self.s.request
+        intent = req.intent
+        refusal: str | None = "no signed copy statement"
+        if intent is not None:
+            roster = await local(act.LOAD_ROSTER, Roster)
+            verdict = verify(
+                intent,
+                roster,
+                action="copy",
+                workflow_id=workflow.info().workflow_id,
+                params=req.rules.params(),
+                now=int(workflow.now().timestamp()),
+            )
+            refusal = verdict.reason
+            if verdict.ok:
+                assert verdict.identity is not None
+                self.s.follower = verdict.identity
+        await local(
+            act.AUDIT,
+            type(None),
+            AuditEntry(
+                actor=(intent.intent.on_behalf_of or intent.intent.principal)
+                if intent
+                else "anonymous",
+                principal=intent.intent.principal if intent else None,
+                action="copy.start",
+                subject=f"copy:{workflow.info().workflow_id}",
+                outcome="refused" if refusal else "accepted",
+                reason=refusal,
+                key=f"{workflow.info().workflow_id}:start",
+            ),
+        )
+        return refusal
+
+    # ---- signals and the query ------------------------------------------------------------
+
+    @workflow.signal
+    def leader_swap(self, swap: LeaderSwap) -> None:
+        if swap.leader == self.s.request.leader:
+            self.inbox.append(swap)
+
+    @workflow.signal
+    def pause(self) -> None:
+        self.s.paused = True
+        self._publish()
+
+    @workflow.signal
+    def resume(self) -> None:
+        self.s.paused = False
+        self._publish()
+
+    @workflow.signal
+    def stop(self) -> None:
+        self.stopped = True
+
+    @workflow.query
+    def status(self) -> CopyStatus:
+        state = (
+            "refused"
+            if self.refusal
+            else "stopped"
+            if self.stopped
+            else "paused"
+            if self.s.paused
+            else "running"
+        )
+        return CopyStatus(
+            workflow_id=workflow.info().workflow_id,
+            follower=self.s.follower or self.s.request.follower,
+            leader=self.s.request.leader,
+            state=state,
+            reason=self.refusal,
+            rules=self.s.request.rules,
+            positions=[p for p in self.s.positions.values() if p.amount > 0 or p.realized],
+            spent_today=self.s.spent,
+            realized_pnl=sum(p.realized for p in self.s.positions.values()),
+            copied=self.s.copied[-KEEP_COPIED:],
+        )
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _leader(self) -> workflow.ExternalWorkflowHandle[object]:
+        return workflow.get_external_workflow_handle(
+            monitor_id(self.s.request.chain, self.s.request.leader)
+        )
+
+    def _remember(self, signature: str) -> None:
+        self.s.seen.append(signature)
+        del self.s.seen[:-SEEN_LIMIT]
+
+    def _record(self, copied: Copied) -> None:
+        self.s.copied.append(copied)
+        del self.s.copied[:-KEEP_COPIED]
+
+    def _publish(self) -> None:
+        workflow.upsert_search_attributes(
+            [
+                sa.CHAIN.value_set(self.s.request.chain),
+                sa.LEADER.value_set(self.s.request.leader),
+                sa.FOLLOWER.value_set(self.s.follower or self.s.request.follower),
+                sa.STATUS.value_set("paused" if self.s.paused else "running"),
+            ]
+        )
