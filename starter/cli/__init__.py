@@ -373,7 +373,7 @@ def withdraw(
 
 authority.register(app)  # approve|reject|cancel|resolve, intent, keys, principals, audit
 policy.register(app)  # freeze|unfreeze, allowlist add|rm|list, policy show
-trade.register(app)  # trade buy|sell
+trade.register(app)  # trade buy|sell, copy, copies, uncopy
 
 
 def main() -> None:

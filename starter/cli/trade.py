@@ -1,5 +1,6 @@
 """`walletflow trade buy|sell`: swaps from the trading wallet (the chain's hot wallet), each a
-durable `trade-{request_id}` under the withdrawal rules."""
+durable `trade-{request_id}` under the withdrawal rules; and `copy`, `copies`, `uncopy`:
+copying a leader's swaps (`copy-{follower}-{leader}`)."""
 
 from __future__ import annotations
 
@@ -95,5 +96,122 @@ _command("buy", "how much of the chain's coin to spend, e.g. 0.5 (SOL)")
 _command("sell", "how much of the token to sell, e.g. 100")
 
 
+def _list(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+def copy(
+    leader: str = typer.Argument(..., help="the wallet address to copy"),
+    sol: str | None = typer.Option(None, "--sol", help="SOL to spend per copied buy"),
+    pct: str | None = typer.Option(None, "--pct", help="or this % of the leader's buy"),
+    max_per_buy: str = typer.Option("1", "--max-per-buy", help="SOL per buy at most"),
+    slippage_bps: int = typer.Option(100, "--slippage-bps", help="the most slippage, in bps"),
+    priority_fee: int = typer.Option(10_000, "--priority-fee", help="lamports at most"),
+    allow: str | None = typer.Option(None, help="copy only these tokens (comma-separated)"),
+    deny: str | None = typer.Option(None, help="never copy these tokens (comma-separated)"),
+    daily_cap: str = typer.Option("1", "--daily-cap", help="SOL spent on buys per UTC day"),
+    max_positions: int = typer.Option(5, "--max-positions", min=1, help="open positions"),
+    max_age: int = typer.Option(120, "--max-age", min=1, help="skip leader trades older (s)"),
+    key: Path | None = authority.key_option(),
+    chat: int | None = typer.Option(None, help="Telegram chat told about each copied trade"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Copy a leader's swaps from the trading wallet, signed with your key (a standing order
+    valid 30 days). Each leader trade is copied at most once."""
+    import asyncio
+
+    from core.copying import CopyRules
+    from starter.cli.output import emit_json, say
+    from starter.client import connect
+    from starter.client import copies as client_copies
+
+    settings = load_settings()
+    rules = CopyRules(
+        sol_per_buy=sol,
+        pct_of_leader=pct,
+        max_per_buy=max_per_buy,
+        slippage_bps=slippage_bps,
+        priority_fee_lamports=priority_fee,
+        allow=_list(allow),
+        deny=_list(deny),
+        daily_cap=daily_cap,
+        max_open_positions=max_positions,
+        max_age_seconds=max_age,
+    )
+    req = client_copies.build_request(settings, leader=leader, rules=rules, chat=chat)
+    req = client_copies.signed(req, authority.signer_of(settings, key))
+
+    async def go() -> tuple[str, bool]:
+        return await client_copies.start(await connect(settings), settings, req)
+
+    workflow_id, created = asyncio.run(go())
+    if as_json:
+        emit_json({"workflow_id": workflow_id, "created": created})
+    elif created:
+        say(f"copying started: {workflow_id}", as_json=False)
+    else:
+        say(f"{req.follower} copies {req.leader} already: {workflow_id}", as_json=False)
+
+
+def copies_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """List running copies, with their positions and realized PnL."""
+    import asyncio
+
+    from core.amounts import from_base_units, plain
+    from core.copying import CopyStatus
+    from starter.cli.output import emit_json, table
+    from starter.client import connect
+    from starter.client import copies as client_copies
+
+    settings = load_settings()
+
+    async def go() -> list[CopyStatus]:
+        return await client_copies.copies(await connect(settings))
+
+    found = asyncio.run(go())
+    if as_json:
+        emit_json([c.model_dump(mode="json") for c in found])
+        return
+    rows = [
+        (
+            c.follower,
+            c.leader,
+            c.state,
+            ", ".join(f"{p.symbol} {p.amount}" for p in c.positions) or "-",
+            plain(from_base_units(c.realized_pnl, 9)),
+        )
+        for c in found
+    ]
+    table(("follower", "leader", "state", "positions", "realized SOL"), rows)
+
+
+def uncopy(
+    leader: str = typer.Argument(..., help="the leader to stop copying"),
+    key: Path | None = authority.key_option(),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Stop copying a leader (trades in flight finish)."""
+    import asyncio
+
+    from starter.cli.output import emit_json, say
+    from starter.client import connect
+    from starter.client import copies as client_copies
+
+    settings = load_settings()
+    follower = authority.signer_of(settings, key).identity
+
+    async def go() -> str:
+        return await client_copies.stop(await connect(settings), follower, leader.strip())
+
+    workflow_id = asyncio.run(go())
+    if as_json:
+        emit_json({"workflow_id": workflow_id, "stopping": True})
+    else:
+        say(f"stopping {workflow_id}", as_json=False)
+
+
 def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="trade")
+    parent.command("copy")(copy)
+    parent.command("copies")(copies_command)
+    parent.command("uncopy")(uncopy)

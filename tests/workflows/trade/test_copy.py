@@ -5,6 +5,8 @@ each at most once, within the signed rules."""
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -26,9 +28,11 @@ from chains.solana.swaps import SOL_MINT
 from core.copying import CopyGrant, CopyRules, CopyStatus, LeaderSwap
 from core.errors import UserError
 from core.ids import copy_id
+from starter.cli import exits
 from starter.client import copies, trades
 from tests.support.chain_tx import sol_account, sol_send
-from tests.support.stack import Stack, eventually
+from tests.support.cli import walletflow
+from tests.support.stack import Stack, eventually, stack_cli_env
 from workflows.copy import CopyTradeWorkflow
 
 STACK = {"queues": ("solana", "notify"), "triggers": True}
@@ -217,3 +221,31 @@ async def test_bad_copy_input_gets_one_clear_line(
     with pytest.raises(UserError, match=message) as caught:
         copies.build_request(settings, leader=leader, rules=CopyRules(**rules), chat=None)
     assert "\n" not in str(caught.value)
+
+
+async def test_the_cli_copies_lists_and_uncopies(stack: Stack, tmp_path: Path) -> None:
+    env = stack_cli_env(stack, tmp_path)
+    leader = str(Keypair().pubkey())
+    started = await walletflow(env, "copy", leader, "--sol", "0.05", "--deny", "PYUSD", "--json")
+    assert started.code == 0, started
+    doc = json.loads(started.out)
+    assert doc == {"workflow_id": f"copy-operator-{leader}", "created": True}
+    again = json.loads((await walletflow(env, "copy", leader, "--sol", "0.05", "--json")).out)
+    assert again["created"] is False
+
+    async def listed() -> dict[str, Any] | None:
+        found = json.loads((await walletflow(env, "copies", "--json")).out)
+        return next((c for c in found if c["leader"] == leader), None)
+
+    copy = await eventually(listed)
+    assert copy["state"] == "running" and copy["rules"]["deny"] == ["PYUSD"]
+    stopped = await walletflow(env, "uncopy", leader, "--json")
+    assert stopped.code == 0 and json.loads(stopped.out)["stopping"] is True
+
+    bad = await walletflow(env, "copy", "not-an-address", "--sol", "0.1")
+    assert bad.code == exits.ERROR and "the leader is not an address" in bad.err, bad
+    assert bad.err.strip().count("\n") == 0
+    neither = await walletflow(env, "copy", leader)
+    assert neither.code == exits.ERROR and "either a fixed amount" in neither.err, neither
+    gone = await walletflow(env, "uncopy", str(Keypair().pubkey()))
+    assert gone.code == exits.ERROR and "does not copy" in gone.err, gone
