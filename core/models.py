@@ -179,6 +179,7 @@ class MonitorStatus(BaseModel):
     last_check: datetime | None = None
     last_seen: datetime | None = None
     pending: list[WalletEvent] = []  # announced early, awaiting finality
+    copiers: list[str] = []  # copy workflows told about this wallet's swaps
 
 
 class WalletRef(BaseModel):

@@ -398,6 +398,7 @@ class WalletMonitorWorkflow:
             last_check=self.last_check,
             last_seen=self.s.last_seen,
             pending=[early.event for early in self.s.early.values()],
+            copiers=list(self.s.copiers),
         )
 
     # ---- helpers -------------------------------------------------------------------------
