@@ -62,17 +62,18 @@ from starter.runtime.settings import Settings
 from store import authority
 from workflows.monitor import WalletMonitorWorkflow
 
-HOT_ACCOUNT = 19
 SOL = 10**9
 
 
 class CopyBench(Bench):
     def chain_settings(self, devnets: dict[str, Any]) -> dict[str, str]:
-        keys = write_devnet_keys(self.home, devnets, index=HOT_ACCOUNT)
+        """The last funded devnet account is the trading wallet; the others fund leaders."""
+        hot = len(devnets["solana"]["accounts"]) - 1
+        keys = write_devnet_keys(self.home, devnets, index=hot)
         return {
             "SOLANA_RPC_URL": devnets["solana"]["url"],
             "WALLETFLOW_KEYSTORE": f"file:{keys}",
-            "WALLETFLOW_SOLANA_HOT_WALLET": devnets["solana"]["accounts"][HOT_ACCOUNT]["address"],
+            "WALLETFLOW_SOLANA_HOT_WALLET": devnets["solana"]["accounts"][hot]["address"],
         }
 
     async def run(self) -> dict[str, Any]:
@@ -91,7 +92,7 @@ class CopyBench(Bench):
         await provision(pool, keys)
         operator = dev_key(keys, "operator")
         funders = [
-            Keypair.from_base58_string(a["secret_key"]) for a in devnets["solana"]["accounts"][:10]
+            Keypair.from_base58_string(a["secret_key"]) for a in devnets["solana"]["accounts"][:-1]
         ]
         rss_task = asyncio.create_task(self.sample_rss())
         log(f"stack up in {time.monotonic() - started:.1f}s (home {self.home})")
