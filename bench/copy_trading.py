@@ -49,8 +49,8 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 from temporalio.client import Client
 
+from chains.solana import SOL_MINT
 from chains.solana.signing import add_signature
-from chains.solana.swaps import SOL_MINT
 from core.copying import CopyRules
 from core.ids import copy_id, monitor_id
 from core.intents import Principal

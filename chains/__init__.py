@@ -16,6 +16,8 @@ _PACKAGES: tuple[ChainSpec, ...] = (solana, tron)
 
 REGISTRY: dict[str, ChainSpec] = {spec.NAME: spec for spec in _PACKAGES}
 CHAINS: tuple[str, ...] = tuple(REGISTRY)
+# The chains that can trade (a swap API setting exists); the first is the default for trades.
+TRADING: tuple[str, ...] = tuple(n for n, spec in REGISTRY.items() if spec.ENV.swap_url)
 
 
 def get(name: str) -> ChainSpec:

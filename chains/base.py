@@ -51,6 +51,10 @@ class ChainSpec(Protocol):
         """The token-list setting naming the tokens of this chain's section of devnet.json."""
         ...
 
+    def swap_id(self, asset: Asset) -> str:
+        """How the chain's swap APIs name an asset (Solana: SOL as the wrapped-SOL mint)."""
+        ...
+
     def devnet_secret(self, account: dict[str, Any]) -> str:
         """The key-store form of a devnet.json funded account's secret."""
         ...

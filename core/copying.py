@@ -49,7 +49,7 @@ class CopyRequest(BaseModel):
 
     follower: str  # who copies: the signer's identity, also in the workflow id
     leader: str
-    chain: str = "solana"
+    chain: str
     rules: CopyRules
     notify_chat: int | None = None
     notify_queue: str

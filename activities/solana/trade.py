@@ -22,16 +22,12 @@ from solders.transaction import VersionedTransaction
 from activities.solana.adapters import SolanaReader, SolanaSender, token_amount
 from activities.trade import Quote, VenueRefused
 from chains import solana as sol
+from chains.solana import SOL_MINT, swap_id
 from chains.solana.signing import SwapTerms
-from chains.solana.swaps import SOL_MINT, parse_swap
+from chains.solana.swaps import parse_swap
 from core.assets import Asset
 from core.errors import InvalidInput
 from core.models import Fill
-
-
-def mint_of(asset: Asset) -> str:
-    """How swap APIs name an asset: SOL by the wrapped-SOL mint."""
-    return SOL_MINT if asset.native else asset.id
 
 
 class SolanaTrader:
@@ -65,8 +61,8 @@ class SolanaTrader:
             "GET",
             "quote",
             params={
-                "inputMint": mint_of(sold),
-                "outputMint": mint_of(bought),
+                "inputMint": swap_id(sold),
+                "outputMint": swap_id(bought),
                 "amount": str(amount),
                 "slippageBps": str(slippage_bps),
                 "swapMode": "ExactIn",
@@ -105,13 +101,13 @@ class SolanaTrader:
         except (KeyError, ValueError, TypeError):
             raise InvalidInput("the swap venue's transaction does not decode") from None
         programs = {
-            mint_of(a): a.program or sol.TOKEN_PROGRAM for a in (sold, bought) if not a.native
+            swap_id(a): a.program or sol.TOKEN_PROGRAM for a in (sold, bought) if not a.native
         }
         terms = SwapTerms(
             wallet=wallet,
-            sold=mint_of(sold),
+            sold=swap_id(sold),
             amount=quote.in_amount,
-            bought=mint_of(bought),
+            bought=swap_id(bought),
             minimum=quote.minimum,
             priority_fee=priority_fee,
             programs=programs,

@@ -42,6 +42,7 @@ TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
 ATA_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"
 EXPLORER = "https://explorer.solana.com"
+SOL_MINT = "So11111111111111111111111111111111111111112"  # how swap APIs name SOL (wrapped SOL)
 
 
 def normalize_address(address: str) -> str:
@@ -59,6 +60,11 @@ def normalize_address(address: str) -> str:
             f"{text!r} is not a Solana address: decodes to {len(raw)} bytes, expected 32{hint}"
         )
     return str(Pubkey(raw))
+
+
+def swap_id(asset: Asset) -> str:
+    """How swap APIs (Jupiter and the devnet venue) name an asset: SOL by the wrapped-SOL mint."""
+    return SOL_MINT if asset.native else asset.id
 
 
 def tx_url(tx_id: str) -> str:

@@ -14,8 +14,13 @@ from solders.keypair import Keypair
 from solders.message import to_bytes_versioned
 from solders.transaction import VersionedTransaction
 
-from chains.solana import ATA_PROGRAM, TOKEN_2022_PROGRAM, TOKEN_PROGRAM, associated_token_address
-from chains.solana.swaps import SOL_MINT
+from chains.solana import (
+    ATA_PROGRAM,
+    SOL_MINT,
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAM,
+    associated_token_address,
+)
 from core.errors import InvalidInput
 
 

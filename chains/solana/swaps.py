@@ -14,10 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 # The same key order `parse_transaction` uses: static keys, then lookup-table writable, readonly.
-from chains.solana import NATIVE, _account_keys
+from chains.solana import NATIVE, SOL_MINT, _account_keys
 from core.models import SwapSide, WalletEvent
 
-SOL_MINT = "So11111111111111111111111111111111111111112"  # SOL, wrapped or not, is this asset
 SOL_DECIMALS = 9
 # The most SOL that counts as a cost of a token-to-token trade rather than a second leg: tips,
 # protocol fees and the rent of an account or two stay under 0.01 SOL.

@@ -94,6 +94,11 @@ def devnet_tokens(devnet: dict[str, Any]) -> str:
     return f"{devnet['trc20_symbol']}:{devnet['trc20_contract']}:{devnet['decimals']}"
 
 
+def swap_id(asset: Asset) -> str:
+    """How a swap API would name the asset (TRON has no swap venue here)."""
+    return asset.id
+
+
 def devnet_secret(account: dict[str, Any]) -> str:
     """A devnet.json funded account's private key, hex as WALLETFLOW_TRON_KEY takes it."""
     return str(account["private_key"])

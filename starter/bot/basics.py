@@ -13,6 +13,7 @@ SECTIONS: list[tuple[str, Role | None, list[str]]] = [
     ("Wallets", "watcher", ["watch", "unwatch", "pause", "resume"]),
     ("", "watcher", ["list — this chat's wallets, with pause/resume buttons", "status"]),
     ("Withdrawals (operators)", "operator", ["withdraw", "cancel"]),
+    ("Trading (operators)", "operator", ["buy", "sell", "copy", "copies", "uncopy"]),
     ("Admins", "admin", ["workers — pollers and backlog per task queue"]),
 ]
 

@@ -16,6 +16,11 @@ USAGE = {
     "status": "/status ADDRESS, /status CHAIN ADDRESS or /status REQUEST_ID",
     "withdraw": "/withdraw CHAIN ASSET TO AMOUNT — e.g. /withdraw tron USDT T…xyz 250",
     "cancel": "/cancel REQUEST_ID [reason]",
+    "buy": "/buy TOKEN SOL — e.g. /buy USDC 0.5 (spends 0.5 SOL)",
+    "sell": "/sell TOKEN AMOUNT — e.g. /sell USDC 100",
+    "copy": "/copy LEADER SOL — copy a wallet's swaps, SOL per buy",
+    "copies": "/copies — your copies, positions and PnL",
+    "uncopy": "/uncopy LEADER",
 }
 COMMANDS = {
     "start": "What this bot does",
@@ -28,6 +33,11 @@ COMMANDS = {
     "status": "A wallet or a withdrawal: /status ADDRESS_OR_REQUEST",
     "withdraw": "Operators: /withdraw CHAIN ASSET TO AMOUNT",
     "cancel": "Operators: /cancel REQUEST_ID",
+    "buy": "Operators: /buy TOKEN SOL",
+    "sell": "Operators: /sell TOKEN AMOUNT",
+    "copy": "Operators: /copy LEADER SOL",
+    "copies": "Operators: your copies",
+    "uncopy": "Operators: /uncopy LEADER",
     "workers": "Admins: pollers and backlog per task queue",
 }
 

@@ -89,14 +89,15 @@ def for_user(signer: Signer, user_id: int) -> Signer:
 
 async def may_withdraw(pool: asyncpg.Pool, req: WithdrawalRequest, by: Signer) -> None:
     """The roster's answer now, so that a user it does not list hears why at once rather than
-    from a withdrawal refused after Confirm. The workflow checks again: it decides."""
+    from a withdrawal (or trade) refused after Confirm. The workflow checks again: it decides."""
     signed = withdrawals.signed(req, by)
     assert signed.intent is not None
+    kind = withdrawals.kind_of(req)
     verdict = verify(
         signed.intent,
         await authority.load_roster(pool),
-        action="withdraw",
-        workflow_id=withdrawal_id(req.request_id),
+        action=kind.intent,
+        workflow_id=kind.workflow_id(req.request_id),
         params=signed.withdraw_params(),
         now=int(time.time()),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+import chains
 from starter.cli import authority, exits, moves
 from starter.cli.authority import JSON_HELP
 from starter.runtime.settings import load_settings
@@ -55,7 +56,7 @@ def _command(side: str, amount_help: str) -> None:
         token: str = typer.Argument(..., help="a listed token's symbol or mint, e.g. USDC"),
         amount: str = typer.Argument(..., help=amount_help),
         request_id: str = typer.Option(..., "--request-id", help="your unique id for this trade"),
-        chain: str = typer.Option("solana", help="the chain (one with a swap venue)"),
+        chain: str = typer.Option(chains.TRADING[0], help="the chain (one with a swap venue)"),
         slippage_bps: int = typer.Option(50, "--slippage-bps", help="the most slippage, in bps"),
         priority_fee: int = typer.Option(
             10_000, "--priority-fee", help="the most priority fee, in lamports"

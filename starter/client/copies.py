@@ -41,7 +41,12 @@ def _positive(text: str | None, what: str, most: Decimal | None = None) -> None:
 
 
 def build_request(
-    settings: Settings, *, leader: str, rules: CopyRules, chat: int | None, chain: str = "solana"
+    settings: Settings,
+    *,
+    leader: str,
+    rules: CopyRules,
+    chat: int | None,
+    chain: str = chains.TRADING[0],
 ) -> CopyRequest:
     """A validated copy request (the follower is the signer: `signed` sets it)."""
     try:

@@ -7,10 +7,13 @@ before anything starts; the workflow checks it again against the worker's policy
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
+import httpx
+
 import chains
-from core.amounts import to_base_units
+from core.amounts import from_base_units, plain, to_base_units
 from core.errors import InvalidInput, UserError
 from core.models import SwapOrder, WithdrawalRequest
 from starter.client.withdrawals import check_request_id
@@ -70,4 +73,38 @@ def build_request(
         swap=SwapOrder(
             output=bought.symbol, slippage_bps=slippage_bps, priority_fee_lamports=priority_fee
         ),
+    )
+
+
+async def quote_line(settings: Settings, req: WithdrawalRequest, timeout: float = 8.0) -> str:
+    """What the venue would pay now, for a confirmation message; never raises (a courtesy:
+    the trade takes its own quote when it signs)."""
+    spec = chains.get(req.chain)
+    url = str(settings.env(spec.ENV.swap_url) or "") if spec.ENV.swap_url else ""
+    tokens = settings.tokens(req.chain)
+    if not url or req.swap is None:
+        return "Quote: unavailable (no swap venue configured)"
+    sold, bought = tokens.by_symbol(req.asset), tokens.by_symbol(req.swap.output)
+    if sold is None or bought is None:
+        return "Quote: unavailable (an asset is not listed)"
+    params = {
+        "inputMint": spec.swap_id(sold),
+        "outputMint": spec.swap_id(bought),
+        "amount": str(to_base_units(req.amount, sold.decimals)),
+        "slippageBps": str(req.swap.slippage_bps),
+    }
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as http:
+            resp = await http.get(f"{url.rstrip('/')}/quote", params=params)
+        body = resp.json()
+        if resp.status_code != 200:
+            return f"Quote: refused ({str(body.get('error', resp.status_code))[:120]})"
+        out = from_base_units(int(body["outAmount"]), bought.decimals)
+        least = from_base_units(int(body["otherAmountThreshold"]), bought.decimals)
+        impact = Decimal(str(body.get("priceImpactPct") or "0")) * 100
+    except Exception as exc:  # any failure just means no quote to show
+        return f"Quote: unavailable ({type(exc).__name__})"
+    return (
+        f"Quote: ≈ {plain(out)} {bought.symbol} (at least {plain(least)}), "
+        f"price impact {impact:.2f}%"
     )

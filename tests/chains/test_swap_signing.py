@@ -22,9 +22,8 @@ from spl.token.instructions import (
 )
 from spl.token.models import TransferCheckedParams
 
-from chains.solana import TOKEN_PROGRAM
+from chains.solana import SOL_MINT, TOKEN_PROGRAM
 from chains.solana.signing import SwapTerms, add_signature, swap_refusal
-from chains.solana.swaps import SOL_MINT
 
 WALLET = Keypair()
 POOL = Keypair()

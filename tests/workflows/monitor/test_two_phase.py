@@ -23,8 +23,8 @@ from solders.transaction import VersionedTransaction
 from temporalio.testing import WorkflowEnvironment
 from tronpy.keys import PrivateKey
 
+from chains.solana import SOL_MINT
 from chains.solana.signing import add_signature
-from chains.solana.swaps import SOL_MINT
 from core.amounts import from_base_units, plain
 from core.ids import monitor_id, push_id
 from core.models import MonitorStatus, Subscription

@@ -23,8 +23,8 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
+from chains.solana import SOL_MINT
 from chains.solana.signing import add_signature
-from chains.solana.swaps import SOL_MINT
 from core.copying import CopyGrant, CopyRules, CopyStatus, LeaderSwap
 from core.errors import UserError
 from core.ids import copy_id
