@@ -11,6 +11,9 @@ The committed ones:
   `WALLETFLOW_RECORD_HISTORIES=SUFFIX pytest tests/workflows/test_replay.py -k fresh`. The
   unsuffixed ones come from before two-phase alerts; `*-two-phase-*` from after them: their
   monitors heard `seen` signals, sent pending messages and concluded them.
+- `copy-*` and `trade-copy-*`: CopyTradeWorkflow (a copy that bought, sold and stopped) and
+  one of its copied trades, recorded by
+  `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/trade/test_copy.py -k half_sell`.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
 - `withdrawal-*` and `trade-*`: WithdrawalWorkflow and TradeWorkflow with stand-in activities, by
@@ -60,6 +63,7 @@ from tests.support.monitor import (
 from tests.support.scan import strings
 from tests.support.stack import Stack, eventually, settled_messages
 from tests.workflows.record_histories import ENCRYPTED
+from workflows.copy import CopyTradeWorkflow
 from workflows.monitor import WalletMonitorWorkflow
 from workflows.policy import PolicyWorkflow
 from workflows.watch import ChainWatchWorkflow
@@ -75,6 +79,7 @@ def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
             ChainWatchWorkflow,
             WithdrawalWorkflow,
             TradeWorkflow,
+            CopyTradeWorkflow,
             PolicyWorkflow,
         ],
         data_converter=converter,
@@ -164,6 +169,10 @@ MONEY_MOVES = {
 
 def test_there_are_committed_histories() -> None:
     names = {p.stem for p in stored()}
+    # Copy trading: a copy that bought and sold, and one of its copied trades.
+    assert any(n.startswith("copy-") for n in names) and any(
+        n.startswith("trade-copy-") for n in names
+    )
     assert {"solana-monitor-0", "solana-monitor-1", "tron-monitor-0", "solana-watch-0"} <= names
     assert {"tron-watch-0", "policy-solana", *MONEY_MOVES} <= names
 

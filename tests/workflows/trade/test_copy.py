@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from tests.support.stack import Stack, eventually, stack_cli_env
 from workflows.copy import CopyTradeWorkflow
 
 STACK = {"queues": ("solana", "notify"), "triggers": True}
+HISTORIES = Path(__file__).parent.parent / "histories"
 SOL = 10**9
 
 
@@ -145,6 +147,11 @@ async def test_a_leaders_buy_and_half_sell_are_copied_once_each(
     handle = stack.client.get_workflow_handle_for(CopyTradeWorkflow.run, workflow_id)
     ended = await handle.result()
     assert ended.state == "stopped"
+    # WALLETFLOW_RECORD_HISTORIES=1: keep both histories for tests/workflows/test_replay.py.
+    if os.environ.get("WALLETFLOW_RECORD_HISTORIES"):
+        for wid in (workflow_id, trade_id):
+            history = await stack.client.get_workflow_handle(wid).fetch_history()
+            (HISTORIES / f"{wid}.json").write_text(history.to_json() + "\n")
 
 
 async def test_a_copied_trade_cannot_be_started_outside_its_copy(
