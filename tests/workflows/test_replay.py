@@ -11,8 +11,9 @@ The committed ones:
   `WALLETFLOW_RECORD_HISTORIES=SUFFIX pytest tests/workflows/test_replay.py -k fresh`. The
   unsuffixed ones come from before two-phase alerts; `*-two-phase-*` from after them: their
   monitors heard `seen` signals, sent pending messages and concluded them.
-- `copy-*` and `trade-copy-*`: CopyTradeWorkflow (a copy that bought, sold and stopped) and
-  one of its copied trades, recorded by
+- `copy-*`, `trade-copy-*` and the `wallet-solana-*` beside them: CopyTradeWorkflow (a copy
+  that bought, sold and stopped), one of its copied trades, and the leader's monitor, which
+  signalled both swaps to it and ended when its only copier left; recorded by
   `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/trade/test_copy.py -k half_sell`.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
@@ -362,3 +363,19 @@ async def test_fresh_histories_of_a_real_run_replay(stack: Stack) -> None:
             named |= {f"{chain}-watch-{tag}{i}": h for i, h in enumerate(runs)}
         for name, history in named.items():
             (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
+
+
+def test_a_committed_leader_history_signals_its_copiers() -> None:
+    """The leader's monitor beside the copy history told it each swap, early and final."""
+    [path] = [p for p in stored() if p.stem.startswith("wallet-solana-")]
+    history = load(path)
+    told = [
+        e.signal_external_workflow_execution_initiated_event_attributes
+        for e in history.events
+        if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+    ]
+    assert {t.signal_name for t in told} == {"leader_swap"}
+    assert {t.workflow_execution.workflow_id for t in told} == {
+        p.stem for p in stored() if p.stem.startswith("copy-")
+    }
+    assert len(told) == 4  # two swaps, each early (confirmed) and again at finality

@@ -28,7 +28,7 @@ from chains.solana import SOL_MINT
 from chains.solana.signing import add_signature
 from core.copying import CopyGrant, CopyRules, CopyStatus, LeaderSwap
 from core.errors import UserError
-from core.ids import copy_id
+from core.ids import copy_id, monitor_id
 from starter.cli import exits
 from starter.client import copies, trades
 from tests.support.chain_tx import sol_account, sol_send
@@ -149,7 +149,9 @@ async def test_a_leaders_buy_and_half_sell_are_copied_once_each(
     assert ended.state == "stopped"
     # WALLETFLOW_RECORD_HISTORIES=1: keep both histories for tests/workflows/test_replay.py.
     if os.environ.get("WALLETFLOW_RECORD_HISTORIES"):
-        for wid in (workflow_id, trade_id):
+        leader_monitor = monitor_id("solana", str(leader.pubkey()))
+        await stack.client.get_workflow_handle(leader_monitor).result()  # no copier: it ends
+        for wid in (workflow_id, trade_id, leader_monitor):
             history = await stack.client.get_workflow_handle(wid).fetch_history()
             (HISTORIES / f"{wid}.json").write_text(history.to_json() + "\n")
 
