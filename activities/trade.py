@@ -98,8 +98,9 @@ class TradeActivities(WithdrawalActivities):
 
     @activity.defn(name=act.PREPARE_TRADE)
     async def prepare_trade(self, req: WithdrawalRequest) -> PreparedWithdrawal:
-        """Validate the swap's terms and policy, and check that the venue can price it now.
-        Nothing is reserved here: a refusal costs nothing."""
+        """Validate the swap's terms and policy, and check that the venue can price it now
+        (a copied trade skips that: its quote comes as it is signed). Nothing is reserved
+        here: a refusal costs nothing."""
         trader = self._trader(req.chain)
         swap = req.swap
         if swap is None:
@@ -115,7 +116,9 @@ class TradeActivities(WithdrawalActivities):
         if bought.id == sold.id:
             raise refuse("InvalidInput", f"a trade needs two assets: both are {sold.symbol}")
         self._check_terms(swap.slippage_bps, swap.priority_fee_lamports)
-        quote = await self._quote(trader, sold, bought, amount, swap.slippage_bps)
+        if req.copied_by is None:  # a copied trade is priced once, as it is signed: seconds count
+            quote = await self._quote(trader, sold, bought, amount, swap.slippage_bps)
+            activity.logger.info("trade %s quoted %s", req.request_id, quote.out_amount)
         prepared = self.prepared(req, sold, wallet, amount).model_copy(
             update={
                 "swap": PreparedSwap(
@@ -129,7 +132,6 @@ class TradeActivities(WithdrawalActivities):
                 "searchable_destination": False,  # the trading wallet is not a destination
             }
         )
-        activity.logger.info("trade %s quoted %s", req.request_id, quote.out_amount)
         return await self.admit(req, prepared)
 
     def _listed(self, chain: str, text: str) -> Asset:
