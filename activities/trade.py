@@ -18,6 +18,7 @@ from temporalio import activity
 import chains
 from activities.withdraw import Policy, WithdrawalActivities, refuse
 from core import activity_names as act
+from core.amounts import plain
 from core.assets import Asset
 from core.errors import InvalidInput
 from core.models import (
@@ -116,8 +117,11 @@ class TradeActivities(WithdrawalActivities):
         if bought.id == sold.id:
             raise refuse("InvalidInput", f"a trade needs two assets: both are {sold.symbol}")
         self._check_terms(swap.slippage_bps, swap.priority_fee_lamports)
-        if req.copied_by is None:  # a copied trade is priced once, as it is signed: seconds count
-            quote = await self._quote(trader, sold, bought, amount, swap.slippage_bps)
+        cap = self.trading.max_price_impact
+        if req.copied_by is not None:  # a copy's own rules may be stricter than the worker's
+            cap = min(cap, Decimal(req.copied_by.rules.max_price_impact))
+        else:  # a copied trade is priced once, as it is signed: its seconds count
+            quote = await self._quote(trader, sold, bought, amount, swap.slippage_bps, cap)
             activity.logger.info("trade %s quoted %s", req.request_id, quote.out_amount)
         prepared = self.prepared(req, sold, wallet, amount).model_copy(
             update={
@@ -126,7 +130,7 @@ class TradeActivities(WithdrawalActivities):
                     output_symbol=bought.symbol,
                     output_decimals=bought.decimals,
                     slippage_bps=swap.slippage_bps,
-                    max_price_impact=str(self.trading.max_price_impact),
+                    max_price_impact=str(cap),
                     priority_fee=swap.priority_fee_lamports,
                 ),
                 "searchable_destination": False,  # the trading wallet is not a destination
@@ -150,16 +154,24 @@ class TradeActivities(WithdrawalActivities):
             raise refuse("PolicyViolation", f"priority fee {priority_fee} is outside 0..{ceiling}")
 
     async def _quote(
-        self, trader: ChainTrader, sold: Asset, bought: Asset, amount: int, slippage_bps: int
+        self,
+        trader: ChainTrader,
+        sold: Asset,
+        bought: Asset,
+        amount: int,
+        slippage_bps: int,
+        cap: Decimal,
+        refusal: str = "PolicyViolation",
     ) -> Quote:
+        """The venue's quote within the price-impact cap; `refusal` names the error type
+        (at signing, "VenueRefused": nothing was signed, so the trade fails released)."""
         try:
             quote = await trader.quote(sold, bought, amount, slippage_bps)
         except VenueRefused as exc:
             raise refuse("VenueRefused", str(exc)) from None
-        if quote.price_impact > self.trading.max_price_impact:
-            impact = f"{quote.price_impact * 100:.2f}%"
-            cap = f"{self.trading.max_price_impact * 100:.2f}%"
-            raise refuse("PolicyViolation", f"price impact {impact} is above the cap {cap}")
+        if quote.price_impact > cap:
+            impact = plain((quote.price_impact * 100).quantize(Decimal("1e-6")))
+            raise refuse(refusal, f"price impact {impact}% is above the cap {plain(cap * 100)}%")
         return quote
 
     @activity.defn(name=act.SIGN_TRADE)
@@ -175,7 +187,10 @@ class TradeActivities(WithdrawalActivities):
         bought = self._listed(req.chain, swap.output_id)
 
         async def make() -> tuple[bytes, str, int]:
-            quote = await self._quote(trader, sold, bought, prepared.amount, swap.slippage_bps)
+            cap = Decimal(swap.max_price_impact)
+            quote = await self._quote(
+                trader, sold, bought, prepared.amount, swap.slippage_bps, cap, "VenueRefused"
+            )
             try:
                 return await trader.sign_swap(quote, sold, bought, swap.priority_fee)
             except VenueRefused as exc:  # e.g. the price moved past the bound meanwhile

@@ -34,7 +34,9 @@ class CopyRules(BaseModel):
     priority_fee_lamports: int = Field(10_000, ge=0)
     allow: list[str] = []  # token mints or symbols; empty: any listed token
     deny: list[str] = []
-    max_price_impact: str = "0.05"  # a fraction; the worker's own cap also applies
+    # A fraction: the most price impact a copied trade may have (the worker's own cap also
+    # applies); it keeps copies out of thin pools, where a buy moves the price most.
+    max_price_impact: str = "0.05"
     daily_cap: str = "1"  # SOL spent on buys per UTC day
     max_open_positions: int = Field(5, ge=1)
     max_age_seconds: int = Field(120, ge=1)  # skip leader trades older than this

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncpg
 from solders.keypair import Keypair
 
+from starter.bot.text import short
 from starter.client import withdrawals
 from starter.client.withdrawals import TRADE
 from tests.support.bot import OPERATOR, STRANGER, Harness, buttons, request_id_in
-from tests.support.stack import Stack
+from tests.support.stack import Stack, eventually
 
 
 async def test_buy_shows_the_quote_and_trades_once_confirmed(
@@ -47,8 +48,13 @@ async def test_copy_copies_and_uncopy(harness: Harness) -> None:
     leader = str(Keypair().pubkey())
     reply = await harness.ask(OPERATOR, f"/copy {leader} 0.05")
     assert f"Copying {leader}" in reply and f"copy-tg:{OPERATOR}-{leader}" in reply, reply
-    listing = await harness.ask(OPERATOR, "/copies")
-    assert "Your copies" in listing and "running" in listing, listing
+
+    async def listed() -> str | None:  # the list comes from visibility, a moment behind
+        reply = await harness.ask(OPERATOR, "/copies")
+        return reply if "Your copies" in reply else None
+
+    listing = await eventually(listed)
+    assert short(leader) in listing and "running" in listing, listing
     assert f"Stopping copy-tg:{OPERATOR}-{leader}" in await harness.ask(
         OPERATOR, f"/uncopy {leader}"
     )

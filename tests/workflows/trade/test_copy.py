@@ -30,10 +30,11 @@ from core.copying import CopyGrant, CopyRules, CopyStatus, LeaderSwap
 from core.errors import UserError
 from core.ids import copy_id, monitor_id
 from starter.cli import exits
-from starter.client import copies, trades
+from starter.client import copies, trades, withdrawals
+from starter.client.withdrawals import TRADE
 from tests.support.chain_tx import sol_account, sol_send
 from tests.support.cli import walletflow
-from tests.support.stack import Stack, eventually, stack_cli_env
+from tests.support.stack import Stack, eventually, messages, stack_cli_env
 from workflows.copy import CopyTradeWorkflow
 
 STACK = {"queues": ("solana", "notify"), "triggers": True}
@@ -115,6 +116,17 @@ async def test_a_leaders_buy_and_half_sell_are_copied_once_each(
     assert position.cost == int(0.2 * SOL) and after_buy.spent_today == int(0.2 * SOL)
     trade_id = f"trade-copy-operator-{bought}"
     assert [c.trade_id for c in after_buy.copied if c.side == "buy"] == [trade_id]
+
+    # The follower's message for the copy: both trades, each with its explorer link.
+    async def told() -> dict[str, Any] | None:
+        found = [m for m in await messages(stack.telegram, 4242) if trade_id in m["plain_text"]]
+        return found[0] if found else None
+
+    note = await eventually(told)
+    assert "Copied" in note["plain_text"] and "confirmed" in note["plain_text"]
+    assert f"/tx/{bought}" in note["text"]  # the leader's trade
+    trade = await withdrawals.status(stack.client, f"copy-operator-{bought}", TRADE)
+    assert trade.tx_id is not None and f"/tx/{trade.tx_id}" in note["text"]  # the follower's
 
     # The leader sells half of what it bought: the follower sells half of its position.
     async with AsyncClient(stack.solana.url) as rpc:
@@ -258,3 +270,53 @@ async def test_the_cli_copies_lists_and_uncopies(stack: Stack, tmp_path: Path) -
     assert neither.code == exits.ERROR and "either a fixed amount" in neither.err, neither
     gone = await walletflow(env, "uncopy", str(Keypair().pubkey()))
     assert gone.code == exits.ERROR and "does not copy" in gone.err, gone
+
+
+async def test_a_paused_copy_skips_and_a_resumed_one_copies(stack: Stack) -> None:
+    leader = await funded_leader(stack, 10)
+    usdc = str(stack.devnets["solana"]["spl_mint"])
+    workflow_id = await start_copy(stack, leader, sol_per_buy="0.05")
+    handle = stack.client.get_workflow_handle(workflow_id)
+    await handle.signal(CopyTradeWorkflow.pause)
+    skipped = await leader_swap(stack, leader, SOL_MINT, usdc, SOL // 10)
+
+    async def copied(signature: str) -> CopyStatus | None:
+        current = await status(stack, workflow_id)
+        return current if any(c.signature == signature for c in current.copied) else None
+
+    paused = await eventually(lambda: copied(skipped), timeout=60)
+    assert paused.state == "paused"
+    assert [(c.side, c.reason) for c in paused.copied if c.signature == skipped] == [
+        ("skip", "paused")
+    ]
+    await handle.signal(CopyTradeWorkflow.resume)
+    taken = await leader_swap(stack, leader, SOL_MINT, usdc, SOL // 10)
+    resumed = await eventually(lambda: copied(taken), timeout=60)
+    assert [c.side for c in resumed.copied if c.signature == taken] == ["buy"]
+    await copies.stop(stack.client, "operator", str(leader.pubkey()))
+
+
+async def test_a_copy_into_a_pool_too_thin_for_its_rules_trades_nothing(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    """The copy's own price-impact cap (stricter than the worker's) stops the copied trade as
+    it is priced: failed, the reservation released, nothing on chain."""
+    leader = await funded_leader(stack, 11)
+    usdc = str(stack.devnets["solana"]["spl_mint"])
+    workflow_id = await start_copy(stack, leader, sol_per_buy="0.05", max_price_impact="0.000001")
+    bought = await leader_swap(stack, leader, SOL_MINT, usdc, SOL // 10)
+
+    async def ended() -> CopyStatus | None:
+        current = await status(stack, workflow_id)
+        done = [c for c in current.copied if c.signature == bought and c.status == "failed"]
+        return current if done else None
+
+    current = await eventually(ended, timeout=60)
+    [copy] = [c for c in current.copied if c.signature == bought]
+    assert copy.reason is not None and "above the cap 0.0001" in copy.reason, copy
+    kinds = await pool.fetch(
+        "SELECT kind FROM ledger_entries WHERE request_id = $1", f"copy-operator-{bought}"
+    )
+    assert sorted(r["kind"] for r in kinds) == ["release", "reserve"]
+    assert current.spent_today == 0 and current.positions == []
+    await copies.stop(stack.client, "operator", str(leader.pubkey()))
