@@ -18,7 +18,7 @@ from temporalio import activity
 import chains
 from activities.withdraw import Policy, WithdrawalActivities, refuse
 from core import activity_names as act
-from core.amounts import plain
+from core.amounts import from_base_units, plain, to_base_units
 from core.assets import Asset
 from core.errors import InvalidInput
 from core.models import (
@@ -117,9 +117,14 @@ class TradeActivities(WithdrawalActivities):
         if bought.id == sold.id:
             raise refuse("InvalidInput", f"a trade needs two assets: both are {sold.symbol}")
         self._check_terms(swap.slippage_bps, swap.priority_fee_lamports)
-        cap = self.trading.max_price_impact
+        cap, depth = self.trading.max_price_impact, 0
         if req.copied_by is not None:  # a copy's own rules may be stricter than the worker's
-            cap = min(cap, Decimal(req.copied_by.rules.max_price_impact))
+            rules = req.copied_by.rules
+            cap = min(cap, Decimal(rules.max_price_impact))
+            native = chains.get(req.chain).NATIVE
+            depth = (
+                to_base_units(rules.min_liquidity, native.decimals) if rules.min_liquidity else 0
+            )
         else:  # a copied trade is priced once, as it is signed: its seconds count
             quote = await self._quote(trader, sold, bought, amount, swap.slippage_bps, cap)
             activity.logger.info("trade %s quoted %s", req.request_id, quote.out_amount)
@@ -131,6 +136,7 @@ class TradeActivities(WithdrawalActivities):
                     output_decimals=bought.decimals,
                     slippage_bps=swap.slippage_bps,
                     max_price_impact=str(cap),
+                    min_depth=depth,
                     priority_fee=swap.priority_fee_lamports,
                 ),
                 "searchable_destination": False,  # the trading wallet is not a destination
@@ -162,9 +168,11 @@ class TradeActivities(WithdrawalActivities):
         slippage_bps: int,
         cap: Decimal,
         refusal: str = "PolicyViolation",
+        min_depth: int = 0,
     ) -> Quote:
-        """The venue's quote within the price-impact cap; `refusal` names the error type
-        (at signing, "VenueRefused": nothing was signed, so the trade fails released)."""
+        """The venue's quote within the price-impact cap and, for a copy, above its minimum
+        pool liquidity; `refusal` names the error type (at signing, "VenueRefused": nothing
+        was signed, so the trade fails released)."""
         try:
             quote = await trader.quote(sold, bought, amount, slippage_bps)
         except VenueRefused as exc:
@@ -172,6 +180,16 @@ class TradeActivities(WithdrawalActivities):
         if quote.price_impact > cap:
             impact = plain((quote.price_impact * 100).quantize(Decimal("1e-6")))
             raise refuse(refusal, f"price impact {impact}% is above the cap {plain(cap * 100)}%")
+        coin = sold if sold.native else bought
+        moved = quote.in_amount if sold.native else quote.out_amount  # the trade's coin side
+        if min_depth and quote.price_impact > 0 and moved / quote.price_impact < min_depth:
+            depth = from_base_units(int(moved / quote.price_impact), coin.decimals)
+            wanted = from_base_units(min_depth, coin.decimals)
+            raise refuse(
+                refusal,
+                f"the pool holds about {plain(depth.quantize(Decimal(1)))} {coin.symbol}, "
+                f"below the minimum liquidity {plain(wanted)} {coin.symbol}",
+            )
         return quote
 
     @activity.defn(name=act.SIGN_TRADE)
@@ -189,7 +207,14 @@ class TradeActivities(WithdrawalActivities):
         async def make() -> tuple[bytes, str, int]:
             cap = Decimal(swap.max_price_impact)
             quote = await self._quote(
-                trader, sold, bought, prepared.amount, swap.slippage_bps, cap, "VenueRefused"
+                trader,
+                sold,
+                bought,
+                prepared.amount,
+                swap.slippage_bps,
+                cap,
+                "VenueRefused",
+                swap.min_depth,
             )
             try:
                 return await trader.sign_swap(quote, sold, bought, swap.priority_fee)

@@ -37,13 +37,21 @@ class CopyRules(BaseModel):
     # A fraction: the most price impact a copied trade may have (the worker's own cap also
     # applies); it keeps copies out of thin pools, where a buy moves the price most.
     max_price_impact: str = "0.05"
+    # The least liquidity a pool must have (SOL on its SOL side), estimated from each quote
+    # as the trade's SOL over its price impact (exact for a constant-product pool).
+    min_liquidity: str | None = None
     daily_cap: str = "1"  # SOL spent on buys per UTC day
     max_open_positions: int = Field(5, ge=1)
     max_age_seconds: int = Field(120, ge=1)  # skip leader trades older than this
 
     def params(self) -> dict[str, object]:
-        """What the follower's `copy` statement covers."""
-        return {"rules": self.model_dump(mode="json")}
+        """What the follower's `copy` statement covers. A rule added later is left out while
+        unset, so that statements signed before it existed (and running copies) still verify."""
+        rules = self.model_dump(mode="json")
+        for later in ("min_liquidity",):
+            if rules[later] is None:
+                del rules[later]
+        return {"rules": rules}
 
 
 class CopyRequest(BaseModel):

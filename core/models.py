@@ -280,6 +280,7 @@ class PreparedSwap(BaseModel):
     slippage_bps: int
     max_price_impact: str  # a Decimal fraction, e.g. '0.02'
     priority_fee: int  # base units
+    min_depth: int = 0  # a copy's minimum pool liquidity, in base units of the chain's coin
 
 
 class LeaderBalance(BaseModel):

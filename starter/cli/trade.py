@@ -113,6 +113,10 @@ def copy(
     daily_cap: str = typer.Option("1", "--daily-cap", help="SOL spent on buys per UTC day"),
     max_positions: int = typer.Option(5, "--max-positions", min=1, help="open positions"),
     max_age: int = typer.Option(120, "--max-age", min=1, help="skip leader trades older (s)"),
+    max_price_impact: str = typer.Option("0.05", "--max-price-impact", help="a fraction"),
+    min_liquidity: str | None = typer.Option(
+        None, "--min-liquidity", help="SOL a pool must hold (estimated from each quote)"
+    ),
     key: Path | None = authority.key_option(),
     chat: int | None = typer.Option(None, help="Telegram chat told about each copied trade"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -138,6 +142,8 @@ def copy(
         daily_cap=daily_cap,
         max_open_positions=max_positions,
         max_age_seconds=max_age,
+        max_price_impact=max_price_impact,
+        min_liquidity=min_liquidity,
     )
     req = client_copies.build_request(settings, leader=leader, rules=rules, chat=chat)
     req = client_copies.signed(req, authority.signer_of(settings, key))

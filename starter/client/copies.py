@@ -65,6 +65,7 @@ def build_request(
     _positive(rules.max_per_buy, "--max-per-buy")
     _positive(rules.daily_cap, "--daily-cap")
     _positive(rules.max_price_impact, "--max-price-impact", Decimal(1))
+    _positive(rules.min_liquidity, "--min-liquidity")
     tokens = settings.tokens(chain)
     for name in rules.allow + rules.deny:
         if tokens.by_symbol(name) is None and tokens.by_id(name) is None:

@@ -88,3 +88,10 @@ def test_a_sell_is_the_leaders_fraction_of_the_position() -> None:
     s = state()
     s.positions[TOKEN] = position
     assert decide(sell(), s, "SOL", NOW)[0] == "sell"
+
+
+def test_a_rule_added_later_leaves_older_statements_valid() -> None:
+    """Statements over rules signed before `min_liquidity` existed hash the same (the replay
+    of a running copy depends on it); set, it is covered like every other rule."""
+    assert "min_liquidity" not in CopyRules().params()["rules"]  # type: ignore[operator]
+    assert CopyRules(min_liquidity="100").params()["rules"]["min_liquidity"] == "100"  # type: ignore[index]

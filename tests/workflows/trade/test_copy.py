@@ -100,7 +100,7 @@ async def test_a_leaders_buy_and_half_sell_are_copied_once_each(
 ) -> None:
     leader = await funded_leader(stack, 8)
     usdc = str(stack.devnets["solana"]["spl_mint"])
-    workflow_id = await start_copy(stack, leader, sol_per_buy="0.2")
+    workflow_id = await start_copy(stack, leader, sol_per_buy="0.2", min_liquidity="5000")
     assert workflow_id == copy_id("operator", str(leader.pubkey()))
 
     bought = await leader_swap(stack, leader, SOL_MINT, usdc, SOL)
@@ -296,14 +296,23 @@ async def test_a_paused_copy_skips_and_a_resumed_one_copies(stack: Stack) -> Non
     await copies.stop(stack.client, "operator", str(leader.pubkey()))
 
 
+@pytest.mark.parametrize(
+    ("funder", "rules", "reason"),
+    [
+        (11, {"max_price_impact": "0.000001"}, "above the cap 0.0001%"),
+        (12, {"min_liquidity": "20000"}, "below the minimum liquidity 20000 SOL"),
+    ],
+    ids=["price-impact", "min-liquidity"],
+)
 async def test_a_copy_into_a_pool_too_thin_for_its_rules_trades_nothing(
-    stack: Stack, pool: asyncpg.Pool
+    stack: Stack, pool: asyncpg.Pool, funder: int, rules: dict[str, Any], reason: str
 ) -> None:
-    """The copy's own price-impact cap (stricter than the worker's) stops the copied trade as
-    it is priced: failed, the reservation released, nothing on chain."""
-    leader = await funded_leader(stack, 11)
+    """The copy's own price-impact cap (stricter than the worker's) and minimum liquidity
+    (the USDC/SOL pool holds about 10,000 SOL) stop the copied trade as it is priced: failed,
+    the reservation released, nothing on chain."""
+    leader = await funded_leader(stack, funder)
     usdc = str(stack.devnets["solana"]["spl_mint"])
-    workflow_id = await start_copy(stack, leader, sol_per_buy="0.05", max_price_impact="0.000001")
+    workflow_id = await start_copy(stack, leader, sol_per_buy="0.05", **rules)
     bought = await leader_swap(stack, leader, SOL_MINT, usdc, SOL // 10)
 
     async def ended() -> CopyStatus | None:
@@ -313,7 +322,7 @@ async def test_a_copy_into_a_pool_too_thin_for_its_rules_trades_nothing(
 
     current = await eventually(ended, timeout=60)
     [copy] = [c for c in current.copied if c.signature == bought]
-    assert copy.reason is not None and "above the cap 0.0001" in copy.reason, copy
+    assert copy.reason is not None and reason in copy.reason, copy
     kinds = await pool.fetch(
         "SELECT kind FROM ledger_entries WHERE request_id = $1", f"copy-operator-{bought}"
     )
