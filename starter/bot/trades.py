@@ -106,7 +106,7 @@ async def copy(
 async def list_copies(message: Message, client: Client) -> None:
     user = message.from_user
     assert user is not None
-    mine = [c for c in await copies.copies(client) if c.follower == f"tg:{user.id}"]
+    mine = await copies.copies(client, follower=f"tg:{user.id}")
     if not mine:
         await message.answer("You copy nobody. /copy LEADER SOL starts.")
         return

@@ -4,6 +4,8 @@ copied trade checks the rules again."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from temporalio.client import Client
@@ -139,17 +141,28 @@ async def start(client: Client, settings: Settings, req: CopyRequest) -> tuple[s
     return workflow_id, True
 
 
-async def copies(client: Client) -> list[CopyStatus]:
-    """Every running copy, with its positions."""
-    found = []
-    async for wf in client.list_workflows(
-        "WorkflowType = 'CopyTradeWorkflow' AND ExecutionStatus = 'Running'"
-    ):
+QUERY_TIMEOUT = timedelta(seconds=5)  # a copy whose worker is away must not hold up the list
+
+
+async def copies(client: Client, follower: str | None = None) -> list[CopyStatus]:
+    """The running copies (of one follower), with their positions; asked all at once, and a
+    copy that does not answer in time (no worker on its queue) is left out."""
+    query = "WorkflowType = 'CopyTradeWorkflow' AND ExecutionStatus = 'Running'"
+    if follower is not None:
+        query += f" AND {sa.FOLLOWER.name} = '{follower.replace(chr(39), '')}'"
+    ids = [wf.id async for wf in client.list_workflows(query)]
+
+    async def status(workflow_id: str) -> CopyStatus | None:
         try:
-            found.append(await client.get_workflow_handle(wf.id).query(CopyTradeWorkflow.status))
+            found: CopyStatus = await client.get_workflow_handle(workflow_id).query(
+                CopyTradeWorkflow.status, rpc_timeout=QUERY_TIMEOUT
+            )
         except RPCError:
-            continue  # ended meanwhile
-    return sorted(found, key=lambda c: c.workflow_id)
+            return None  # ended meanwhile, or nobody to answer
+        return found
+
+    answers = await asyncio.gather(*(status(i) for i in ids))
+    return sorted((a for a in answers if a is not None), key=lambda c: c.workflow_id)
 
 
 async def stop(client: Client, follower: str, leader: str) -> str:
