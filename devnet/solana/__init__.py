@@ -66,6 +66,11 @@ accounts of a per-pool authority; swaps settle as versioned transactions the aut
 already signed. Genesis opens USDC/SOL and Token-2022/SOL at 150 a SOL and USDC/Token-2022;
 `POST /_devnet/pools` creates or seeds more. Faults apply to `quote` and `swap` by those names.
 
+Price APIs (`devnet/solana/prices.py`, `price_url` in info()): Jupiter Price v3 `GET /price/v3`
+and CoinGecko `GET /api/v3/simple/price` and `/api/v3/simple/token_price/{platform}`, prices
+derived from the venue's pools where a pool exists, else set by `POST /_devnet/prices` (a
+seeded random walk for benches, a stale `blockId`, an API key).
+
 Known deviations: one validator, no forks (a confirmed block always finalizes, orphans aside);
 every `skip_every`-th slot is skipped deterministically; transactions land in the current slot;
 simulation and preflight execute against the newest state whatever the commitment (only the

@@ -52,6 +52,7 @@ from devnet.solana.errors import (
     invalid_params,
     preflight_failure,
 )
+from devnet.solana.prices import PriceApis
 from devnet.solana.pubsub import PubSub
 from devnet.solana.render import encode_account, render_inner_parsed, render_transaction
 from devnet.solana.venue import SOL_MINT, SwapVenue
@@ -217,6 +218,7 @@ class SolanaDevnet(DevnetServer):
         self._orphan_budget = 0
         self._orphans: dict[str, tuple[TxRecord, float]] = {}
         self.venue = SwapVenue(self.chain)
+        self.price_apis = PriceApis(self.venue)
         super().__init__(faults)
         self.pubsub = PubSub(self.chain, self.faults)
 
@@ -228,6 +230,7 @@ class SolanaDevnet(DevnetServer):
         app.router.add_get("/health", self._health)
         app.router.add_post(ADMIN_PREFIX + "orphan_next", self._orphan_route)
         self.venue.add_routes(app, self._load)
+        self.price_apis.add_routes(app, self._load)
 
     def _load(self) -> None:
         if self._loaded:
@@ -270,6 +273,7 @@ class SolanaDevnet(DevnetServer):
                 await task
         self._tasks.clear()
         await self.pubsub.stop()
+        await self.price_apis.stop()
         self.save()
 
     async def _slot_clock(self) -> None:
@@ -368,6 +372,8 @@ class SolanaDevnet(DevnetServer):
             "finalized_lag": self.config.finalized_lag,
             "ws_url": self.ws_url,
             "swap_url": f"{self.url}/swap/v1",
+            # Jupiter Price v3 (`/price/v3`) and CoinGecko (`/api/v3/simple/...`) share it.
+            "price_url": self.url,
             "pools": self.venue.describe(),
         }
 

@@ -1,0 +1,187 @@
+"""Price providers behind one interface: Jupiter Price API v3 and CoinGecko's simple price API.
+
+Each fetches many assets per call (Jupiter: at most 50 mints a call; CoinGecko: every id in
+one), keeps to its own rate limit, sends its API key header when one is configured, reads every
+number as a `Decimal` (never a float), and says how old each price is, so that callers can
+refuse a stale one:
+- Jupiter's `blockId` is the slot of the price: a price whose slot is more than
+  `stale_slots` behind the newest slot this provider has answered with is stale.
+- CoinGecko is asked with `include_last_updated_at`; its prices are cached for about 60 s, so
+  its bound (`stale_seconds`) is at least that.
+Ids a provider has no reliable price for are simply absent from its answer: unknown, never 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+import httpx
+
+JUPITER_BATCH = 50
+
+
+@dataclass(frozen=True)
+class Price:
+    """One asset's USD price from one provider, and whether it is too old to trust."""
+
+    asset: str  # the provider's id: a mint, a CoinGecko coin id, or `platform:contract`
+    usd: Decimal
+    provider: str
+    age: float  # seconds (CoinGecko) or slots (Jupiter) behind the freshest
+    stale: bool
+    liquidity: Decimal | None = None
+
+
+class PriceProvider(Protocol):
+    name: str
+
+    async def prices(self, ids: list[str]) -> dict[str, Price]:
+        """The prices of those of `ids` the provider knows; batched, rate-limited."""
+        ...
+
+
+class RateLimit:
+    """At most `per_second` calls a second, spaced evenly, across every caller."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1 / per_second if per_second > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def _decimal_json(resp: httpx.Response) -> Any:
+    return json.loads(resp.text, parse_float=Decimal, parse_int=Decimal)
+
+
+class JupiterPrices:
+    """`GET {base}/price/v3?ids=…`, 50 mints a call, with `x-api-key` when configured."""
+
+    name = "jupiter"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        per_second: float = 1.0,
+        stale_slots: int = 150,  # about a minute of 400 ms slots
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"x-api-key": api_key} if api_key else {}
+        self.limit = RateLimit(per_second)
+        self.stale_slots = stale_slots
+        self.http = http or httpx.AsyncClient(timeout=10)
+        self.newest_slot = 0
+        self.calls = 0
+
+    async def prices(self, ids: list[str]) -> dict[str, Price]:
+        unique = list(dict.fromkeys(ids))
+        raw: dict[str, Any] = {}
+        for start in range(0, len(unique), JUPITER_BATCH):
+            batch = unique[start : start + JUPITER_BATCH]
+            await self.limit.wait()
+            self.calls += 1
+            resp = await self.http.get(
+                f"{self.base_url}/price/v3", params={"ids": ",".join(batch)}, headers=self.headers
+            )
+            resp.raise_for_status()  # 429 and 5xx: the caller retries (an activity's policy)
+            raw.update(_decimal_json(resp))
+        slots = [int(entry["blockId"]) for entry in raw.values() if entry.get("blockId")]
+        self.newest_slot = max([self.newest_slot, *slots])
+        found = {}
+        for mint, entry in raw.items():
+            behind = self.newest_slot - int(entry.get("blockId") or 0)
+            liquidity = entry.get("liquidity")
+            found[mint] = Price(
+                asset=mint,
+                usd=Decimal(entry["usdPrice"]),
+                provider=self.name,
+                age=behind,
+                stale=behind > self.stale_slots,
+                liquidity=Decimal(liquidity) if liquidity is not None else None,
+            )
+        return found
+
+
+class CoinGeckoPrices:
+    """`GET {base}/api/v3/simple/price` for coins (`solana`, `tron`) and
+    `/simple/token_price/{platform}` for tokens (ids `platform:contract`), with
+    `x-cg-demo-api-key` (or `x-cg-pro-api-key` with `pro`) when configured."""
+
+    name = "coingecko"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        pro: bool = False,
+        per_second: float = 0.5,
+        stale_seconds: float = 120,  # CoinGecko caches for about 60 s
+        http: httpx.AsyncClient | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        header = "x-cg-pro-api-key" if pro else "x-cg-demo-api-key"
+        self.headers = {header: api_key} if api_key else {}
+        self.limit = RateLimit(per_second)
+        self.stale_seconds = max(stale_seconds, 60)
+        self.http = http or httpx.AsyncClient(timeout=10)
+        self.clock = clock
+        self.calls = 0
+
+    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        await self.limit.wait()
+        self.calls += 1
+        params = params | {"vs_currencies": "usd", "include_last_updated_at": "true"}
+        resp = await self.http.get(f"{self.base_url}{path}", params=params, headers=self.headers)
+        resp.raise_for_status()
+        answer: dict[str, Any] = _decimal_json(resp)
+        return answer
+
+    async def prices(self, ids: list[str]) -> dict[str, Price]:
+        coins = sorted({i for i in ids if ":" not in i})
+        tokens: dict[str, list[str]] = {}
+        for i in ids:
+            if ":" in i:
+                platform, contract = i.split(":", 1)
+                tokens.setdefault(platform, []).append(contract)
+        raw: dict[str, Any] = {}
+        if coins:
+            raw.update(await self._get("/api/v3/simple/price", {"ids": ",".join(coins)}))
+        for platform, contracts in sorted(tokens.items()):
+            answer = await self._get(
+                f"/api/v3/simple/token_price/{platform}",
+                {"contract_addresses": ",".join(sorted(set(contracts)))},
+            )
+            raw.update({f"{platform}:{k}": v for k, v in answer.items()})
+        now = self.clock()
+        found = {}
+        for key, entry in raw.items():
+            if "usd" not in entry:
+                continue
+            age = max(now - float(entry.get("last_updated_at") or 0), 0.0)
+            found[key] = Price(
+                asset=key,
+                usd=Decimal(entry["usd"]),
+                provider=self.name,
+                age=age,
+                stale=age > self.stale_seconds,
+            )
+        return found
