@@ -40,6 +40,7 @@ from withdrawals_chaos import (
     FAULTS,
     NO_FAULTS,
     Killer,
+    chaos_options,
     devnet_stats,
     solana_accounts,
     solana_landed,
@@ -209,19 +210,7 @@ async def verify(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=4, help="starts per second")
-    parser.add_argument(
-        "--kill-every",
-        type=lambda s: tuple(float(x) for x in s.split(",")),
-        default=(3.0, 6.0),
-        help="seconds between worker SIGKILLs, uniformly in this range",
-    )
-    parser.add_argument("--slot-ms", type=int, default=100)
-    parser.add_argument("--finalized-lag", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--timeout", type=float, default=3600)
-    parser.add_argument("--out", type=Path, default=RESULT)
+    chaos_options(parser, n=200, rate=4, out=RESULT)
     args = parser.parse_args()
     result = asyncio.run(chaos(args))
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -468,10 +468,10 @@ async def verify(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--rate", type=float, default=10, help="starts per second; 0 = open")
+def chaos_options(parser: argparse.ArgumentParser, *, n: int, rate: float, out: Path) -> None:
+    """The options every chaos bench takes (bench/trades_chaos.py too)."""
+    parser.add_argument("--n", type=int, default=n)
+    parser.add_argument("--rate", type=float, default=rate, help="starts per second; 0 = open")
     parser.add_argument(
         "--kill-every",
         type=lambda s: tuple(float(x) for x in s.split(",")),
@@ -480,11 +480,16 @@ def main() -> None:
     )
     parser.add_argument("--slot-ms", type=int, default=100)
     parser.add_argument("--finalized-lag", type=int, default=8)
-    parser.add_argument("--tron-block-ms", type=int, default=500)
-    parser.add_argument("--tron-solid-lag", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=3600)
-    parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument("--out", type=Path, default=out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    chaos_options(parser, n=500, rate=10, out=RESULT)
+    parser.add_argument("--tron-block-ms", type=int, default=500)
+    parser.add_argument("--tron-solid-lag", type=int, default=4)
     args = parser.parse_args()
     result = asyncio.run(chaos(args))
     print(json.dumps(result, indent=2))

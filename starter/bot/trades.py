@@ -11,7 +11,7 @@ from decimal import Decimal
 import asyncpg
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import Message
 from temporalio.client import Client
 
 import chains
@@ -20,7 +20,7 @@ from core.copying import CopyRules
 from starter.bot.auth import requires
 from starter.bot.pending import Pending, PendingWithdrawals
 from starter.bot.text import BadUsage, address_link, amount, code, esc, short
-from starter.bot.withdrawals import Confirm, for_user, may_withdraw, new_request_id
+from starter.bot.withdrawals import confirm_keyboard, for_user, may_withdraw, new_request_id
 from starter.client import copies, trades
 from starter.client.signer import Signer
 from starter.runtime.settings import Settings
@@ -65,20 +65,7 @@ async def trade(
         ]
     )
     pending.add(Pending(request=req, user_id=user.id, summary=summary))
-    keyboard = InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text="✅ Confirm",
-                    callback_data=Confirm(action="go", request_id=req.request_id).pack(),
-                ),
-                InlineKeyboardButton(
-                    text="✖️ Cancel",
-                    callback_data=Confirm(action="drop", request_id=req.request_id).pack(),
-                ),
-            ]
-        ]
-    )
+    keyboard = confirm_keyboard(req.request_id)
     await message.answer(f"{summary}\n\nTrade?", reply_markup=keyboard)
 
 

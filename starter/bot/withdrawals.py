@@ -57,6 +57,25 @@ def new_request_id() -> str:
     return f"tg-{secrets.token_hex(6)}"
 
 
+def confirm_keyboard(request_id: str) -> InlineKeyboardMarkup:
+    """Confirm/Cancel under a summary (a withdrawal's or a trade's); the request waits in
+    `pending` under its id."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text="✅ Confirm",
+                    callback_data=Confirm(action="go", request_id=request_id).pack(),
+                ),
+                InlineKeyboardButton(
+                    text="✖️ Cancel",
+                    callback_data=Confirm(action="drop", request_id=request_id).pack(),
+                ),
+            ]
+        ]
+    )
+
+
 async def fee_line(fees: FeeEstimator, settings: Settings, req: WithdrawalRequest) -> str:
     asset = settings.tokens(req.chain).by_symbol(req.asset)
     assert asset is not None  # build_request found it
@@ -151,20 +170,7 @@ async def withdraw(
         ]
     )
     pending.add(Pending(request=req, user_id=user.id, summary=summary))
-    keyboard = InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text="✅ Confirm",
-                    callback_data=Confirm(action="go", request_id=req.request_id).pack(),
-                ),
-                InlineKeyboardButton(
-                    text="✖️ Cancel",
-                    callback_data=Confirm(action="drop", request_id=req.request_id).pack(),
-                ),
-            ]
-        ]
-    )
+    keyboard = confirm_keyboard(req.request_id)
     await message.answer(f"{summary}\n\nSend it?", reply_markup=keyboard)
 
 
