@@ -28,7 +28,6 @@ import asyncpg
 import typer
 
 from core.errors import UserError
-from core.ids import withdrawal_id
 from core.intents import ROLES, Principal, Role
 from core.models import Decision, PolicyAction
 from starter.cli import exits
@@ -85,7 +84,11 @@ def decision_of(
     resolution: Resolution | None = None,
     tx_id: str | None = None,
 ) -> Decision:
-    """The signed argument of a decision update (what `intent` prints, `decide` sends)."""
+    """The signed argument of a decision update (what `intent` prints, `decide` sends);
+    `request_id` may be a workflow id (`trade-…`, `withdrawal-…`)."""
+    from starter.client.withdrawals import named
+
+    kind, request_id = named(request_id)
     if action == "resolve" and resolution is None:
         raise UserError("resolve needs --action recheck, release or settle")
     if action != "resolve" and (resolution is not None or tx_id is not None):
@@ -93,7 +96,7 @@ def decision_of(
     # Only `params()` of it is read: what the signature covers.
     unsigned = Decision.model_construct(reason=reason, action=resolution, tx_id=tx_id)  # type: ignore[call-arg]
     return Decision(
-        intent=by.statement(action, withdrawal_id(request_id), unsigned.params()),
+        intent=by.statement(action, kind.workflow_id(request_id), unsigned.params()),
         reason=reason,
         action=resolution,
         tx_id=tx_id,
@@ -114,8 +117,9 @@ def _decide(
     settings = load_settings()
     by = signer_of(settings, key)
     decision_of(by, action, request_id, reason, resolution, tx_id)  # bad options: nothing sent
+    kind, request_id = withdrawals.named(request_id)
     doc: dict[str, Any] = {
-        "workflow_id": withdrawal_id(request_id),
+        "workflow_id": kind.workflow_id(request_id),
         "action": action,
         "principal": by.principal,
         "outcome": "accepted",
@@ -125,7 +129,7 @@ def _decide(
     async def go() -> None:
         client = await connect(settings)
         await withdrawals.decide(
-            client, request_id, action, by, reason, resolution=resolution, tx_id=tx_id
+            client, request_id, action, by, reason, resolution=resolution, tx_id=tx_id, kind=kind
         )
 
     try:

@@ -106,6 +106,16 @@ def kind_of(req: WithdrawalRequest) -> Kind:
     return TRADE if req.swap is not None else WITHDRAWAL
 
 
+def named(text: str) -> tuple[Kind, str]:
+    """What a decision names: a workflow id (`trade-…`, `withdrawal-…`) or, bare, a
+    withdrawal's request id; (its kind, the request id)."""
+    for kind in (TRADE, WITHDRAWAL):
+        prefix = kind.workflow_id("")
+        if text.startswith(prefix):
+            return kind, text[len(prefix) :]
+    return WITHDRAWAL, text
+
+
 def signed(req: WithdrawalRequest, by: Signer) -> WithdrawalRequest:
     """The request with its requester's `withdraw` (`trade`) statement, and identity."""
     kind = kind_of(req)

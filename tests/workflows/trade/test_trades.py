@@ -215,3 +215,13 @@ async def test_the_cli_trades_once_per_request_id(stack: Stack, tmp_path: Path) 
     assert "unknown token 'NOPE' on solana" in bad.err
     zero = await walletflow(env, "trade", "sell", "USDC", "0", "--request-id", new_request_id())
     assert zero.code == exits.ERROR and "amount" in zero.err, zero
+
+    # Decisions name a trade by its workflow id: the statement is about `trade-<id>`.
+    intent = await walletflow(env, "intent", "cancel", f"trade-{rid}")
+    assert intent.code == 0 and json.loads(intent.out)["intent"]["intent"]["workflow_id"] == (
+        f"trade-{rid}"
+    ), intent
+    late = await walletflow(env, "cancel", f"trade-{rid}")
+    assert late.code == exits.REFUSED and f"trade {rid} is confirmed: too late" in late.err, late
+    missing = await walletflow(env, "cancel", "trade-nope")
+    assert missing.code == exits.ERROR and "no trade with request id 'nope'" in missing.err
