@@ -17,6 +17,7 @@ same code answers a replay, and a test checks it against a reference model on ra
 
 from __future__ import annotations
 
+import bisect
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -101,3 +102,45 @@ def observe(
     state.last_fired_at = now
     state.done = not rule.repeat
     return state, True
+
+
+class ThresholdIndex:
+    """The armed `above`/`below` thresholds of many alerts, per asset and sorted, so that a
+    price-watch loop finds the alerts a new price fires in O(log n + crossed): an idle alert
+    costs nothing per poll. An alert leaves the index when it is reported (it fired, or its
+    workflow decides) and comes back when its workflow arms it again."""
+
+    def __init__(self) -> None:
+        self._above: dict[str, list[tuple[Decimal, str]]] = {}
+        self._below: dict[str, list[tuple[Decimal, str]]] = {}
+        self._where: dict[str, tuple[str, Kind, Decimal]] = {}
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def arm(self, alert_id: str, asset: str, kind: Kind, threshold: Decimal) -> None:
+        if kind == "move":
+            raise ValueError("a move alert has no fixed threshold to index")
+        self.disarm(alert_id)
+        side = self._above if kind == "above" else self._below
+        bisect.insort(side.setdefault(asset, []), (threshold, alert_id))
+        self._where[alert_id] = (asset, kind, threshold)
+
+    def disarm(self, alert_id: str) -> None:
+        found = self._where.pop(alert_id, None)
+        if found is None:
+            return
+        asset, kind, threshold = found
+        side = (self._above if kind == "above" else self._below)[asset]
+        side.remove((threshold, alert_id))
+
+    def crossed(self, asset: str, price: Decimal) -> list[str]:
+        """The armed alerts whose condition this price meets; they leave the index."""
+        above = self._above.get(asset, [])
+        below = self._below.get(asset, [])
+        # above: every threshold <= price; below: every threshold >= price.
+        hit = [a for _, a in above[: bisect.bisect_right(above, (price, "\uffff"))]]
+        hit += [a for _, a in below[bisect.bisect_left(below, (price, "")) :]]
+        for alert_id in hit:
+            self.disarm(alert_id)
+        return hit

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.alerts import AlertRule, AlertState, observe
+from core.alerts import AlertRule, AlertState, ThresholdIndex, observe
 
 
 def run(rule: AlertRule, prices: list[str], step: float = 10) -> list[int]:
@@ -101,3 +101,35 @@ def test_random_paths_match_the_reference_model(prices: list[int], h: int, coold
                      cooldown_seconds=cooldown)  # fmt: skip
     path = [Decimal(p) for p in prices]
     assert run(rule, [str(p) for p in path]) == reference(Decimal(100), Decimal(h), cooldown, path)
+
+
+def test_the_index_finds_only_the_crossed_alerts() -> None:
+    index = ThresholdIndex()
+    index.arm("a1", "SOL", "above", Decimal(200))
+    index.arm("a2", "SOL", "above", Decimal(250))
+    index.arm("b1", "SOL", "below", Decimal(100))
+    index.arm("x1", "BONK", "above", Decimal("0.00002"))
+    assert index.crossed("SOL", Decimal(150)) == []
+    assert index.crossed("SOL", Decimal(200)) == ["a1"]  # at the threshold counts
+    assert index.crossed("SOL", Decimal(300)) == ["a2"]  # a1 left the index when it fired
+    assert index.crossed("SOL", Decimal(90)) == ["b1"]
+    assert len(index) == 1 and index.crossed("BONK", Decimal(1)) == ["x1"]
+    index.arm("a1", "SOL", "above", Decimal(200))  # re-armed by its workflow
+    index.arm("a1", "SOL", "above", Decimal(220))  # an edit moves it
+    assert index.crossed("SOL", Decimal(210)) == [] and index.crossed("SOL", Decimal(220)) == ["a1"]
+    with pytest.raises(ValueError, match="move"):
+        index.arm("m", "SOL", "move", Decimal(10))
+
+
+def test_ten_thousand_idle_alerts_cost_nothing_per_poll() -> None:
+    """10,000 alerts on 500 tokens; a poll where prices barely move crosses none, and one
+    where a token jumps crosses exactly the alerts on it that the jump passes."""
+    index = ThresholdIndex()
+    for i in range(10_000):
+        token, level = f"T{i % 500}", Decimal(100 + i // 500)  # 20 levels, 100..119
+        index.arm(f"a{i}", token, "above", level)
+    assert sum(len(index.crossed(f"T{t}", Decimal("99.9"))) for t in range(500)) == 0
+    assert len(index) == 10_000
+    fired = index.crossed("T7", Decimal("104.5"))
+    assert sorted(fired) == sorted(f"a{i}" for i in range(7, 10_000, 500) if 100 + i // 500 <= 104)
+    assert len(fired) == 5 and len(index) == 9_995
