@@ -21,6 +21,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,6 +110,8 @@ async def site() -> AsyncIterator[Site]:
             dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
             search_attributes=search_attributes.ALL,
             dev_server_log_level="error",
+            # The SDK waits 5 s by default: too short on 2 busy cores (xdist, the other stacks).
+            dev_server_startup_timeout=timedelta(seconds=60),
             ui=True,
             ui_port=ui_port,
             dev_server_extra_args=["--ui-codec-endpoint", codec, "--ui-disable-news-fetch"],

@@ -44,6 +44,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -576,6 +577,8 @@ async def main(argv: list[str] | None = None) -> None:
         data_converter=pydantic_data_converter,
         search_attributes=search_attributes.ALL,
         dev_server_log_level="error",
+        # The SDK waits 5 s by default: too short on 2 busy cores (xdist, the other stacks).
+        dev_server_startup_timeout=timedelta(seconds=60),
     )
     try:
         if args.policy:
