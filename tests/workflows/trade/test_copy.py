@@ -113,7 +113,7 @@ async def test_a_leaders_buy_and_half_sell_are_copied_once_each(
     after_buy = await eventually(lambda: filled(bought), timeout=60)
     [position] = after_buy.positions
     assert position.asset == usdc and position.amount > 0
-    assert position.cost == int(0.2 * SOL) and after_buy.spent_today == int(0.2 * SOL)
+    assert position.cost == SOL // 5 and after_buy.spent_today == SOL // 5
     trade_id = f"trade-copy-operator-{bought}"
     assert [c.trade_id for c in after_buy.copied if c.side == "buy"] == [trade_id]
 
