@@ -27,29 +27,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowHandle
-from withdrawals import HOT_ACCOUNT, BenchStack, drive, machine, percentile  # beside this script
+from withdrawals import HOT_ACCOUNT, BenchStack, machine, percentile  # beside this script
 from withdrawals_chaos import (
     FAULTS,
-    NO_FAULTS,
-    Killer,
     chaos_options,
-    devnet_stats,
     solana_accounts,
     solana_landed,
     token_amount,
+    under_chaos,
 )
 
 from chains import solana as sol
 from core.models import WithdrawalRequest, WithdrawalStatus
-from starter.client import trades, withdrawals
+from starter.client import trades
 from starter.client.withdrawals import TRADE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,26 +87,9 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
     )
     try:
         await stack.start()
-        killer = Killer(stack, args.kill_every, args.seed)
-        kill_task = asyncio.create_task(killer.run())
-        await killer.up.wait()
         before = await hot(stack)
-        await stack.set_faults("solana", FAULTS | {"seed": args.seed})
-        await devnet_stats(stack, "solana", reset=True)
         reqs = make_trades(stack, f"tchaos{uuid.uuid4().hex[:6]}", args.n)
-        print(f"stack up in {stack.home}; {args.n} trades under chaos", file=sys.stderr)
-
-        async def start(req: WithdrawalRequest) -> WorkflowHandle[Any, Any]:
-            await withdrawals.start(stack.client, stack.settings, req)
-            return withdrawals.handle(stack.client, req.request_id, TRADE)
-
-        began = time.monotonic()
-        done, _ = await drive(reqs, args.rate, start, timeout=args.timeout)
-        elapsed = time.monotonic() - began
-        killer.stopped.set()
-        await kill_task
-        injected = await devnet_stats(stack, "solana")
-        await stack.set_faults("solana", NO_FAULTS)
+        done, elapsed, kills, injected = await under_chaos(stack, args, reqs, TRADE)
         await asyncio.sleep(2 * args.slot_ms * (args.finalized_lag + 2) / 1000)
         verdict = await verify(stack, reqs, done, before)
     finally:
@@ -126,8 +105,8 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
             "solana_devnet": {"slot_ms": args.slot_ms, "finalized_lag": args.finalized_lag},
             "seed": args.seed,
         },
-        "worker_kills": killer.kills,
-        "devnet_requests_under_faults": injected,
+        "worker_kills": kills,
+        "devnet_requests_under_faults": injected["solana"],
         "elapsed_s": round(elapsed, 1),
         "latency_s": {
             "p50": round(percentile(lat, 0.5), 2) if lat else None,

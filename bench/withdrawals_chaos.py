@@ -60,6 +60,7 @@ from chains import solana as sol
 from chains import tron
 from core.models import WithdrawalRequest, WithdrawalStatus
 from starter.client import withdrawals
+from starter.client.withdrawals import WITHDRAWAL, Kind
 from starter.devstack import Child
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +92,37 @@ class Killer:
             await self.stack.kill_worker(self.worker)
             self.kills += 1
             self.worker = await self.stack.start_worker(f"worker-{self.kills}")
+
+
+async def under_chaos(
+    stack: BenchStack, args: argparse.Namespace, reqs: list[WithdrawalRequest], kind: Kind
+) -> tuple[dict[int, tuple[float, float, Any]], float, int, dict[str, Any]]:
+    """Run `reqs` (withdrawals or trades) the chaos way: the worker SIGKILLed every few seconds
+    and FAULTS on every devnet of the stack while they run. Returns (what `drive` returns,
+    seconds it took, the kills, the devnets' requests under faults), with the faults off and
+    the last worker stopped."""
+    killer = Killer(stack, args.kill_every, args.seed)
+    kill_task = asyncio.create_task(killer.run())
+    await killer.up.wait()
+    for chain in stack.chains:
+        await stack.set_faults(chain, FAULTS | {"seed": args.seed})
+        await devnet_stats(stack, chain, reset=True)
+    print(f"stack up in {stack.home}; {len(reqs)} {kind.name}s under chaos", file=sys.stderr)
+
+    async def start(req: WithdrawalRequest) -> WorkflowHandle[Any, Any]:
+        # The starter's own calls go to Temporal, not the devnets: only Temporal errors.
+        await withdrawals.start(stack.client, stack.settings, req)
+        return withdrawals.handle(stack.client, req.request_id, kind)
+
+    began = time.monotonic()
+    done, _ = await drive(reqs, args.rate, start, timeout=args.timeout)
+    elapsed = time.monotonic() - began
+    killer.stopped.set()
+    await kill_task
+    injected = {chain: await devnet_stats(stack, chain) for chain in stack.chains}
+    for chain in stack.chains:
+        await stack.set_faults(chain, NO_FAULTS)
+    return done, elapsed, killer.kills, injected
 
 
 async def devnet_stats(stack: BenchStack, chain: str, *, reset: bool = False) -> dict[str, Any]:
@@ -257,30 +289,9 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
     )
     try:
         await stack.start()
-        killer = Killer(stack, args.kill_every, args.seed)
-        kill_task = asyncio.create_task(killer.run())
-        await killer.up.wait()
         hot_before = await hot_balances(stack)
-        for chain in stack.chains:
-            await stack.set_faults(chain, FAULTS | {"seed": args.seed})
-            await devnet_stats(stack, chain, reset=True)
-        run = f"chaos{uuid.uuid4().hex[:6]}"
-        reqs = make_requests(stack, run, args.n)
-        print(f"stack up in {stack.home}; {args.n} withdrawals under chaos", file=sys.stderr)
-
-        async def start(req: WithdrawalRequest) -> WorkflowHandle[Any, Any]:
-            # The starter's own calls go to Temporal, not the devnets: only Temporal errors.
-            await withdrawals.start(stack.client, stack.settings, req)
-            return withdrawals.handle(stack.client, req.request_id)
-
-        began = time.monotonic()
-        done, _ = await drive(reqs, args.rate, start, timeout=args.timeout)
-        elapsed = time.monotonic() - began
-        killer.stopped.set()
-        await kill_task
-        injected = {chain: await devnet_stats(stack, chain) for chain in stack.chains}
-        for chain in stack.chains:
-            await stack.set_faults(chain, NO_FAULTS)
+        reqs = make_requests(stack, f"chaos{uuid.uuid4().hex[:6]}", args.n)
+        done, elapsed, kills, injected = await under_chaos(stack, args, reqs, WITHDRAWAL)
         await wait_tron_solid(stack.devnet_url("tron"), 60)
         await asyncio.sleep(2 * args.slot_ms * (args.finalized_lag + 2) / 1000)
         verdict = await verify(stack, reqs, done, hot_before)
@@ -300,8 +311,8 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
             "tron_devnet": {"block_ms": args.tron_block_ms, "solid_lag": args.tron_solid_lag},
             "seed": args.seed,
         },
-        "worker_kills": killer.kills,
-        "seconds_between_kills": round(elapsed / killer.kills, 1) if killer.kills else None,
+        "worker_kills": kills,
+        "seconds_between_kills": round(elapsed / kills, 1) if kills else None,
         "devnet_requests_under_faults": injected,
         "elapsed_s": round(elapsed, 1),
         "latency_s": {
