@@ -31,7 +31,13 @@ from core.errors import UserError
 from starter.client import connect
 from starter.runtime import telemetry
 from starter.runtime.health import Health, watch_workers
-from starter.runtime.settings import NOTIFY_QUEUE, QUEUES, Settings, load_settings
+from starter.runtime.settings import (
+    NOTIFY_QUEUE,
+    PRICES_QUEUE,
+    QUEUES,
+    Settings,
+    load_settings,
+)
 from store.db import create_pool
 
 log = logging.getLogger("walletflow.worker")
@@ -192,10 +198,52 @@ async def plan_notify(
     )
 
 
+async def plan_prices(
+    settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
+) -> QueuePlan:
+    """Price alerts, and one price-watch loop per provider."""
+    from activities.alerts import AlertActivities
+    from starter.runtime.prices import providers
+    from workflows.alert import PriceAlertWorkflow, PriceWatchWorkflow
+
+    built = providers(settings)
+    for provider in built.values():
+        stack.push_async_callback(provider.close)
+    acts = AlertActivities(pool, client, built)
+    return QueuePlan(
+        workflows=[PriceAlertWorkflow, PriceWatchWorkflow],
+        activities=[
+            acts.register_alert,
+            acts.refresh_alert,
+            acts.forget_alert,
+            acts.watch_prices,
+        ],
+        after_start=lambda: ensure_price_watches(client, settings, list(built)),
+    )
+
+
+async def ensure_price_watches(client: Client, settings: Settings, names: list[str]) -> None:
+    """Start each provider's price-watch loop unless it is running."""
+    from core.alerts import PriceWatchState
+    from core.ids import price_watch_id
+    from workflows.alert import PriceWatchWorkflow
+
+    queue = settings.task_queue(PRICES_QUEUE)
+    for name in names:
+        await client.start_workflow(
+            PriceWatchWorkflow.run,
+            PriceWatchState(provider=name, poll_seconds=settings.price_poll_seconds),
+            id=price_watch_id(queue, name),
+            task_queue=queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+
 Planner = Callable[[Settings, asyncpg.Pool, Client, AsyncExitStack], Awaitable[QueuePlan]]
 PLANNERS: dict[str, Planner] = {
     **{chain: partial(plan_chain, chain) for chain in chains.CHAINS},
     NOTIFY_QUEUE: plan_notify,
+    PRICES_QUEUE: plan_prices,
 }
 
 

@@ -39,10 +39,13 @@ class Price:
 
 class PriceProvider(Protocol):
     name: str
+    calls: int  # HTTP calls made so far (benches count them per poll)
 
     async def prices(self, ids: list[str]) -> dict[str, Price]:
         """The prices of those of `ids` the provider knows; batched, rate-limited."""
         ...
+
+    async def close(self) -> None: ...
 
 
 class RateLimit:
@@ -89,6 +92,9 @@ class JupiterPrices:
         self.http = http or httpx.AsyncClient(timeout=10)
         self.newest_slot = 0
         self.calls = 0
+
+    async def close(self) -> None:
+        await self.http.aclose()
 
     async def prices(self, ids: list[str]) -> dict[str, Price]:
         unique = list(dict.fromkeys(ids))
@@ -154,6 +160,9 @@ class CoinGeckoPrices:
         resp.raise_for_status()
         answer: dict[str, Any] = _decimal_json(resp)
         return answer
+
+    async def close(self) -> None:
+        await self.http.aclose()
 
     async def prices(self, ids: list[str]) -> dict[str, Price]:
         coins = sorted({i for i in ids if ":" not in i})

@@ -55,6 +55,15 @@ class ChainSpec(Protocol):
         """How the chain's swap APIs name an asset (Solana: SOL as the wrapped-SOL mint)."""
         ...
 
+    def price_ids(self, asset: Asset) -> dict[str, str]:
+        """The asset's id at each price provider that may know it, the one whose price fires
+        alerts first (Jupiter names mints; CoinGecko coins, or `platform:contract`)."""
+        ...
+
+    def chart_url(self, asset: Asset) -> str:
+        """A public price chart of the asset, for alert messages."""
+        ...
+
     def devnet_secret(self, account: dict[str, Any]) -> str:
         """The key-store form of a devnet.json funded account's secret."""
         ...

@@ -36,3 +36,10 @@ AUDIT = "audit"
 
 # Hot-wallet policy (local activity of `policy-{chain}`, on the chain's task queue).
 SET_POLICY = "set_policy"
+
+# Price alerts (on the prices task queue): the alert workflow's row and slow reconcile (local
+# activities), and each provider's price-watch loop.
+REGISTER_ALERT = "register_alert"
+REFRESH_ALERT = "refresh_alert"  # register again, and read the price (the slow reconcile)
+FORGET_ALERT = "forget_alert"
+WATCH_PRICES = "watch_prices"

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import bisect
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 Kind = Literal["above", "below", "move"]
+MAX_WINDOW_SECONDS = 86400  # the price-watch loop keeps at most a day of history
 
 
 class AlertRule(BaseModel):
@@ -54,6 +55,10 @@ class AlertRule(BaseModel):
             raise ValueError("a 0% move is not a move")
         if hysteresis < 0 or hysteresis >= 100:
             raise ValueError("the hysteresis must be within 0..100%")
+        if self.kind == "move" and hysteresis >= abs(threshold):
+            raise ValueError("the hysteresis must be smaller than the move, or it never re-arms")
+        if self.window_seconds > MAX_WINDOW_SECONDS:
+            raise ValueError("a move's window is at most 1d")
         return self
 
 
@@ -65,31 +70,39 @@ class AlertState(BaseModel):
     window: list[tuple[float, str]] = []  # move: (time, price) within the window, oldest first
 
 
-def condition(rule: AlertRule, state: AlertState, price: Decimal) -> tuple[bool, bool]:
+def condition(
+    rule: AlertRule, state: AlertState, price: Decimal, reference: Decimal | None = None
+) -> tuple[bool, bool]:
     """(the condition holds, the price is back far enough to re-arm) for this price, after
-    `state.window` has taken it in."""
+    `state.window` has taken it in; a move is measured from `reference` when one is given."""
     threshold, h = Decimal(rule.threshold), Decimal(rule.hysteresis_pct) / 100
     if rule.kind == "above":
         return price >= threshold, price < threshold * (1 - h)
     if rule.kind == "below":
         return price <= threshold, price > threshold * (1 + h)
-    oldest = Decimal(state.window[0][1])
+    oldest = reference if reference is not None else Decimal(state.window[0][1])
     change = (price - oldest) / oldest * 100
     held = change >= threshold if threshold > 0 else change <= threshold
     return held, abs(change) < abs(threshold) - Decimal(rule.hysteresis_pct)
 
 
 def observe(
-    rule: AlertRule, state: AlertState, price: Decimal, now: float
+    rule: AlertRule,
+    state: AlertState,
+    price: Decimal,
+    now: float,
+    reference: Decimal | None = None,
 ) -> tuple[AlertState, bool]:
-    """Feed one observed price at `now`: the new state, and whether the alert fires."""
+    """Feed one observed price at `now`: the new state, and whether the alert fires. A move
+    alert fed by the price-watch loop gets the window's oldest price as `reference` (the loop
+    keeps the history; an idle alert's workflow has none)."""
     state = state.model_copy(deep=True)
-    if rule.kind == "move":
+    if rule.kind == "move" and reference is None:
         state.window = [(t, p) for t, p in state.window if now - t <= rule.window_seconds]
         state.window.append((now, str(price)))
     if state.done:
         return state, False
-    held, back = condition(rule, state, price)
+    held, back = condition(rule, state, price, reference)
     if not state.armed:
         if back:
             state.armed = True
@@ -104,43 +117,308 @@ def observe(
     return state, True
 
 
-class ThresholdIndex:
-    """The armed `above`/`below` thresholds of many alerts, per asset and sorted, so that a
-    price-watch loop finds the alerts a new price fires in O(log n + crossed): an idle alert
-    costs nothing per poll. An alert leaves the index when it is reported (it fired, or its
-    workflow decides) and comes back when its workflow arms it again."""
+# ---- what the price-watch loop watches ----------------------------------------------------------
+
+# How a watch is met: the price at or above / above / at or below / below `level`, or the move
+# over the window at least `level` percent (up, or down for a negative level), or back within
+# `level` percent either way (a move alert re-arming).
+Op = Literal["ge", "gt", "le", "lt", "move_ge", "move_le", "move_within"]
+
+
+class AlertWatch(BaseModel):
+    """What the price-watch loop looks for on behalf of one alert: the one condition whose
+    change of truth its workflow must hear about next (fire, or re-arm). `version` grows with
+    every registration, so the loop knows a fresh one from the watch it has just reported."""
+
+    workflow_id: str
+    provider: str
+    price_id: str
+    op: Op
+    level: str
+    window_seconds: int = 0
+    not_before: float = 0  # a cooldown: not met before this time
+    version: int = 0
+
+
+class PriceTick(BaseModel):
+    """One price, as a signal to an alert (or as the answer of its slow reconcile)."""
+
+    price: str
+    at: float  # when the provider answered (unix seconds)
+    reference: str | None = None  # a move: the oldest price within the window
+
+
+def watch_of(
+    workflow_id: str, provider: str, price_id: str, rule: AlertRule, state: AlertState
+) -> AlertWatch | None:
+    """The condition that would change this alert's state next, or None when it is done."""
+    if state.done:
+        return None
+    threshold, h = Decimal(rule.threshold), Decimal(rule.hysteresis_pct)
+    op: Op
+    if rule.kind == "above":
+        op, level = ("ge", threshold) if state.armed else ("lt", threshold * (1 - h / 100))
+    elif rule.kind == "below":
+        op, level = ("le", threshold) if state.armed else ("gt", threshold * (1 + h / 100))
+    elif state.armed:
+        op, level = ("move_ge" if threshold > 0 else "move_le"), threshold
+    else:
+        op, level = "move_within", abs(threshold) - h
+    cooling = state.armed and state.last_fired_at is not None
+    return AlertWatch(
+        workflow_id=workflow_id,
+        provider=provider,
+        price_id=price_id,
+        op=op,
+        level=str(level),
+        window_seconds=rule.window_seconds if rule.kind == "move" else 0,
+        not_before=(state.last_fired_at or 0) + rule.cooldown_seconds if cooling else 0,
+    )
+
+
+def met(watch: AlertWatch, price: Decimal, reference: Decimal | None) -> bool:
+    """Whether `price` (and a move's window `reference`) meets the watch."""
+    level = Decimal(watch.level)
+    if watch.op == "ge":
+        return price >= level
+    if watch.op == "gt":
+        return price > level
+    if watch.op == "le":
+        return price <= level
+    if watch.op == "lt":
+        return price < level
+    if reference is None or reference <= 0:
+        return False
+    change = (price - reference) / reference * 100
+    if watch.op == "move_ge":
+        return change >= level
+    if watch.op == "move_le":
+        return change <= level
+    return abs(change) < level
+
+
+class WatchIndex:
+    """Every registered watch of one provider, so that a poll finds the met ones cheaply:
+    price levels sorted per asset (O(log n + met) per asset), moves scanned per asset, and
+    cooling watches parked until their time. A met watch leaves the index when it is
+    reported; its workflow registers the next one (a new version). An idle alert costs
+    nothing per poll."""
 
     def __init__(self) -> None:
-        self._above: dict[str, list[tuple[Decimal, str]]] = {}
-        self._below: dict[str, list[tuple[Decimal, str]]] = {}
-        self._where: dict[str, tuple[str, Kind, Decimal]] = {}
+        # Rising side (ge, gt): sorted by (level, strict); falling side (le, lt): by
+        # (level, not strict). Then one bisect splits met from unmet, strictness included.
+        self._up: dict[str, list[tuple[Decimal, int, str]]] = {}
+        self._down: dict[str, list[tuple[Decimal, int, str]]] = {}
+        self._moves: dict[str, dict[str, AlertWatch]] = {}
+        self._parked: list[tuple[float, str]] = []
+        self.watches: dict[str, AlertWatch] = {}
+        self._reported: dict[str, int] = {}  # workflow id -> the version last reported
 
     def __len__(self) -> int:
-        return len(self._where)
+        return len(self.watches)
 
-    def arm(self, alert_id: str, asset: str, kind: Kind, threshold: Decimal) -> None:
-        if kind == "move":
-            raise ValueError("a move alert has no fixed threshold to index")
-        self.disarm(alert_id)
-        side = self._above if kind == "above" else self._below
-        bisect.insort(side.setdefault(asset, []), (threshold, alert_id))
-        self._where[alert_id] = (asset, kind, threshold)
+    def price_ids(self) -> list[str]:
+        return sorted({w.price_id for w in self.watches.values()})
 
-    def disarm(self, alert_id: str) -> None:
-        found = self._where.pop(alert_id, None)
-        if found is None:
+    def windows(self, price_id: str) -> set[int]:
+        return {w.window_seconds for w in self._moves.get(price_id, {}).values()}
+
+    def arm(self, watch: AlertWatch, now: float) -> None:
+        """Add or replace an alert's watch; a version already reported is not armed again."""
+        if watch.version <= self._reported.get(watch.workflow_id, -1):
             return
-        asset, kind, threshold = found
-        side = (self._above if kind == "above" else self._below)[asset]
-        side.remove((threshold, alert_id))
+        self.disarm(watch.workflow_id)
+        self.watches[watch.workflow_id] = watch
+        if watch.not_before > now:
+            bisect.insort(self._parked, (watch.not_before, watch.workflow_id))
+        else:
+            self._place(watch)
 
-    def crossed(self, asset: str, price: Decimal) -> list[str]:
-        """The armed alerts whose condition this price meets; they leave the index."""
-        above = self._above.get(asset, [])
-        below = self._below.get(asset, [])
-        # above: every threshold <= price; below: every threshold >= price.
-        hit = [a for _, a in above[: bisect.bisect_right(above, (price, "\uffff"))]]
-        hit += [a for _, a in below[bisect.bisect_left(below, (price, "")) :]]
-        for alert_id in hit:
-            self.disarm(alert_id)
-        return hit
+    def _place(self, watch: AlertWatch) -> None:
+        key, level = watch.workflow_id, Decimal(watch.level)
+        if watch.op in ("ge", "gt"):
+            bisect.insort(self._up.setdefault(watch.price_id, []), (level, watch.op == "gt", key))
+        elif watch.op in ("le", "lt"):
+            entry = (level, watch.op == "le", key)
+            bisect.insort(self._down.setdefault(watch.price_id, []), entry)
+        else:
+            self._moves.setdefault(watch.price_id, {})[key] = watch
+
+    def disarm(self, workflow_id: str) -> None:
+        watch = self.watches.pop(workflow_id, None)
+        if watch is None:
+            return
+        level = Decimal(watch.level)
+        if (watch.not_before, workflow_id) in self._parked:
+            self._parked.remove((watch.not_before, workflow_id))
+        elif watch.op in ("ge", "gt"):
+            self._up[watch.price_id].remove((level, watch.op == "gt", workflow_id))
+        elif watch.op in ("le", "lt"):
+            self._down[watch.price_id].remove((level, watch.op == "le", workflow_id))
+        else:
+            del self._moves[watch.price_id][workflow_id]
+
+    def unpark(self, now: float) -> None:
+        """Cooling watches whose time has come join the index."""
+        while self._parked and self._parked[0][0] <= now:
+            _, key = self._parked.pop(0)
+            self._place(self.watches[key])
+
+    def met(
+        self, price_id: str, price: Decimal, reference: dict[int, Decimal | None] | None = None
+    ) -> list[AlertWatch]:
+        """The watches this price meets (moves: against `reference[window]`); they leave the
+        index, reported at their version."""
+        up = self._up.get(price_id, [])
+        down = self._down.get(price_id, [])
+        keys = [k for _, _, k in up[: bisect.bisect_right(up, (price, False, "\uffff"))]]
+        keys += [k for _, _, k in down[bisect.bisect_left(down, (price, True, "")) :]]
+        for key, watch in self._moves.get(price_id, {}).items():
+            if met(watch, price, (reference or {}).get(watch.window_seconds)):
+                keys.append(key)
+        found = []
+        for key in keys:
+            watch = self.watches[key]
+            self.disarm(key)
+            self._reported[key] = watch.version
+            found.append(watch)
+        return found
+
+    def forget(self, workflow_id: str) -> None:
+        """The alert is gone (stopped or done)."""
+        self.disarm(workflow_id)
+        self._reported.pop(workflow_id, None)
+
+
+# ---- one alert's workflow ------------------------------------------------------------------------
+
+
+class AlertAsset(BaseModel):
+    """What an alert watches: an asset of a chain, priced by one provider under its id."""
+
+    chain: str
+    symbol: str
+    asset_id: str  # the chain's id of it ("SOL", a mint, a contract)
+    provider: str  # the provider whose price fires the alert
+    price_id: str  # the provider's id of the asset
+    chart_url: str
+
+
+class AlertRequest(BaseModel):
+    chat: int
+    alert_id: str
+    asset: AlertAsset
+    rule: AlertRule
+    set_price: str  # the price when the alert was set: messages show the change since
+    notify_queue: str
+    reconcile_seconds: int = Field(4 * 3600, ge=1)
+
+
+class AlertRun(BaseModel):
+    """A PriceAlertWorkflow's whole state, carried across continue-as-new."""
+
+    request: AlertRequest
+    state: AlertState = AlertState()
+    paused: bool = False
+    last: PriceTick | None = None
+    version: int = 0
+
+
+class AlertStatus(BaseModel):
+    """What `status` answers, `walletflow alert list` and `/alerts` show."""
+
+    workflow_id: str
+    chat: int
+    alert_id: str
+    symbol: str
+    rule: AlertRule
+    armed: bool
+    done: bool
+    paused: bool
+    fired: int
+    last_price: str | None = None
+    last_at: float | None = None
+
+
+def describe(rule: AlertRule, symbol: str) -> str:
+    """`SOL > 250`, `SOL < 90`, `BONK -10% in 1h`, with ` (repeating)` when it repeats."""
+    if rule.kind == "move":
+        sign = "+" if Decimal(rule.threshold) > 0 else ""
+        text = f"{symbol} {sign}{rule.threshold}% in {duration(rule.window_seconds)}"
+    else:
+        text = f"{symbol} {'>' if rule.kind == 'above' else '<'} {rule.threshold}"
+    return text + (" (repeating)" if rule.repeat else "")
+
+
+def duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_condition(words: list[str]) -> AlertRule:
+    """`> 250`, `>250`, `above 250`, `< 90`, `below 90`, `-10% 1h`, `+5% 30m`, `move -10% 1h`,
+    `down 10% 1h`, `up 5% 30m` (a window defaults to 1h):
+    the rule, or ValueError saying what is wrong (one line)."""
+    text = " ".join(words).strip().lower()
+    for word, symbol in (("above", ">"), ("below", "<"), ("move", ""), ("up", "+"), ("down", "-")):
+        if text.startswith(word):
+            text = symbol + text[len(word) :].strip()
+    text = text.strip()
+    if text[:1] in (">", "<"):
+        kind: Kind = "above" if text[0] == ">" else "below"
+        number = text[1:].strip().lstrip("$").replace(",", "")
+        if not number:
+            raise ValueError("give a price after > or <, e.g. > 250")
+        return _rule(kind=kind, threshold=number)
+    parts = text.split()
+    if len(parts) in (1, 2) and parts[0].endswith("%"):
+        pct = parts[0][:-1].lstrip("+")
+        window = parts[1] if len(parts) == 2 else "1h"
+        unit = _UNITS.get(window[-1:])
+        if unit is None or not window[:-1].isdigit() or int(window[:-1]) <= 0:
+            raise ValueError(f"{window!r} is not a window: use e.g. 30m, 1h, 1d")
+        seconds = int(window[:-1]) * unit
+        if seconds > MAX_WINDOW_SECONDS:
+            raise ValueError("a move's window is at most 1d")
+        return _rule(kind="move", threshold=pct, window_seconds=seconds)
+    raise ValueError(f"{' '.join(words)!r} is not a condition: use > PRICE, < PRICE or ±X% WINDOW")
+
+
+def _rule(**fields: Any) -> AlertRule:
+    try:
+        rule = AlertRule(**fields)
+    except ValidationError:
+        raise ValueError(f"{fields['threshold']!r} is not a number") from None
+    return rule.checked()
+
+
+class RegisterAlert(BaseModel):
+    """An alert workflow's row: its status and the watch the loop should keep for it."""
+
+    status: AlertStatus
+    asset: AlertAsset
+    description: str
+    watch: AlertWatch | None
+    version: int
+
+
+class PriceWatchState(BaseModel):
+    """A provider's price-watch loop (`prices-{queue}-{provider}`)."""
+
+    provider: str
+    poll_seconds: float = 10
+    rounds: int = 0
+    round_seconds: int = 600
+
+
+class PriceWatchResult(BaseModel):
+    polls: int = 0
+    calls: int = 0
+    watched: int = 0
+    signals: int = 0
+    errors: int = 0

@@ -37,3 +37,12 @@ def policy_id(task_queue: str) -> str:
     """The hot-wallet policy workflow (freeze, unfreeze, allowlist) of a chain's task queue:
     `policy-solana`, `policy-tron` with the default (empty) task queue prefix."""
     return f"policy-{task_queue}"
+
+
+def alert_workflow_id(chat: int, alert_id: str) -> str:
+    return f"alert-{chat}-{alert_id}"
+
+
+def price_watch_id(task_queue: str, provider: str) -> str:
+    """One price-watch loop per provider and prices task queue."""
+    return f"prices-{task_queue}-{provider}"

@@ -231,3 +231,34 @@ def copy_message(
 
 def _esc(text: str | None) -> str:
     return escape(text or "")
+
+
+def usd(value: Decimal) -> str:
+    """'$1,234.56'; a price under a dollar keeps its significant digits ('$0.00001234')."""
+    if abs(value) >= 1:
+        return f"${value.quantize(Decimal('0.01')):,}"
+    return f"${plain(value.quantize(Decimal('1e-10')).normalize())}"
+
+
+def change_pct(now: Decimal, then: Decimal) -> str:
+    """'+3.41%' / '-10.00%': the change from `then` to `now`."""
+    if then <= 0:
+        return "?"
+    change = ((now - then) / then * 100).quantize(Decimal("0.01"))
+    return f"{'+' if change >= 0 else ''}{change}%"
+
+
+def alert_fired(
+    description: str, price: Decimal, set_price: Decimal, reference: Decimal | None, chart: str
+) -> str:
+    """The message of a fired alert: what it was, the price, the change, a chart link."""
+    moved = (
+        f"{change_pct(price, reference)} within the window"
+        if reference is not None
+        else f"{change_pct(price, set_price)} since the alert was set"
+    )
+    return (
+        f"🔔 <b>{escape(description)}</b>\n"
+        f"Now {usd(price)} ({moved})\n"
+        f'<a href="{escape(chart)}">chart</a>'
+    )

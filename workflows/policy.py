@@ -138,7 +138,7 @@ class PolicyWorkflow:
 
     def _parsed(self, action: PolicyAction, payload: Any) -> None:
         """ValueError (the update is rejected, nothing recorded) if `payload` is malformed."""
-        change = parsed(PolicyChange, payload, "policy change")
+        change = parsed(PolicyChange, payload, "signed policy change")
         if action in ("allow", "disallow"):
             if change.address is None:
                 raise ValueError(f"{action} needs the destination address")

@@ -60,4 +60,4 @@ def parsed(model: type[M], payload: Any, what: str) -> M:
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "payload"
-        raise ValueError(f"not a signed {what}: {where}: {problem['msg']}") from None
+        raise ValueError(f"not a {what}: {where}: {problem['msg']}") from None

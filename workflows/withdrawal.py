@@ -856,7 +856,7 @@ class TradeWorkflow(WithdrawalWorkflow):
 
 
 def _parsed(payload: Any) -> Decision:
-    return parsed(Decision, payload, "decision")
+    return parsed(Decision, payload, "signed decision")
 
 
 def _update_id() -> str:

@@ -67,6 +67,21 @@ def swap_id(asset: Asset) -> str:
     return SOL_MINT if asset.native else asset.id
 
 
+COINGECKO_COIN = "solana"  # CoinGecko's id of SOL, and of the Solana platform for tokens
+
+
+def price_ids(asset: Asset) -> dict[str, str]:
+    """Jupiter first (it prices every traded mint); CoinGecko confirms SOL and listed tokens."""
+    coingecko = COINGECKO_COIN if asset.native else f"{COINGECKO_COIN}:{asset.id}"
+    return {"jupiter": swap_id(asset), "coingecko": coingecko}
+
+
+def chart_url(asset: Asset) -> str:
+    if asset.native:
+        return f"https://www.coingecko.com/en/coins/{COINGECKO_COIN}"
+    return f"https://dexscreener.com/solana/{asset.id}"
+
+
 def tx_url(tx_id: str) -> str:
     return f"{EXPLORER}/tx/{tx_id}"
 

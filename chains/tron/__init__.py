@@ -99,6 +99,20 @@ def swap_id(asset: Asset) -> str:
     return asset.id
 
 
+COINGECKO_COIN = "tron"  # CoinGecko's id of TRX, and of the TRON platform for TRC20 tokens
+
+
+def price_ids(asset: Asset) -> dict[str, str]:
+    """CoinGecko only: Jupiter does not price TRON."""
+    return {"coingecko": COINGECKO_COIN if asset.native else f"{COINGECKO_COIN}:{asset.id}"}
+
+
+def chart_url(asset: Asset) -> str:
+    if asset.native:
+        return f"https://www.coingecko.com/en/coins/{COINGECKO_COIN}"
+    return f"https://dexscreener.com/tron/{asset.id}"
+
+
 def devnet_secret(account: dict[str, Any]) -> str:
     """A devnet.json funded account's private key, hex as WALLETFLOW_TRON_KEY takes it."""
     return str(account["private_key"])

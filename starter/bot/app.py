@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from core.errors import UserError
-from starter.bot import admin, basics, trades, wallets, withdrawals
+from starter.bot import admin, alerts, basics, trades, wallets, withdrawals
 from starter.bot.auth import AuthMiddleware, Roles
 from starter.bot.fees import FeeEstimator
 from starter.bot.pending import PendingWithdrawals
@@ -74,6 +74,7 @@ def create_dispatcher(
     dp.include_routers(
         basics.make_router(),
         wallets.make_router(),
+        alerts.make_router(),
         withdrawals.make_router(),
         trades.make_router(),
         admin.make_router(),

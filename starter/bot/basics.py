@@ -12,6 +12,7 @@ from starter.bot.text import USAGE, code, esc
 SECTIONS: list[tuple[str, Role | None, list[str]]] = [
     ("Wallets", "watcher", ["watch", "unwatch", "pause", "resume"]),
     ("", "watcher", ["list — this chat's wallets, with pause/resume buttons", "status"]),
+    ("Price alerts", "watcher", ["alert", "alerts", "unalert"]),
     ("Withdrawals (operators)", "operator", ["withdraw", "cancel"]),
     ("Trading (operators)", "operator", ["buy", "sell", "copy", "copies", "uncopy"]),
     ("Admins", "admin", ["workers — pollers and backlog per task queue"]),

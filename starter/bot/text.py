@@ -21,6 +21,9 @@ USAGE = {
     "copy": "/copy LEADER SOL — copy a wallet's swaps, SOL per buy",
     "copies": "/copies — your copies, positions and PnL",
     "uncopy": "/uncopy LEADER",
+    "alert": "/alert TOKEN CONDITION — e.g. /alert SOL > 250, /alert BONK -10% 1h",
+    "alerts": "/alerts — this chat's price alerts, with delete buttons",
+    "unalert": "/unalert ID",
 }
 COMMANDS = {
     "start": "What this bot does",
@@ -38,6 +41,9 @@ COMMANDS = {
     "copy": "Operators: /copy LEADER SOL",
     "copies": "Operators: your copies",
     "uncopy": "Operators: /uncopy LEADER",
+    "alert": "Price alert: /alert SOL > 250 or /alert TOKEN -10% 1h",
+    "alerts": "Price alerts of this chat",
+    "unalert": "Remove a price alert: /unalert ID",
     "workers": "Admins: pollers and backlog per task queue",
 }
 

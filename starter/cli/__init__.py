@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 import chains
 from core.errors import UserError
-from starter.cli import authority, codec, exits, moves, policy, setup, trade
+from starter.cli import alerts, authority, codec, exits, moves, policy, setup, trade
 from starter.cli.output import emit_json, err, table
 from starter.cli.output import out as console
 from starter.cli.params import asset_argument, chain_argument
@@ -374,6 +374,7 @@ def withdraw(
 authority.register(app)  # approve|reject|cancel|resolve, intent, keys, principals, audit
 policy.register(app)  # freeze|unfreeze, allowlist add|rm|list, policy show
 trade.register(app)  # trade buy|sell, copy, copies, uncopy
+alerts.register(app)  # alert add|list|rm|pause|resume
 
 
 def main() -> None:

@@ -23,7 +23,9 @@ from core.assets import TokenList
 from core.errors import InvalidInput, UserError
 
 NOTIFY_QUEUE = "notify"
-QUEUES = (*chains.CHAINS, NOTIFY_QUEUE)  # one task queue per chain, and the notifications'
+PRICES_QUEUE = "prices"  # price alerts and the price-watch loops
+# One task queue per chain, the notifications' and the prices'.
+QUEUES = (*chains.CHAINS, NOTIFY_QUEUE, PRICES_QUEUE)
 
 
 class Settings(BaseSettings):
@@ -208,6 +210,72 @@ class Settings(BaseSettings):
         alias="TRADE_PRIORITY_FEE_CEILING",
         ge=0,
         description="The most priority fee a trade may pay, in the chain's base unit.",
+    )
+    price_providers: str = Field(
+        "jupiter,coingecko",
+        alias="PRICE_PROVIDERS",
+        description="Price providers to use, comma-separated: `jupiter` (Price API v3), "
+        "`coingecko`. Alerts fire on each asset's first provider; USD policy needs two.",
+    )
+    jupiter_price_url: str | None = Field(
+        None,
+        alias="JUPITER_PRICE_URL",
+        description="Jupiter Price API v3 base URL (`/price/v3`). Unset: https://api.jup.ag, "
+        "or the devnet's price_url in dev.",
+    )
+    jupiter_api_key: SecretStr | None = Field(
+        None, alias="JUPITER_API_KEY", description="Sent as `x-api-key` to Jupiter."
+    )
+    jupiter_per_second: float = Field(
+        1.0,
+        alias="JUPITER_REQUESTS_PER_SECOND",
+        ge=0,
+        description="Jupiter calls per second per process (50 mints a call). 0: no limit.",
+    )
+    jupiter_stale_slots: int = Field(
+        150,
+        alias="JUPITER_STALE_SLOTS",
+        ge=1,
+        description="A Jupiter price whose blockId is this many slots behind the newest is "
+        "stale (150 slots: about a minute).",
+    )
+    coingecko_url: str | None = Field(
+        None,
+        alias="COINGECKO_API_URL",
+        description="CoinGecko API base URL (`/api/v3/simple/...`). Unset: "
+        "https://api.coingecko.com (https://pro-api.coingecko.com with COINGECKO_PRO), or the "
+        "devnet's price_url in dev.",
+    )
+    coingecko_api_key: SecretStr | None = Field(
+        None,
+        alias="COINGECKO_API_KEY",
+        description="Sent as `x-cg-demo-api-key` (or `x-cg-pro-api-key` with COINGECKO_PRO).",
+    )
+    coingecko_pro: bool = Field(
+        False, alias="COINGECKO_PRO", description="The key is a pro key (`x-cg-pro-api-key`)."
+    )
+    coingecko_per_second: float = Field(
+        0.5, alias="COINGECKO_REQUESTS_PER_SECOND", ge=0, description="CoinGecko calls per second."
+    )
+    coingecko_stale_seconds: float = Field(
+        120,
+        alias="COINGECKO_STALE_SECONDS",
+        ge=60,
+        description="A CoinGecko price older than this (`last_updated_at`) is stale; CoinGecko "
+        "caches for about 60 s, so at least 60.",
+    )
+    price_poll_seconds: float = Field(
+        10,
+        alias="PRICE_POLL_SECONDS",
+        gt=0,
+        description="How often each provider's price-watch loop fetches every watched asset.",
+    )
+    alert_reconcile_seconds: int = Field(
+        4 * 3600,
+        alias="ALERT_RECONCILE_SECONDS",
+        ge=1,
+        description="Each price alert reads its price itself this often, so a lost signal is "
+        "only late (hours keep idle alerts under 2 history events an hour).",
     )
     solana_ws_subscriptions: int = Field(
         1500,
@@ -692,6 +760,11 @@ def devnet_env(devnets: dict[str, Any], settings: Settings) -> dict[str, str]:
     """Each chain's settings naming its devnet's tokens and swap venue (from devnet.json's
     sections), unless the setting is set already."""
     env: dict[str, str] = {}
+    for section in devnets.values():  # whichever devnet serves the price APIs
+        if isinstance(section, dict) and section.get("price_url"):
+            for key in ("JUPITER_PRICE_URL", "COINGECKO_API_URL"):
+                if not settings.env(key):
+                    env[key] = str(section["price_url"])
     for name, spec in chains.REGISTRY.items():
         section = devnets.get(name)
         swap = spec.ENV.swap_url

@@ -1,0 +1,212 @@
+"""Price alerts' side effects: their rows, their slow reconcile, and each provider's price-watch
+loop.
+
+The loop (`watch_prices`, one long heartbeating activity per provider, run in rounds by
+`prices-{queue}-{provider}`) keeps every registered watch of its provider in a `WatchIndex`,
+fetches the prices of every watched asset in batches each poll, and signals `price` to exactly
+the alerts whose watch the new price meets. Watches come from Postgres, first all of them,
+then each one that changes (LISTEN/NOTIFY), and all again every RESYNC_SECONDS. A stale price
+fires nothing. The loop only makes alerts fast: each alert reconciles on its own slow timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from decimal import Decimal
+
+import asyncpg
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.heartbeat import heartbeating
+from activities.prices import PriceProvider
+from core.alerts import (
+    MAX_WINDOW_SECONDS,
+    AlertWatch,
+    PriceTick,
+    PriceWatchResult,
+    PriceWatchState,
+    RegisterAlert,
+    WatchIndex,
+)
+from store import alerts as store
+
+RESYNC_SECONDS = 300.0  # every watch is read again this often, besides each NOTIFY
+SIGNALS_AT_ONCE = 50  # concurrent signal calls of one poll
+
+
+class PriceHistory:
+    """The prices of the assets that have move alerts, one per poll, a day at most: the
+    reference of a move is the oldest price within its window."""
+
+    def __init__(self) -> None:
+        self._points: dict[str, deque[tuple[float, Decimal]]] = {}
+
+    def add(self, price_id: str, at: float, price: Decimal) -> None:
+        points = self._points.setdefault(price_id, deque())
+        points.append((at, price))
+        while points and points[0][0] < at - MAX_WINDOW_SECONDS:
+            points.popleft()
+
+    def reference(self, price_id: str, window: int, now: float) -> Decimal | None:
+        for at, price in self._points.get(price_id, ()):
+            if at >= now - window:
+                return price
+        return None
+
+
+class AlertActivities:
+    def __init__(
+        self, pool: asyncpg.Pool, client: Client, providers: dict[str, PriceProvider]
+    ) -> None:
+        self.pool = pool
+        self.client = client
+        self.providers = providers
+
+    @activity.defn(name="register_alert")
+    async def register_alert(self, reg: RegisterAlert) -> None:
+        await store.save_alert(
+            self.pool,
+            reg.status,
+            chain=reg.asset.chain,
+            provider=reg.asset.provider,
+            price_id=reg.asset.price_id,
+            description=reg.description,
+            watch=reg.watch,
+            version=reg.version,
+        )
+
+    @activity.defn(name="refresh_alert")
+    async def refresh_alert(self, reg: RegisterAlert) -> list[PriceTick]:
+        """Register again, and the provider's price now unless it is stale or unknown."""
+        await self.register_alert(reg)
+        found = await self.providers[reg.asset.provider].prices([reg.asset.price_id])
+        price = found.get(reg.asset.price_id)
+        if price is None or price.stale:
+            return []
+        return [PriceTick(price=str(price.usd), at=time.time())]
+
+    @activity.defn(name="forget_alert")
+    async def forget_alert(self, workflow_id: str) -> None:
+        await store.forget_alert(self.pool, workflow_id)
+
+    @activity.defn(name="watch_prices")
+    async def watch_prices(self, state: PriceWatchState) -> PriceWatchResult:
+        loop = PriceWatchLoop(self, state)
+        return await loop.run(state.round_seconds)
+
+
+class PriceWatchLoop:
+    """One round of one provider's loop."""
+
+    def __init__(self, acts: AlertActivities, state: PriceWatchState) -> None:
+        self.acts = acts
+        self.provider = acts.providers[state.provider]
+        self.name = state.provider
+        self.poll = state.poll_seconds
+        self.index = WatchIndex()
+        self.history = PriceHistory()
+        self.changed: set[str] = set()
+        self.result = PriceWatchResult()
+
+    async def run(self, seconds: float) -> PriceWatchResult:
+        deadline = time.monotonic() + seconds
+
+        def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            provider, _, workflow_id = payload.partition(" ")
+            if provider == self.name:
+                self.changed.add(workflow_id)
+
+        async with self.acts.pool.acquire() as conn:
+            await conn.add_listener(store.ALERTS_CHANNEL, heard)
+            try:
+                resynced = 0.0
+                while time.monotonic() < deadline:
+                    started = time.monotonic()
+                    if started - resynced > RESYNC_SECONDS:
+                        await self._resync()
+                        resynced = started
+                    await self._take_changes()
+                    await self._poll()
+                    activity.heartbeat(self.result.model_dump())
+                    await asyncio.sleep(max(0.0, started + self.poll - time.monotonic()))
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(store.ALERTS_CHANNEL, heard)
+        return self.result
+
+    async def _resync(self) -> None:
+        self.changed.clear()
+        found = await store.watches(self.acts.pool, self.name)
+        now = time.time()
+        listed = {w.workflow_id for w in found}
+        for gone in set(self.index.watches) - listed:
+            self.index.forget(gone)
+        for watch in found:
+            self.index.arm(watch, now)
+
+    async def _take_changes(self) -> None:
+        changed, self.changed = self.changed, set()
+        now = time.time()
+        for workflow_id in changed:
+            watch = await store.watch(self.acts.pool, workflow_id)
+            if watch is None:
+                self.index.forget(workflow_id)
+            else:
+                self.index.arm(watch, now)
+
+    async def _poll(self) -> None:
+        self.index.unpark(time.time())
+        ids = self.index.price_ids()
+        self.result.watched = len(self.index)
+        if not ids:
+            return
+        calls = self.provider.calls
+        try:
+            prices = await heartbeating(self.provider.prices(ids))
+        except Exception as exc:  # one bad poll: the next one tries again
+            self.result.errors += 1
+            activity.logger.warning("%s prices failed: %s", self.name, exc)
+            return
+        finally:
+            self.result.calls += self.provider.calls - calls
+        self.result.polls += 1
+        now = time.time()
+        met: list[tuple[AlertWatch, PriceTick]] = []
+        for price_id, price in prices.items():
+            if price.stale:
+                continue  # a stale price fires nothing
+            windows = self.index.windows(price_id)
+            refs: dict[int, Decimal | None] = {}
+            if windows:
+                self.history.add(price_id, now, price.usd)
+                refs = {w: self.history.reference(price_id, w, now) for w in windows}
+            for watch in self.index.met(price_id, price.usd, refs):
+                ref = refs.get(watch.window_seconds) if watch.window_seconds else None
+                tick = PriceTick(price=str(price.usd), at=now, reference=_text(ref))
+                met.append((watch, tick))
+        if met:
+            gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
+            await asyncio.gather(*(self._signal(gate, w, t) for w, t in met))
+
+    async def _signal(self, gate: asyncio.Semaphore, watch: AlertWatch, tick: PriceTick) -> None:
+        async with gate:
+            try:
+                await self.acts.client.get_workflow_handle(watch.workflow_id).signal("price", tick)
+                self.result.signals += 1
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:  # the alert ended without its row
+                    self.index.forget(watch.workflow_id)
+                    await store.forget_alert(self.acts.pool, watch.workflow_id)
+                    return
+                self.result.errors += 1
+                self.index.forget(watch.workflow_id)  # not reported after all: watch it again
+                self.index.arm(watch, time.time())
+
+
+def _text(value: Decimal | None) -> str | None:
+    return str(value) if value is not None else None
