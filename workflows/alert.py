@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -162,15 +163,16 @@ class PriceAlertWorkflow:
         self.stopped = True
 
     @workflow.update
-    def edit(self, rule: AlertRule) -> AlertStatus:
-        """A new rule, armed afresh; the count of fires goes on (it keys the messages)."""
-        self.r.request.rule = rule
+    def edit(self, rule: Any) -> AlertStatus:
+        """A new rule, armed afresh; the count of fires goes on (it keys the messages). The
+        argument is untyped so that a malformed one is the validator's rejection."""
+        self.r.request.rule = parsed(AlertRule, rule, "rule").checked()
         self.r.state = AlertState(fired=self.r.state.fired, last_fired_at=None)
         self.changed = True
         return self.status()
 
     @edit.validator
-    def _check_edit(self, rule: object) -> None:
+    def _check_edit(self, rule: Any) -> None:
         parsed(AlertRule, rule, "rule").checked()
         if self.stopped or self.r.state.done:
             raise ValueError("the alert has ended")

@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from core.ids import push_id, watch_id
+from core.ids import price_watch_id, push_id, watch_id
 from core.texts import PENDING_MARK
 from starter.client.signer import Signer
 from starter.devstack import devnet_env, two_providers, write_devnet_keys
 from starter.devstack.principals import DEV_PRINCIPALS, dev_key, provision
-from starter.runtime.settings import ENV_NAMES, Settings
+from starter.runtime.settings import ENV_NAMES, PRICES_QUEUE, Settings
 from store.db import create_pool
 from worker_main import run_workers
 
@@ -80,12 +80,16 @@ class Stack:
 
     async def close(self) -> None:
         await self.stop_workers()
-        for chain in ("solana", "tron"):
-            for workflow_id in (watch_id, push_id):
-                with contextlib.suppress(Exception):
-                    await self.client.get_workflow_handle(
-                        workflow_id(self.settings.task_queue(chain))
-                    ).terminate("test over")
+        followers = [
+            workflow_id(self.settings.task_queue(chain))
+            for chain in ("solana", "tron")
+            for workflow_id in (watch_id, push_id)
+        ]
+        prices = self.settings.task_queue(PRICES_QUEUE)
+        followers += [price_watch_id(prices, name) for name in ("jupiter", "coingecko")]
+        for workflow_id in followers:
+            with contextlib.suppress(Exception):
+                await self.client.get_workflow_handle(workflow_id).terminate("test over")
 
 
 HOT_ACCOUNT = 19  # the devnet account tests use as the withdrawal hot wallet

@@ -1,0 +1,194 @@
+"""Price alerts end to end: devnet prices (Jupiter v3 shape) moved by the test, the price-watch
+loop signalling `alert-{chat}-{id}`, one Telegram message per crossing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from solders.keypair import Keypair
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+
+from core.alerts import AlertRule, AlertStatus
+from core.errors import UserError
+from core.ids import alert_workflow_id
+from starter.client import alerts
+from tests.support.ids import chat_id
+from tests.support.stack import Stack, eventually, messages
+from workflows.alert import PriceAlertWorkflow
+
+FAST = {"PRICE_POLL_SECONDS": 0.5, "JUPITER_REQUESTS_PER_SECOND": 0}
+STACK = {"queues": ("notify", "prices"), "settings": FAST}
+
+
+async def set_price(stack: Stack, price_id: str, price: str) -> None:
+    url = stack.devnets["solana"]["price_url"]
+    async with httpx.AsyncClient() as http:
+        resp = await http.post(f"{url}/_devnet/prices", json={"prices": {price_id: price}})
+        resp.raise_for_status()
+
+
+async def new_token(stack: Stack, price: str) -> str:
+    """A mint nobody else uses, priced by the devnet's Jupiter API only."""
+    mint = str(Keypair().pubkey())
+    await set_price(stack, mint, price)
+    return mint
+
+
+async def status(client: Client, workflow_id: str) -> AlertStatus:
+    result: AlertStatus = await client.get_workflow_handle(workflow_id).query(
+        PriceAlertWorkflow.status
+    )
+    return result
+
+
+async def fired(stack: Stack, chat: int, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    async def enough() -> list[dict[str, Any]] | None:
+        got = await messages(stack.telegram, chat)
+        return got if len(got) >= count else None
+
+    return list(await eventually(enough, timeout=timeout))
+
+
+async def watched(pool: asyncpg.Pool, workflow_id: str, op: str) -> bool:
+    row = await pool.fetchrow("SELECT op FROM price_alerts WHERE workflow_id = $1", workflow_id)
+    return row is not None and row["op"] == op
+
+
+async def test_an_alert_fires_once_per_crossing_and_re_arms_past_the_hysteresis(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    mint, chat = await new_token(stack, "100"), chat_id()
+    workflow_id, req = await alerts.add(
+        stack.client, stack.settings, chat=chat, token=mint, condition=[">", "120"],
+        repeat=True, hysteresis_pct="5", cooldown_seconds=0,
+    )  # fmt: skip
+    assert workflow_id == alert_workflow_id(chat, req.alert_id)
+    assert req.asset.provider == "jupiter" and req.set_price == "100"
+    await eventually(lambda: watched(pool, workflow_id, "ge"))
+
+    await set_price(stack, mint, "125")
+    [message] = await fired(stack, chat, 1)
+    assert "&gt; 120" not in message["plain_text"] and "> 120" in message["plain_text"]
+    assert "$125.00" in message["plain_text"] and "+25.00%" in message["plain_text"]
+    assert "dexscreener.com/solana/" + mint in message["text"]
+
+    # Hovering above, and just under the threshold: no second message, not re-armed.
+    for price in ("126", "119", "121", "115"):
+        await set_price(stack, mint, price)
+        await asyncio.sleep(1.2)
+    assert len(await messages(stack.telegram, chat)) == 1
+    assert (await status(stack.client, workflow_id)).armed is False
+
+    await set_price(stack, mint, "113")  # under 120 - 5%: re-armed
+    await eventually(lambda: watched(pool, workflow_id, "ge"))
+    await set_price(stack, mint, "130")
+    got = await fired(stack, chat, 2)
+    await asyncio.sleep(2)
+    assert len(await messages(stack.telegram, chat)) == len(got) == 2
+    current = await status(stack.client, workflow_id)
+    assert current.fired == 2 and current.last_price == "130"
+
+
+async def test_a_move_within_the_window_fires_once(stack: Stack, pool: asyncpg.Pool) -> None:
+    mint, chat = await new_token(stack, "50"), chat_id()
+    workflow_id, _ = await alerts.add(
+        stack.client, stack.settings, chat=chat, token=mint, condition=["-10%", "1h"]
+    )
+    await eventually(lambda: watched(pool, workflow_id, "move_le"))
+    await asyncio.sleep(1.5)  # the loop's history holds 50
+    await set_price(stack, mint, "46")  # -8%
+    await asyncio.sleep(1.5)
+    assert await messages(stack.telegram, chat) == []
+    await set_price(stack, mint, "44")  # -12%
+    [message] = await fired(stack, chat, 1)
+    assert "-12.00% within the window" in message["plain_text"]
+    # A one-shot alert ends after it fired, and leaves the loop's table.
+    handle = stack.client.get_workflow_handle(workflow_id, result_type=AlertStatus)
+    assert (await handle.result()).fired == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM price_alerts WHERE workflow_id = $1", workflow_id)
+        == 0
+    )
+
+
+async def test_pause_resume_edit_and_stop(stack: Stack, pool: asyncpg.Pool) -> None:
+    mint, chat = await new_token(stack, "10"), chat_id()
+    workflow_id, req = await alerts.add(
+        stack.client, stack.settings, chat=chat, token=mint, condition=["<", "8"], repeat=True
+    )
+    await alerts.signal(stack.client, chat, req.alert_id, "pause")
+    await eventually(
+        lambda: pool.fetchval(
+            "SELECT op IS NULL FROM price_alerts WHERE workflow_id = $1", workflow_id
+        )
+    )
+    await set_price(stack, mint, "7")
+    await asyncio.sleep(1.5)
+    assert await messages(stack.telegram, chat) == []  # paused: not watched
+
+    handle = stack.client.get_workflow_handle(workflow_id)
+    edited = await handle.execute_update(
+        PriceAlertWorkflow.edit, AlertRule(kind="below", threshold="6.5", repeat=True)
+    )
+    assert edited.rule.threshold == "6.5"
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            PriceAlertWorkflow.edit, AlertRule(kind="below", threshold="-1")
+        )
+    assert "greater than 0" in str(refused.value.cause)
+    await alerts.signal(stack.client, chat, req.alert_id, "resume")
+    await asyncio.sleep(1.5)
+    assert await messages(stack.telegram, chat) == []  # 7 is not under 6.5
+    await set_price(stack, mint, "6")
+    [message] = await fired(stack, chat, 1)
+    assert "&lt; 6.5" in message["text"]
+
+    await alerts.signal(stack.client, chat, req.alert_id, "stop")
+    assert (await handle.describe()).status is not None
+    await eventually(lambda: _closed(stack.client, workflow_id), timeout=15)
+    assert await alerts.listed(pool, chat) == []
+
+
+async def _closed(client: Client, workflow_id: str) -> bool:
+    described = await client.get_workflow_handle(workflow_id).describe()
+    return described.status == WorkflowExecutionStatus.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("token", "condition", "message"),
+    [
+        ("NOSUCH", [">", "1"], "unknown token 'NOSUCH'"),
+        ("SOL", [">", "-5"], "greater than 0"),
+        ("SOL", ["0%", "1h"], "0% move"),
+        ("SOL", ["sideways"], "not a condition"),
+    ],
+)
+async def test_bad_alerts_say_why_and_start_nothing(
+    stack: Stack, token: str, condition: list[str], message: str
+) -> None:
+    chat = chat_id()
+    with pytest.raises(UserError, match=message):
+        await alerts.add(stack.client, stack.settings, chat=chat, token=token,
+                         condition=condition, alert_id="bad")  # fmt: skip
+    with pytest.raises(Exception, match="not found"):
+        await stack.client.get_workflow_handle(alert_workflow_id(chat, "bad")).describe()
+
+
+async def test_a_token_without_a_price_is_refused(stack: Stack) -> None:
+    mint = str(Keypair().pubkey())  # never priced
+    with pytest.raises(UserError, match="no price for"):
+        await alerts.add(stack.client, stack.settings, chat=chat_id(), token=mint,
+                         condition=[">", "1"])  # fmt: skip
+
+
+async def test_a_second_alert_with_the_same_id_is_refused(stack: Stack) -> None:
+    mint, chat = await new_token(stack, "3"), chat_id()
+    await alerts.add(stack.client, stack.settings, chat=chat, token=mint, condition=[">", "4"],
+                     alert_id="dup")  # fmt: skip
+    with pytest.raises(UserError, match="exists already"):
+        await alerts.add(stack.client, stack.settings, chat=chat, token=mint,
+                         condition=[">", "5"], alert_id="dup")  # fmt: skip
