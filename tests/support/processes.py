@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,3 +131,50 @@ def metric_value(text: str, name: str, **labels: str) -> float | None:
         if all(found.get(k) == v for k, v in labels.items()):
             return float(value)
     return None
+
+
+def worker_env(settings: Settings, temporal_address: str) -> dict[str, str]:
+    """The settings as the environment variables a worker process reads."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "WALLETFLOW_"))}
+    return env | settings.as_env() | {"TEMPORAL_ADDRESS": temporal_address}
+
+
+class WorkerProcess:
+    """`python -m worker_main` for `queues`; started, killed (SIGKILL) and started again."""
+
+    def __init__(self, env: dict[str, str], log: Path, queues: str = "solana,tron,notify") -> None:
+        self.env = env
+        self.queues = queues
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.kills = 0
+
+    async def start(self) -> None:
+        ready = self.log.with_suffix(".ready")
+        ready.unlink(missing_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "worker_main", "--queues", self.queues,
+                 "--ready-file", str(ready)],
+                env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert self.proc.poll() is None, f"worker exited:\n{self.log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "worker did not become ready"
+            await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, "the worker died by itself"
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.kills += 1
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

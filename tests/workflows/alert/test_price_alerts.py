@@ -24,8 +24,9 @@ FAST = {"PRICE_POLL_SECONDS": 0.5, "JUPITER_REQUESTS_PER_SECOND": 0}
 STACK = {"queues": ("notify", "prices"), "settings": FAST}
 
 
-async def set_price(stack: Stack, price_id: str, price: str) -> None:
-    url = stack.devnets["solana"]["price_url"]
+async def set_price(where: Stack | str, price_id: str, price: str) -> None:
+    """Set a devnet price (`where`: the stack, or the devnet's price_url)."""
+    url = where if isinstance(where, str) else where.devnets["solana"]["price_url"]
     async with httpx.AsyncClient() as http:
         resp = await http.post(f"{url}/_devnet/prices", json={"prices": {price_id: price}})
         resp.raise_for_status()

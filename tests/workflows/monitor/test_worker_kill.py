@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -49,57 +45,12 @@ from tests.support.monitor import (
     tron_wait_solid,
     watch,
 )
+from tests.support.processes import WorkerProcess, worker_env
 from tests.support.stack import eventually, stack_settings
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def worker_env(settings: Settings, temporal_address: str) -> dict[str, str]:
-    """The settings as the environment variables a worker process reads."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "WALLETFLOW_"))}
-    return env | settings.as_env() | {"TEMPORAL_ADDRESS": temporal_address}
-
-
-class WorkerProcess:
-    """`python -m worker_main` for every queue; started, killed and started again."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.kills = 0
-
-    async def start(self) -> None:
-        ready = self.log.with_suffix(".ready")
-        ready.unlink(missing_ok=True)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "worker_main", "--queues", "solana,tron,notify",
-                 "--ready-file", str(ready)],
-                env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            assert self.proc.poll() is None, f"worker exited:\n{self.log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "worker did not become ready"
-            await asyncio.sleep(0.1)
-
-    def kill(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, "the worker died by itself"
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.kills += 1
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest_asyncio.fixture
