@@ -15,6 +15,9 @@ The committed ones:
   that bought, sold and stopped), one of its copied trades, and the leader's monitor, which
   signalled both swaps to it and ended when its only copier left; recorded by
   `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/trade/test_copy.py -k half_sell`.
+- `alert-crossings` and `prices-jupiter`: PriceAlertWorkflow (a repeating alert that fired,
+  re-armed, fired again and was stopped) and the price-watch loop that signalled it, recorded
+  by `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/alert -k crossing`.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
 - `withdrawal-*` and `trade-*`: WithdrawalWorkflow and TradeWorkflow with stand-in activities, by
@@ -64,6 +67,7 @@ from tests.support.monitor import (
 from tests.support.scan import strings
 from tests.support.stack import Stack, eventually, settled_messages
 from tests.workflows.record_histories import ENCRYPTED
+from workflows.alert import PriceAlertWorkflow, PriceWatchWorkflow
 from workflows.copy import CopyTradeWorkflow
 from workflows.monitor import WalletMonitorWorkflow
 from workflows.policy import PolicyWorkflow
@@ -82,6 +86,8 @@ def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
             TradeWorkflow,
             CopyTradeWorkflow,
             PolicyWorkflow,
+            PriceAlertWorkflow,
+            PriceWatchWorkflow,
         ],
         data_converter=converter,
     )

@@ -4,6 +4,8 @@ loop signalling `alert-{chat}-{id}`, one Telegram message per crossing."""
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -14,12 +16,14 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 
 from core.alerts import AlertRule, AlertStatus
 from core.errors import UserError
-from core.ids import alert_workflow_id
+from core.ids import alert_workflow_id, price_watch_id
 from starter.client import alerts
+from starter.runtime.settings import PRICES_QUEUE
 from tests.support.ids import chat_id
 from tests.support.stack import Stack, eventually, messages
 from workflows.alert import PriceAlertWorkflow
 
+HISTORIES = Path(__file__).parent.parent / "histories"
 FAST = {"PRICE_POLL_SECONDS": 0.5, "JUPITER_REQUESTS_PER_SECOND": 0}
 STACK = {"queues": ("notify", "prices"), "settings": FAST}
 
@@ -92,6 +96,21 @@ async def test_an_alert_fires_once_per_crossing_and_re_arms_past_the_hysteresis(
     assert len(await messages(stack.telegram, chat)) == len(got) == 2
     current = await status(stack.client, workflow_id)
     assert current.fired == 2 and current.last_price == "130"
+    await record_history(stack, workflow_id)
+
+
+async def record_history(stack: Stack, workflow_id: str) -> None:
+    """WALLETFLOW_RECORD_HISTORIES=1: stop the alert and keep its history (and the price-watch
+    loop's) for tests/workflows/test_replay.py."""
+    if not os.environ.get("WALLETFLOW_RECORD_HISTORIES"):
+        return
+    handle = stack.client.get_workflow_handle(workflow_id)
+    await handle.signal(PriceAlertWorkflow.stop)
+    await handle.result()
+    loop = price_watch_id(stack.settings.task_queue(PRICES_QUEUE), "jupiter")
+    for wid, name in ((workflow_id, "alert-crossings"), (loop, "prices-jupiter")):
+        history = await stack.client.get_workflow_handle(wid).fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
 
 
 async def test_a_move_within_the_window_fires_once(stack: Stack, pool: asyncpg.Pool) -> None:
