@@ -107,7 +107,16 @@ async def plan_chain(
     await policy_store.ensure_chain(pool, chain)  # the row freezes lock: it must exist
     authority = AuthorityActivities(pool)
     policy_writer = PolicyActivities(pool, timedelta(hours=settings.allowlist_cooling_off_hours))
-    withdraw = WithdrawalActivities(built.sender, pool, policy)
+    pricer = None
+    if policy.tiers("USD"):  # USD tiers: value every move with the price providers
+        from activities.prices import UsdPricer
+        from starter.runtime.prices import providers
+
+        priced = providers(settings)
+        for provider in priced.values():
+            stack.push_async_callback(provider.close)
+        pricer = UsdPricer(priced, settings.price_max_disagreement)
+    withdraw = WithdrawalActivities(built.sender, pool, policy, pricer)
     trading = TradingPolicy(
         max_slippage_bps=settings.trade_max_slippage_bps,
         max_price_impact=settings.trade_max_price_impact,

@@ -5,7 +5,8 @@ one), keeps to its own rate limit, sends its API key header when one is configur
 number as a `Decimal` (never a float), and says how old each price is, so that callers can
 refuse a stale one:
 - Jupiter's `blockId` is the slot of the price: a price whose slot is more than
-  `stale_slots` behind the newest slot this provider has answered with is stale.
+  `stale_slots` behind the newest slot this provider has answered with, moved on by the time
+  since at Solana's 400 ms a slot, is stale (so a frozen price asked for alone ages too).
 - CoinGecko is asked with `include_last_updated_at`; its prices are cached for about 60 s, so
   its bound (`stale_seconds`) is at least that.
 Ids a provider has no reliable price for are simply absent from its answer: unknown, never 0.
@@ -22,7 +23,14 @@ from typing import Any, Protocol
 
 import httpx
 
+import chains
+from core.assets import Asset
+
 JUPITER_BATCH = 50
+# Every Jupiter call also asks for wrapped SOL, the most traded mint: its blockId is the
+# provider's clock, so a price asked for alone is still measured against a current slot.
+JUPITER_CLOCK = "So11111111111111111111111111111111111111112"
+SLOT_SECONDS = 0.4  # Solana's slot time: how a Jupiter price's blockId ages
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ class JupiterPrices:
         self.stale_slots = stale_slots
         self.http = http or httpx.AsyncClient(timeout=10)
         self.newest_slot = 0
+        self.newest_at = 0.0  # when newest_slot was first answered (monotonic)
         self.calls = 0
 
     async def close(self) -> None:
@@ -99,8 +108,9 @@ class JupiterPrices:
     async def prices(self, ids: list[str]) -> dict[str, Price]:
         unique = list(dict.fromkeys(ids))
         raw: dict[str, Any] = {}
-        for start in range(0, len(unique), JUPITER_BATCH):
-            batch = unique[start : start + JUPITER_BATCH]
+        for start in range(0, len(unique), JUPITER_BATCH - 1):
+            batch = unique[start : start + JUPITER_BATCH - 1]
+            batch += [] if JUPITER_CLOCK in batch else [JUPITER_CLOCK]
             await self.limit.wait()
             self.calls += 1
             resp = await self.http.get(
@@ -109,10 +119,14 @@ class JupiterPrices:
             resp.raise_for_status()  # 429 and 5xx: the caller retries (an activity's policy)
             raw.update(_decimal_json(resp))
         slots = [int(entry["blockId"]) for entry in raw.values() if entry.get("blockId")]
-        self.newest_slot = max([self.newest_slot, *slots])
+        if slots and max(slots) > self.newest_slot:
+            self.newest_slot, self.newest_at = max(slots), time.monotonic()
+        now_slot = self.newest_slot + int((time.monotonic() - self.newest_at) / SLOT_SECONDS)
         found = {}
         for mint, entry in raw.items():
-            behind = self.newest_slot - int(entry.get("blockId") or 0)
+            if mint not in unique:
+                continue  # the clock, not asked for
+            behind = now_slot - int(entry.get("blockId") or 0)
             liquidity = entry.get("liquidity")
             found[mint] = Price(
                 asset=mint,
@@ -194,3 +208,51 @@ class CoinGeckoPrices:
                 stale=age > self.stale_seconds,
             )
         return found
+
+
+@dataclass(frozen=True)
+class UsdValue:
+    """What an amount is worth for the money policy: `usd` only when the price is confirmed
+    (every configured provider that prices the asset answered fresh, at least two of them, and
+    they agree within the bound); otherwise None and `why` says what is missing."""
+
+    usd: Decimal | None
+    price: Decimal | None = None
+    why: str | None = None
+
+
+class UsdPricer:
+    """Values money moves in USD for the policy, failing closed: a stale price, a provider
+    disagreeing or missing, or a single provider's price (most SPL tokens) is unconfirmed."""
+
+    def __init__(
+        self, providers: dict[str, PriceProvider], max_disagreement: Decimal = Decimal("0.02")
+    ) -> None:
+        self.providers = providers
+        self.max_disagreement = max_disagreement
+
+    async def value(self, chain: str, asset: Asset, amount: Decimal) -> UsdValue:
+        found: list[Price] = []
+        for provider, price_id in chains.get(chain).price_ids(asset).items():
+            if provider not in self.providers:
+                continue
+            try:
+                price = (await self.providers[provider].prices([price_id])).get(price_id)
+            except Exception as exc:  # named by provider, never by URL (it may hold a key)
+                return UsdValue(None, why=f"{provider} did not answer ({type(exc).__name__})")
+            if price is None:
+                continue
+            if price.stale:
+                return UsdValue(None, price.usd, f"the {provider} price of {asset.symbol} is stale")
+            found.append(price)
+        if len(found) < 2:
+            names = ", ".join(p.provider for p in found) or "no provider"
+            return UsdValue(None, found[0].usd if found else None,
+                            f"only {names} prices {asset.symbol}: unconfirmed")  # fmt: skip
+        low, high = min(p.usd for p in found), max(p.usd for p in found)
+        if low <= 0 or (high - low) / low > self.max_disagreement:
+            spread = (high - low) / low * 100 if low > 0 else Decimal(100)
+            return UsdValue(None, high, f"the providers disagree on {asset.symbol} by "
+                            f"{spread.quantize(Decimal('0.1'))}%")  # fmt: skip
+        # The higher price: a value for limits and tiers must not be underestimated.
+        return UsdValue(amount * high, high)

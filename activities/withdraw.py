@@ -26,7 +26,9 @@ from temporalio.exceptions import ApplicationError
 import chains
 from activities import metrics
 from activities.heartbeat import heartbeating
+from activities.prices import UsdPricer
 from core import activity_names as act
+from core.amounts import from_base_units
 from core.assets import Asset, TokenList
 from core.errors import InvalidInput
 from core.models import (
@@ -38,6 +40,7 @@ from core.models import (
     SignRequest,
     WithdrawalRequest,
 )
+from core.texts import usd
 from store import policy as policy_repo
 from store import withdrawals as repo
 
@@ -82,6 +85,10 @@ class ChainSender(Protocol):
         ...
 
 
+def _approvers(count: int) -> str:
+    return "an approver" if count == 1 else f"{count} distinct approvers"
+
+
 @dataclass
 class Policy:
     """Withdrawal limits in display units per asset symbol, and the worker's safety bounds."""
@@ -102,16 +109,19 @@ class Policy:
     def threshold(self, symbol: str) -> Decimal | None:
         return self.approval_thresholds.get(symbol.upper())
 
+    def tiers(self, symbol: str) -> list[tuple[Decimal, int]]:
+        """(above, approvers) of an asset, or of its USD value with the symbol `USD`."""
+        tiers = [(t, 1) for t in [self.threshold(symbol)] if t is not None]
+        return tiers + self.approval_tiers.get(symbol.upper(), [])
+
     def approvals(self, symbol: str, amount: Decimal) -> tuple[int, str | None]:
         """How many distinct approvers `amount` needs, and why (the tier it is above)."""
-        tiers = [(t, 1) for t in [self.threshold(symbol)] if t is not None]
-        tiers += self.approval_tiers.get(symbol.upper(), [])
+        tiers = self.tiers(symbol)
         above = [(count, t) for t, count in tiers if amount > t]
         if not above:
             return 0, None
         count, threshold = max(above)
-        who = "an approver" if count == 1 else f"{count} distinct approvers"
-        return count, f"above {threshold} {symbol}: needs {who}"
+        return count, f"above {threshold} {symbol}: needs {_approvers(count)}"
 
     def limits(self, asset: Asset) -> repo.Limits:
         """The rolling limits of `asset`, in its base units."""
@@ -131,10 +141,17 @@ def refuse(kind: str, message: str) -> ApplicationError:
 
 
 class WithdrawalActivities:
-    def __init__(self, sender: ChainSender, pool: asyncpg.Pool, policy: Policy) -> None:
+    def __init__(
+        self,
+        sender: ChainSender,
+        pool: asyncpg.Pool,
+        policy: Policy,
+        pricer: UsdPricer | None = None,
+    ) -> None:
         self.sender = sender
         self.pool = pool
         self.policy = policy
+        self.pricer = pricer  # values moves in USD for the `USD` tiers
 
     def _asset(self, prepared: PreparedWithdrawal) -> Asset:
         return Asset(
@@ -180,12 +197,39 @@ class WithdrawalActivities:
             searchable_destination=self.policy.searchable_destination,
         )
 
+    async def _usd_tiers(
+        self, req: WithdrawalRequest, prepared: PreparedWithdrawal
+    ) -> PreparedWithdrawal:
+        """The approvals the `USD` tiers ask of the move's USD value. The value must be
+        confirmed (UsdPricer); when it is not, the move needs the highest USD tier's approvers:
+        an unknown value never lets money through on its own."""
+        tiers = self.policy.tiers("USD")
+        if not tiers or self.pricer is None:
+            return prepared
+        amount = from_base_units(prepared.amount, prepared.decimals)
+        value = await self.pricer.value(req.chain, self._asset(prepared), amount)
+        if value.usd is None:
+            count = max(c for _, c in tiers)
+            why = f"USD value unconfirmed ({value.why}): needs {_approvers(count)}"
+        else:
+            above = [(c, t) for t, c in tiers if value.usd > t]
+            if not above:
+                return prepared
+            count, threshold = max(above)
+            why = f"≈ {usd(value.usd)}, above ${threshold}: needs {_approvers(count)}"
+        if prepared.approval_required and prepared.approvals_required >= count:
+            return prepared
+        return prepared.model_copy(
+            update={"approval_required": True, "approvals_required": count, "approval_reason": why}
+        )
+
     async def admit(
         self, req: WithdrawalRequest, prepared: PreparedWithdrawal
     ) -> PreparedWithdrawal:
         """The checks every money move passes before it is registered: the rolling limits,
         the hot wallet's funds, and a request id never used before."""
         await self._check_limits(req, prepared)
+        prepared = await self._usd_tiers(req, prepared)
         try:
             await self.sender.check_funds(self._asset(prepared), prepared.to, prepared.amount)
         except InsufficientFunds as exc:

@@ -18,6 +18,7 @@ same code answers a replay, and a test checks it against a reference model on ra
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -265,7 +266,7 @@ class WatchIndex:
             self._place(self.watches[key])
 
     def met(
-        self, price_id: str, price: Decimal, reference: dict[int, Decimal | None] | None = None
+        self, price_id: str, price: Decimal, reference: Mapping[int, Decimal | None] | None = None
     ) -> list[AlertWatch]:
         """The watches this price meets (moves: against `reference[window]`); they leave the
         index, reported at their version."""

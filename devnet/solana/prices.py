@@ -3,8 +3,9 @@
     GET  /price/v3?ids=MINT1,MINT2                 Jupiter Price API v3 (at most 50 ids)
     GET  /api/v3/simple/price?ids=solana,tron&vs_currencies=usd[&include_last_updated_at=true]
     GET  /api/v3/simple/token_price/{platform}?contract_addresses=A,B&vs_currencies=usd
-    POST /_devnet/prices   {"prices": {ID: "123.45"}, "walk": {"every_s": 10, "step": "0.01"},
-                            "stale": ID or null, "api_key": "..." or null}
+    POST /_devnet/prices   {"prices": {ID: "123.45" or null},
+                            "walk": {"every_s": 10, "step": "0.01"},
+                            "stale": ID or null, "stale_age_s": 300, "api_key": ...}
     GET  /_devnet/prices   what is set
 
 Jupiter answers `{mint: {usdPrice, blockId, decimals, priceChange24h, liquidity}}` and omits the
@@ -15,12 +16,13 @@ Where the swap venue has a pool of a token against SOL, the token's Jupiter pric
 from it: SOL's USD price times the pool's SOL per token (so a swap moves it), with the pool's
 SOL side valued in USD as `liquidity`. Everything else is set by `POST /_devnet/prices` (ids are
 mints for Jupiter; CoinGecko coin ids such as `solana`, `tron`, or `platform:contract` for
-`token_price`). `walk` moves every set price by a seeded random step of up to `step` (a fraction)
-every `every_s` seconds, for benches. `stale` freezes one id's `blockId`/`last_updated_at`
-(the stale-price fault); the other faults (errors, 429, latency) are the devnet's usual ones,
-applied by the last path segment (`v3`, `price`, or the platform). With `api_key` set, both
-APIs answer 401 without the key (`x-api-key`; CoinGecko `x-cg-demo-api-key` or
-`x-cg-pro-api-key`).
+`token_price`); setting the wrapped-SOL mint gives Jupiter a SOL price of its own, apart from
+CoinGecko's `solana` (the providers- disagree fault). `walk` moves every set price by a seeded
+random step of up to `step` (a fraction) every `every_s` seconds, for benches. `stale` freezes
+one id's `blockId`/`last_updated_at` (the stale-price fault); the other faults (errors, 429,
+latency) are the devnet's usual ones, applied by the last path segment (`v3`, `price`, or the
+platform). With `api_key` set, both APIs answer 401 without the key (`x-api-key`; CoinGecko
+`x-cg-demo-api-key` or `x-cg-pro-api-key`).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class PriceApis:
         pool = self.venue.find(mint, SOL_MINT) if mint != SOL_MINT else None
         decimals = self.venue.chain.decimals(mint) if mint != SOL_MINT else 9
         if mint == SOL_MINT:
-            price = sol
+            price = self.prices.get(SOL_MINT, sol)  # set apart: providers disagree on SOL
         elif pool is not None and decimals is not None:
             sol_side, token_side = (
                 self.venue.reserve(pool, SOL_MINT),
@@ -164,12 +166,17 @@ class PriceApis:
             if not isinstance(body, dict):
                 raise ValueError("expected a JSON object")
             for key, text in dict(body.get("prices") or {}).items():
+                if text is None:  # unset: back to derived (or unknown)
+                    self.prices.pop(str(key), None)
+                    continue
                 price = Decimal(str(text))
                 if not price.is_finite() or price <= 0:
                     raise ValueError(f"price of {key} must be > 0")
                 self.set(str(key), price)
             if "stale" in body:
                 self.stale, self.stale_slot = body["stale"], self.venue.chain.slot
+                if self.stale is not None and body.get("stale_age_s"):  # backdated
+                    self.changed[self.stale] = int(time.time() - float(body["stale_age_s"]))
             if "api_key" in body:
                 self.api_key = body["api_key"]
             walk = body.get("walk")

@@ -264,6 +264,14 @@ class Settings(BaseSettings):
         description="A CoinGecko price older than this (`last_updated_at`) is stale; CoinGecko "
         "caches for about 60 s, so at least 60.",
     )
+    price_max_disagreement: Decimal = Field(
+        Decimal("0.02"),
+        alias="PRICE_MAX_DISAGREEMENT",
+        gt=0,
+        lt=1,
+        description="USD tiers trust a price only when the providers agree within this "
+        "fraction (0.02 = 2%); otherwise the move waits for approval.",
+    )
     price_poll_seconds: float = Field(
         10,
         alias="PRICE_POLL_SECONDS",
@@ -357,13 +365,16 @@ class Settings(BaseSettings):
     approval_thresholds: str = Field(
         "SOL:10,USDC:1000,PYUSD:1000,TRX:10000,USDT:1000",
         alias="WITHDRAWAL_APPROVAL_THRESHOLDS",
-        description="Withdrawals above SYMBOL:AMOUNT need an approver (comma-separated).",
+        description="Withdrawals above SYMBOL:AMOUNT need an approver (comma-separated). "
+        "`USD:AMOUNT` values each move in USD (see PRICE_MAX_DISAGREEMENT).",
     )
     approval_tiers: str = Field(
         "",
         alias="WITHDRAWAL_APPROVAL_TIERS",
         description="M-of-N: above SYMBOL:AMOUNT, COUNT distinct approvers, as "
-        "SYMBOL:AMOUNT:COUNT (comma-separated), e.g. SOL:100:2. The requester never counts.",
+        "SYMBOL:AMOUNT:COUNT (comma-separated), e.g. SOL:100:2, or by USD value, USD:25000:2: "
+        "a USD value that is not confirmed (stale, one provider, disagreeing) needs the top "
+        "USD tier. The requester never counts.",
     )
     allow_program_owned: bool = Field(
         False,

@@ -18,9 +18,10 @@ from solana.rpc.models import TxOpts
 from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
 
-from activities.prices import CoinGeckoPrices, JupiterPrices
+from activities.prices import CoinGeckoPrices, JupiterPrices, UsdPricer
 from chains.solana import SOL_MINT
 from chains.solana.signing import add_signature
+from core.assets import Asset
 from devnet.solana import SolanaDevnet, SolanaDevnetConfig
 from tests.devnet.solana_support import SOL, funded, running, set_faults
 
@@ -90,6 +91,9 @@ async def test_a_stale_block_id_is_reported_stale(devnet: SolanaDevnet) -> None:
     found = await jupiter.prices([usdc, pyusd])
     assert found[usdc].stale and found[usdc].age >= 20
     assert not found[pyusd].stale
+    # Asked alone, it is still measured against a current slot (wrapped SOL's, the clock).
+    alone = JupiterPrices(info["price_url"], per_second=0, stale_slots=10)
+    assert list(found := await alone.prices([usdc])) == [usdc] and found[usdc].stale
 
 
 async def test_coingecko_coins_and_tokens_with_their_update_time(devnet: SolanaDevnet) -> None:
@@ -127,3 +131,23 @@ async def test_bad_admin_input_is_refused(devnet: SolanaDevnet) -> None:
         for body in ({"prices": {"x": "-1"}}, {"prices": {"x": "abc"}}, ["not", "an object"]):
             async with http.post(f"{devnet.url}/_devnet/prices", json=body) as resp:
                 assert resp.status == 400, body
+
+
+async def test_a_usd_value_is_confirmed_only_by_two_fresh_agreeing_providers(
+    devnet: SolanaDevnet,
+) -> None:
+    info = devnet.info()
+    jupiter = JupiterPrices(info["price_url"], per_second=0)
+    gecko = CoinGeckoPrices(info["price_url"], per_second=0)
+    pricer = UsdPricer({"jupiter": jupiter, "coingecko": gecko})
+    sol = Asset(symbol="SOL", decimals=9, id="SOL")
+    value = await pricer.value("solana", sol, Decimal(2))
+    assert value.usd == Decimal(300) and value.why is None  # both at $150
+    usdc = Asset(symbol="USDC", decimals=6, id=info["spl_mint"])
+    single = await pricer.value("solana", usdc, Decimal(10))
+    assert single.usd is None and "only jupiter prices USDC" in (single.why or "")
+    await admin(devnet, {"prices": {SOL_MINT: "153"}})  # 2.0%: within the bound
+    assert (await pricer.value("solana", sol, Decimal(1))).usd == Decimal(153)  # the higher
+    await admin(devnet, {"prices": {SOL_MINT: "154"}})  # 2.7%
+    apart = await pricer.value("solana", sol, Decimal(1))
+    assert apart.usd is None and "disagree on SOL by 2.7%" in (apart.why or "")

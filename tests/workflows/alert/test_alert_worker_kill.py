@@ -10,6 +10,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -116,10 +117,7 @@ async def test_sigkill_while_alerts_fire_neither_repeats_nor_loses_a_crossing(
         process.kill()
         await asyncio.sleep(rng.uniform(0.5, 2))
         await process.start()
-        await eventually(
-            lambda c=crossing: _all_at(client, ids, c),
-            timeout=90,  # type: ignore[misc]
-        )
+        await eventually(partial(_all_at, client, ids, crossing), timeout=90)
         for mint in mints:
             await set_price(url, mint, "90")  # under every re-arm level (110 * 0.95)
         await eventually(lambda: all_watched("ge"), timeout=60)
