@@ -162,6 +162,7 @@ async def until(check: Any, timeout: float, what: str, interval: float = 0.5) ->
 
 class Bench:
     CHAIN = "solana"  # the chain whose devnet and worker queue this bench runs
+    QUEUES: str | None = None  # the worker's queues; None: the chain's and notify
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -260,7 +261,7 @@ class Bench:
         ready.unlink(missing_ok=True)
         self.worker = self.procs.spawn(
             "worker",
-            [sys.executable, "-m", "worker_main", "--queues", f"{self.CHAIN},notify",
+            [sys.executable, "-m", "worker_main", "--queues", self.QUEUES or f"{self.CHAIN},notify",
              "--ready-file", str(ready)],
             self.worker_env,
         )  # fmt: skip
