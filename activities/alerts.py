@@ -27,10 +27,12 @@ from activities.prices import PriceProvider
 from core.alerts import (
     MAX_WINDOW_SECONDS,
     AlertWatch,
+    PriceQuery,
     PriceTick,
     PriceWatchResult,
     PriceWatchState,
     RegisterAlert,
+    WatchChange,
     WatchIndex,
 )
 from store import alerts as store
@@ -73,26 +75,36 @@ class AlertActivities:
             self.pool,
             reg.status,
             chain=reg.asset.chain,
-            provider=reg.asset.provider,
-            price_id=reg.asset.price_id,
             description=reg.description,
             watch=reg.watch,
             version=reg.version,
         )
 
-    @activity.defn(name="refresh_alert")
-    async def refresh_alert(self, reg: RegisterAlert) -> list[PriceTick]:
-        """Register again, and the provider's price now unless it is stale or unknown."""
-        await self.register_alert(reg)
-        found = await self.providers[reg.asset.provider].prices([reg.asset.price_id])
-        price = found.get(reg.asset.price_id)
+    @activity.defn(name="register_watches")
+    async def register_watches(self, change: WatchChange) -> None:
+        """A workflow's own watches (a position's take-profit and stop-loss)."""
+        await store.save_watches(self.pool, change.watches, change.dropped)
+
+    @activity.defn(name="usd_price")
+    async def usd_price(self, query: PriceQuery) -> list[PriceTick]:
+        """The provider's fresh price of one asset now, or nothing (unknown or stale)."""
+        found = await self.providers[query.provider].prices([query.price_id])
+        price = found.get(query.price_id)
         if price is None or price.stale:
             return []
         return [PriceTick(price=str(price.usd), at=time.time())]
 
+    @activity.defn(name="refresh_alert")
+    async def refresh_alert(self, reg: RegisterAlert) -> list[PriceTick]:
+        """Register again, and the provider's price now unless it is stale or unknown."""
+        await self.register_alert(reg)
+        return await self.usd_price(
+            PriceQuery(provider=reg.asset.provider, price_id=reg.asset.price_id)
+        )
+
     @activity.defn(name="forget_alert")
     async def forget_alert(self, workflow_id: str) -> None:
-        await store.forget_alert(self.pool, workflow_id)
+        await store.forget_workflow(self.pool, workflow_id)
 
     @activity.defn(name="watch_prices")
     async def watch_prices(self, state: PriceWatchState) -> PriceWatchResult:
@@ -117,12 +129,12 @@ class PriceWatchLoop:
         deadline = time.monotonic() + seconds
 
         def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-            provider, _, workflow_id = payload.partition(" ")
+            provider, _, watch_id = payload.partition(" ")
             if provider == self.name:
-                self.changed.add(workflow_id)
+                self.changed.add(watch_id)
 
         async with self.acts.pool.acquire() as conn:
-            await conn.add_listener(store.ALERTS_CHANNEL, heard)
+            await conn.add_listener(store.WATCHES_CHANNEL, heard)
             try:
                 resynced = 0.0
                 while time.monotonic() < deadline:
@@ -136,14 +148,14 @@ class PriceWatchLoop:
                     await asyncio.sleep(max(0.0, started + self.poll - time.monotonic()))
             finally:
                 with contextlib.suppress(Exception):
-                    await conn.remove_listener(store.ALERTS_CHANNEL, heard)
+                    await conn.remove_listener(store.WATCHES_CHANNEL, heard)
         return self.result
 
     async def _resync(self) -> None:
         self.changed.clear()
         found = await store.watches(self.acts.pool, self.name)
         now = time.time()
-        listed = {w.workflow_id for w in found}
+        listed = {w.key for w in found}
         for gone in set(self.index.watches) - listed:
             self.index.forget(gone)
         for watch in found:
@@ -152,10 +164,10 @@ class PriceWatchLoop:
     async def _take_changes(self) -> None:
         changed, self.changed = self.changed, set()
         now = time.time()
-        for workflow_id in changed:
-            watch = await store.watch(self.acts.pool, workflow_id)
+        for watch_id in changed:
+            watch = await store.watch(self.acts.pool, watch_id)
             if watch is None:
-                self.index.forget(workflow_id)
+                self.index.forget(watch_id)
             else:
                 self.index.arm(watch, now)
 
@@ -187,7 +199,9 @@ class PriceWatchLoop:
                 refs = {w: self.history.reference(price_id, w, now) for w in windows}
             for watch in self.index.met(price_id, price.usd, refs):
                 ref = refs.get(watch.window_seconds) if watch.window_seconds else None
-                tick = PriceTick(price=str(price.usd), at=now, reference=_text(ref))
+                tick = PriceTick(
+                    price=str(price.usd), at=now, reference=_text(ref), watch_id=watch.watch_id
+                )
                 met.append((watch, tick))
         if met:
             gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
@@ -199,12 +213,12 @@ class PriceWatchLoop:
                 await self.acts.client.get_workflow_handle(watch.workflow_id).signal("price", tick)
                 self.result.signals += 1
             except RPCError as exc:
-                if exc.status == RPCStatusCode.NOT_FOUND:  # the alert ended without its row
-                    self.index.forget(watch.workflow_id)
-                    await store.forget_alert(self.acts.pool, watch.workflow_id)
+                if exc.status == RPCStatusCode.NOT_FOUND:  # it ended, its watches left behind
+                    self.index.forget(watch.key)
+                    await store.forget_workflow(self.acts.pool, watch.workflow_id)
                     return
                 self.result.errors += 1
-                self.index.forget(watch.workflow_id)  # not reported after all: watch it again
+                self.index.forget(watch.key)  # not reported after all: watch it again
                 self.index.arm(watch, time.time())
 
 

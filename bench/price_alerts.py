@@ -103,7 +103,7 @@ class AlertBench(Bench):
 
         conn = await asyncpg.connect(pool_dsn)
         try:
-            got = await conn.fetchval("SELECT count(*) FROM price_alerts WHERE op IS NOT NULL")
+            got = await conn.fetchval("SELECT count(*) FROM price_watches")
         finally:
             await conn.close()
         return int(got) >= count

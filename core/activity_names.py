@@ -43,3 +43,6 @@ REGISTER_ALERT = "register_alert"
 REFRESH_ALERT = "refresh_alert"  # register again, and read the price (the slow reconcile)
 FORGET_ALERT = "forget_alert"
 WATCH_PRICES = "watch_prices"
+# Take-profit / stop-loss of copy positions (local activities of the copy workflow).
+REGISTER_WATCHES = "register_watches"
+USD_PRICE = "usd_price"

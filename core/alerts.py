@@ -131,7 +131,7 @@ class AlertWatch(BaseModel):
     change of truth its workflow must hear about next (fire, or re-arm). `version` grows with
     every registration, so the loop knows a fresh one from the watch it has just reported."""
 
-    workflow_id: str
+    workflow_id: str  # who is signalled `price` when the watch is met
     provider: str
     price_id: str
     op: Op
@@ -139,6 +139,11 @@ class AlertWatch(BaseModel):
     window_seconds: int = 0
     not_before: float = 0  # a cooldown: not met before this time
     version: int = 0
+    watch_id: str = ""  # a workflow with several watches names each; "" for an alert's one
+
+    @property
+    def key(self) -> str:
+        return self.watch_id or self.workflow_id
 
 
 class PriceTick(BaseModel):
@@ -147,6 +152,7 @@ class PriceTick(BaseModel):
     price: str
     at: float  # when the provider answered (unix seconds)
     reference: str | None = None  # a move: the oldest price within the window
+    watch_id: str = ""  # the watch that was met (AlertWatch.watch_id)
 
 
 def watch_of(
@@ -213,7 +219,7 @@ class WatchIndex:
         self._moves: dict[str, dict[str, AlertWatch]] = {}
         self._parked: list[tuple[float, str]] = []
         self.watches: dict[str, AlertWatch] = {}
-        self._reported: dict[str, int] = {}  # workflow id -> the version last reported
+        self._reported: dict[str, int] = {}  # watch key -> the version last reported
 
     def __len__(self) -> int:
         return len(self.watches)
@@ -225,18 +231,18 @@ class WatchIndex:
         return {w.window_seconds for w in self._moves.get(price_id, {}).values()}
 
     def arm(self, watch: AlertWatch, now: float) -> None:
-        """Add or replace an alert's watch; a version already reported is not armed again."""
-        if watch.version <= self._reported.get(watch.workflow_id, -1):
+        """Add or replace a watch; a version already reported is not armed again."""
+        if watch.version <= self._reported.get(watch.key, -1):
             return
-        self.disarm(watch.workflow_id)
-        self.watches[watch.workflow_id] = watch
+        self.disarm(watch.key)
+        self.watches[watch.key] = watch
         if watch.not_before > now:
-            bisect.insort(self._parked, (watch.not_before, watch.workflow_id))
+            bisect.insort(self._parked, (watch.not_before, watch.key))
         else:
             self._place(watch)
 
     def _place(self, watch: AlertWatch) -> None:
-        key, level = watch.workflow_id, Decimal(watch.level)
+        key, level = watch.key, Decimal(watch.level)
         if watch.op in ("ge", "gt"):
             bisect.insort(self._up.setdefault(watch.price_id, []), (level, watch.op == "gt", key))
         elif watch.op in ("le", "lt"):
@@ -245,19 +251,19 @@ class WatchIndex:
         else:
             self._moves.setdefault(watch.price_id, {})[key] = watch
 
-    def disarm(self, workflow_id: str) -> None:
-        watch = self.watches.pop(workflow_id, None)
+    def disarm(self, key: str) -> None:
+        watch = self.watches.pop(key, None)
         if watch is None:
             return
         level = Decimal(watch.level)
-        if (watch.not_before, workflow_id) in self._parked:
-            self._parked.remove((watch.not_before, workflow_id))
+        if (watch.not_before, key) in self._parked:
+            self._parked.remove((watch.not_before, key))
         elif watch.op in ("ge", "gt"):
-            self._up[watch.price_id].remove((level, watch.op == "gt", workflow_id))
+            self._up[watch.price_id].remove((level, watch.op == "gt", key))
         elif watch.op in ("le", "lt"):
-            self._down[watch.price_id].remove((level, watch.op == "le", workflow_id))
+            self._down[watch.price_id].remove((level, watch.op == "le", key))
         else:
-            del self._moves[watch.price_id][workflow_id]
+            del self._moves[watch.price_id][key]
 
     def unpark(self, now: float) -> None:
         """Cooling watches whose time has come join the index."""
@@ -285,10 +291,10 @@ class WatchIndex:
             found.append(watch)
         return found
 
-    def forget(self, workflow_id: str) -> None:
-        """The alert is gone (stopped or done)."""
-        self.disarm(workflow_id)
-        self._reported.pop(workflow_id, None)
+    def forget(self, key: str) -> None:
+        """The watch is gone (its alert stopped or done, its position closed)."""
+        self.disarm(key)
+        self._reported.pop(key, None)
 
 
 # ---- one alert's workflow ------------------------------------------------------------------------
@@ -423,3 +429,15 @@ class PriceWatchResult(BaseModel):
     watched: int = 0
     signals: int = 0
     errors: int = 0
+
+
+class WatchChange(BaseModel):
+    """A workflow's own watches set (upserted by key) and dropped (by watch id)."""
+
+    watches: list[AlertWatch] = []
+    dropped: list[str] = []
+
+
+class PriceQuery(BaseModel):
+    provider: str
+    price_id: str

@@ -104,9 +104,7 @@ async def test_sigkill_while_alerts_fire_neither_repeats_nor_loses_a_crossing(
     ids = list(chats)
 
     async def all_watched(op: str) -> bool:
-        ops = await pool.fetch(
-            "SELECT op FROM price_alerts WHERE workflow_id = ANY($1::text[])", ids
-        )
+        ops = await pool.fetch("SELECT op FROM price_watches WHERE watch_id = ANY($1::text[])", ids)
         return len(ops) == len(ids) and all(r["op"] == op for r in ops)
 
     await eventually(lambda: all_watched("ge"), timeout=60)

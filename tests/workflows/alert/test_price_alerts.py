@@ -59,7 +59,7 @@ async def fired(stack: Stack, chat: int, count: int, timeout: float = 30) -> lis
 
 
 async def watched(pool: asyncpg.Pool, workflow_id: str, op: str) -> bool:
-    row = await pool.fetchrow("SELECT op FROM price_alerts WHERE workflow_id = $1", workflow_id)
+    row = await pool.fetchrow("SELECT op FROM price_watches WHERE watch_id = $1", workflow_id)
     return row is not None and row["op"] == op
 
 
@@ -130,7 +130,11 @@ async def test_a_move_within_the_window_fires_once(stack: Stack, pool: asyncpg.P
     handle = stack.client.get_workflow_handle(workflow_id, result_type=AlertStatus)
     assert (await handle.result()).fired == 1
     assert (
-        await pool.fetchval("SELECT count(*) FROM price_alerts WHERE workflow_id = $1", workflow_id)
+        await pool.fetchval(
+            "SELECT (SELECT count(*) FROM price_alerts WHERE workflow_id = $1)"
+            " + (SELECT count(*) FROM price_watches WHERE workflow_id = $1)",
+            workflow_id,
+        )
         == 0
     )
 
@@ -143,7 +147,7 @@ async def test_pause_resume_edit_and_stop(stack: Stack, pool: asyncpg.Pool) -> N
     await alerts.signal(stack.client, chat, req.alert_id, "pause")
     await eventually(
         lambda: pool.fetchval(
-            "SELECT op IS NULL FROM price_alerts WHERE workflow_id = $1", workflow_id
+            "SELECT NOT EXISTS (SELECT 1 FROM price_watches WHERE watch_id = $1)", workflow_id
         )
     )
     await set_price(stack, mint, "7")
