@@ -63,13 +63,16 @@ async def plan_chain(
 ) -> QueuePlan:
     """A chain's queue runs its monitors, its trigger and its withdrawals."""
     from activities.adapter import AdapterContext
+    from activities.alerts import AlertActivities
     from activities.authority import AuthorityActivities
     from activities.chains import adapters
     from activities.keystore import open_keystore
     from activities.monitor import MonitorActivities
     from activities.policy import PolicyActivities
+    from activities.prices import UsdPricer
     from activities.trade import TradeActivities, TradingPolicy
     from activities.withdraw import Policy, WithdrawalActivities
+    from starter.runtime.prices import providers
     from store import policy as policy_store
     from workflows.copy import CopyTradeWorkflow
     from workflows.monitor import WalletMonitorWorkflow
@@ -107,16 +110,12 @@ async def plan_chain(
     await policy_store.ensure_chain(pool, chain)  # the row freezes lock: it must exist
     authority = AuthorityActivities(pool)
     policy_writer = PolicyActivities(pool, timedelta(hours=settings.allowlist_cooling_off_hours))
-    pricer = None
-    if policy.tiers("USD"):  # USD tiers: value every move with the price providers
-        from activities.prices import UsdPricer
-        from starter.runtime.prices import providers
-
-        priced = providers(settings)
-        for provider in priced.values():
-            stack.push_async_callback(provider.close)
-        pricer = UsdPricer(priced, settings.price_max_disagreement)
+    priced = providers(settings)  # USD tiers, and the entry prices of copied positions
+    for provider in priced.values():
+        stack.push_async_callback(provider.close)
+    pricer = UsdPricer(priced, settings.price_max_disagreement) if policy.tiers("USD") else None
     withdraw = WithdrawalActivities(built.sender, pool, policy, pricer)
+    exits = AlertActivities(pool, client, priced)
     trading = TradingPolicy(
         max_slippage_bps=settings.trade_max_slippage_bps,
         max_price_impact=settings.trade_max_price_impact,
@@ -155,6 +154,9 @@ async def plan_chain(
             authority.load_roster,
             authority.audit,
             policy_writer.set_policy,
+            exits.register_watches,
+            exits.usd_price,
+            exits.forget_alert,
         ],
         after_start=lambda: ensure_trigger(client, settings, chain),
         options={

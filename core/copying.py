@@ -43,15 +43,35 @@ class CopyRules(BaseModel):
     daily_cap: str = "1"  # SOL spent on buys per UTC day
     max_open_positions: int = Field(5, ge=1)
     max_age_seconds: int = Field(120, ge=1)  # skip leader trades older than this
+    # Exits of each position, on its USD price against its entry price (percentages): at
+    # +take_profit_pct sell take_profit_sell_pct of it (all when unset), at -stop_loss_pct
+    # sell all. Each fires at most once per opening of the position.
+    take_profit_pct: str | None = None
+    take_profit_sell_pct: str | None = None
+    stop_loss_pct: str | None = None
 
     def params(self) -> dict[str, object]:
         """What the follower's `copy` statement covers. A rule added later is left out while
         unset, so that statements signed before it existed (and running copies) still verify."""
         rules = self.model_dump(mode="json")
-        for later in ("min_liquidity",):
+        for later in LATER_RULES:
             if rules[later] is None:
                 del rules[later]
         return {"rules": rules}
+
+    @property
+    def exit_rules(self) -> list[ExitRule]:
+        """The exit rules set: `tp`, `sl`."""
+        found: list[ExitRule] = []
+        if self.take_profit_pct is not None:
+            found.append("tp")
+        if self.stop_loss_pct is not None:
+            found.append("sl")
+        return found
+
+
+LATER_RULES = ("min_liquidity", "take_profit_pct", "take_profit_sell_pct", "stop_loss_pct")
+ExitRule = Literal["tp", "sl"]
 
 
 class CopyRequest(BaseModel):
@@ -102,12 +122,17 @@ class Position(BaseModel):
     amount: int = 0
     cost: int = 0  # lamports spent on what is still held
     realized: int = 0  # lamports received minus the cost of what was sold
+    # Exits (take-profit, stop-loss): the USD price it was bought at (averaged over buys),
+    # how many times it has been opened (from nothing), and the exits fired in this opening.
+    entry_usd: str | None = None
+    opened: int = 0
+    exits: list[str] = []
 
 
 class Copied(BaseModel):
     """One leader swap, and what became of it."""
 
-    signature: str
+    signature: str  # the leader's swap, or `exit:{rule}:{asset}:{opening}`
     side: Literal["buy", "sell", "skip"]
     reason: str | None = None
     trade_id: str | None = None
@@ -139,6 +164,7 @@ class CopyState(BaseModel):
     day: str = ""  # the UTC day `spent` counts
     spent: int = 0
     copied: list[Copied] = []
+    watch_version: int = 0  # the exit watches' registrations so far
 
 
 def decide(
@@ -213,3 +239,44 @@ def swap_of(event: WalletEvent, seen_at: float) -> LeaderSwap:
         block_time=event.block_time,
         seen_at=seen_at,
     )
+
+
+# ---- take-profit and stop-loss -------------------------------------------------------------
+
+
+def exit_watch_id(workflow_id: str, asset: str, rule: str) -> str:
+    return f"{workflow_id}#{asset}#{rule}"
+
+
+def exit_request_id(follower: str, asset: str, opened: int, rule: str) -> str:
+    """An exit's trade is `trade-exit-{follower}-{asset}-{opening}-{rule}`: one per rule and
+    opening of the position, so an exit sells at most once whatever the price does."""
+    return f"exit-{follower}-{asset}-{opened}-{rule}"
+
+
+def exit_level(
+    position: Position, rules: CopyRules, rule: str
+) -> tuple[Literal["ge", "le"], Decimal]:
+    """The price that fires `rule` for this position: entry x (1 + tp%), entry x (1 - sl%)."""
+    assert position.entry_usd is not None
+    entry = Decimal(position.entry_usd)
+    if rule == "tp":
+        return "ge", entry * (1 + Decimal(rules.take_profit_pct or "0") / 100)
+    return "le", entry * (1 - Decimal(rules.stop_loss_pct or "0") / 100)
+
+
+def exit_amount(position: Position, rules: CopyRules, rule: str) -> int:
+    """What an exit sells: a take-profit its share of the position, a stop-loss all of it."""
+    if rule == "tp" and rules.take_profit_sell_pct is not None:
+        return position.amount * int(Decimal(rules.take_profit_sell_pct) * 100) // 10_000
+    return position.amount
+
+
+def entry_after_buy(position: Position, added: int, price: Decimal) -> str:
+    """The position's entry price once `added` (already in `position.amount`) was bought at
+    `price`: the amount-weighted average with what it held before."""
+    held = position.amount - added
+    if position.entry_usd is None or held <= 0:
+        return str(price)
+    total = Decimal(position.entry_usd) * held + price * added
+    return str(total / position.amount)

@@ -229,6 +229,24 @@ def copy_message(
     )
 
 
+def exit_message(
+    rule: str,
+    symbol: str,
+    price: Decimal,
+    trade_id: str,
+    status: str,
+    tx: str | None,
+    reason: str | None,
+) -> str:
+    """The follower's message about a take-profit or stop-loss exit of a copied position."""
+    yours = f'<a href="{escape(tx)}">your trade</a>' if tx else "no trade sent"
+    why = f": {_esc(reason)}" if reason and status != "confirmed" else ""
+    return (
+        f"🎯 {escape(rule.capitalize())} on {escape(symbol)} at {usd(price)}: "
+        f"<b>{escape(status)}</b>{why}\n{yours}\n<code>{escape(trade_id)}</code>"
+    )
+
+
 def _esc(text: str | None) -> str:
     return escape(text or "")
 

@@ -12,15 +12,23 @@ The rules, in order:
 3. What is copied follows the rules (core/copying.decide): fixed SOL or a share of the
    leader's buy, capped; the same fraction of the position on a leader's sell; allow and deny
    lists; open positions and a daily cap; leader trades older than a cutoff are skipped.
-4. Paused: swaps are remembered and skipped. Stopped: the leader's monitor is told, and the
-   workflow ends with its positions reported.
-5. Continue-as-new carries positions, the day's spend and the signatures already handled.
+4. Take-profit and stop-loss (when the rules set them): a bought position's entry USD price
+   is read once it fills, and its exits are registered as price watches; the price-watch
+   loop signals `price` when one is met. Each exit fires once per opening of the position
+   (remembered before its trade starts) as `trade-exit-{follower}-{asset}-{opening}-{rule}`,
+   a child under the same `copy` statement: a price crossing back and forth sells once.
+5. Paused: swaps are remembered and skipped. Stopped: the leader's monitor is told, the
+   exits are dropped, and the workflow ends with its positions reported.
+6. Continue-as-new carries positions, the day's spend and the signatures already handled.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from decimal import Decimal
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
@@ -32,7 +40,9 @@ with workflow.unsafe.imports_passed_through():
     from core import activity_names as act
     from core import search_attributes as sa
     from core import texts
+    from core.alerts import AlertWatch, PriceQuery, PriceTick, WatchChange
     from core.amounts import from_base_units, plain
+    from core.assets import Asset
     from core.copying import (
         SEEN_LIMIT,
         Copied,
@@ -42,6 +52,11 @@ with workflow.unsafe.imports_passed_through():
         LeaderSwap,
         Position,
         decide,
+        entry_after_buy,
+        exit_amount,
+        exit_level,
+        exit_request_id,
+        exit_watch_id,
         sell_amount,
     )
     from core.ids import copied_trade_request_id, monitor_id
@@ -68,7 +83,8 @@ class CopyTradeWorkflow:
         self.inbox: list[LeaderSwap] = []
         self.stopped = False
         self.refusal: str | None = None
-        self.trading: set[str] = set()  # leader signatures whose copy is in flight
+        self.trading: set[str] = set()  # leader signatures (or exits) whose trade is in flight
+        self.exit_ticks: list[PriceTick] = []
 
     @workflow.run
     async def run(self, state: CopyState) -> CopyStatus:
@@ -80,9 +96,14 @@ class CopyTradeWorkflow:
             await self._leader().signal("add_copier", workflow.info().workflow_id)
         self._publish()
         while True:
-            await workflow.wait_condition(lambda: bool(self.inbox) or self.stopped)
+            await workflow.wait_condition(
+                lambda: bool(self.inbox) or bool(self.exit_ticks) or self.stopped
+            )
             if self.stopped:
                 break
+            if self.exit_ticks:
+                await self._exit(self.exit_ticks.pop(0))
+                continue
             swap = self.inbox.pop(0)
             if swap.signature in self.s.seen:
                 continue  # the early and the final report of one swap, or a replay
@@ -97,6 +118,8 @@ class CopyTradeWorkflow:
                 workflow.continue_as_new(self.s)
         await workflow.wait_condition(lambda: not self.trading)
         await self._leader().signal("remove_copier", workflow.info().workflow_id)
+        if self.s.request.rules.exit_rules:
+            await local(act.FORGET_ALERT, type(None), workflow.info().workflow_id)
         return self.status()
 
     async def _copy(self, swap: LeaderSwap) -> None:
@@ -126,7 +149,33 @@ class CopyTradeWorkflow:
             self.s.spent += amount  # reserved now; given back if the trade does not fill
         decimals = native.decimals if side == "buy" else self.s.positions[swap.gave_asset].decimals
         bought = swap.got_asset if side == "buy" else native.symbol
-        request = self._trade_request(swap, plain(from_base_units(amount, decimals)), sold, bought)
+        request = self._trade_request(
+            copied_trade_request_id(self.s.follower, swap.signature),
+            plain(from_base_units(amount, decimals)),
+            sold,
+            bought,
+        )
+        if side == "buy":
+            asset, symbol, decimals = swap.got_asset, swap.got_symbol, swap.got_decimals
+        else:
+            asset, symbol = swap.gave_asset, swap.gave_symbol
+
+        async def settled(trade_id: str, result: WithdrawalStatus | None) -> None:
+            added = self._settle(asset, symbol, decimals, side, amount, trade_id, result)
+            await self._tell(swap, trade_id, result)
+            await self._after_fill(asset, added)
+
+        await self._trade(swap.signature, side, request, settled)
+
+    async def _trade(
+        self,
+        key: str,
+        side: Literal["buy", "sell"],
+        request: WithdrawalRequest,
+        settled: Callable[[str, WithdrawalStatus | None], Awaitable[None]],
+    ) -> None:
+        """Start the child trade (at most once: its id is derived), and settle it when it
+        ends, in the background: copying goes on meanwhile."""
         trade_id = f"trade-{request.request_id}"
         try:
             handle = await workflow.start_child_workflow(
@@ -138,14 +187,12 @@ class CopyTradeWorkflow:
                 parent_close_policy=ParentClosePolicy.ABANDON,  # a trade in flight finishes
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
-        except WorkflowAlreadyStartedError:  # copied before (a repeat this workflow forgot)
-            self._record(Copied(signature=swap.signature, side=side, reason="copied before"))
+        except WorkflowAlreadyStartedError:  # started before (a repeat this workflow forgot)
+            self._record(Copied(signature=key, side=side, reason="copied before"))
             return
-        self.trading.add(swap.signature)
-        self._record(
-            Copied(signature=swap.signature, side=side, trade_id=trade_id, status="started")
-        )
-        workflow.logger.info("copying %s as %s", swap.signature, trade_id)
+        self.trading.add(key)
+        self._record(Copied(signature=key, side=side, trade_id=trade_id, status="started"))
+        workflow.logger.info("trading %s as %s", key, trade_id)
 
         async def settle() -> None:
             try:
@@ -153,20 +200,19 @@ class CopyTradeWorkflow:
             except ChildWorkflowError as exc:
                 result = None
                 workflow.logger.warning("%s failed: %s", trade_id, exc)
-            self.trading.discard(swap.signature)
-            self._settle(swap, side, amount, trade_id, result)
-            await self._tell(swap, trade_id, result)
+            self.trading.discard(key)
+            await settled(trade_id, result)
 
         asyncio.get_running_loop().create_task(settle())
 
     def _trade_request(
-        self, swap: LeaderSwap, amount: str, sold: str, bought: str
+        self, request_id: str, amount: str, sold: str, bought: str
     ) -> WithdrawalRequest:
         req = self.s.request
         rules = req.rules
         assert req.intent is not None
         return WithdrawalRequest(
-            request_id=copied_trade_request_id(self.s.follower, swap.signature),
+            request_id=request_id,
             chain=req.chain,
             asset=sold,
             to="",
@@ -189,13 +235,16 @@ class CopyTradeWorkflow:
 
     def _settle(
         self,
-        swap: LeaderSwap,
+        asset: str,
+        symbol: str,
+        decimals: int,
         side: str,
         amount: int,
         trade_id: str,
         result: WithdrawalStatus | None,
-    ) -> None:
-        """The trade's fill into the position; a buy that did not fill gives its spend back."""
+    ) -> int:
+        """The trade's fill into the position; a buy that did not fill gives its spend back.
+        What a buy added to the position (0 for a sell, or nothing filled)."""
         fill = result.fill if result is not None and result.status == "confirmed" else None
         status = result.status if result is not None else "failed"
         for copied in self.s.copied:
@@ -205,23 +254,138 @@ class CopyTradeWorkflow:
         if side == "buy":
             if fill is None:
                 self.s.spent -= amount
-                return
+                return 0
             position = self.s.positions.setdefault(
-                fill.output_id,
-                Position(asset=fill.output_id, symbol=swap.got_symbol, decimals=swap.got_decimals),
+                fill.output_id, Position(asset=fill.output_id, symbol=symbol, decimals=decimals)
             )
+            if position.amount <= 0:  # a new opening: its exits start afresh
+                position.opened, position.exits, position.entry_usd = position.opened + 1, [], None
             position.amount += fill.output_amount
             position.cost += fill.input_amount
             self.s.spent += fill.input_amount - amount  # what it really cost
-            return
-        position = self.s.positions[swap.gave_asset]
+            return fill.output_amount
+        position = self.s.positions[asset]
         if fill is None or position.amount <= 0:
-            return
+            return 0
         sold = min(fill.input_amount, position.amount)
         cost = position.cost * sold // position.amount
         position.amount -= sold
         position.cost -= cost
         position.realized += fill.output_amount - cost
+        return 0
+
+    # ---- take-profit and stop-loss --------------------------------------------------------
+
+    async def _after_fill(self, asset: str, added: int) -> None:
+        """Keep the position's exits registered: new entry price after a buy, none once it
+        is closed. Nothing happens for rules without exits (and so for every copy recorded
+        before exits existed)."""
+        rules = self.s.request.rules
+        position = self.s.positions.get(asset)
+        if not rules.exit_rules or position is None:
+            return
+        if position.amount <= 0:
+            await self._watches([], [exit_watch_id(self._id, asset, r) for r in rules.exit_rules])
+            return
+        if added <= 0:
+            return
+        provider, price_id = self._priced_as(position)
+        ticks = await local(
+            act.USD_PRICE, list[PriceTick], PriceQuery(provider=provider, price_id=price_id)
+        )
+        if not ticks:  # no fresh price: no exits until the next buy reads one
+            why = f"no {provider} price for {position.symbol}: exits off"
+            self._record(Copied(signature=f"exit:{asset}", side="skip", reason=why))
+            return
+        position.entry_usd = entry_after_buy(position, added, Decimal(ticks[0].price))
+        await self._watches(
+            [self._exit_watch(position, r, provider, price_id) for r in rules.exit_rules
+             if r not in position.exits],
+            [],
+        )  # fmt: skip
+
+    def _priced_as(self, position: Position) -> tuple[str, str]:
+        spec = chains.get(self.s.request.chain)
+        asset = Asset(symbol=position.symbol, decimals=position.decimals, id=position.asset)
+        return next(iter(spec.price_ids(asset).items()))
+
+    def _exit_watch(
+        self, position: Position, rule: str, provider: str, price_id: str
+    ) -> AlertWatch:
+        op, level = exit_level(position, self.s.request.rules, rule)
+        self.s.watch_version += 1
+        return AlertWatch(
+            watch_id=exit_watch_id(self._id, position.asset, rule),
+            workflow_id=self._id,
+            provider=provider,
+            price_id=price_id,
+            op=op,
+            level=str(level),
+            version=self.s.watch_version,
+        )
+
+    async def _watches(self, watches: list[AlertWatch], dropped: list[str]) -> None:
+        await local(act.REGISTER_WATCHES, type(None), WatchChange(watches=watches, dropped=dropped))
+
+    async def _exit(self, tick: PriceTick) -> None:
+        """A met exit watch: sell once per rule and opening, if the price still says so."""
+        _, asset, rule = tick.watch_id.rsplit("#", 2)
+        position = self.s.positions.get(asset)
+        rules = self.s.request.rules
+        if (
+            position is None
+            or position.amount <= 0
+            or position.entry_usd is None
+            or rule not in rules.exit_rules
+            or rule in position.exits
+        ):
+            return  # a late tick: the position closed, or this exit fired already
+        op, level = exit_level(position, rules, rule)
+        price = Decimal(tick.price)
+        if not (price >= level if op == "ge" else price <= level):
+            return
+        position.exits.append(rule)  # before the trade starts: never a second one
+        await self._watches([], [exit_watch_id(self._id, asset, rule)])
+        amount = exit_amount(position, rules, rule)
+        if amount <= 0:
+            return
+        native = chains.get(self.s.request.chain).NATIVE
+        request = self._trade_request(
+            exit_request_id(self.s.follower, asset, position.opened, rule),
+            plain(from_base_units(amount, position.decimals)),
+            position.symbol,
+            native.symbol,
+        )
+
+        async def settled(trade_id: str, result: WithdrawalStatus | None) -> None:
+            self._settle(asset, position.symbol, position.decimals, "sell", amount, trade_id,
+                         result)  # fmt: skip
+            await self._tell_exit(rule, position.symbol, price, trade_id, result)
+            await self._after_fill(asset, 0)
+
+        await self._trade(f"exit:{rule}:{asset}:{position.opened}", "sell", request, settled)
+
+    async def _tell_exit(
+        self, rule: str, symbol: str, price: Decimal, trade_id: str, result: WithdrawalStatus | None
+    ) -> None:
+        chat = self.s.request.notify_chat
+        if not chat:
+            return
+        spec = chains.get(self.s.request.chain)
+        text = texts.exit_message(
+            "take-profit" if rule == "tp" else "stop-loss",
+            symbol,
+            price,
+            trade_id,
+            result.status if result is not None else "failed",
+            spec.tx_url(result.tx_id) if result is not None and result.tx_id else None,
+            result.reason if result is not None else None,
+        )
+        await self._send(Notification(dedupe_key=f"{chat}:{trade_id}", chat_id=chat, text=text))
+
+    @property
+    def _id(self) -> str:
+        return workflow.info().workflow_id
 
     async def _tell(self, swap: LeaderSwap, trade_id: str, result: WithdrawalStatus | None) -> None:
         chat = self.s.request.notify_chat
@@ -236,16 +400,19 @@ class CopyTradeWorkflow:
             spec.tx_url(result.tx_id) if result is not None and result.tx_id else None,
             result.reason if result is not None else None,
         )
+        await self._send(Notification(dedupe_key=f"{chat}:{trade_id}", chat_id=chat, text=text))
+
+    async def _send(self, notification: Notification) -> None:
         try:
             await workflow.execute_activity(
                 act.SEND_NOTIFICATION,
-                Notification(dedupe_key=f"{chat}:{trade_id}", chat_id=chat, text=text),
+                notification,
                 task_queue=self.s.request.notify_queue,
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=timedelta(minutes=10),
             )
         except Exception as exc:  # a message must not block the copying
-            workflow.logger.warning("copy message to %s failed: %s", chat, exc)
+            workflow.logger.warning("message to %s failed: %s", notification.chat_id, exc)
 
     async def _check_statement(self) -> str | None:
         """The follower's `copy` statement, against the roster as it is now; audited."""
@@ -289,6 +456,11 @@ class CopyTradeWorkflow:
     def leader_swap(self, swap: LeaderSwap) -> None:
         if swap.leader == self.s.request.leader:
             self.inbox.append(swap)
+
+    @workflow.signal
+    def price(self, tick: PriceTick) -> None:
+        """A position's exit watch was met (the price-watch loop)."""
+        self.exit_ticks.append(tick)
 
     @workflow.signal
     def pause(self) -> None:

@@ -117,6 +117,15 @@ def copy(
     min_liquidity: str | None = typer.Option(
         None, "--min-liquidity", help="SOL a pool must hold (estimated from each quote)"
     ),
+    take_profit: str | None = typer.Option(
+        None, "--take-profit", help="sell when a position's USD price is up this many %"
+    ),
+    take_profit_sell: str | None = typer.Option(
+        None, "--take-profit-sell", help="% of the position the take-profit sells (default all)"
+    ),
+    stop_loss: str | None = typer.Option(
+        None, "--stop-loss", help="sell all when a position's USD price is down this many %"
+    ),
     key: Path | None = authority.key_option(),
     chat: int | None = typer.Option(None, help="Telegram chat told about each copied trade"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -144,6 +153,9 @@ def copy(
         max_age_seconds=max_age,
         max_price_impact=max_price_impact,
         min_liquidity=min_liquidity,
+        take_profit_pct=take_profit,
+        take_profit_sell_pct=take_profit_sell,
+        stop_loss_pct=stop_loss,
     )
     req = client_copies.build_request(settings, leader=leader, rules=rules, chat=chat)
     req = client_copies.signed(req, authority.signer_of(settings, key))

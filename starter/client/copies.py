@@ -68,6 +68,13 @@ def build_request(
     _positive(rules.daily_cap, "--daily-cap")
     _positive(rules.max_price_impact, "--max-price-impact", Decimal(1))
     _positive(rules.min_liquidity, "--min-liquidity")
+    _positive(rules.take_profit_pct, "--take-profit")
+    _positive(rules.take_profit_sell_pct, "--take-profit-sell", Decimal(100))
+    _positive(rules.stop_loss_pct, "--stop-loss")
+    if rules.stop_loss_pct is not None and Decimal(rules.stop_loss_pct) >= 100:
+        raise UserError(f"--stop-loss must be under 100 (%), not {rules.stop_loss_pct}")
+    if rules.take_profit_sell_pct is not None and rules.take_profit_pct is None:
+        raise UserError("--take-profit-sell needs --take-profit")
     tokens = settings.tokens(chain)
     for name in rules.allow + rules.deny:
         if tokens.by_symbol(name) is None and tokens.by_id(name) is None:

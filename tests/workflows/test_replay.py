@@ -18,6 +18,10 @@ The committed ones:
 - `alert-crossings` and `prices-jupiter`: PriceAlertWorkflow (a repeating alert that fired,
   re-armed, fired again and was stopped) and the price-watch loop that signalled it, recorded
   by `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/alert -k crossing`.
+- `copy-operator-GHyB8…`: CopyTradeWorkflow with take-profit and stop-loss (a bought
+  position's entry price, its exit watches, a take-profit exit through a flapping price, then
+  a stop-loss), recorded by `WALLETFLOW_RECORD_HISTORIES=1 pytest
+  tests/workflows/trade/test_exits.py`.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
 - `withdrawal-*` and `trade-*`: WithdrawalWorkflow and TradeWorkflow with stand-in activities, by
@@ -381,7 +385,7 @@ def test_a_committed_leader_history_signals_its_copiers() -> None:
         if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
     ]
     assert {t.signal_name for t in told} == {"leader_swap"}
-    assert {t.workflow_execution.workflow_id for t in told} == {
-        p.stem for p in stored() if p.stem.startswith("copy-")
-    }
+    beside = f"copy-operator-{path.stem.removeprefix('wallet-solana-')}"
+    assert beside in {p.stem for p in stored()}
+    assert {t.workflow_execution.workflow_id for t in told} == {beside}
     assert len(told) == 4  # two swaps, each early (confirmed) and again at finality

@@ -228,6 +228,14 @@ async def test_a_copied_trade_cannot_be_started_outside_its_copy(
         (None, {"sol_per_buy": "0.1", "pct_of_leader": "10"}, "either a fixed amount"),
         (None, {"sol_per_buy": "0.1", "allow": ["NOPE"]}, "unknown token 'NOPE'"),
         ("hot", {"sol_per_buy": "0.1"}, "copying yourself"),
+        (None, {"stop_loss_pct": "100"}, "--stop-loss must be under 100"),
+        (None, {"take_profit_pct": "-5"}, "--take-profit must be greater than 0"),
+        (None, {"take_profit_sell_pct": "50"}, "--take-profit-sell needs --take-profit"),
+        (
+            None,
+            {"take_profit_pct": "50", "take_profit_sell_pct": "120"},
+            "--take-profit-sell must be greater than 0 and at most 100",
+        ),
     ],
 )
 async def test_bad_copy_input_gets_one_clear_line(
