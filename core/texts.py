@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from html import escape
+from typing import NamedTuple
 
 from core.amounts import from_base_units, plain
 from core.models import Button, Fill, PreparedSwap, PreparedWithdrawal, Subscription, WalletEvent
@@ -211,39 +212,39 @@ def fill_line(fill: Fill, symbol: str, decimals: int, swap: PreparedSwap) -> str
     return f"Swapped {swap_text(sold, symbol, bought, swap.output_symbol)}"
 
 
-def copy_message(
-    leader: str,
-    leader_tx: str,
-    trade_id: str,
-    status: str,
-    follower_tx: str | None,
-    reason: str | None,
-) -> str:
+class TradeOutcome(NamedTuple):
+    """How a follower's trade ended, for its message."""
+
+    trade_id: str
+    status: str
+    tx_url: str | None  # the explorer link of the trade sent
+    reason: str | None
+
+    def lines(self) -> tuple[str, str]:
+        """(the status with its reason, the link to the trade or why there is none)."""
+        why = f": {_esc(self.reason)}" if self.reason and self.status != "confirmed" else ""
+        yours = (
+            f'<a href="{escape(self.tx_url)}">your trade</a>' if self.tx_url else "no trade sent"
+        )
+        return f"<b>{escape(self.status)}</b>{why}", yours
+
+
+def copy_message(leader: str, leader_tx: str, outcome: TradeOutcome) -> str:
     """The follower's message about one copied trade, with both explorer links."""
-    yours = f'<a href="{escape(follower_tx)}">your trade</a>' if follower_tx else "no trade sent"
-    why = f": {_esc(reason)}" if reason and status != "confirmed" else ""
+    status, yours = outcome.lines()
     return (
-        f"🪞 Copied <code>{_short(leader)}</code>: <b>{escape(status)}</b>{why}\n"
+        f"🪞 Copied <code>{_short(leader)}</code>: {status}\n"
         f'<a href="{escape(leader_tx)}">leader\'s trade</a> · {yours}\n'
-        f"<code>{escape(trade_id)}</code>"
+        f"<code>{escape(outcome.trade_id)}</code>"
     )
 
 
-def exit_message(
-    rule: str,
-    symbol: str,
-    price: Decimal,
-    trade_id: str,
-    status: str,
-    tx: str | None,
-    reason: str | None,
-) -> str:
+def exit_message(rule: str, symbol: str, price: Decimal, outcome: TradeOutcome) -> str:
     """The follower's message about a take-profit or stop-loss exit of a copied position."""
-    yours = f'<a href="{escape(tx)}">your trade</a>' if tx else "no trade sent"
-    why = f": {_esc(reason)}" if reason and status != "confirmed" else ""
+    status, yours = outcome.lines()
     return (
-        f"🎯 {escape(rule.capitalize())} on {escape(symbol)} at {usd(price)}: "
-        f"<b>{escape(status)}</b>{why}\n{yours}\n<code>{escape(trade_id)}</code>"
+        f"🎯 {escape(rule.capitalize())} on {escape(symbol)} at {usd(price)}: {status}\n"
+        f"{yours}\n<code>{escape(outcome.trade_id)}</code>"
     )
 
 

@@ -371,17 +371,16 @@ class CopyTradeWorkflow:
         chat = self.s.request.notify_chat
         if not chat:
             return
-        spec = chains.get(self.s.request.chain)
-        text = texts.exit_message(
-            "take-profit" if rule == "tp" else "stop-loss",
-            symbol,
-            price,
-            trade_id,
-            result.status if result is not None else "failed",
-            spec.tx_url(result.tx_id) if result is not None and result.tx_id else None,
-            result.reason if result is not None else None,
-        )
+        name = "take-profit" if rule == "tp" else "stop-loss"
+        text = texts.exit_message(name, symbol, price, self._outcome(trade_id, result))
         await self._send(Notification(dedupe_key=f"{chat}:{trade_id}", chat_id=chat, text=text))
+
+    def _outcome(self, trade_id: str, result: WithdrawalStatus | None) -> texts.TradeOutcome:
+        spec = chains.get(self.s.request.chain)
+        if result is None:
+            return texts.TradeOutcome(trade_id, "failed", None, None)
+        tx = spec.tx_url(result.tx_id) if result.tx_id else None
+        return texts.TradeOutcome(trade_id, result.status, tx, result.reason)
 
     @property
     def _id(self) -> str:
@@ -393,12 +392,7 @@ class CopyTradeWorkflow:
             return
         spec = chains.get(self.s.request.chain)
         text = texts.copy_message(
-            swap.leader,
-            spec.tx_url(swap.signature),
-            trade_id,
-            result.status if result is not None else "failed",
-            spec.tx_url(result.tx_id) if result is not None and result.tx_id else None,
-            result.reason if result is not None else None,
+            swap.leader, spec.tx_url(swap.signature), self._outcome(trade_id, result)
         )
         await self._send(Notification(dedupe_key=f"{chat}:{trade_id}", chat_id=chat, text=text))
 

@@ -19,7 +19,7 @@ import pytest_asyncio
 from chains.solana import SOL_MINT
 from core.copying import CopyStatus, Position
 from core.ids import copy_id
-from tests.support.stack import Stack, eventually
+from tests.support.stack import Stack, eventually, messages
 from tests.workflows.alert.test_price_alerts import set_price
 from tests.workflows.trade.test_copy import funded_leader, leader_swap, start_copy, status
 
@@ -106,6 +106,15 @@ async def test_take_profit_sells_once_through_a_flapping_price_then_the_stop_los
     assert sold == [f"exit:tp:{usdc}:1", f"exit:sl:{usdc}:1"]
     await eventually(lambda: watching(pool, workflow_id, 0))
     assert Decimal(opened.entry_usd or "0") > 0
+
+    async def told() -> list[str] | None:
+        texts = [m["plain_text"] for m in await messages(stack.telegram, 4242)]
+        found = [t for t in texts if t.startswith("🎯") and usdc in t]
+        return found if len(found) == 2 else None
+
+    take, stop = await eventually(told)
+    assert take.startswith("🎯 Take-profit on USDC at $") and "confirmed" in take
+    assert stop.startswith("🎯 Stop-loss on USDC at $") and "confirmed" in stop
     # WALLETFLOW_RECORD_HISTORIES=1: keep the copy's history (exits) for test_replay.py.
     if os.environ.get("WALLETFLOW_RECORD_HISTORIES"):
         handle = stack.client.get_workflow_handle(workflow_id)
