@@ -69,7 +69,7 @@ async def plan_chain(
     from activities.keystore import open_keystore
     from activities.monitor import MonitorActivities
     from activities.policy import PolicyActivities
-    from activities.prices import UsdPricer
+    from activities.prices import UsdPricer, Valuer
     from activities.trade import TradeActivities, TradingPolicy
     from activities.withdraw import Policy, WithdrawalActivities
     from starter.runtime.prices import providers
@@ -95,7 +95,10 @@ async def plan_chain(
     )
     for close in built.closers:
         stack.push_async_callback(close)
-    monitor = MonitorActivities(built.reader, pool)
+    priced = providers(settings)  # USD: values in messages, tiers, copied positions' entries
+    for provider in priced.values():
+        stack.push_async_callback(provider.close)
+    monitor = MonitorActivities(built.reader, pool, Valuer(priced))
     allowlist_enforced, allowlist = settings.allowlist()
     policy = Policy(
         approval_thresholds=settings.amounts("approval_thresholds"),
@@ -110,9 +113,6 @@ async def plan_chain(
     await policy_store.ensure_chain(pool, chain)  # the row freezes lock: it must exist
     authority = AuthorityActivities(pool)
     policy_writer = PolicyActivities(pool, timedelta(hours=settings.allowlist_cooling_off_hours))
-    priced = providers(settings)  # USD tiers, and the entry prices of copied positions
-    for provider in priced.values():
-        stack.push_async_callback(provider.close)
     pricer = UsdPricer(priced, settings.price_max_disagreement) if policy.tiers("USD") else None
     withdraw = WithdrawalActivities(built.sender, pool, policy, pricer)
     exits = AlertActivities(pool, client, priced)

@@ -186,6 +186,9 @@ class PriceWatchLoop:
             return
         finally:
             self.result.calls += self.provider.calls - calls
+            self.result.calls_per_poll_max = max(
+                self.result.calls_per_poll_max, self.provider.calls - calls
+            )
         self.result.polls += 1
         now = time.time()
         met: list[tuple[AlertWatch, PriceTick]] = []

@@ -14,6 +14,7 @@ from temporalio import activity
 
 from activities import metrics
 from activities.heartbeat import heartbeating
+from activities.prices import Valuer
 from core.models import FetchRequest, FetchResult, WalletEvent, WalletRef
 from store import wallets
 
@@ -67,9 +68,15 @@ def wanted_assets(ref: WalletRef) -> list[str] | None:
 
 
 class MonitorActivities:
-    def __init__(self, reader: ChainReader, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, reader: ChainReader, pool: asyncpg.Pool, valuer: Valuer | None = None
+    ) -> None:
         self.reader = reader
         self.pool = pool
+        self.valuer = valuer  # USD values for the messages (best effort)
+
+    async def _valued(self, events: list[WalletEvent]) -> list[WalletEvent]:
+        return await self.valuer.annotate(events) if self.valuer and events else events
 
     @activity.defn(name="start_watching")
     async def start_watching(self, ref: WalletRef) -> dict[str, Any]:
@@ -99,7 +106,10 @@ class MonitorActivities:
         metrics.events_detected(req.chain, await wallets.record_events(self.pool, read.events))
         await wallets.add_watch_keys(self.pool, req.chain, req.address, read.watch_keys)
         return FetchResult(
-            events=read.events, cursor=read.cursor, more=read.more, final_block=read.final_block
+            events=await self._valued(read.events),
+            cursor=read.cursor,
+            more=read.more,
+            final_block=read.final_block,
         )
 
     @activity.defn(name="peek_events")
@@ -115,7 +125,10 @@ class MonitorActivities:
             req.address, req.cursor, limit=PAGE_EVENTS, min_block=req.min_block, early=True
         )
         return FetchResult(
-            events=read.events, cursor=req.cursor, more=read.more, final_block=read.final_block
+            events=await self._valued(read.events),
+            cursor=req.cursor,
+            more=read.more,
+            final_block=read.final_block,
         )
 
     @activity.defn(name="forget_wallet")

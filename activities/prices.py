@@ -22,13 +22,16 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import httpx
+from temporalio import activity
 
 import chains
 from core.assets import Asset
+from core.models import UsdQuote, WalletEvent
 
 JUPITER_BATCH = 50
-# Every Jupiter call also asks for wrapped SOL, the most traded mint: its blockId is the
-# provider's clock, so a price asked for alone is still measured against a current slot.
+# Jupiter is also asked for wrapped SOL, the most traded mint, when a batch has room (never an
+# extra call): its blockId is the provider's clock, so a price asked for alone is still
+# measured against a current slot.
 JUPITER_CLOCK = "So11111111111111111111111111111111111111112"
 SLOT_SECONDS = 0.4  # Solana's slot time: how a Jupiter price's blockId ages
 
@@ -43,6 +46,7 @@ class Price:
     age: float  # seconds (CoinGecko) or slots (Jupiter) behind the freshest
     stale: bool
     liquidity: Decimal | None = None
+    age_s: float = 0  # the age in seconds, whatever the provider counts in
 
 
 class PriceProvider(Protocol):
@@ -107,10 +111,13 @@ class JupiterPrices:
 
     async def prices(self, ids: list[str]) -> dict[str, Price]:
         unique = list(dict.fromkeys(ids))
+        if not unique:
+            return {}
         raw: dict[str, Any] = {}
-        for start in range(0, len(unique), JUPITER_BATCH - 1):
-            batch = unique[start : start + JUPITER_BATCH - 1]
-            batch += [] if JUPITER_CLOCK in batch else [JUPITER_CLOCK]
+        batches = [unique[i : i + JUPITER_BATCH] for i in range(0, len(unique), JUPITER_BATCH)]
+        if JUPITER_CLOCK not in unique and len(batches[-1]) < JUPITER_BATCH:
+            batches[-1] = [*batches[-1], JUPITER_CLOCK]  # room for the clock: no extra call
+        for batch in batches:
             await self.limit.wait()
             self.calls += 1
             resp = await self.http.get(
@@ -133,6 +140,7 @@ class JupiterPrices:
                 usd=Decimal(entry["usdPrice"]),
                 provider=self.name,
                 age=behind,
+                age_s=behind * SLOT_SECONDS,
                 stale=behind > self.stale_slots,
                 liquidity=Decimal(liquidity) if liquidity is not None else None,
             )
@@ -205,6 +213,7 @@ class CoinGeckoPrices:
                 usd=Decimal(entry["usd"]),
                 provider=self.name,
                 age=age,
+                age_s=age,
                 stale=age > self.stale_seconds,
             )
         return found
@@ -256,3 +265,79 @@ class UsdPricer:
                             f"{spread.quantize(Decimal('0.1'))}%")  # fmt: skip
         # The higher price: a value for limits and tiers must not be underestimated.
         return UsdValue(amount * high, high)
+
+
+VALUER_WAIT_SECONDS = 3.0  # a message never waits longer than this for its USD value
+
+
+class Valuer:
+    """USD values for people (messages, `watch --min-usd`), best effort: each asset is priced
+    by the first configured provider that knows it, prices are kept `ttl` seconds so that a
+    burst of events costs one batched call per provider, and an error or an unknown price
+    just leaves the value out. Never used for policy: that is UsdPricer's, which fails
+    closed."""
+
+    def __init__(self, providers: dict[str, PriceProvider], ttl: float = 30) -> None:
+        self.providers = providers
+        self.ttl = ttl
+        self._cache: dict[tuple[str, str], tuple[float, Price | None]] = {}
+
+    def _expired(self, provider: str, price_id: str, now: float) -> bool:
+        cached = self._cache.get((provider, price_id))
+        return cached is None or now - cached[0] > self.ttl
+
+    async def quotes(self, chain: str, assets: list[Asset]) -> dict[str, UsdQuote]:
+        """asset id -> its price as a quote of one whole unit (value = price)."""
+        now = time.monotonic()
+        wanted: dict[str, dict[str, str]] = {}  # provider -> price id -> asset id
+        for asset in assets:
+            for provider, price_id in chains.get(chain).price_ids(asset).items():
+                if provider in self.providers:
+                    wanted.setdefault(provider, {})[price_id] = asset.id
+                    break
+        for provider, ids in wanted.items():
+            stale = [
+                i for i in ids if now - self._cache.get((provider, i), (-1e9, None))[0] > self.ttl
+            ]
+            if not stale:
+                continue
+            try:
+                call = self.providers[provider].prices(stale)
+                found = await asyncio.wait_for(call, VALUER_WAIT_SECONDS)
+            except Exception as exc:  # best effort: the message goes out without a value
+                activity.logger.info("%s prices unavailable: %s", provider, type(exc).__name__)
+                found = {}  # remembered as unknown for `ttl`: no wait on every event
+            for i in stale:
+                self._cache[(provider, i)] = (now, found.get(i))
+        quotes: dict[str, UsdQuote] = {}
+        for provider, ids in wanted.items():
+            for price_id, asset_id in ids.items():
+                price = self._cache.get((provider, price_id), (0.0, None))[1]
+                if price is not None and not price.stale:
+                    quotes[asset_id] = UsdQuote(
+                        value=str(price.usd),
+                        price=str(price.usd),
+                        provider=provider,
+                        age_s=int(price.age_s),
+                    )
+        return quotes
+
+    async def annotate(self, events: list[WalletEvent]) -> list[WalletEvent]:
+        """The events with their USD value where a price is known."""
+        by_chain: dict[str, dict[str, Asset]] = {}
+        for e in events:
+            by_chain.setdefault(e.chain, {})[e.asset] = Asset(
+                symbol=e.symbol, decimals=e.decimals, id=e.asset
+            )
+        priced: dict[tuple[str, str], UsdQuote] = {}
+        for chain, assets in by_chain.items():
+            for asset_id, quote in (await self.quotes(chain, list(assets.values()))).items():
+                priced[(chain, asset_id)] = quote
+        out = []
+        for e in events:
+            unit = priced.get((e.chain, e.asset))
+            if unit is not None:
+                value = (e.display_amount * Decimal(unit.price)).quantize(Decimal("0.01"))
+                e = e.model_copy(update={"usd": unit.model_copy(update={"value": str(value)})})
+            out.append(e)
+        return out

@@ -426,6 +426,7 @@ class PriceWatchState(BaseModel):
 class PriceWatchResult(BaseModel):
     polls: int = 0
     calls: int = 0
+    calls_per_poll_max: int = 0  # provider calls of the costliest poll (batches of 50)
     watched: int = 0
     signals: int = 0
     errors: int = 0

@@ -66,6 +66,15 @@ class SwapSide(BaseModel):
     amount: int  # base units, fees excluded
 
 
+class UsdQuote(BaseModel):
+    """An amount's USD value, from its asset's price at one provider and how old that was."""
+
+    value: str
+    price: str
+    provider: str
+    age_s: int
+
+
 class WalletEvent(BaseModel):
     """One balance change of a watched wallet in one finalized transaction."""
 
@@ -85,6 +94,7 @@ class WalletEvent(BaseModel):
     # side (`gave` is what was given for it). The given side is marked `in_swap`.
     gave: SwapSide | None = None
     in_swap: bool = False
+    usd: UsdQuote | None = None  # what the amount was worth when read; None: no price
 
     @property
     def key(self) -> str:
@@ -104,6 +114,9 @@ class Subscription(BaseModel):
     assets: list[str] | None = None  # symbols or asset ids; None: every known asset
     direction: DirectionFilter = "both"
     final_only: bool = False  # one message at finality, no early "pending" one
+    # USD value at least this; an event without a price passes (a listed token's transfer
+    # is never hidden for want of a price).
+    min_usd: Decimal | None = None
 
     def wants(self, event: WalletEvent) -> bool:
         if self.direction != "both" and event.direction != self.direction:
@@ -112,6 +125,8 @@ class Subscription(BaseModel):
             wanted = {a.upper() for a in self.assets}
             if event.symbol.upper() not in wanted and event.asset.upper() not in wanted:
                 return False
+        if self.min_usd is not None and event.usd and Decimal(event.usd.value) < self.min_usd:
+            return False
         return self.min_amount is None or event.display_amount >= self.min_amount
 
 

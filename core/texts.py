@@ -23,6 +23,18 @@ def _amount(event: WalletEvent) -> str:
     return f"{plain(event.display_amount)} {escape(event.symbol)}"
 
 
+def _usd(event: WalletEvent) -> str:
+    """' ≈ $1,234.56 (SOL $150.12, 8 s old)', or nothing without a price."""
+    quote = event.usd
+    if quote is None:
+        return ""
+    symbol = escape(event.symbol)
+    return (
+        f" ≈ {usd(Decimal(quote.value))} ({symbol} {usd(Decimal(quote.price))}, "
+        f"{quote.age_s} s old)"
+    )
+
+
 def _short(address: str | None) -> str:
     if not address:
         return "unknown"
@@ -51,10 +63,12 @@ def _shown(sub: Subscription, events: list[WalletEvent]) -> list[WalletEvent]:
 
 def _line(event: WalletEvent, tx_url: TxUrl) -> str:
     if event.gave is not None:
-        return f'🔄 Swapped {_swap(event)} <a href="{escape(tx_url(event.tx_id))}">tx</a>'
+        link = f'<a href="{escape(tx_url(event.tx_id))}">tx</a>'
+        return f"🔄 Swapped {_swap(event)}{_usd(event)} {link}"
     arrow, word = ("⬇️", "from") if event.direction == "in" else ("⬆️", "to")
     return (
-        f"{arrow} <b>{'+' if event.direction == 'in' else '-'}{_amount(event)}</b> {word} "
+        f"{arrow} <b>{'+' if event.direction == 'in' else '-'}{_amount(event)}</b>{_usd(event)} "
+        f"{word} "
         f"<code>{_short(event.counterparty)}</code> "
         f'<a href="{escape(tx_url(event.tx_id))}">tx</a>'
     )
@@ -69,7 +83,7 @@ def event_message(sub: Subscription, event: WalletEvent, tx_url: TxUrl) -> str:
     if event.gave is not None:
         return (
             f"{_title(sub, event)}\n"
-            f"Swapped {_swap(event)}\n"
+            f"Swapped {_swap(event)}{_usd(event)}\n"
             f"Wallet: <code>{escape(event.wallet)}</code>\n"
             f'<a href="{escape(tx_url(event.tx_id))}">View transaction</a>'
         )
@@ -77,7 +91,7 @@ def event_message(sub: Subscription, event: WalletEvent, tx_url: TxUrl) -> str:
     counterparty = escape(event.counterparty or "unknown")
     return (
         f"{_title(sub, event)}\n"
-        f"{'Received' if incoming else 'Sent'} {_amount(event)}\n"
+        f"{'Received' if incoming else 'Sent'} {_amount(event)}{_usd(event)}\n"
         f"{'From' if incoming else 'To'}: <code>{counterparty}</code>\n"
         f"Wallet: <code>{escape(event.wallet)}</code>\n"
         f'<a href="{escape(tx_url(event.tx_id))}">View transaction</a>'

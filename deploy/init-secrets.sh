@@ -17,7 +17,7 @@
 #   bot-key.json
 #       the bot's signing key (principal "bot", a random Ed25519 seed); an admin lists it in
 #       the roster (see the README).
-#   telegram_bot_token, tron_api_key
+#   telegram_bot_token, tron_api_key, jupiter_api_key, coingecko_api_key
 #       the bot token from @BotFather (write it in; the bot and worker-notify refuse to start on
 #       an empty file) and the optional TronGrid key; taken from an old .env when set there.
 #   codec_keys
@@ -140,7 +140,8 @@ if [ ! -e "$file" ]; then
 fi
 own "$WALLETFLOW_UID" "$file"
 
-for pair in telegram_bot_token:TELEGRAM_BOT_TOKEN tron_api_key:TRON_API_KEY; do
+for pair in telegram_bot_token:TELEGRAM_BOT_TOKEN tron_api_key:TRON_API_KEY \
+    jupiter_api_key:JUPITER_API_KEY coingecko_api_key:COINGECKO_API_KEY; do
     name=${pair%%:*}
     variable=${pair#*:}
     file="$dir/$name"

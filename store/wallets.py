@@ -23,8 +23,9 @@ async def save_wallet(pool: asyncpg.Pool, ref: WalletRef) -> None:
         )
         await conn.executemany(
             """INSERT INTO subscriptions
-                   (chain, address, chat_id, label, min_amount, assets, direction, final_only)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                   (chain, address, chat_id, label, min_amount, assets, direction, final_only,
+                    min_usd)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
             [
                 (
                     ref.chain,
@@ -35,6 +36,7 @@ async def save_wallet(pool: asyncpg.Pool, ref: WalletRef) -> None:
                     s.assets,
                     s.direction,
                     s.final_only,
+                    s.min_usd,
                 )
                 for s in ref.subscribers
             ],
@@ -143,6 +145,7 @@ def subscription_from_row(row: asyncpg.Record) -> Subscription:
         assets=row["assets"],
         direction=row["direction"],
         final_only=row["final_only"],
+        min_usd=row["min_usd"],
     )
 
 

@@ -92,8 +92,13 @@ class PriceAlertWorkflow:
             await self._notify(Decimal(tick.price), reference)
 
     async def _reconcile(self) -> None:
-        """The slow timer: register again (the row may be lost) and read the price once."""
-        self.ticks += await local(act.REFRESH_ALERT, list[PriceTick], self._registration())
+        """The slow timer: register again (the row may be lost) and read the price once; a
+        second registration only if that price changed the alert's watch."""
+        before = self._registration().watch
+        for tick in await local(act.REFRESH_ALERT, list[PriceTick], self._registration()):
+            await self._observe(tick)
+        if self._registration().watch != before:
+            self.changed = True
 
     async def _register(self) -> None:
         self.r.version += 1

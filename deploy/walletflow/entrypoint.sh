@@ -10,6 +10,8 @@
 #   /run/secrets/telegram_bot_token  -> TELEGRAM_BOT_TOKEN              (must not be empty)
 #   /run/secrets/codec_server_token  -> WALLETFLOW_CODEC_SERVER_TOKEN   (must not be empty)
 #   /run/secrets/tron_api_key        -> TRON_API_KEY                    (empty: no key)
+#   /run/secrets/jupiter_api_key     -> JUPITER_API_KEY                 (empty: no key)
+#   /run/secrets/coingecko_api_key   -> COINGECKO_API_KEY               (empty: no key)
 #   /run/secrets/temporal_api_key    -> TEMPORAL_API_KEY                (empty: no key)
 #
 # A variable whose secret the service does not mount is unset, so a value left in .env (which is
@@ -53,6 +55,8 @@ from_secret() {
 from_secret telegram_bot_token TELEGRAM_BOT_TOKEN required
 from_secret codec_server_token WALLETFLOW_CODEC_SERVER_TOKEN required
 from_secret tron_api_key TRON_API_KEY optional
+from_secret jupiter_api_key JUPITER_API_KEY optional
+from_secret coingecko_api_key COINGECKO_API_KEY optional
 from_secret temporal_api_key TEMPORAL_API_KEY optional
 unset value
 # Older deployments kept the database password in .env: it is a secret file now.

@@ -159,6 +159,9 @@ def watch(
     chat: int = typer.Option(0, help="Telegram chat to notify (0: ledger only)"),
     label: str | None = typer.Option(None, help="a name shown in notifications"),
     min_amount: str | None = typer.Option(None, help="ignore smaller transfers (asset units)"),
+    min_usd: str | None = typer.Option(
+        None, "--min-usd", help="ignore transfers worth less (USD; unpriced ones still show)"
+    ),
     asset: list[str] | None = typer.Option(None, help="only these assets (repeatable)"),
     direction: str = typer.Option("both", help="in, out or both"),
     final_only: bool = typer.Option(
@@ -179,6 +182,7 @@ def watch(
         chat,
         label=label,
         min_amount=min_amount,
+        min_usd=min_usd,
         assets=asset or None,
         direction=direction,
         final_only=final_only,

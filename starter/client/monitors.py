@@ -39,17 +39,12 @@ def parse_subscription(
     assets: list[str] | None = None,
     direction: str = "both",
     final_only: bool = False,
+    min_usd: str | None = None,
 ) -> Subscription:
     if label is not None and len(label) > 64:
         raise UserError("label is too long (64 characters at most)")
-    minimum = None
-    if min_amount is not None:
-        try:
-            minimum = Decimal(min_amount)
-        except InvalidOperation:
-            raise UserError(f"min amount {min_amount!r} is not a number") from None
-        if not minimum.is_finite() or minimum < 0:
-            raise UserError(f"min amount must be 0 or more, got {min_amount}")
+    minimum = _at_least_zero(min_amount, "min amount")
+    least_usd = _at_least_zero(min_usd, "min USD")
     if direction not in ("in", "out", "both"):
         raise UserError(f"direction must be in, out or both, not {direction!r}")
     listed = settings.tokens(chain)
@@ -66,7 +61,20 @@ def parse_subscription(
         assets=assets,
         direction=resolved,
         final_only=final_only,
+        min_usd=least_usd,
     )
+
+
+def _at_least_zero(text: str | None, what: str) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise UserError(f"{what} {text!r} is not a number") from None
+    if not value.is_finite() or value < 0:
+        raise UserError(f"{what} must be 0 or more, got {text}")
+    return value
 
 
 async def watch(

@@ -7,7 +7,7 @@ from decimal import Decimal
 from solders.keypair import Keypair
 
 from chains import solana as sol
-from core.models import Subscription, WalletEvent
+from core.models import Subscription, UsdQuote, WalletEvent
 from core.texts import DIGEST_AFTER, messages_for
 
 SOL_ADDR = str(Keypair.from_seed(bytes(32)).pubkey())
@@ -50,3 +50,15 @@ def test_messages_escape_user_text_and_digest_bursts() -> None:
     [(digest_key, digest)] = messages_for(sub, burst, sol.tx_url)
     assert digest_key.startswith("7:digest:") and f"{len(burst)} transfers" in digest
     assert messages_for(Subscription(chat_id=7, direction="out"), burst, sol.tx_url) == []
+
+
+def test_a_usd_value_shows_with_its_price_and_age_and_filters_min_usd() -> None:
+    valued = _event(amount=5_000_000).model_copy(
+        update={"usd": UsdQuote(value="5.01", price="1.002", provider="jupiter", age_s=8)}
+    )
+    [(_, text)] = messages_for(Subscription(chat_id=1), [valued], sol.tx_url)
+    assert "Received 5 USDC ≈ $5.01 (USDC $1.00, 8 s old)" in text
+    assert Subscription(chat_id=1, min_usd=Decimal("5")).wants(valued)
+    assert not Subscription(chat_id=1, min_usd=Decimal("5.02")).wants(valued)
+    # Without a price, --min-usd does not hide a listed token's transfer.
+    assert Subscription(chat_id=1, min_usd=Decimal("1000")).wants(_event())

@@ -49,8 +49,16 @@ ENTRYPOINT_SCRIPT = ROOT / "deploy" / "walletflow" / "entrypoint.sh"
 INIT_SECRETS = ROOT / "deploy" / "init-secrets.sh"
 
 # walletflow processes that are Temporal clients; the codec server is walletflow's image too.
-WALLETFLOW_SERVICES = ("walletflow-setup", "worker-solana", "worker-tron", "worker-notify", "bot")
-LONG_RUNNING_WALLETFLOW = ("worker-solana", "worker-tron", "worker-notify", "bot")
+WALLETFLOW_SERVICES = (
+    "walletflow-setup",
+    "worker-solana",
+    "worker-tron",
+    "worker-prices",
+    "worker-notify",
+    "bot",
+)
+LONG_RUNNING_WALLETFLOW = ("worker-solana", "worker-tron", "worker-prices", "worker-notify", "bot")
+PRICE_KEYS = {"jupiter_api_key", "coingecko_api_key"}
 CODEC_SERVER = "codec-server"
 WALLETFLOW_IMAGE_SERVICES = (*WALLETFLOW_SERVICES, CODEC_SERVER)
 EXPECTED_SERVICES = {
@@ -87,10 +95,13 @@ WALLETFLOW_CLIENT_SECRETS = {
 }
 MOUNTED_SECRETS = {
     "walletflow-setup": WALLETFLOW_CLIENT_SECRETS,
-    "worker-solana": WALLETFLOW_CLIENT_SECRETS | {"walletflow_keystore"},
-    "worker-tron": WALLETFLOW_CLIENT_SECRETS | {"walletflow_keystore", "tron_api_key"},
+    "worker-solana": WALLETFLOW_CLIENT_SECRETS | {"walletflow_keystore"} | PRICE_KEYS,
+    "worker-tron": WALLETFLOW_CLIENT_SECRETS | {"walletflow_keystore", "tron_api_key"} | PRICE_KEYS,
+    "worker-prices": WALLETFLOW_CLIENT_SECRETS | PRICE_KEYS,
     "worker-notify": WALLETFLOW_CLIENT_SECRETS | {"telegram_bot_token"},
-    "bot": WALLETFLOW_CLIENT_SECRETS | {"walletflow_bot_key", "telegram_bot_token", "tron_api_key"},
+    "bot": WALLETFLOW_CLIENT_SECRETS
+    | {"walletflow_bot_key", "telegram_bot_token", "tron_api_key"}
+    | PRICE_KEYS,
     CODEC_SERVER: {"codec_keys", "codec_server_token"},
 }
 # Secrets walletflow takes only as variable values: deploy/walletflow/entrypoint.sh sets them.
@@ -98,6 +109,8 @@ EXPORTED_SECRETS = {
     "telegram_bot_token": "TELEGRAM_BOT_TOKEN",
     "codec_server_token": "WALLETFLOW_CODEC_SERVER_TOKEN",
     "tron_api_key": "TRON_API_KEY",
+    "jupiter_api_key": "JUPITER_API_KEY",
+    "coingecko_api_key": "COINGECKO_API_KEY",
     "temporal_api_key": "TEMPORAL_API_KEY",
 }
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|PRIVATE|(^|_)(TOKEN|KEY)$")
@@ -532,6 +545,7 @@ def test_each_worker_serves_its_own_queue(resolved: dict[str, Any]) -> None:
     for name, queue in (
         ("worker-solana", "solana"),
         ("worker-tron", "tron"),
+        ("worker-prices", "prices"),
         ("worker-notify", "notify"),
     ):
         command = walletflow_command(svc[name])

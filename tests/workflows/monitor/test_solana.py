@@ -36,7 +36,7 @@ async def test_sol_in_and_out_notify_once_each(stack: Stack, pool: asyncpg.Pool)
 
     await sol_send(stack.solana.url, funder, address, native, 2 * SOL)
     [received] = await settled_messages(stack.telegram, chat, 1)
-    assert "Received 2 SOL" in received["plain_text"]
+    assert "Received 2 SOL ≈ $300.00 (SOL $150.00, " in received["plain_text"]  # devnet prices
     assert str(funder.pubkey()) in received["plain_text"]
 
     await sol_send(stack.solana.url, wallet, str(funder.pubkey()), native, SOL // 2)
