@@ -38,8 +38,14 @@ async def alert(
     if len(parts) < 2:
         raise BadUsage("alert", "give a TOKEN and a condition")
     token, *condition = parts
+    repeat = condition[-1].lower() == "repeat"
     _, req = await alerts.add(
-        client, settings, chat=message.chat.id, token=token, condition=condition
+        client,
+        settings,
+        chat=message.chat.id,
+        token=token,
+        condition=condition[:-1] if repeat else condition,
+        repeat=repeat,
     )
     await message.answer(
         f"🔔 Alert {code(req.alert_id)} set: <b>{esc(describe(req.rule, req.asset.symbol))}</b>\n"

@@ -21,7 +21,7 @@ USAGE = {
     "copy": "/copy LEADER SOL — copy a wallet's swaps, SOL per buy",
     "copies": "/copies — your copies, positions and PnL",
     "uncopy": "/uncopy LEADER",
-    "alert": "/alert TOKEN CONDITION — e.g. /alert SOL > 250, /alert BONK -10% 1h",
+    "alert": "/alert TOKEN CONDITION [repeat] — e.g. /alert SOL > 250, /alert BONK -10% 1h",
     "alerts": "/alerts — this chat's price alerts, with delete buttons",
     "unalert": "/unalert ID",
 }

@@ -25,7 +25,14 @@ from starter.bot.retry import RetryAfterMiddleware
 from starter.devstack.principals import BOT_USERS
 from store import authority
 from store.db import create_pool
-from tests.support.stack import HOT_ACCOUNT, Devnets, Stack, eventually, running_stack
+from tests.support.stack import (
+    ALL_QUEUES,
+    HOT_ACCOUNT,
+    Devnets,
+    Stack,
+    eventually,
+    running_stack,
+)
 
 BOT_TOKEN = "7000000616:BOTwalletflowBotTestsToken0000000"
 OPERATOR = 61_000_001
@@ -185,7 +192,11 @@ async def stack(
         "WALLETFLOW_SOLANA_HOT_WALLET": devnets.solana.info()["accounts"][HOT_ACCOUNT]["address"],
         "WALLETFLOW_TRON_HOT_WALLET": devnets.tron.info()["accounts"][HOT_ACCOUNT]["address"],
     }
-    async with running_stack(temporal_env.client, pg_dsn, devnets, settings=settings) as s:
+    queues = (*ALL_QUEUES, "prices")  # price alerts (/alert) too
+    settings["PRICE_POLL_SECONDS"] = "0.5"
+    async with running_stack(
+        temporal_env.client, pg_dsn, devnets, queues=queues, settings=settings
+    ) as s:
         await list_bot_users(s)
         yield s
 
