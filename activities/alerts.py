@@ -42,16 +42,19 @@ SIGNALS_AT_ONCE = 50  # concurrent signal calls of one poll
 
 
 class PriceHistory:
-    """The prices of the assets that have move alerts, one per poll, a day at most: the
-    reference of a move is the oldest price within its window."""
+    """The prices of the assets that have move alerts, one per poll, as far back as their
+    longest window (a day at most): the reference of a move is the oldest price within its
+    window, from when the loop started watching it."""
 
     def __init__(self) -> None:
         self._points: dict[str, deque[tuple[float, Decimal]]] = {}
 
-    def add(self, price_id: str, at: float, price: Decimal) -> None:
+    def add(self, price_id: str, at: float, price: Decimal, keep: int) -> None:
+        """One more price; what is older than `keep` seconds (the longest window watched on
+        this asset now) goes."""
         points = self._points.setdefault(price_id, deque())
         points.append((at, price))
-        while points and points[0][0] < at - MAX_WINDOW_SECONDS:
+        while points and points[0][0] < at - min(keep, MAX_WINDOW_SECONDS):
             points.popleft()
 
     def reference(self, price_id: str, window: int, now: float) -> Decimal | None:
@@ -198,7 +201,7 @@ class PriceWatchLoop:
             windows = self.index.windows(price_id)
             refs: dict[int, Decimal | None] = {}
             if windows:
-                self.history.add(price_id, now, price.usd)
+                self.history.add(price_id, now, price.usd, keep=max(windows))
                 refs = {w: self.history.reference(price_id, w, now) for w in windows}
             for watch in self.index.met(price_id, price.usd, refs):
                 ref = refs.get(watch.window_seconds) if watch.window_seconds else None

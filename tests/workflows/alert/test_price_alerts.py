@@ -4,6 +4,7 @@ loop signalling `alert-{chat}-{id}`, one Telegram message per crossing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from core.alerts import AlertRule, AlertStatus
 from core.errors import UserError
 from core.ids import alert_workflow_id, price_watch_id
+from starter.cli import exits
 from starter.client import alerts
 from starter.runtime.settings import PRICES_QUEUE
+from tests.support.cli import walletflow
 from tests.support.ids import chat_id
-from tests.support.stack import Stack, eventually, messages
+from tests.support.stack import Stack, eventually, messages, stack_cli_env
 from workflows.alert import PriceAlertWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
@@ -216,3 +219,41 @@ async def test_a_second_alert_with_the_same_id_is_refused(stack: Stack) -> None:
     with pytest.raises(UserError, match="exists already"):
         await alerts.add(stack.client, stack.settings, chat=chat, token=mint,
                          condition=[">", "5"], alert_id="dup")  # fmt: skip
+
+
+async def test_the_cli_adds_lists_and_removes_alerts(stack: Stack, tmp_path: Path) -> None:
+    env = stack_cli_env(stack, tmp_path)
+    mint, chat = await new_token(stack, "7"), chat_id()
+    added = await walletflow(
+        env, "alert", "add", mint, "-10%", "1h", "--chat", str(chat), "--id", "dip", "--json"
+    )
+    assert added.code == 0, added
+    doc = json.loads(added.out)
+    assert doc["workflow_id"] == alert_workflow_id(chat, "dip") and doc["price"] == "7"
+    assert doc["rule"]["kind"] == "move" and doc["rule"]["threshold"] == "-10"
+
+    async def listed() -> list[dict[str, Any]] | None:
+        found = json.loads((await walletflow(env, "alert", "list", "--chat", str(chat),
+                                             "--json")).out)  # fmt: skip
+        return found or None
+
+    [row] = await eventually(listed)
+    assert row["alert_id"] == "dip" and row["description"].endswith("-10% in 1h")
+    removed = await walletflow(env, "alert", "rm", "dip", "--chat", str(chat), "--json")
+    assert removed.code == 0 and json.loads(removed.out)["sent"] == "stop", removed
+
+    async def gone() -> bool:
+        out = (await walletflow(env, "alert", "list", "--chat", str(chat), "--json")).out
+        return json.loads(out) == []
+
+    await eventually(gone)
+    for args, message in [
+        (["add", "NOSUCH", "above", "1"], "unknown token 'NOSUCH'"),
+        (["add", mint, "above", "-1"], "greater than 0"),
+        (["add", mint, "0%", "1h"], "0% move"),
+        (["add", str(Keypair().pubkey()), "above", "1"], "no price for"),
+        (["rm", "nope"], "no alert nope in chat"),
+    ]:
+        bad = await walletflow(env, "alert", *args, "--chat", str(chat))
+        assert bad.code == exits.ERROR and message in bad.err, (args, bad)
+        assert bad.err.strip().count("\n") == 0, bad.err
