@@ -148,7 +148,7 @@ async def test_walletflow_workers_lists_the_pollers(
     queues = await inspect.workers(client, settings)
     assert {(q.queue, q.kind) for q in queues} == {
         (settings.task_queue(name), kind)
-        for name in ("solana", "tron", "notify")
+        for name in ("solana", "tron", "notify", "prices")
         for kind in ("workflow", "activity")
     }
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -180,7 +180,7 @@ async def test_walletflow_workers_lists_the_pollers(
     assert cli.returncode == 0, cli.stderr
     pollers, _, push = cli.stdout.partition("\npush")
     rows = [line for line in pollers.splitlines() if settings.task_queue_prefix in line]
-    assert len(rows) == 6, cli.stdout
+    assert len(rows) == 8, cli.stdout  # 4 queues x (workflow, activity)
     # Then the push followers, one block per chain queue, their shards as they last reported.
     for chain in ("solana", "tron"):
         assert settings.task_queue(chain) in push, cli.stdout
