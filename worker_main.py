@@ -98,7 +98,8 @@ async def plan_chain(
     priced = providers(settings)  # USD: values in messages, tiers, copied positions' entries
     for provider in priced.values():
         stack.push_async_callback(provider.close)
-    monitor = MonitorActivities(built.reader, pool, Valuer(priced))
+    valuer = Valuer(priced)
+    monitor = MonitorActivities(built.reader, pool, valuer)
     allowlist_enforced, allowlist = settings.allowlist()
     policy = Policy(
         approval_thresholds=settings.amounts("approval_thresholds"),
@@ -114,7 +115,7 @@ async def plan_chain(
     authority = AuthorityActivities(pool)
     policy_writer = PolicyActivities(pool, timedelta(hours=settings.allowlist_cooling_off_hours))
     pricer = UsdPricer(priced, settings.price_max_disagreement) if policy.tiers("USD") else None
-    withdraw = WithdrawalActivities(built.sender, pool, policy, pricer)
+    withdraw = WithdrawalActivities(built.sender, pool, policy, pricer, valuer)
     exits = AlertActivities(pool, client, priced)
     trading = TradingPolicy(
         max_slippage_bps=settings.trade_max_slippage_bps,

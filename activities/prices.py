@@ -322,6 +322,11 @@ class Valuer:
                     )
         return quotes
 
+    async def value(self, chain: str, asset: Asset, amount: Decimal) -> UsdQuote | None:
+        """What `amount` of `asset` is worth, or None without a price."""
+        unit = (await self.quotes(chain, [asset])).get(asset.id)
+        return None if unit is None else _times(unit, amount)
+
     async def annotate(self, events: list[WalletEvent]) -> list[WalletEvent]:
         """The events with their USD value where a price is known."""
         by_chain: dict[str, dict[str, Asset]] = {}
@@ -337,7 +342,12 @@ class Valuer:
         for e in events:
             unit = priced.get((e.chain, e.asset))
             if unit is not None:
-                value = (e.display_amount * Decimal(unit.price)).quantize(Decimal("0.01"))
-                e = e.model_copy(update={"usd": unit.model_copy(update={"value": str(value)})})
+                e = e.model_copy(update={"usd": _times(unit, e.display_amount)})
             out.append(e)
         return out
+
+
+def _times(unit: UsdQuote, amount: Decimal) -> UsdQuote:
+    """A unit price's quote for `amount` of the asset (cents)."""
+    value = (amount * Decimal(unit.price)).quantize(Decimal("0.01"))
+    return unit.model_copy(update={"value": str(value)})

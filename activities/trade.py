@@ -88,7 +88,13 @@ class TradeActivities(WithdrawalActivities):
         trading: TradingPolicy,
         policy: Policy | None = None,
     ) -> None:
-        super().__init__(withdrawals.sender, withdrawals.pool, policy or withdrawals.policy)
+        super().__init__(
+            withdrawals.sender,
+            withdrawals.pool,
+            policy or withdrawals.policy,
+            withdrawals.pricer,  # the USD tiers apply to trades as to withdrawals
+            withdrawals.valuer,
+        )
         self.trader = trader
         self.trading = trading
 

@@ -26,7 +26,7 @@ from temporalio.exceptions import ApplicationError
 import chains
 from activities import metrics
 from activities.heartbeat import heartbeating
-from activities.prices import UsdPricer
+from activities.prices import UsdPricer, Valuer
 from core import activity_names as act
 from core.amounts import from_base_units
 from core.assets import Asset, TokenList
@@ -147,11 +147,13 @@ class WithdrawalActivities:
         pool: asyncpg.Pool,
         policy: Policy,
         pricer: UsdPricer | None = None,
+        valuer: Valuer | None = None,
     ) -> None:
         self.sender = sender
         self.pool = pool
         self.policy = policy
-        self.pricer = pricer  # values moves in USD for the `USD` tiers
+        self.pricer = pricer  # values moves in USD for the `USD` tiers (fails closed)
+        self.valuer = valuer  # ... and for people (best effort)
 
     def _asset(self, prepared: PreparedWithdrawal) -> Asset:
         return Asset(
@@ -230,6 +232,10 @@ class WithdrawalActivities:
         the hot wallet's funds, and a request id never used before."""
         await self._check_limits(req, prepared)
         prepared = await self._usd_tiers(req, prepared)
+        if self.valuer is not None:
+            amount = from_base_units(prepared.amount, prepared.decimals)
+            worth = await self.valuer.value(req.chain, self._asset(prepared), amount)
+            prepared = prepared.model_copy(update={"usd": worth})
         try:
             await self.sender.check_funds(self._asset(prepared), prepared.to, prepared.amount)
         except InsufficientFunds as exc:

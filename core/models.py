@@ -386,6 +386,7 @@ class PreparedWithdrawal(BaseModel):
     # off when payloads are encrypted, so the destination stays inside them.
     searchable_destination: bool = True
     swap: PreparedSwap | None = None  # a trade
+    usd: UsdQuote | None = None  # what `amount` was worth when prepared, for people (no policy)
 
 
 class SignRequest(BaseModel):

@@ -12,7 +12,15 @@ from html import escape
 from typing import NamedTuple
 
 from core.amounts import from_base_units, plain
-from core.models import Button, Fill, PreparedSwap, PreparedWithdrawal, Subscription, WalletEvent
+from core.models import (
+    Button,
+    Fill,
+    PreparedSwap,
+    PreparedWithdrawal,
+    Subscription,
+    UsdQuote,
+    WalletEvent,
+)
 
 TxUrl = Callable[[str], str]  # the event's chain's explorer link for a transaction id
 DIGEST_AFTER = 3  # more events than this for one chat in one check become a single digest
@@ -24,13 +32,15 @@ def _amount(event: WalletEvent) -> str:
 
 
 def _usd(event: WalletEvent) -> str:
+    return usd_value(event.usd, event.symbol)
+
+
+def usd_value(quote: UsdQuote | None, symbol: str) -> str:
     """' ≈ $1,234.56 (SOL $150.12, 8 s old)', or nothing without a price."""
-    quote = event.usd
     if quote is None:
         return ""
-    symbol = escape(event.symbol)
     return (
-        f" ≈ {usd(Decimal(quote.value))} ({symbol} {usd(Decimal(quote.price))}, "
+        f" ≈ {usd(Decimal(quote.value))} ({escape(symbol)} {usd(Decimal(quote.price))}, "
         f"{quote.age_s} s old)"
     )
 
@@ -190,7 +200,7 @@ def approval_request(
     text = (
         f"<b>Withdrawal needs approval</b>\n"
         f"{_esc(request_id)}: {plain(from_base_units(p.amount, p.decimals))} "
-        f"{_esc(p.symbol)} on {chain}\nTo: <code>{_esc(p.to)}</code>\n"
+        f"{_esc(p.symbol)}{usd_value(p.usd, p.symbol)} on {chain}\nTo: <code>{_esc(p.to)}</code>\n"
         f"Requested by {_esc(requested_by)}"
     )
     buttons = [
@@ -202,21 +212,40 @@ def approval_request(
     return text, buttons
 
 
-def withdrawal_outcome(request_id: str, state: str, reason: str | None, tx_id: str | None) -> str:
-    """The requester's message once a withdrawal is final."""
+def withdrawal_outcome(
+    request_id: str,
+    state: str,
+    reason: str | None,
+    tx_id: str | None,
+    prepared: PreparedWithdrawal | None = None,
+) -> str:
+    """The requester's message once a withdrawal is final (with its USD value if priced)."""
     detail = f": {_esc(reason)}" if reason and state != "confirmed" else ""
     tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
-    return f"Withdrawal {_esc(request_id)} <b>{state}</b>{detail}{tx}"
+    return f"Withdrawal {_esc(request_id)} <b>{state}</b>{detail}{_moved(prepared)}{tx}"
 
 
 def trade_outcome(
-    request_id: str, state: str, reason: str | None, tx_id: str | None, fill: str | None
+    request_id: str,
+    state: str,
+    reason: str | None,
+    tx_id: str | None,
+    fill: str | None,
+    prepared: PreparedWithdrawal | None = None,
 ) -> str:
     """The requester's message once a trade is final; `fill` (`fill_line`) says what it moved."""
     detail = f": {_esc(reason)}" if reason and state != "confirmed" else ""
     moved = f"\n{fill}" if fill else ""  # fill_line's HTML
     tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
-    return f"Trade {_esc(request_id)} <b>{state}</b>{detail}{moved}{tx}"
+    return f"Trade {_esc(request_id)} <b>{state}</b>{detail}{_moved(prepared)}{moved}{tx}"
+
+
+def _moved(p: PreparedWithdrawal | None) -> str:
+    """'\n12.5 SOL ≈ $1,875.00 (…)' when the move was priced, else nothing."""
+    if p is None or p.usd is None:
+        return ""
+    amount = plain(from_base_units(p.amount, p.decimals))
+    return f"\n{amount} {_esc(p.symbol)}{usd_value(p.usd, p.symbol)}"
 
 
 def fill_line(fill: Fill, symbol: str, decimals: int, swap: PreparedSwap) -> str:

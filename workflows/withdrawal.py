@@ -717,7 +717,9 @@ class WithdrawalWorkflow:
         return None
 
     def _outcome_text(self) -> str:
-        return texts.withdrawal_outcome(self.req.request_id, self.state, self.reason, self.tx_id)
+        return texts.withdrawal_outcome(
+            self.req.request_id, self.state, self.reason, self.tx_id, self.prepared
+        )
 
     async def _notify(self, chat: int, kind: str, text: str, buttons: list[list[Button]]) -> None:
         try:
@@ -852,7 +854,9 @@ class TradeWorkflow(WithdrawalWorkflow):
         fill = None
         if self.fill is not None and prepared is not None and prepared.swap is not None:
             fill = texts.fill_line(self.fill, prepared.symbol, prepared.decimals, prepared.swap)
-        return texts.trade_outcome(self.req.request_id, self.state, self.reason, self.tx_id, fill)
+        return texts.trade_outcome(
+            self.req.request_id, self.state, self.reason, self.tx_id, fill, prepared
+        )
 
 
 def _parsed(payload: Any) -> Decision:

@@ -7,8 +7,8 @@ from decimal import Decimal
 from solders.keypair import Keypair
 
 from chains import solana as sol
-from core.models import Subscription, UsdQuote, WalletEvent
-from core.texts import DIGEST_AFTER, messages_for
+from core.models import PreparedWithdrawal, Subscription, UsdQuote, WalletEvent
+from core.texts import DIGEST_AFTER, approval_request, messages_for, withdrawal_outcome
 
 SOL_ADDR = str(Keypair.from_seed(bytes(32)).pubkey())
 
@@ -62,3 +62,17 @@ def test_a_usd_value_shows_with_its_price_and_age_and_filters_min_usd() -> None:
     assert not Subscription(chat_id=1, min_usd=Decimal("5.02")).wants(valued)
     # Without a price, --min-usd does not hide a listed token's transfer.
     assert Subscription(chat_id=1, min_usd=Decimal("1000")).wants(_event())
+
+
+def test_withdrawal_texts_show_the_usd_value_when_priced() -> None:
+    prepared = PreparedWithdrawal(
+        asset_id="SOL", symbol="SOL", decimals=9, to="To1", amount=12_500_000_000,
+        hot_wallet="Hot1", approval_required=True,
+        usd=UsdQuote(value="1875.00", price="150", provider="coingecko", age_s=42),
+    )  # fmt: skip
+    text, _ = approval_request("r1", "solana", "tg:1", prepared)
+    assert "r1: 12.5 SOL ≈ $1,875.00 (SOL $150.00, 42 s old) on solana" in text
+    done = withdrawal_outcome("r1", "confirmed", None, "tx1", prepared)
+    assert "12.5 SOL ≈ $1,875.00" in done
+    unpriced = prepared.model_copy(update={"usd": None})
+    assert "≈" not in withdrawal_outcome("r1", "confirmed", None, "tx1", unpriced)

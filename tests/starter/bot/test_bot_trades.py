@@ -33,6 +33,7 @@ async def test_buy_shows_the_quote_and_trades_once_confirmed(
         OPERATOR, lambda m: f"Trade {rid} confirmed" in m["plain_text"], since=since
     )
     assert "Swapped 0.3 SOL → " in done["plain_text"], done["plain_text"]
+    assert "0.3 SOL ≈ $45.00 (SOL $150.00, " in done["plain_text"], done["plain_text"]
     kinds = await pool.fetch("SELECT kind FROM ledger_entries WHERE request_id = $1", rid)
     assert sorted(r["kind"] for r in kinds) == ["debit", "fill", "reserve"]
 

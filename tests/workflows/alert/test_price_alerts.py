@@ -27,7 +27,11 @@ from tests.support.stack import Stack, eventually, messages, stack_cli_env
 from workflows.alert import PriceAlertWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
-FAST = {"PRICE_POLL_SECONDS": 0.5, "JUPITER_REQUESTS_PER_SECOND": 0}
+FAST = {
+    "PRICE_POLL_SECONDS": 0.5,
+    "JUPITER_REQUESTS_PER_SECOND": 0,
+    "COINGECKO_REQUESTS_PER_SECOND": 0,
+}
 STACK = {"queues": ("notify", "prices"), "settings": FAST}
 
 
@@ -114,6 +118,25 @@ async def record_history(stack: Stack, workflow_id: str) -> None:
     for wid, name in ((workflow_id, "alert-crossings"), (loop, "prices-jupiter")):
         history = await stack.client.get_workflow_handle(wid).fetch_history()
         (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
+
+
+async def test_a_trx_alert_runs_on_coingecko(stack: Stack) -> None:
+    """TRX is priced by CoinGecko (`tron`): its own price-watch loop fires the alert."""
+    chat = chat_id()
+    await set_price(stack, "tron", "0.25")
+    try:
+        _, req = await alerts.add(
+            stack.client, stack.settings, chat=chat, token="TRX", condition=["<", "0.2"]
+        )
+        assert (req.asset.chain, req.asset.provider, req.asset.price_id) == (
+            "tron", "coingecko", "tron",
+        )  # fmt: skip
+        await set_price(stack, "tron", "0.19")
+        [message] = await fired(stack, chat, 1)
+        assert "TRX &lt; 0.2" in message["text"] and "$0.19" in message["plain_text"]
+        assert "coingecko.com/en/coins/tron" in message["text"]
+    finally:
+        await set_price(stack, "tron", "0.25")
 
 
 async def test_a_move_within_the_window_fires_once(stack: Stack, pool: asyncpg.Pool) -> None:

@@ -16,8 +16,10 @@ from solders.keypair import Keypair
 from chains.solana import SOL_MINT
 from core.models import WithdrawalStatus
 from starter.client import withdrawals
+from starter.client.withdrawals import TRADE
 from tests.support.stack import Stack, eventually
 from tests.support.withdrawals import ledger, withdraw
+from tests.workflows.trade.test_trades import request as trade_request
 
 STACK = {
     "queues": ("solana", "notify"),
@@ -99,3 +101,18 @@ async def test_a_stale_price_sends_even_a_small_move_to_approval(
     assert current.approvals_required == 2
     assert "coingecko price of SOL is stale" in (current.reason or ""), current
     await nothing_left(stack, pool, request_id)
+
+
+async def test_a_trade_is_held_to_the_usd_tiers_too(stack: Stack, pool: asyncpg.Pool) -> None:
+    """A buy spending 1 SOL ($150) while the providers disagree waits like a withdrawal."""
+    await prices(stack, {"prices": {SOL_MINT: "160"}})
+    req = trade_request(stack, "buy", "1")
+    await withdrawals.start(stack.client, stack.settings, req, stack.signer("operator"))
+
+    async def check() -> WithdrawalStatus | None:
+        current = await withdrawals.status(stack.client, req.request_id, TRADE)
+        return current if current.status == "awaiting_approval" else None
+
+    current: WithdrawalStatus = await eventually(check)
+    assert current.approvals_required == 2 and "disagree on SOL" in (current.reason or "")
+    assert await ledger(pool, req.request_id) == []
