@@ -114,7 +114,7 @@ async def plan_chain(
     await policy_store.ensure_chain(pool, chain)  # the row freezes lock: it must exist
     authority = AuthorityActivities(pool)
     policy_writer = PolicyActivities(pool, timedelta(hours=settings.allowlist_cooling_off_hours))
-    pricer = UsdPricer(priced, settings.price_max_disagreement) if policy.tiers("USD") else None
+    pricer = UsdPricer(priced, settings.price_max_disagreement) if policy.values_in_usd() else None
     withdraw = WithdrawalActivities(built.sender, pool, policy, pricer, valuer)
     exits = AlertActivities(pool, client, priced)
     trading = TradingPolicy(

@@ -89,6 +89,15 @@ def _approvers(count: int) -> str:
     return "an approver" if count == 1 else f"{count} distinct approvers"
 
 
+def _needing(prepared: PreparedWithdrawal, count: int, why: str) -> PreparedWithdrawal:
+    """`prepared` needing at least `count` approvers, for `why`."""
+    if prepared.approval_required and prepared.approvals_required >= count:
+        return prepared
+    return prepared.model_copy(
+        update={"approval_required": True, "approvals_required": count, "approval_reason": why}
+    )
+
+
 @dataclass
 class Policy:
     """Withdrawal limits in display units per asset symbol, and the worker's safety bounds."""
@@ -131,8 +140,15 @@ class Policy:
             return None if limit is None else int(limit.scaleb(asset.decimals))
 
         return repo.Limits(
-            hot_wallet=units(self.hot_wallet_limits), requester=units(self.daily_limits)
+            hot_wallet=units(self.hot_wallet_limits),
+            requester=units(self.daily_limits),
+            usd_hot_wallet=self.hot_wallet_limits.get("USD"),
+            usd_requester=self.daily_limits.get("USD"),
         )
+
+    def values_in_usd(self) -> bool:
+        """Whether any rule counts in USD (tiers or rolling limits): moves need a price."""
+        return bool(self.tiers("USD")) or "USD" in self.hot_wallet_limits | self.daily_limits
 
 
 def refuse(kind: str, message: str) -> ApplicationError:
@@ -199,31 +215,35 @@ class WithdrawalActivities:
             searchable_destination=self.policy.searchable_destination,
         )
 
-    async def _usd_tiers(
+    async def _usd_policy(
         self, req: WithdrawalRequest, prepared: PreparedWithdrawal
     ) -> PreparedWithdrawal:
-        """The approvals the `USD` tiers ask of the move's USD value. The value must be
-        confirmed (UsdPricer); when it is not, the move needs the highest USD tier's approvers:
-        an unknown value never lets money through on its own."""
+        """The USD rules: the approvals the `USD` tiers ask of the move's value, and the USD
+        rolling limits. The value must be confirmed (UsdPricer); when it is not, the move
+        needs the highest USD tier's approvers (one without tiers): an unknown value never
+        lets money through on its own."""
         tiers = self.policy.tiers("USD")
-        if not tiers or self.pricer is None:
+        if not self.policy.values_in_usd() or self.pricer is None:
             return prepared
         amount = from_base_units(prepared.amount, prepared.decimals)
         value = await self.pricer.value(req.chain, self._asset(prepared), amount)
         if value.usd is None:
-            count = max(c for _, c in tiers)
+            count = max((c for _, c in tiers), default=1)
             why = f"USD value unconfirmed ({value.why}): needs {_approvers(count)}"
-        else:
-            above = [(c, t) for t, c in tiers if value.usd > t]
-            if not above:
-                return prepared
-            count, threshold = max(above)
-            why = f"≈ {usd(value.usd)}, above ${threshold}: needs {_approvers(count)}"
-        if prepared.approval_required and prepared.approvals_required >= count:
+            return _needing(prepared, count, why)
+        prepared = prepared.model_copy(update={"usd_value": str(value.usd)})
+        limits = self.policy.limits(self._asset(prepared))
+        if limits.usd_hot_wallet is not None or limits.usd_requester is not None:
+            hot, requester = await repo.usd_used(self.pool, req, prepared, limits.window)
+            over = repo.over_usd_limit(limits, value.usd, hot, requester)
+            if over is not None:
+                raise refuse("PolicyViolation", f"over {over} (≈ {usd(value.usd)})")
+        above = [(c, t) for t, c in tiers if value.usd > t]
+        if not above:
             return prepared
-        return prepared.model_copy(
-            update={"approval_required": True, "approvals_required": count, "approval_reason": why}
-        )
+        count, threshold = max(above)
+        why = f"≈ {usd(value.usd)}, above ${threshold}: needs {_approvers(count)}"
+        return _needing(prepared, count, why)
 
     async def admit(
         self, req: WithdrawalRequest, prepared: PreparedWithdrawal
@@ -231,11 +251,12 @@ class WithdrawalActivities:
         """The checks every money move passes before it is registered: the rolling limits,
         the hot wallet's funds, and a request id never used before."""
         await self._check_limits(req, prepared)
-        prepared = await self._usd_tiers(req, prepared)
+        prepared = await self._usd_policy(req, prepared)
         if self.valuer is not None:
             amount = from_base_units(prepared.amount, prepared.decimals)
             worth = await self.valuer.value(req.chain, self._asset(prepared), amount)
-            prepared = prepared.model_copy(update={"usd": worth})
+            shown = prepared.usd_value or (worth.value if worth is not None else None)
+            prepared = prepared.model_copy(update={"usd": worth, "usd_value": shown})
         try:
             await self.sender.check_funds(self._asset(prepared), prepared.to, prepared.amount)
         except InsufficientFunds as exc:

@@ -387,6 +387,9 @@ class PreparedWithdrawal(BaseModel):
     searchable_destination: bool = True
     swap: PreparedSwap | None = None  # a trade
     usd: UsdQuote | None = None  # what `amount` was worth when prepared, for people (no policy)
+    # What counts against the USD rolling limits: the confirmed value, or (a move its
+    # approvers let through unconfirmed) the value they were shown; None: not valued.
+    usd_value: str | None = None
 
 
 class SignRequest(BaseModel):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import asyncpg
 
@@ -22,6 +23,16 @@ class Limits:
     hot_wallet: int | None = None
     requester: int | None = None
     window: timedelta = timedelta(hours=24)
+    # In USD, over every asset: the hot wallet's (on its chain) and the requester's.
+    usd_hot_wallet: Decimal | None = None
+    usd_requester: Decimal | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.hot_wallet, self.requester, self.usd_hot_wallet, self.usd_requester)
+        )
 
 
 class LimitExceeded(Exception):
@@ -92,6 +103,52 @@ _BY_HOT_WALLET = "r.chain = $1 AND r.hot_wallet = $2 AND r.asset = $3"
 _BY_REQUESTER = "r.requested_by = $4 AND r.asset = $3"
 
 
+_USD_USED = """(SELECT COALESCE(sum(r.usd_value), 0) FROM ledger_entries r
+               WHERE r.kind = 'reserve' AND {key}
+                 AND r.created_at > COALESCE($5::timestamptz, now()) - $4::interval
+                 AND NOT EXISTS (SELECT 1 FROM ledger_entries x
+                                 WHERE x.request_id = r.request_id AND x.kind = 'release'))"""
+
+
+# USD reserved and not released in the `$4` before `$5` (NULL: now), over every asset: by
+# the hot wallet ($1 chain, $2 address) and by the requester ($3).
+_USD_USED_SQL = (
+    f"SELECT {_USD_USED.format(key='r.chain = $1 AND r.hot_wallet = $2')} AS hot, "
+    f"{_USD_USED.format(key='r.requested_by = $3')} AS requester"
+)
+
+
+async def usd_used(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    req: WithdrawalRequest,
+    prepared: PreparedWithdrawal,
+    window: timedelta,
+    at: datetime | None = None,
+) -> tuple[Decimal, Decimal]:
+    """USD reserved in the last `window` (before `at`, default now) and not released: (by the
+    hot wallet, by the requester), over every asset."""
+    row = await conn.fetchrow(
+        _USD_USED_SQL, req.chain, prepared.hot_wallet, req.requested_by, window, at
+    )
+    assert row is not None
+    return Decimal(row["hot"]), Decimal(row["requester"])
+
+
+def over_usd_limit(
+    limits: Limits, usd: Decimal | None, hot_used: Decimal, requester_used: Decimal
+) -> str | None:
+    """Which USD limit `usd` would pass on top of what is used; None if it fits (or the move
+    has no USD value: its approvers decided, see the USD policy)."""
+    hours = f"{limits.window.total_seconds() / 3600:g}h"
+    if usd is None:
+        return None
+    if limits.usd_hot_wallet is not None and hot_used + usd > limits.usd_hot_wallet:
+        return f"the hot wallet's rolling {hours} USD limit"
+    if limits.usd_requester is not None and requester_used + usd > limits.usd_requester:
+        return f"the requester's rolling {hours} USD limit"
+    return None
+
+
 def _used_sql(at: str) -> str:
     """What the hot wallet ($1 chain, $2 address, $3 asset) and the requester ($4) have
     reserved and not had released in the `$5` before `at`."""
@@ -140,7 +197,7 @@ async def reserve(
     fit under a limit only one fits. Without, the unique (request_id, kind) makes the insert
     idempotent on its own, in one statement.
     """
-    if limits.hot_wallet is None and limits.requester is None:
+    if not limits.any:
         row = await pool.fetchrow(
             """WITH closed AS (
                    SELECT kind FROM ledger_entries
@@ -152,8 +209,8 @@ async def reserve(
                    AND NOT EXISTS (SELECT 1 FROM earlier)),
                reserved AS (
                    INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind,
-                                               amount, hot_wallet)
-                   SELECT $1, $2, $3, $4, 'reserve', $5, $6
+                                               amount, hot_wallet, usd_value)
+                   SELECT $1, $2, $3, $4, 'reserve', $5, $6, $7::numeric
                    WHERE NOT EXISTS (SELECT 1 FROM closed) AND NOT EXISTS (SELECT 1 FROM frozen)
                    ON CONFLICT (request_id, kind) DO NOTHING
                    RETURNING request_id),
@@ -168,6 +225,7 @@ async def reserve(
             req.requested_by,
             prepared.amount,
             prepared.hot_wallet,
+            prepared.usd_value,
         )
         assert row is not None
         if row["closed"] is not None:
@@ -182,7 +240,13 @@ async def reserve(
                 _LIMIT_LOCK,
                 f"{req.chain}:{prepared.hot_wallet}:{prepared.asset_id}",
             )
-        if limits.requester is not None:
+        if limits.usd_hot_wallet is not None:  # every asset of the hot wallet, in USD
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                _LIMIT_LOCK,
+                f"{req.chain}:{prepared.hot_wallet}:USD",
+            )
+        if limits.requester is not None or limits.usd_requester is not None:
             await conn.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext($2))", _LIMIT_LOCK, req.requested_by
             )
@@ -215,10 +279,16 @@ async def reserve(
         over = over_limit(limits, prepared.amount, int(row["hot"]), int(row["requester"]))
         if over is not None:
             raise LimitExceeded(f"{over} for {prepared.symbol} would be exceeded")
+        usd = Decimal(prepared.usd_value) if prepared.usd_value is not None else None
+        if limits.usd_hot_wallet is not None or limits.usd_requester is not None:
+            hot_usd, requester_usd = await usd_used(conn, req, prepared, limits.window, at)
+            over = over_usd_limit(limits, usd, hot_usd, requester_usd)
+            if over is not None:
+                raise LimitExceeded(f"{over} would be exceeded")
         await conn.execute(
             """INSERT INTO ledger_entries (request_id, chain, asset, requested_by, kind, amount,
-                                           hot_wallet, created_at)
-               VALUES ($1, $2, $3, $4, 'reserve', $5, $6, $7)""",
+                                           hot_wallet, created_at, usd_value)
+               VALUES ($1, $2, $3, $4, 'reserve', $5, $6, $7, $8::numeric)""",
             req.request_id,
             req.chain,
             prepared.asset_id,
@@ -226,6 +296,7 @@ async def reserve(
             prepared.amount,
             prepared.hot_wallet,
             at,
+            prepared.usd_value,
         )
         await set_status(conn, req.request_id, "reserved")
 

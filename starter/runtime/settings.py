@@ -402,14 +402,16 @@ class Settings(BaseSettings):
     daily_limits: str = Field(
         "",
         alias="WITHDRAWAL_DAILY_LIMITS",
-        description="Per requester, over any rolling 24 hours, SYMBOL:AMOUNT (comma-separated). "
+        description="Per requester, over any rolling 24 hours, SYMBOL:AMOUNT (comma-separated); "
+        "`USD:AMOUNT` over every asset by USD value (an unconfirmed value waits for approval). "
         "Empty: none.",
     )
     hot_wallet_limits: str = Field(
         "SOL:1000,USDC:100000,PYUSD:100000,TRX:1000000,USDT:100000",
         alias="WITHDRAWAL_HOT_WALLET_LIMITS",
-        description="Per hot wallet, over any rolling 24 hours, SYMBOL:AMOUNT (comma-separated). "
-        "Checked and reserved atomically. Empty: none.",
+        description="Per hot wallet, over any rolling 24 hours, SYMBOL:AMOUNT (comma-separated); "
+        "`USD:AMOUNT` over every asset of the hot wallet by USD value. Checked and reserved "
+        "atomically. Empty: none.",
     )
     withdrawal_allowlist: str = Field(
         "off",
