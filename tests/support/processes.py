@@ -10,11 +10,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
 from starter.devstack import free_port
 from starter.runtime.settings import Settings
@@ -178,3 +180,21 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def killable_worker(
+    client: Client, settings: Settings, log: Path, queues: str, followers: list[str]
+) -> AsyncIterator[WorkerProcess]:
+    """A started `WorkerProcess` for `queues`; afterwards it is stopped and the long-running
+    `followers` it started (triggers, price-watch loops) are terminated."""
+    address = client.service_client.config.target_host
+    process = WorkerProcess(worker_env(settings, address), log, queues=queues)
+    await process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        for workflow_id in followers:
+            with contextlib.suppress(Exception):
+                await client.get_workflow_handle(workflow_id).terminate("test over")

@@ -6,7 +6,6 @@ never twice, and none is lost (except a sendMessage in flight at a kill, which i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -26,7 +25,7 @@ from core.ids import price_watch_id
 from starter.client import alerts
 from starter.runtime.settings import PRICES_QUEUE, Settings
 from tests.support.ids import chat_id
-from tests.support.processes import WorkerProcess, worker_env
+from tests.support.processes import WorkerProcess, killable_worker
 from tests.support.stack import eventually, messages, stack_settings
 from tests.workflows.alert.test_price_alerts import set_price
 from workflows.alert import PriceAlertWorkflow
@@ -52,21 +51,12 @@ async def worker(
         pg_dsn, solana_devnet, tron_devnet, telegram_devnet,
         PRICE_POLL_SECONDS=0.5, JUPITER_REQUESTS_PER_SECOND=0, ALERT_RECONCILE_SECONDS=4,
     )  # fmt: skip
-    address = temporal_env.client.service_client.config.target_host
-    process = WorkerProcess(
-        worker_env(settings, address), tmp_path / "worker.log", queues="prices,notify"
-    )
-    await process.start()
-    try:
-        yield process, settings
-    finally:
-        process.stop()
-        for name in ("jupiter", "coingecko"):
-            handle = temporal_env.client.get_workflow_handle(
-                price_watch_id(settings.task_queue(PRICES_QUEUE), name)
-            )
-            with contextlib.suppress(Exception):
-                await handle.terminate("test over")
+    loops = [
+        price_watch_id(settings.task_queue(PRICES_QUEUE), name) for name in ("jupiter", "coingecko")
+    ]
+    log = tmp_path / "worker.log"
+    async with killable_worker(temporal_env.client, settings, log, "prices,notify", loops) as w:
+        yield w, settings
 
 
 async def fired_counts(client: Client, ids: list[str]) -> list[int]:

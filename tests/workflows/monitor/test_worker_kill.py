@@ -12,7 +12,6 @@ recorded as `unknown` and the test counts it explicitly rather than hiding it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import AsyncIterator
@@ -45,12 +44,11 @@ from tests.support.monitor import (
     tron_wait_solid,
     watch,
 )
-from tests.support.processes import WorkerProcess, worker_env
+from tests.support.processes import WorkerProcess, killable_worker
 from tests.support.stack import eventually, stack_settings
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest_asyncio.fixture
@@ -63,17 +61,12 @@ async def worker(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[WorkerProcess, Settings]]:
     settings = stack_settings(pg_dsn, solana_devnet, tron_devnet, telegram_devnet)
-    address = temporal_env.client.service_client.config.target_host
-    process = WorkerProcess(worker_env(settings, address), tmp_path / "worker.log")
-    await process.start()
-    try:
+    triggers = [watch_id(settings.task_queue(chain)) for chain in ("solana", "tron")]
+    log = tmp_path / "worker.log"
+    async with killable_worker(
+        temporal_env.client, settings, log, "solana,tron,notify", triggers
+    ) as process:
         yield process, settings
-    finally:
-        process.stop()
-        for chain in ("solana", "tron"):
-            handle = temporal_env.client.get_workflow_handle(watch_id(settings.task_queue(chain)))
-            with contextlib.suppress(Exception):
-                await handle.terminate("test over")
 
 
 async def test_sigkill_mid_stream_misses_nothing_and_repeats_nothing(
