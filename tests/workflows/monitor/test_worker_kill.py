@@ -50,7 +50,6 @@ from tests.support.stack import eventually, stack_settings
 pytestmark = pytest.mark.slow
 
 
-
 @pytest_asyncio.fixture
 async def worker(
     temporal_env: WorkflowEnvironment,
