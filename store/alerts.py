@@ -94,8 +94,12 @@ async def save_alert(
         )
         if watch is not None:
             await save_watches(conn, [watch], [])
-        else:
-            await save_watches(conn, [], [status.workflow_id])
+        else:  # paused or done; never over a newer registration (a late retry)
+            await conn.execute(
+                "DELETE FROM price_watches WHERE watch_id = $1 AND version <= $2",
+                status.workflow_id,
+                version,
+            )
 
 
 async def forget_workflow(pool: asyncpg.Pool, workflow_id: str) -> None:

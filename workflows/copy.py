@@ -112,7 +112,8 @@ class CopyTradeWorkflow:
                 self._record(Copied(signature=swap.signature, side="skip", reason="paused"))
                 continue
             await self._copy(swap)
-            if workflow.info().get_current_history_length() > RUN_LIMIT and not self.inbox:
+            idle = not self.inbox and not self.exit_ticks  # nothing heard may be left behind
+            if workflow.info().get_current_history_length() > RUN_LIMIT and idle:
                 await workflow.wait_condition(lambda: not self.trading)
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self.s)
@@ -343,6 +344,10 @@ class CopyTradeWorkflow:
         op, level = exit_level(position, rules, rule)
         price = Decimal(tick.price)
         if not (price >= level if op == "ge" else price <= level):
+            # The entry moved since the loop reported this watch (a buy in between): watch
+            # the level again, under a newer version, or the loop would not re-arm it.
+            provider, price_id = self._priced_as(position)
+            await self._watches([self._exit_watch(position, rule, provider, price_id)], [])
             return
         position.exits.append(rule)  # before the trade starts: never a second one
         await self._watches([], [exit_watch_id(self._id, asset, rule)])
