@@ -12,11 +12,13 @@ The rules, in order:
 3. What is copied follows the rules (core/copying.decide): fixed SOL or a share of the
    leader's buy, capped; the same fraction of the position on a leader's sell; allow and deny
    lists; open positions and a daily cap; leader trades older than a cutoff are skipped.
-4. Take-profit and stop-loss (when the rules set them): a bought position's entry USD price
-   is read once it fills, and its exits are registered as price watches; the price-watch
-   loop signals `price` when one is met. Each exit fires once per opening of the position
-   (remembered before its trade starts) as `trade-exit-{follower}-{asset}-{opening}-{rule}`,
-   a child under the same `copy` statement: a price crossing back and forth sells once.
+4. Take-profit, stop-loss and trailing stop (when the rules set them): a bought position's
+   entry USD price is read once it fills, and its exits are registered as price watches; the
+   price-watch loop signals `price` when one is met. A trailing stop also watches the next
+   step above the highest price seen (`peak`), and each new high moves the stop up. Each exit
+   fires once per opening of the position (remembered before its trade starts) as
+   `trade-exit-{follower}-{leader}-{asset}-{opening}-{rule}`, a child under the same `copy`
+   statement: a price crossing back and forth sells once.
 5. Paused: swaps are remembered and skipped. Stopped: the leader's monitor is told, the
    exits are dropped, and the workflow ends with its positions reported.
 6. Continue-as-new carries positions, the day's spend and the signatures already handled.
@@ -44,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from core.amounts import from_base_units, plain
     from core.assets import Asset
     from core.copying import (
+        PEAK,
         SEEN_LIMIT,
         Copied,
         CopyGrant,
@@ -57,6 +60,8 @@ with workflow.unsafe.imports_passed_through():
         exit_level,
         exit_request_id,
         exit_watch_id,
+        legacy_exit_request_id,
+        raised_peak,
         sell_amount,
     )
     from core.ids import copied_trade_request_id, monitor_id
@@ -71,6 +76,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.steps import local
 
+# Exit trades name the leader: without it, two copies of one follower holding the same token
+# shared exit ids, and the second copy's exit was refused as a duplicate.
+EXIT_ID_LEADER = "exit-id-with-leader"
 KEEP_COPIED = 50  # the most recent copies shown by `status`
 RUN_LIMIT = 2_000  # history events before continuing as new
 
@@ -260,7 +268,8 @@ class CopyTradeWorkflow:
                 fill.output_id, Position(asset=fill.output_id, symbol=symbol, decimals=decimals)
             )
             if position.amount <= 0:  # a new opening: its exits start afresh
-                position.opened, position.exits, position.entry_usd = position.opened + 1, [], None
+                position.opened, position.exits = position.opened + 1, []
+                position.entry_usd = position.peak_usd = None
             position.amount += fill.output_amount
             position.cost += fill.input_amount
             self.s.spent += fill.input_amount - amount  # what it really cost
@@ -286,7 +295,7 @@ class CopyTradeWorkflow:
         if not rules.exit_rules or position is None:
             return
         if position.amount <= 0:
-            await self._watches([], [exit_watch_id(self._id, asset, r) for r in rules.exit_rules])
+            await self._watches([], [exit_watch_id(self._id, asset, r) for r in rules.watched])
             return
         if added <= 0:
             return
@@ -298,12 +307,20 @@ class CopyTradeWorkflow:
             why = f"no {provider} price for {position.symbol}: exits off"
             self._record(Copied(signature=f"exit:{asset}", side="skip", reason=why))
             return
-        position.entry_usd = entry_after_buy(position, added, Decimal(ticks[0].price))
+        price = Decimal(ticks[0].price)
+        position.entry_usd = entry_after_buy(position, added, price)
+        if "trail" in rules.exit_rules:
+            position.peak_usd = raised_peak(position, price)
         await self._watches(
-            [self._exit_watch(position, r, provider, price_id) for r in rules.exit_rules
-             if r not in position.exits],
+            [self._exit_watch(position, r, provider, price_id) for r in self._pending(position)],
             [],
-        )  # fmt: skip
+        )
+
+    def _pending(self, position: Position) -> list[str]:
+        """The watches a position still needs: exits not yet fired (and the trailing stop's
+        `peak` while the trailing stop has not fired)."""
+        fired = [*position.exits, *([PEAK] if "trail" in position.exits else [])]
+        return [r for r in self.s.request.rules.watched if r not in fired]
 
     def _priced_as(self, position: Position) -> tuple[str, str]:
         spec = chains.get(self.s.request.chain)
@@ -333,6 +350,9 @@ class CopyTradeWorkflow:
         _, asset, rule = tick.watch_id.rsplit("#", 2)
         position = self.s.positions.get(asset)
         rules = self.s.request.rules
+        if rule == PEAK:
+            await self._raise_trail(position, Decimal(tick.price))
+            return
         if (
             position is None
             or position.amount <= 0
@@ -356,7 +376,7 @@ class CopyTradeWorkflow:
             return
         native = chains.get(self.s.request.chain).NATIVE
         request = self._trade_request(
-            exit_request_id(self.s.follower, asset, position.opened, rule),
+            self._exit_request_id(asset, position.opened, rule),
             plain(from_base_units(amount, position.decimals)),
             position.symbol,
             native.symbol,
@@ -370,13 +390,31 @@ class CopyTradeWorkflow:
 
         await self._trade(f"exit:{rule}:{asset}:{position.opened}", "sell", request, settled)
 
+    def _exit_request_id(self, asset: str, opened: int, rule: str) -> str:
+        follower = self.s.follower
+        if workflow.patched(EXIT_ID_LEADER):
+            return exit_request_id(follower, self.s.request.leader, asset, opened, rule)
+        return legacy_exit_request_id(follower, asset, opened, rule)
+
+    async def _raise_trail(self, position: Position | None, price: Decimal) -> None:
+        """A new high: the trailing stop moves up under it (and the next step above)."""
+        if position is None or position.amount <= 0 or position.entry_usd is None:
+            return  # a late tick: the position closed
+        if PEAK not in self._pending(position):
+            return
+        position.peak_usd = raised_peak(position, price)
+        provider, price_id = self._priced_as(position)
+        await self._watches(
+            [self._exit_watch(position, r, provider, price_id) for r in ("trail", PEAK)], []
+        )
+
     async def _tell_exit(
         self, rule: str, symbol: str, price: Decimal, trade_id: str, result: WithdrawalStatus | None
     ) -> None:
         chat = self.s.request.notify_chat
         if not chat:
             return
-        name = "take-profit" if rule == "tp" else "stop-loss"
+        name = {"tp": "take-profit", "sl": "stop-loss"}.get(rule, "trailing stop")
         text = texts.exit_message(name, symbol, price, self._outcome(trade_id, result))
         await self._send(Notification(dedupe_key=f"{chat}:{trade_id}", chat_id=chat, text=text))
 

@@ -18,7 +18,8 @@ USAGE = {
     "cancel": "/cancel REQUEST_ID [reason]",
     "buy": "/buy TOKEN SOL — e.g. /buy USDC 0.5 (spends 0.5 SOL)",
     "sell": "/sell TOKEN AMOUNT — e.g. /sell USDC 100",
-    "copy": "/copy LEADER SOL — copy a wallet's swaps, SOL per buy",
+    "copy": "/copy LEADER SOL [tp 50[/50]] [sl 20] [trail 15] — copy a wallet's swaps, SOL "
+    "per buy; optional exits in % of the entry price",
     "copies": "/copies — your copies, positions and PnL",
     "uncopy": "/uncopy LEADER",
     "alert": "/alert TOKEN CONDITION [repeat] — e.g. /alert SOL > 250, /alert BONK -10% 1h",
@@ -38,7 +39,7 @@ COMMANDS = {
     "cancel": "Operators: /cancel REQUEST_ID",
     "buy": "Operators: /buy TOKEN SOL",
     "sell": "Operators: /sell TOKEN AMOUNT",
-    "copy": "Operators: /copy LEADER SOL",
+    "copy": "Operators: /copy LEADER SOL [tp 50[/50]] [sl 20] [trail 15]",
     "copies": "Operators: your copies",
     "uncopy": "Operators: /uncopy LEADER",
     "alert": "Price alert: /alert SOL > 250 or /alert TOKEN -10% 1h",

@@ -73,21 +73,53 @@ async def copy(
     message: Message, command: CommandObject, settings: Settings, client: Client, signer: Signer
 ) -> None:
     parts = (command.args or "").split()
-    if len(parts) != 2:
-        raise BadUsage("copy", "give a LEADER address and SOL per buy" if len(parts) < 2 else None)
-    leader, sol = parts
+    if len(parts) < 2:
+        raise BadUsage("copy", "give a LEADER address and SOL per buy")
+    leader, sol, *more = parts
     user = message.from_user
     assert user is not None
-    req = copies.build_request(
-        settings, leader=leader, rules=CopyRules(sol_per_buy=sol), chat=message.chat.id
-    )
+    rules = CopyRules(sol_per_buy=sol, **exit_options(more))
+    req = copies.build_request(settings, leader=leader, rules=rules, chat=message.chat.id)
     req = copies.signed(req, for_user(signer, user.id))
     workflow_id, created = await copies.start(client, settings, req)
     verb = "Copying" if created else "Already copying"
     await message.answer(
         f"🪞 {verb} {address_link(CHAIN, req.leader)}: {amount(sol, 'SOL')} per buy, the same "
-        f"fraction on sells.\n{code(workflow_id)} · /uncopy {esc(req.leader)} to stop"
+        f"fraction on sells{exits_line(rules)}.\n"
+        f"{code(workflow_id)} · /uncopy {esc(req.leader)} to stop"
     )
+
+
+EXIT_WORDS = {"tp": "take_profit_pct", "sl": "stop_loss_pct", "trail": "trailing_stop_pct"}
+
+
+def exit_options(words: list[str]) -> dict[str, str]:
+    """`tp 50[/30]`, `sl 20`, `trail 15` (percentages; `/30`: the share a take-profit
+    sells): CopyRules fields, checked later with the CLI's bounds."""
+    if len(words) % 2:
+        raise BadUsage("copy", f"{words[-1]!r} needs a percentage after it")
+    found: dict[str, str] = {}
+    for word, value in zip(words[::2], words[1::2], strict=True):
+        field = EXIT_WORDS.get(word.lower())
+        if field is None or field in found:
+            raise BadUsage("copy", f"{word!r} is not an exit: use tp, sl or trail, once each")
+        value = value.rstrip("%")
+        if field == "take_profit_pct" and "/" in value:
+            value, found["take_profit_sell_pct"] = value.split("/", 1)
+        found[field] = value
+    return found
+
+
+def exits_line(rules: CopyRules) -> str:
+    said = []
+    if rules.take_profit_pct is not None:
+        share = rules.take_profit_sell_pct or "100"
+        said.append(f"sell {esc(share)}% at +{esc(rules.take_profit_pct)}%")
+    if rules.stop_loss_pct is not None:
+        said.append(f"all at -{esc(rules.stop_loss_pct)}%")
+    if rules.trailing_stop_pct is not None:
+        said.append(f"all {esc(rules.trailing_stop_pct)}% under the high")
+    return "; exits: " + ", ".join(said) if said else ""
 
 
 async def list_copies(message: Message, client: Client) -> None:

@@ -126,6 +126,9 @@ def copy(
     stop_loss: str | None = typer.Option(
         None, "--stop-loss", help="sell all when a position's USD price is down this many %"
     ),
+    trailing_stop: str | None = typer.Option(
+        None, "--trailing-stop", help="sell all at this many % under the highest price seen"
+    ),
     key: Path | None = authority.key_option(),
     chat: int | None = typer.Option(None, help="Telegram chat told about each copied trade"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -156,6 +159,7 @@ def copy(
         take_profit_pct=take_profit,
         take_profit_sell_pct=take_profit_sell,
         stop_loss_pct=stop_loss,
+        trailing_stop_pct=trailing_stop,
     )
     req = client_copies.build_request(settings, leader=leader, rules=rules, chat=chat)
     req = client_copies.signed(req, authority.signer_of(settings, key))

@@ -71,8 +71,11 @@ def build_request(
     _positive(rules.take_profit_pct, "--take-profit")
     _positive(rules.take_profit_sell_pct, "--take-profit-sell", Decimal(100))
     _positive(rules.stop_loss_pct, "--stop-loss")
-    if rules.stop_loss_pct is not None and Decimal(rules.stop_loss_pct) >= 100:
-        raise UserError(f"--stop-loss must be under 100 (%), not {rules.stop_loss_pct}")
+    _positive(rules.trailing_stop_pct, "--trailing-stop")
+    for value, flag in ((rules.stop_loss_pct, "--stop-loss"),
+                        (rules.trailing_stop_pct, "--trailing-stop")):  # fmt: skip
+        if value is not None and Decimal(value) >= 100:
+            raise UserError(f"{flag} must be under 100 (%), not {value}")
     if rules.take_profit_sell_pct is not None and rules.take_profit_pct is None:
         raise UserError("--take-profit-sell needs --take-profit")
     tokens = settings.tokens(chain)

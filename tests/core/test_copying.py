@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from core.copying import (
@@ -12,6 +14,9 @@ from core.copying import (
     Position,
     buy_amount,
     decide,
+    exit_amount,
+    exit_level,
+    raised_peak,
     sell_amount,
 )
 
@@ -95,3 +100,28 @@ def test_a_rule_added_later_leaves_older_statements_valid() -> None:
     of a running copy depends on it); set, it is covered like every other rule."""
     assert "min_liquidity" not in CopyRules().params()["rules"]  # type: ignore[operator]
     assert CopyRules(min_liquidity="100").params()["rules"]["min_liquidity"] == "100"  # type: ignore[index]
+    for later in ("take_profit_pct", "stop_loss_pct", "trailing_stop_pct"):
+        assert later not in CopyRules().params()["rules"]  # type: ignore[operator]
+    assert CopyRules(trailing_stop_pct="15").params()["rules"]["trailing_stop_pct"] == "15"  # type: ignore[index]
+
+
+def test_exit_levels_against_the_entry_and_the_trailing_peak() -> None:
+    rules = CopyRules(take_profit_pct="50", take_profit_sell_pct="25", stop_loss_pct="20",
+                      trailing_stop_pct="10")  # fmt: skip
+    assert rules.exit_rules == ["tp", "sl", "trail"]
+    assert rules.watched == ["tp", "sl", "trail", "peak"]
+    position = Position(asset=TOKEN, symbol="BONK", decimals=6, amount=1_000, entry_usd="2")
+    assert exit_level(position, rules, "tp") == ("ge", Decimal(3))
+    assert exit_level(position, rules, "sl") == ("le", Decimal("1.6"))
+    # No high seen yet: the trail hangs under the entry, the next step (a quarter of the
+    # trail's 10%, at most 1%) above it.
+    assert exit_level(position, rules, "trail") == ("le", Decimal("1.8"))
+    assert exit_level(position, rules, "peak") == ("ge", Decimal("2.02"))
+    position.peak_usd = raised_peak(position, Decimal("4"))
+    assert position.peak_usd == "4" and raised_peak(position, Decimal("3")) == "4"
+    assert exit_level(position, rules, "trail") == ("le", Decimal("3.6"))
+    # A narrow trail steps a quarter of its distance.
+    narrow = rules.model_copy(update={"trailing_stop_pct": "2"})
+    assert exit_level(position, narrow, "peak") == ("ge", Decimal("4.02"))
+    assert exit_amount(position, rules, "tp") == 250
+    assert exit_amount(position, rules, "trail") == exit_amount(position, rules, "sl") == 1_000

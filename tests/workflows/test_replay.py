@@ -21,7 +21,10 @@ The committed ones:
 - `copy-operator-GHyB8…`: CopyTradeWorkflow with take-profit and stop-loss (a bought
   position's entry price, its exit watches, a take-profit exit through a flapping price, then
   a stop-loss), recorded by `WALLETFLOW_RECORD_HISTORIES=1 pytest
-  tests/workflows/trade/test_exits.py`.
+  tests/workflows/trade/test_exits.py`, before exit ids named the leader.
+- `copy-operator-CoGXV…`: CopyTradeWorkflow with a trailing stop (two new highs raising it,
+  then the exit, `exit-id-with-leader` patched in), recorded by
+  `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/trade/test_exits.py -k trailing`.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
 - `withdrawal-*` and `trade-*`: WithdrawalWorkflow and TradeWorkflow with stand-in activities, by

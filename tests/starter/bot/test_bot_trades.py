@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncpg
 from solders.keypair import Keypair
 
+from core.copying import CopyStatus
 from starter.bot.text import short
 from starter.client import withdrawals
 from starter.client.withdrawals import TRADE
@@ -43,12 +44,23 @@ async def test_trading_needs_an_operator_and_good_input(harness: Harness) -> Non
     assert "unknown token 'NOPE'" in await harness.ask(OPERATOR, "/buy NOPE 1")
     assert "give a TOKEN and an AMOUNT" in await harness.ask(OPERATOR, "/sell USDC")
     assert "the leader is not an address" in await harness.ask(OPERATOR, "/copy nope 0.1")
-
-
-async def test_copy_copies_and_uncopy(harness: Harness) -> None:
     leader = str(Keypair().pubkey())
-    reply = await harness.ask(OPERATOR, f"/copy {leader} 0.05")
+    assert "'tp' needs a percentage" in await harness.ask(OPERATOR, f"/copy {leader} 0.1 tp")
+    assert "'xx' is not an exit" in await harness.ask(OPERATOR, f"/copy {leader} 0.1 xx 5")
+    assert "'sl' is not an exit" in await harness.ask(OPERATOR, f"/copy {leader} 0.1 sl 5 sl 6")
+    reply = await harness.ask(OPERATOR, f"/copy {leader} 0.1 trail 100")
+    assert "--trailing-stop must be under 100 (%), not 100" in reply, reply
+
+
+async def test_copy_copies_and_uncopy(stack: Stack, harness: Harness) -> None:
+    leader = str(Keypair().pubkey())
+    reply = await harness.ask(OPERATOR, f"/copy {leader} 0.05 tp 50/30 sl 20% trail 15")
     assert f"Copying {leader}" in reply and f"copy-tg:{OPERATOR}-{leader}" in reply, reply
+    assert "exits: sell 30% at +50%, all at -20%, all 15% under the high" in reply, reply
+    started = stack.client.get_workflow_handle(f"copy-tg:{OPERATOR}-{leader}")
+    rules = (await started.query("status", result_type=CopyStatus)).rules
+    assert (rules.take_profit_pct, rules.take_profit_sell_pct) == ("50", "30")
+    assert (rules.stop_loss_pct, rules.trailing_stop_pct) == ("20", "15")
 
     async def listed() -> str | None:  # the list comes from visibility, a moment behind
         reply = await harness.ask(OPERATOR, "/copies")
