@@ -7,6 +7,10 @@ fetches the prices of every watched asset in batches each poll, and signals `pri
 the alerts whose watch the new price meets. Watches come from Postgres, first all of them,
 then each one that changes (LISTEN/NOTIFY), and all again every RESYNC_SECONDS. A stale price
 fires nothing. The loop only makes alerts fast: each alert reconciles on its own slow timer.
+
+Failover: when the provider fails, or has no fresh price for a watched asset, the loop asks the
+asset's other providers (each watch names them) in batches, and the watches are met on their
+prices; a provider that is up costs nothing more.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.heartbeat import heartbeating
-from activities.prices import PriceProvider
+from activities.prices import Price, PriceProvider
 from core.alerts import (
     MAX_WINDOW_SECONDS,
     AlertWatch,
@@ -90,19 +94,31 @@ class AlertActivities:
 
     @activity.defn(name="usd_price")
     async def usd_price(self, query: PriceQuery) -> list[PriceTick]:
-        """The provider's fresh price of one asset now, or nothing (unknown or stale)."""
-        found = await self.providers[query.provider].prices([query.price_id])
-        price = found.get(query.price_id)
-        if price is None or price.stale:
-            return []
-        return [PriceTick(price=str(price.usd), at=time.time())]
+        """The provider's fresh price of one asset now, or the first fallback's, or nothing
+        (unknown or stale everywhere). Raises only when no provider answered at all."""
+        failure: Exception | None = None
+        for provider, price_id in {query.provider: query.price_id, **query.fallback}.items():
+            if provider not in self.providers:
+                continue
+            try:
+                price = (await self.providers[provider].prices([price_id])).get(price_id)
+            except Exception as exc:  # failover: the next provider
+                failure = failure or exc
+                continue
+            if price is not None and not price.stale:
+                return [PriceTick(price=str(price.usd), at=time.time())]
+            failure = None  # it answered: the price is unknown, not unreachable
+        if failure is not None:
+            raise failure
+        return []
 
     @activity.defn(name="refresh_alert")
     async def refresh_alert(self, reg: RegisterAlert) -> list[PriceTick]:
         """Register again, and the provider's price now unless it is stale or unknown."""
         await self.register_alert(reg)
+        asset = reg.asset
         return await self.usd_price(
-            PriceQuery(provider=reg.asset.provider, price_id=reg.asset.price_id)
+            PriceQuery(provider=asset.provider, price_id=asset.price_id, fallback=asset.fallback)
         )
 
     @activity.defn(name="forget_alert")
@@ -181,18 +197,21 @@ class PriceWatchLoop:
         if not ids:
             return
         calls = self.provider.calls
+        prices: dict[str, Price] = {}
         try:
             prices = await heartbeating(self.provider.prices(ids))
-        except Exception as exc:  # one bad poll: the next one tries again
+            self.result.polls += 1
+        except Exception as exc:  # the others are asked below; the next poll tries again
             self.result.errors += 1
-            activity.logger.warning("%s prices failed: %s", self.name, exc)
-            return
+            activity.logger.warning("%s prices failed: %s", self.name, type(exc).__name__)
         finally:
             self.result.calls += self.provider.calls - calls
             self.result.calls_per_poll_max = max(
                 self.result.calls_per_poll_max, self.provider.calls - calls
             )
-        self.result.polls += 1
+        missing = [i for i in ids if i not in prices or prices[i].stale]
+        if missing:
+            prices |= await self._failover(missing)
         now = time.time()
         met: list[tuple[AlertWatch, PriceTick]] = []
         for price_id, price in prices.items():
@@ -212,6 +231,34 @@ class PriceWatchLoop:
         if met:
             gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
             await asyncio.gather(*(self._signal(gate, w, t) for w, t in met))
+
+    async def _failover(self, missing: list[str]) -> dict[str, Price]:
+        """Fresh prices of `missing` ids from the first other provider each watch names (one
+        batched call per provider), keyed by this provider's ids."""
+        wanted: dict[str, dict[str, str]] = {}  # provider -> its id -> our id
+        for price_id in missing:
+            for other, other_id in self.index.fallback(price_id).items():
+                if other in self.acts.providers and other != self.name:
+                    wanted.setdefault(other, {})[other_id] = price_id
+                    break
+        found: dict[str, Price] = {}
+        for other, ids in wanted.items():
+            provider = self.acts.providers[other]
+            calls = provider.calls
+            try:
+                got = await heartbeating(provider.prices(list(ids)))
+            except Exception as exc:
+                self.result.errors += 1
+                activity.logger.warning("failover to %s failed: %s", other, type(exc).__name__)
+                continue
+            finally:
+                self.result.failover_calls += provider.calls - calls
+            for other_id, price_id in ids.items():
+                price = got.get(other_id)
+                if price is not None and not price.stale:
+                    found[price_id] = price
+        self.result.failover_prices += len(found)
+        return found
 
     async def _signal(self, gate: asyncio.Semaphore, watch: AlertWatch, tick: PriceTick) -> None:
         async with gate:

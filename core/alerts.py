@@ -140,6 +140,9 @@ class AlertWatch(BaseModel):
     not_before: float = 0  # a cooldown: not met before this time
     version: int = 0
     watch_id: str = ""  # a workflow with several watches names each; "" for an alert's one
+    # The asset's ids at the other providers, in order ({provider: price id}): asked when
+    # `provider` fails or has no fresh price (failover).
+    fallback: dict[str, str] = {}
 
     @property
     def key(self) -> str:
@@ -156,7 +159,7 @@ class PriceTick(BaseModel):
 
 
 def watch_of(
-    workflow_id: str, provider: str, price_id: str, rule: AlertRule, state: AlertState
+    workflow_id: str, asset: AlertAsset, rule: AlertRule, state: AlertState
 ) -> AlertWatch | None:
     """The condition that would change this alert's state next, or None when it is done."""
     if state.done:
@@ -174,12 +177,13 @@ def watch_of(
     cooling = state.armed and state.last_fired_at is not None
     return AlertWatch(
         workflow_id=workflow_id,
-        provider=provider,
-        price_id=price_id,
+        provider=asset.provider,
+        price_id=asset.price_id,
         op=op,
         level=str(level),
         window_seconds=rule.window_seconds if rule.kind == "move" else 0,
         not_before=(state.last_fired_at or 0) + rule.cooldown_seconds if cooling else 0,
+        fallback=asset.fallback,
     )
 
 
@@ -220,12 +224,17 @@ class WatchIndex:
         self._parked: list[tuple[float, str]] = []
         self.watches: dict[str, AlertWatch] = {}
         self._reported: dict[str, int] = {}  # watch key -> the version last reported
+        self._fallback: dict[str, dict[str, str]] = {}  # price id -> the other providers' ids
 
     def __len__(self) -> int:
         return len(self.watches)
 
     def price_ids(self) -> list[str]:
         return sorted({w.price_id for w in self.watches.values()})
+
+    def fallback(self, price_id: str) -> dict[str, str]:
+        """The asset's ids at the other providers, as its watches registered them."""
+        return self._fallback.get(price_id, {})
 
     def windows(self, price_id: str) -> set[int]:
         return {w.window_seconds for w in self._moves.get(price_id, {}).values()}
@@ -236,6 +245,8 @@ class WatchIndex:
             return
         self.disarm(watch.key)
         self.watches[watch.key] = watch
+        if watch.fallback:
+            self._fallback[watch.price_id] = watch.fallback
         if watch.not_before > now:
             bisect.insort(self._parked, (watch.not_before, watch.key))
         else:
@@ -309,6 +320,7 @@ class AlertAsset(BaseModel):
     provider: str  # the provider whose price fires the alert
     price_id: str  # the provider's id of the asset
     chart_url: str
+    fallback: dict[str, str] = {}  # the other providers' ids of it, asked when `provider` fails
 
 
 class AlertRequest(BaseModel):
@@ -427,6 +439,8 @@ class PriceWatchResult(BaseModel):
     polls: int = 0
     calls: int = 0
     calls_per_poll_max: int = 0  # provider calls of the costliest poll (batches of 50)
+    failover_calls: int = 0  # calls to other providers while this one failed
+    failover_prices: int = 0  # prices they gave in its place
     watched: int = 0
     signals: int = 0
     errors: int = 0
@@ -442,3 +456,4 @@ class WatchChange(BaseModel):
 class PriceQuery(BaseModel):
     provider: str
     price_id: str
+    fallback: dict[str, str] = {}

@@ -13,7 +13,7 @@ from core.alerts import AlertStatus, AlertWatch
 WATCHES_CHANNEL = "walletflow_price_watches"
 
 _WATCH = """SELECT watch_id, workflow_id, provider, price_id, op, level, window_seconds,
-                   not_before, version
+                   not_before, version, fallback
             FROM price_watches"""
 
 
@@ -28,6 +28,7 @@ def _watch(row: asyncpg.Record) -> AlertWatch:
         window_seconds=row["window_seconds"],
         not_before=row["not_before"],
         version=row["version"],
+        fallback=json.loads(row["fallback"]),
     )
 
 
@@ -38,12 +39,12 @@ async def save_watches(
     never overwrites a newer one."""
     await conn.executemany(
         """INSERT INTO price_watches (watch_id, workflow_id, provider, price_id, op, level,
-               window_seconds, not_before, version)
-           VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9)
+               window_seconds, not_before, version, fallback)
+           VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $10::jsonb)
            ON CONFLICT (watch_id) DO UPDATE SET
                op = EXCLUDED.op, level = EXCLUDED.level,
                window_seconds = EXCLUDED.window_seconds, not_before = EXCLUDED.not_before,
-               version = EXCLUDED.version, updated_at = now()
+               version = EXCLUDED.version, fallback = EXCLUDED.fallback, updated_at = now()
            WHERE price_watches.version <= EXCLUDED.version""",
         [
             (
@@ -56,6 +57,7 @@ async def save_watches(
                 w.window_seconds,
                 w.not_before,
                 w.version,
+                json.dumps(w.fallback),
             )
             for w in watches
         ],

@@ -108,13 +108,7 @@ class PriceAlertWorkflow:
         req = self.r.request
         watch = None
         if not self.r.paused:
-            watch = watch_of(
-                workflow.info().workflow_id,
-                req.asset.provider,
-                req.asset.price_id,
-                req.rule,
-                self.r.state,
-            )
+            watch = watch_of(workflow.info().workflow_id, req.asset, req.rule, self.r.state)
         if watch is not None:
             watch.version = self.r.version
         return RegisterAlert(

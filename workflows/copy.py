@@ -299,12 +299,10 @@ class CopyTradeWorkflow:
             return
         if added <= 0:
             return
-        provider, price_id = self._priced_as(position)
-        ticks = await local(
-            act.USD_PRICE, list[PriceTick], PriceQuery(provider=provider, price_id=price_id)
-        )
+        priced = self._priced_as(position)
+        ticks = await local(act.USD_PRICE, list[PriceTick], priced)
         if not ticks:  # no fresh price: no exits until the next buy reads one
-            why = f"no {provider} price for {position.symbol}: exits off"
+            why = f"no {priced.provider} price for {position.symbol}: exits off"
             self._record(Copied(signature=f"exit:{asset}", side="skip", reason=why))
             return
         price = Decimal(ticks[0].price)
@@ -312,7 +310,7 @@ class CopyTradeWorkflow:
         if "trail" in rules.exit_rules:
             position.peak_usd = raised_peak(position, price)
         await self._watches(
-            [self._exit_watch(position, r, provider, price_id) for r in self._pending(position)],
+            [self._exit_watch(position, r, priced) for r in self._pending(position)],
             [],
         )
 
@@ -322,24 +320,25 @@ class CopyTradeWorkflow:
         fired = [*position.exits, *([PEAK] if "trail" in position.exits else [])]
         return [r for r in self.s.request.rules.watched if r not in fired]
 
-    def _priced_as(self, position: Position) -> tuple[str, str]:
+    def _priced_as(self, position: Position) -> PriceQuery:
+        """The position's price: the chain's first provider for it, the others as failover."""
         spec = chains.get(self.s.request.chain)
         asset = Asset(symbol=position.symbol, decimals=position.decimals, id=position.asset)
-        return next(iter(spec.price_ids(asset).items()))
+        (provider, price_id), *others = spec.price_ids(asset).items()
+        return PriceQuery(provider=provider, price_id=price_id, fallback=dict(others))
 
-    def _exit_watch(
-        self, position: Position, rule: str, provider: str, price_id: str
-    ) -> AlertWatch:
+    def _exit_watch(self, position: Position, rule: str, priced: PriceQuery) -> AlertWatch:
         op, level = exit_level(position, self.s.request.rules, rule)
         self.s.watch_version += 1
         return AlertWatch(
             watch_id=exit_watch_id(self._id, position.asset, rule),
             workflow_id=self._id,
-            provider=provider,
-            price_id=price_id,
+            provider=priced.provider,
+            price_id=priced.price_id,
             op=op,
             level=str(level),
             version=self.s.watch_version,
+            fallback=priced.fallback,
         )
 
     async def _watches(self, watches: list[AlertWatch], dropped: list[str]) -> None:
@@ -366,8 +365,7 @@ class CopyTradeWorkflow:
         if not (price >= level if op == "ge" else price <= level):
             # The entry moved since the loop reported this watch (a buy in between): watch
             # the level again, under a newer version, or the loop would not re-arm it.
-            provider, price_id = self._priced_as(position)
-            await self._watches([self._exit_watch(position, rule, provider, price_id)], [])
+            await self._watches([self._exit_watch(position, rule, self._priced_as(position))], [])
             return
         position.exits.append(rule)  # before the trade starts: never a second one
         await self._watches([], [exit_watch_id(self._id, asset, rule)])
@@ -403,10 +401,8 @@ class CopyTradeWorkflow:
         if PEAK not in self._pending(position):
             return
         position.peak_usd = raised_peak(position, price)
-        provider, price_id = self._priced_as(position)
-        await self._watches(
-            [self._exit_watch(position, r, provider, price_id) for r in ("trail", PEAK)], []
-        )
+        priced = self._priced_as(position)
+        await self._watches([self._exit_watch(position, r, priced) for r in ("trail", PEAK)], [])
 
     async def _tell_exit(
         self, rule: str, symbol: str, price: Decimal, trade_id: str, result: WithdrawalStatus | None

@@ -56,19 +56,23 @@ async def price_of(settings: Settings, chain: str, asset: Asset) -> tuple[AlertA
     configured provider prices it (or only a stale price)."""
     spec = chains.get(chain)
     built = providers(settings)
+    ids = spec.price_ids(asset)
+    problem: str | None = None  # the first provider's trouble, if none gives a fresh price
     try:
-        for provider, price_id in spec.price_ids(asset).items():
+        for provider, price_id in ids.items():
             if provider not in built:
                 continue
             try:
                 found = (await built[provider].prices([price_id])).get(price_id)
             except Exception as exc:  # one line, never the provider's URL (it may hold a key)
-                raise UserError(f"{provider} did not answer for {asset.symbol}: "
-                                f"{type(exc).__name__}") from None  # fmt: skip
+                why = f"{provider} did not answer for {asset.symbol}: {type(exc).__name__}"
+                problem = problem or why
+                continue  # failover: the next provider
             if found is None:
                 continue
             if found.stale:
-                raise UserError(f"the {provider} price of {asset.symbol} is stale: not alerting")
+                problem = problem or f"the {provider} price of {asset.symbol} is stale"
+                continue
             return AlertAsset(
                 chain=chain,
                 symbol=asset.symbol,
@@ -76,10 +80,13 @@ async def price_of(settings: Settings, chain: str, asset: Asset) -> tuple[AlertA
                 provider=provider,
                 price_id=price_id,
                 chart_url=spec.chart_url(asset),
+                fallback={p: i for p, i in ids.items() if p != provider},
             ), found.usd
     finally:
         for provider_client in built.values():
             await provider_client.close()
+    if problem is not None:
+        raise UserError(f"{problem}: not alerting")
     raise UserError(f"no price for {asset.symbol} on {chain}: an alert on it could never fire")
 
 

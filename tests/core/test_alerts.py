@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.alerts import (
+    AlertAsset,
     AlertRule,
     AlertState,
     AlertWatch,
@@ -200,22 +201,29 @@ def test_moves_are_measured_against_their_windows_reference() -> None:
     assert [w.workflow_id for w in index.met("SOL", Decimal(100), refs)] == ["m2"]  # +5.3%
 
 
+SOL_ASSET = AlertAsset(
+    chain="solana", symbol="SOL", asset_id="SOL", provider="p", price_id="SOL", chart_url="",
+    fallback={"q": "solana"},
+)  # fmt: skip
+
+
 def test_watch_of_follows_the_alerts_state() -> None:
     rule = AlertRule(kind="above", threshold="250", repeat=True, hysteresis_pct="2",
                      cooldown_seconds=60)  # fmt: skip
     state = AlertState()
-    armed = watch_of("w", "p", "SOL", rule, state)
+    armed = watch_of("w", SOL_ASSET, rule, state)
     assert armed is not None and (armed.op, Decimal(armed.level)) == ("ge", 250)
+    assert (armed.provider, armed.price_id, armed.fallback) == ("p", "SOL", {"q": "solana"})
     state, fired = observe(rule, state, Decimal(251), 1000)
     assert fired
-    rearm = watch_of("w", "p", "SOL", rule, state)
+    rearm = watch_of("w", SOL_ASSET, rule, state)
     assert rearm is not None and (rearm.op, Decimal(rearm.level)) == ("lt", 245)
     state, _ = observe(rule, state, Decimal(240), 1010)
-    cooling = watch_of("w", "p", "SOL", rule, state)
+    cooling = watch_of("w", SOL_ASSET, rule, state)
     assert cooling is not None and cooling.op == "ge" and cooling.not_before == 1060
     once = AlertRule(kind="below", threshold="90")
     state, fired = observe(once, AlertState(), Decimal(80), 0)
-    assert fired and watch_of("w", "p", "SOL", once, state) is None  # one-shot: done
+    assert fired and watch_of("w", SOL_ASSET, once, state) is None  # one-shot: done
 
 
 def test_ten_thousand_idle_alerts_cost_nothing_per_poll() -> None:

@@ -139,6 +139,36 @@ async def test_a_trx_alert_runs_on_coingecko(stack: Stack) -> None:
         await set_price(stack, "tron", "0.25")
 
 
+async def price_faults(stack: Stack, **knobs: Any) -> None:
+    """The devnet's faults on its price APIs (`only_methods`: `v3` is Jupiter)."""
+    async with httpx.AsyncClient() as http:
+        url = stack.devnets["solana"]["price_url"]
+        (await http.post(f"{url}/_devnet/faults", json=knobs)).raise_for_status()
+
+
+async def test_an_alert_fails_over_to_another_provider_while_its_own_is_down(
+    stack: Stack,
+) -> None:
+    """SOL is watched on Jupiter, with CoinGecko as its failover: with every Jupiter call
+    failing, the price-watch loop asks CoinGecko and the alert still fires, once."""
+    chat = chat_id()
+    await set_price(stack, "solana", "150")
+    _, req = await alerts.add(
+        stack.client, stack.settings, chat=chat, token="SOL", condition=["<", "100"]
+    )
+    assert (req.asset.provider, req.asset.fallback) == ("jupiter", {"coingecko": "solana"})
+    await price_faults(stack, error_rate=1.0, only_methods=["v3"])
+    try:
+        await set_price(stack, "solana", "99")
+        [message] = await fired(stack, chat, 1)
+        assert "SOL &lt; 100" in message["text"] and "$99" in message["plain_text"]
+        await asyncio.sleep(2)  # more polls through the failover: still one message
+        assert len(await fired(stack, chat, 1)) == 1
+    finally:
+        await price_faults(stack, error_rate=0.0, only_methods=None)
+        await set_price(stack, "solana", "150")
+
+
 async def test_a_move_within_the_window_fires_once(stack: Stack, pool: asyncpg.Pool) -> None:
     mint, chat = await new_token(stack, "50"), chat_id()
     workflow_id, _ = await alerts.add(
