@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from core.amounts import to_base_units
+from core.exits import EXIT_RULE_FIELDS, ExitRules, Position
 from core.intents import MAX_LIFETIME_OF, SignedIntent
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ COPY_LIFETIME = MAX_LIFETIME_OF["copy"]  # a standing order outlives a one-off s
 SEEN_LIMIT = 2_000  # leader signatures remembered (continue-as-new carries them)
 
 
-class CopyRules(BaseModel):
+class CopyRules(ExitRules):
     """What the follower agreed to copy, and the bounds. Amounts are decimal strings of the
     chain's coin (SOL)."""
 
@@ -43,14 +44,7 @@ class CopyRules(BaseModel):
     daily_cap: str = "1"  # SOL spent on buys per UTC day
     max_open_positions: int = Field(5, ge=1)
     max_age_seconds: int = Field(120, ge=1)  # skip leader trades older than this
-    # Exits of each position, on its USD price against its entry price (percentages): at
-    # +take_profit_pct sell take_profit_sell_pct of it (all when unset), at -stop_loss_pct
-    # sell all, and trailing_stop_pct under the highest price seen since it was bought sell
-    # all. Each fires at most once per opening of the position.
-    take_profit_pct: str | None = None
-    take_profit_sell_pct: str | None = None
-    stop_loss_pct: str | None = None
-    trailing_stop_pct: str | None = None
+    # Exits of each position (ExitRules): take-profit, stop-loss, trailing stop.
 
     def params(self) -> dict[str, object]:
         """What the follower's `copy` statement covers. A rule added later is left out while
@@ -61,38 +55,8 @@ class CopyRules(BaseModel):
                 del rules[later]
         return {"rules": rules}
 
-    @property
-    def exit_rules(self) -> list[ExitRule]:
-        """The exit rules set: `tp`, `sl`, `trail`."""
-        found: list[ExitRule] = []
-        if self.take_profit_pct is not None:
-            found.append("tp")
-        if self.stop_loss_pct is not None:
-            found.append("sl")
-        if self.trailing_stop_pct is not None:
-            found.append("trail")
-        return found
 
-    @property
-    def watched(self) -> list[str]:
-        """The price watches a position keeps: its exits, and with a trailing stop `peak`, the
-        next step up of the highest price, which raises the stop."""
-        return [*self.exit_rules, *([PEAK] if self.trailing_stop_pct is not None else [])]
-
-
-LATER_RULES = (
-    "min_liquidity",
-    "take_profit_pct",
-    "take_profit_sell_pct",
-    "stop_loss_pct",
-    "trailing_stop_pct",
-)
-ExitRule = Literal["tp", "sl", "trail"]
-PEAK = "peak"
-# The trailing stop follows the highest price in steps of a quarter of its distance, at most
-# 1%: each step is one signal and one registration, so a rising token costs a few dozen of
-# them, not one per poll; the stop is at most one step lower than a continuous trail.
-TRAIL_STEP_MAX_PCT = Decimal(1)
+LATER_RULES = ("min_liquidity", *EXIT_RULE_FIELDS)
 
 
 class CopyRequest(BaseModel):
@@ -132,23 +96,6 @@ class LeaderSwap(BaseModel):
     got_amount: int
     block_time: int | None = None  # unix seconds
     seen_at: float | None = None  # when the monitor saw it (unix seconds, for latency)
-
-
-class Position(BaseModel):
-    """What the follower holds of one token, bought by copying, and what it cost."""
-
-    asset: str
-    symbol: str
-    decimals: int
-    amount: int = 0
-    cost: int = 0  # lamports spent on what is still held
-    realized: int = 0  # lamports received minus the cost of what was sold
-    # Exits (take-profit, stop-loss): the USD price it was bought at (averaged over buys),
-    # how many times it has been opened (from nothing), and the exits fired in this opening.
-    entry_usd: str | None = None
-    peak_usd: str | None = None  # the highest price seen since it opened (a trailing stop)
-    opened: int = 0
-    exits: list[str] = []
 
 
 class Copied(BaseModel):
@@ -263,11 +210,7 @@ def swap_of(event: WalletEvent, seen_at: float) -> LeaderSwap:
     )
 
 
-# ---- take-profit and stop-loss -------------------------------------------------------------
-
-
-def exit_watch_id(workflow_id: str, asset: str, rule: str) -> str:
-    return f"{workflow_id}#{asset}#{rule}"
+# ---- exits of a copy's positions (core/exits.py has the rules) ----------------------------
 
 
 def exit_request_id(follower: str, leader: str, asset: str, opened: int, rule: str) -> str:
@@ -280,46 +223,3 @@ def exit_request_id(follower: str, leader: str, asset: str, opened: int, rule: s
 def legacy_exit_request_id(follower: str, asset: str, opened: int, rule: str) -> str:
     """The id exits had before it named the leader (runs recorded before `EXIT_ID_LEADER`)."""
     return f"exit-{follower}-{asset}-{opened}-{rule}"
-
-
-def exit_level(
-    position: Position, rules: CopyRules, rule: str
-) -> tuple[Literal["ge", "le"], Decimal]:
-    """The price that meets `rule`'s watch for this position: entry x (1 + tp%), entry x
-    (1 - sl%), peak x (1 - trail%), and for `peak` the next step up, peak x (1 + step%)."""
-    assert position.entry_usd is not None
-    entry = Decimal(position.entry_usd)
-    peak = Decimal(position.peak_usd or position.entry_usd)
-    if rule == "tp":
-        return "ge", entry * (1 + Decimal(rules.take_profit_pct or "0") / 100)
-    if rule == "sl":
-        return "le", entry * (1 - Decimal(rules.stop_loss_pct or "0") / 100)
-    trail = Decimal(rules.trailing_stop_pct or "0")
-    if rule == "trail":
-        return "le", peak * (1 - trail / 100)
-    return "ge", peak * (1 + min(TRAIL_STEP_MAX_PCT, trail / 4) / 100)
-
-
-def exit_amount(position: Position, rules: CopyRules, rule: str) -> int:
-    """What an exit sells: a take-profit its share of the position, a stop (loss or trailing)
-    all of it."""
-    if rule == "tp" and rules.take_profit_sell_pct is not None:
-        return position.amount * int(Decimal(rules.take_profit_sell_pct) * 100) // 10_000
-    return position.amount
-
-
-def entry_after_buy(position: Position, added: int, price: Decimal) -> str:
-    """The position's entry price once `added` (already in `position.amount`) was bought at
-    `price`: the amount-weighted average with what it held before."""
-    held = position.amount - added
-    if position.entry_usd is None or held <= 0:
-        return str(price)
-    total = Decimal(position.entry_usd) * held + price * added
-    return str(total / position.amount)
-
-
-def raised_peak(position: Position, price: Decimal) -> str:
-    """The highest price seen: the peak so far, or `price` if higher (a first price sets it)."""
-    if position.peak_usd is None or price > Decimal(position.peak_usd):
-        return str(price)
-    return position.peak_usd

@@ -14,11 +14,9 @@ from core.copying import (
     Position,
     buy_amount,
     decide,
-    exit_amount,
-    exit_level,
-    raised_peak,
     sell_amount,
 )
+from core.exits import exit_amount, exit_level, raised_peak
 
 SOL = 10**9
 NOW = 1_800_000_000.0

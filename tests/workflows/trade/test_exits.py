@@ -18,7 +18,8 @@ import asyncpg
 import pytest_asyncio
 
 from chains.solana import SOL_MINT
-from core.copying import CopyStatus, Position
+from core.copying import CopyStatus
+from core.exits import Position
 from core.ids import copy_id
 from tests.support.stack import Stack, eventually, messages
 from tests.workflows.alert.test_price_alerts import set_price
