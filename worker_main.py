@@ -77,6 +77,7 @@ async def plan_chain(
     from workflows.copy import CopyTradeWorkflow
     from workflows.monitor import WalletMonitorWorkflow
     from workflows.policy import PolicyWorkflow
+    from workflows.position import PositionWorkflow
     from workflows.push import ChainPushWorkflow
     from workflows.watch import ChainWatchWorkflow
     from workflows.withdrawal import TradeWorkflow, WithdrawalWorkflow
@@ -132,6 +133,7 @@ async def plan_chain(
             WithdrawalWorkflow,
             TradeWorkflow,
             CopyTradeWorkflow,
+            PositionWorkflow,
             PolicyWorkflow,
         ],
         activities=[

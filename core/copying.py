@@ -9,7 +9,7 @@ that proves it was started by that copy workflow and stays within those rules.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -75,10 +75,15 @@ class CopyRequest(BaseModel):
 class CopyGrant(BaseModel):
     """On a copied trade's request: the copy workflow that started it, and its statement."""
 
+    ACTION: ClassVar[Literal["copy"]] = "copy"
+
     parent: str  # copy-{follower}-{leader}
     leader: str
     rules: CopyRules
     intent: SignedIntent
+
+    def params(self) -> dict[str, object]:
+        return self.rules.params()
 
 
 class LeaderSwap(BaseModel):

@@ -10,7 +10,7 @@ above the highest price seen, and each new high moves the stop up.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel
 
@@ -81,6 +81,8 @@ class ExitGrant(BaseModel):
     """On an exit trade of a plain trade's position: the PositionWorkflow that started it, and
     the requester's `exits` statement over what it may sell and how (see TradeWorkflow)."""
 
+    ACTION: ClassVar[Literal["exits"]] = "exits"
+
     parent: str  # position-{request_id}
     trade: str  # the buy's request id
     asset: str  # the token bought (its id), the only one an exit sells
@@ -95,6 +97,7 @@ class ExitGrant(BaseModel):
         return {
             "trade": self.trade,
             "asset": self.asset,
+            "symbol": self.symbol,
             "rules": self.rules.model_dump(mode="json"),
             "slippage_bps": self.slippage_bps,
             "priority_fee_lamports": self.priority_fee_lamports,

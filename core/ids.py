@@ -17,6 +17,16 @@ def copy_id(follower: str, leader: str) -> str:
     return f"copy-{follower}-{leader}"
 
 
+def position_id(request_id: str) -> str:
+    """`position-{request_id}`: a `trade buy` with exits, holding what it bought."""
+    return f"position-{request_id}"
+
+
+def position_exit_request_id(request_id: str, rule: str) -> str:
+    """An exit of a plain trade's position: `trade-exit-{request_id}-{rule}`, at most once."""
+    return f"exit-{request_id}-{rule}"
+
+
 def copied_trade_request_id(follower: str, leader_signature: str) -> str:
     """The request id of a copied trade: `trade-copy-{follower}-{leader_signature}` is its
     workflow id, so one leader trade is copied at most once per follower."""

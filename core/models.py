@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from core.amounts import from_base_units
 from core.copying import CopyGrant
+from core.exits import ExitGrant
 from core.intents import SignedIntent
 
 # A name in the chain registry (`chains.CHAINS`). Entry points check it against the registry,
@@ -339,6 +340,9 @@ class WithdrawalRequest(BaseModel):
     # A copied trade: the copy workflow that started it, whose `copy` statement stands in
     # for a `trade` statement (see TradeWorkflow).
     copied_by: CopyGrant | None = None
+    # An exit of a plain trade's position: the PositionWorkflow that started it, whose
+    # requester's `exits` statement stands in for a `trade` statement.
+    exit_of: ExitGrant | None = None
 
     def withdraw_params(self) -> dict[str, object]:
         """What the requester's signature covers (a trade's: the swap's terms too)."""

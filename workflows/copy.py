@@ -54,7 +54,6 @@ with workflow.unsafe.imports_passed_through():
     from core.ids import copied_trade_request_id, monitor_id
     from core.intents import Roster, verify
     from core.models import (
-        AuditEntry,
         LeaderBalance,
         Notification,
         SwapOrder,
@@ -62,11 +61,12 @@ with workflow.unsafe.imports_passed_through():
         WithdrawalStatus,
     )
     from workflows.exits import KEEP_TRADES, PositionHolder
-    from workflows.steps import local
+    from workflows.steps import audit_start, local
 
 # Exit trades name the leader: without it, two copies of one follower holding the same token
 # shared exit ids, and the second copy's exit was refused as a duplicate.
 EXIT_ID_LEADER = "exit-id-with-leader"
+SETTLED_FIRST = "settled-before-end"
 RUN_LIMIT = 2_000  # history events before continuing as new
 
 
@@ -111,10 +111,10 @@ class CopyTradeWorkflow(PositionHolder):
             await self._copy(swap)
             idle = not self.inbox and not self.exit_ticks  # nothing heard may be left behind
             if workflow.info().get_current_history_length() > RUN_LIMIT and idle:
-                await workflow.wait_condition(lambda: not self.trading)
+                await self._trades_settled()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self.s)
-        await workflow.wait_condition(lambda: not self.trading)
+        await self._trades_settled()
         await self._leader().signal("remove_copier", workflow.info().workflow_id)
         if self.s.request.rules.exit_rules:
             await local(act.FORGET_ALERT, type(None), workflow.info().workflow_id)
@@ -167,6 +167,13 @@ class CopyTradeWorkflow(PositionHolder):
             await self._after_fill(asset, added)
 
         await self._trade(swap.signature, side, request, settled)
+
+    async def _trades_settled(self) -> None:
+        """No trade in flight, and (since SETTLED_FIRST) none still settling: ending or
+        continuing as new under a settle would lose its message and its exit watches."""
+        await workflow.wait_condition(lambda: not self.trading)
+        if workflow.patched(SETTLED_FIRST):
+            await workflow.wait_condition(lambda: not self.settling)
 
     def _exit_request(self, position: Position, rule: str, amount: int) -> WithdrawalRequest:
         native = chains.get(self.s.request.chain).NATIVE
@@ -240,21 +247,7 @@ class CopyTradeWorkflow(PositionHolder):
             if verdict.ok:
                 assert verdict.identity is not None
                 self.s.follower = verdict.identity
-        await local(
-            act.AUDIT,
-            type(None),
-            AuditEntry(
-                actor=(intent.intent.on_behalf_of or intent.intent.principal)
-                if intent
-                else "anonymous",
-                principal=intent.intent.principal if intent else None,
-                action="copy.start",
-                subject=f"copy:{workflow.info().workflow_id}",
-                outcome="refused" if refusal else "accepted",
-                reason=refusal,
-                key=f"{workflow.info().workflow_id}:start",
-            ),
-        )
+        await audit_start("copy", "copy", intent, refusal)
         return refusal
 
     # ---- signals and the query ------------------------------------------------------------

@@ -80,6 +80,7 @@ class PositionHolder:
     s: Holding
     trading: set[str]  # keys of the trades in flight
     exit_ticks: list[PriceTick]
+    settling = 0  # trades ended whose settling (position, message, watches) is under way
 
     def _exit_request(
         self, position: Position, rule: str, amount: int
@@ -135,7 +136,11 @@ class PositionHolder:
                 result = None
                 workflow.logger.warning("%s failed: %s", trade_id, exc)
             self.trading.discard(key)
-            await settled(trade_id, result)
+            self.settling += 1
+            try:
+                await settled(trade_id, result)
+            finally:
+                self.settling -= 1
 
         asyncio.get_running_loop().create_task(settle())
 

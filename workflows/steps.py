@@ -10,6 +10,11 @@ from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+with workflow.unsafe.imports_passed_through():
+    from core import activity_names as act
+    from core.intents import SignedIntent
+    from core.models import AuditEntry
+
 R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,6 +53,28 @@ async def local(name: str, result_type: type[R], *args: Any) -> R:
         result_type=result_type,
         start_to_close_timeout=timedelta(seconds=30),
         retry_policy=QUICK,
+    )
+
+
+async def audit_start(action: str, subject: str, intent: SignedIntent | None,
+                      refusal: str | None) -> None:  # fmt: skip
+    """A standing order's statement at the start of its workflow, accepted or refused, in the
+    append-only audit log (once: keyed by the workflow)."""
+    workflow_id = workflow.info().workflow_id
+    await local(
+        act.AUDIT,
+        type(None),
+        AuditEntry(
+            actor=(intent.intent.on_behalf_of or intent.intent.principal)
+            if intent
+            else "anonymous",
+            principal=intent.intent.principal if intent else None,
+            action=f"{action}.start",
+            subject=f"{subject}:{workflow_id}",
+            outcome="refused" if refusal else "accepted",
+            reason=refusal,
+            key=f"{workflow_id}:start",
+        ),
     )
 
 

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from core import search_attributes as sa
     from core import texts
     from core.copying import CopyGrant
+    from core.exits import ExitGrant
     from core.intents import Action, Roster, SignedIntent, Verdict, verify
     from core.models import (
         Actor,
@@ -783,28 +784,31 @@ class TradeWorkflow(WithdrawalWorkflow):
         return await super().run(req)
 
     async def _check_request(self) -> str | None:
-        """A copied trade (`trade-copy-…`) carries no `trade` statement of its own: it must
-        be a child of the copy workflow its grant names (Temporal records the parent; no
-        client can claim one), whose `copy` statement is valid now, and stay within the
-        rules that statement signed."""
-        grant = self.req.copied_by
+        """A copied trade (`trade-copy-…`) or a position's exit (`trade-exit-…`) carries no
+        `trade` statement of its own: it must be a child of the workflow its grant names
+        (Temporal records the parent; no client can claim one), whose standing statement
+        (`copy`, `exits`) is valid now, and stay within what that statement signed."""
+        grant = self.req.copied_by or self.req.exit_of
         if grant is None:
             return await super()._check_request()
         parent = workflow.info().parent
-        refusal: str | None
+        what = "a copied trade" if grant.ACTION == "copy" else "a position's exit"
+        refusal: str | None = "no signed statement"
         if parent is None or parent.workflow_id != grant.parent:
-            refusal = f"a copied trade must be started by {grant.parent}"
-        else:
-            verdict = await self._verify("copy", grant.intent, grant.rules.params(), grant.parent)
+            refusal = f"{what} must be started by {grant.parent}"
+        elif grant.intent is not None:
+            verdict = await self._verify(grant.ACTION, grant.intent, grant.params(), grant.parent)
             refusal = verdict.reason if not verdict.ok else self._outside(grant)
             if refusal is None and verdict.identity is not None:
                 self.requester = verdict.identity
                 self.req = self.req.model_copy(update={"requested_by": verdict.identity})
-        await self._audit("copy", "start", grant.intent, refusal)
+        await self._audit(grant.ACTION, "start", grant.intent, refusal)
         return refusal
 
-    def _outside(self, grant: CopyGrant) -> str | None:
-        """Why this trade is not one the copy's rules allow, or None."""
+    def _outside(self, grant: CopyGrant | ExitGrant) -> str | None:
+        """Why this trade is not one its grant allows, or None."""
+        if isinstance(grant, ExitGrant):
+            return self._outside_exits(grant)
         rules, swap = grant.rules, self.req.swap
         if swap is None:
             return "a copied trade needs swap terms"
@@ -817,6 +821,20 @@ class TradeWorkflow(WithdrawalWorkflow):
             return f"{self.req.amount} is above the copy's {rules.max_per_buy} per buy"
         if not buying and swap.output != chains.get(self.req.chain).NATIVE.symbol:
             return "a copied sell must sell for the chain's coin"
+        return None
+
+    def _outside_exits(self, grant: ExitGrant) -> str | None:
+        """Why this is not an exit the `exits` statement allows: a sell of the position's
+        token for the chain's coin, within the buy's slippage and priority fee."""
+        swap, native = self.req.swap, chains.get(self.req.chain).NATIVE.symbol
+        if swap is None:
+            return "an exit needs swap terms"
+        if self.req.asset != grant.symbol or swap.output != native:
+            return f"an exit sells {grant.symbol} for {native}, nothing else"
+        if swap.slippage_bps > grant.slippage_bps:
+            return f"slippage {swap.slippage_bps} bps is above the position's {grant.slippage_bps}"
+        if swap.priority_fee_lamports > grant.priority_fee_lamports:
+            return "the priority fee is above the position's"
         return None
 
     async def _fill(self) -> Fill | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from core.models import WithdrawalRequest, WithdrawalStatus
+from core.positions import PositionRequest
 from starter.cli.output import emit_json, err, say
 from starter.client.errors import Refused
 from starter.client.signer import Signer
@@ -20,10 +21,12 @@ def start_and_report(
     wait: bool,
     timeout: float | None,
     as_json: bool,
+    position: PositionRequest | None = None,
 ) -> None:
     """Start `req` (signed), say so, and with `wait` follow it to its end: state changes on
-    stderr, the final status on stdout. Refused (exit 3) when it ends other than confirmed."""
-    from starter.client import connect, withdrawals
+    stderr, the final status on stdout. Refused (exit 3) when it ends other than confirmed.
+    With `position` (a buy with exits, signed), the position is started and starts `req`."""
+    from starter.client import connect, positions, withdrawals
 
     kind = withdrawals.kind_of(req)
     name = kind.workflow_id(req.request_id)
@@ -34,14 +37,21 @@ def start_and_report(
 
     async def go() -> tuple[str, bool, WithdrawalStatus | None]:
         client = await connect(settings)
-        workflow_id, created = await withdrawals.start(client, settings, req, signer)
+        if position is not None:
+            workflow_id, created = await positions.start(client, settings, position)
+            started = f"position started: {workflow_id}, buying as {name}"
+        else:
+            workflow_id, created = await withdrawals.start(client, settings, req, signer)
+            started = f"{kind.name} started: {workflow_id}"
         if not created:
             say(
                 f"request id {req.request_id} exists already: {workflow_id} (nothing new started)",
                 as_json=as_json,
             )
         else:
-            say(f"{kind.name} started: {workflow_id}", as_json=as_json)
+            say(started, as_json=as_json)
+        if position is not None and wait:
+            await positions.buy_started(client, req.request_id)
         result = None
         if wait:
             result = await withdrawals.wait(

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 import chains
+from core.exits import ExitRules
 from starter.cli import authority, exits, moves
 from starter.cli.authority import JSON_HELP
 from starter.runtime.settings import load_settings
@@ -30,8 +31,10 @@ def _trade(
     wait: bool,
     timeout: float | None,
     as_json: bool,
+    exits: ExitRules,
 ) -> None:
-    from starter.client import trades, withdrawals
+    from starter.client import positions, trades, withdrawals
+    from starter.client.checks import check_exits
 
     settings = load_settings()
     req = trades.build_request(
@@ -46,9 +49,18 @@ def _trade(
         priority_fee=priority_fee,
         notify_chat=chat,
     )
+    position = positions.build_request(settings, req, exits) if exits.exit_rules else None
+    if position is None:
+        check_exits(exits)  # a lone --take-profit-sell still says what is wrong
     signer = authority.signer_of(settings, key)
-    req = withdrawals.signed(req, signer)
-    moves.start_and_report(settings, req, signer, wait=wait, timeout=timeout, as_json=as_json)
+    if position is not None:
+        position = positions.signed(position, signer)
+        req = position.buy
+    else:
+        req = withdrawals.signed(req, signer)
+    moves.start_and_report(
+        settings, req, signer, wait=wait, timeout=timeout, as_json=as_json, position=position
+    )
 
 
 def _command(side: str, amount_help: str) -> None:
@@ -70,6 +82,18 @@ def _command(side: str, amount_help: str) -> None:
             help=f"with --wait: give up after this many seconds (exit {exits.TIMED_OUT})",
         ),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+        take_profit: str | None = typer.Option(
+            None, "--take-profit", help="buy only: sell when the USD price is up this many %"
+        ),
+        take_profit_sell: str | None = typer.Option(
+            None, "--take-profit-sell", help="buy only: % the take-profit sells (default all)"
+        ),
+        stop_loss: str | None = typer.Option(
+            None, "--stop-loss", help="buy only: sell all when the USD price is down this many %"
+        ),
+        trailing_stop: str | None = typer.Option(
+            None, "--trailing-stop", help="buy only: sell all this many % under the high"
+        ),
     ) -> None:
         _trade(
             side,
@@ -84,11 +108,19 @@ def _command(side: str, amount_help: str) -> None:
             wait=wait,
             timeout=timeout,
             as_json=as_json,
+            exits=ExitRules(
+                take_profit_pct=take_profit,
+                take_profit_sell_pct=take_profit_sell,
+                stop_loss_pct=stop_loss,
+                trailing_stop_pct=trailing_stop,
+            ),
         )
 
     command.__doc__ = (
         f"{side.capitalize()} TOKEN, signed with your key. The same request id never makes a "
-        "second trade. With --wait, a trade that ends other than confirmed exits 3."
+        "second trade. With --wait, a trade that ends other than confirmed exits 3. A buy "
+        "with exits is held by `position-{request_id}`, which sells it on them (each at most "
+        "once, as `trade-exit-{request_id}-{tp|sl|trail}`), under a second signed statement."
     )
     app.command(side)(command)
 
@@ -231,6 +263,60 @@ def uncopy(
         emit_json({"workflow_id": workflow_id, "stopping": True})
     else:
         say(f"stopping {workflow_id}", as_json=False)
+
+
+@app.command("positions")
+def positions_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """List the buys held under exits, with what they hold and their exits."""
+    import asyncio
+
+    from core.amounts import from_base_units, plain
+    from core.positions import PositionStatus
+    from starter.cli.output import emit_json, table
+    from starter.client import connect, positions
+
+    settings = load_settings()
+
+    async def go() -> list[PositionStatus]:
+        return await positions.positions(await connect(settings))
+
+    found = asyncio.run(go())
+    if as_json:
+        emit_json([p.model_dump(mode="json") for p in found])
+        return
+    rows = []
+    for p in found:
+        held = p.position
+        amount = (
+            f"{plain(from_base_units(held.amount, held.decimals))} {held.symbol}" if held else "-"
+        )
+        fired = ", ".join(held.exits) if held and held.exits else "-"
+        entry = held.entry_usd if held and held.entry_usd else "-"
+        rows.append((p.workflow_id, p.owner, p.state, amount, entry, fired))
+    table(("position", "owner", "state", "holds", "entry USD", "exits fired"), rows)
+
+
+@app.command("stop-exits")
+def stop_exits(
+    request_id: str = typer.Argument(..., help="the buy's request id"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Drop a position's exits (what it bought stays in the trading wallet)."""
+    import asyncio
+
+    from starter.cli.output import emit_json, say
+    from starter.client import connect, positions
+
+    settings = load_settings()
+
+    async def go() -> str:
+        return await positions.stop(await connect(settings), request_id.strip())
+
+    workflow_id = asyncio.run(go())
+    if as_json:
+        emit_json({"workflow_id": workflow_id, "stopping": True})
+    else:
+        say(f"stopping {workflow_id}: its exits are dropped", as_json=False)
 
 
 def register(parent: typer.Typer) -> None:

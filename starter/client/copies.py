@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from temporalio.client import Client
 from temporalio.common import (
@@ -24,22 +24,12 @@ from core.copying import COPY_LIFETIME, CopyRequest, CopyRules, CopyState, CopyS
 from core.errors import InvalidInput, UserError
 from core.ids import copy_id, monitor_id
 from core.models import MonitorState
+from starter.client.checks import check_exits
+from starter.client.checks import positive as _positive
 from starter.client.signer import Signer
 from starter.runtime.settings import Settings
 from workflows.copy import CopyTradeWorkflow
 from workflows.monitor import WalletMonitorWorkflow
-
-
-def _positive(text: str | None, what: str, most: Decimal | None = None) -> None:
-    if text is None:
-        return
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise UserError(f"{what} must be a number, not {text!r}") from None
-    if not value.is_finite() or value <= 0 or (most is not None and value > most):
-        bound = f" and at most {most}" if most is not None else ""
-        raise UserError(f"{what} must be greater than 0{bound}, not {text}")
 
 
 def build_request(
@@ -68,16 +58,7 @@ def build_request(
     _positive(rules.daily_cap, "--daily-cap")
     _positive(rules.max_price_impact, "--max-price-impact", Decimal(1))
     _positive(rules.min_liquidity, "--min-liquidity")
-    _positive(rules.take_profit_pct, "--take-profit")
-    _positive(rules.take_profit_sell_pct, "--take-profit-sell", Decimal(100))
-    _positive(rules.stop_loss_pct, "--stop-loss")
-    _positive(rules.trailing_stop_pct, "--trailing-stop")
-    for value, flag in ((rules.stop_loss_pct, "--stop-loss"),
-                        (rules.trailing_stop_pct, "--trailing-stop")):  # fmt: skip
-        if value is not None and Decimal(value) >= 100:
-            raise UserError(f"{flag} must be under 100 (%), not {value}")
-    if rules.take_profit_sell_pct is not None and rules.take_profit_pct is None:
-        raise UserError("--take-profit-sell needs --take-profit")
+    check_exits(rules)
     tokens = settings.tokens(chain)
     for name in rules.allow + rules.deny:
         if tokens.by_symbol(name) is None and tokens.by_id(name) is None:

@@ -22,6 +22,10 @@ The committed ones:
   position's entry price, its exit watches, a take-profit exit through a flapping price, then
   a stop-loss), recorded by `WALLETFLOW_RECORD_HISTORIES=1 pytest
   tests/workflows/trade/test_exits.py`, before exit ids named the leader.
+- `position-pos-…` and `trade-exit-pos-…-tp`: PositionWorkflow (a buy with exits: take-profit
+  through a flapping price, then a stop-loss, then the end) and its take-profit trade,
+  recorded by `WALLETFLOW_RECORD_HISTORIES=1 pytest
+  tests/workflows/trade/test_exits.py -k buy_with_exits`.
 - `copy-operator-CoGXV…`: CopyTradeWorkflow with a trailing stop (two new highs raising it,
   then the exit, `exit-id-with-leader` patched in), recorded by
   `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/trade/test_exits.py -k trailing`.
@@ -78,6 +82,7 @@ from workflows.alert import PriceAlertWorkflow, PriceWatchWorkflow
 from workflows.copy import CopyTradeWorkflow
 from workflows.monitor import WalletMonitorWorkflow
 from workflows.policy import PolicyWorkflow
+from workflows.position import PositionWorkflow
 from workflows.watch import ChainWatchWorkflow
 from workflows.withdrawal import KEEP_DECISIONS, SIGNED_INTENTS, TradeWorkflow, WithdrawalWorkflow
 
@@ -92,6 +97,7 @@ def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
             WithdrawalWorkflow,
             TradeWorkflow,
             CopyTradeWorkflow,
+            PositionWorkflow,
             PolicyWorkflow,
             PriceAlertWorkflow,
             PriceWatchWorkflow,
@@ -189,6 +195,7 @@ def test_there_are_committed_histories() -> None:
     )
     assert {"solana-monitor-0", "solana-monitor-1", "tron-monitor-0", "solana-watch-0"} <= names
     assert {"tron-watch-0", "policy-solana", *MONEY_MOVES} <= names
+    assert any(n.startswith("position-") for n in names)  # a buy with exits
 
 
 def test_a_committed_monitor_history_holds_both_phases() -> None:
