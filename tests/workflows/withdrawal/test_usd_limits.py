@@ -4,6 +4,7 @@ nothing reserved, and one whose USD value is unconfirmed waits for an approver."
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import asyncpg
@@ -63,3 +64,31 @@ async def test_an_unconfirmed_value_under_a_usd_limit_waits_for_an_approver(
     assert current.approvals_required == 1
     assert "USD value unconfirmed" in (current.reason or ""), current
     await nothing_left(stack, pool, request_id)
+
+
+async def test_concurrent_moves_never_pass_the_usd_limit_together(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    """Five moves at once, each of which alone fits what is left of the limit but no two of
+    them together: the limit's advisory lock lets exactly one reserve."""
+    requester = stack.signer("bot").acting_for("tg:1001")
+    used = await pool.fetchval(  # what the tests before spent of its limit
+        """SELECT coalesce(sum(r.usd_value), 0) FROM ledger_entries r
+           WHERE r.kind = 'reserve' AND r.requested_by = 'tg:1001'
+             AND r.created_at > now() - interval '24 hours'
+             AND NOT EXISTS (SELECT 1 FROM ledger_entries x
+                             WHERE x.request_id = r.request_id AND x.kind = 'release')"""
+    )
+    left = Decimal(400) - used
+    sol = (left * Decimal("0.6") / 150).quantize(Decimal("0.001"))  # 60% of what is left
+    started = await asyncio.gather(
+        *(withdraw(stack, "solana", "SOL", str(Keypair().pubkey()), str(sol), by=requester)
+          for _ in range(5))
+    )  # fmt: skip
+    outcomes = sorted(done.status for _, done in started if done is not None)
+    assert outcomes == ["confirmed", "failed", "failed", "failed", "failed"], outcomes
+    reserved = await pool.fetchval(
+        "SELECT count(*) FROM ledger_entries WHERE kind = 'reserve' AND request_id = ANY($1)",
+        [request_id for request_id, _ in started],
+    )
+    assert reserved == 1
