@@ -27,7 +27,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.heartbeat import heartbeating
-from activities.prices import Price, PriceProvider
+from activities.prices import Price, PriceProvider, counting
 from core.alerts import (
     MAX_WINDOW_SECONDS,
     AlertWatch,
@@ -196,19 +196,16 @@ class PriceWatchLoop:
         self.result.watched = len(self.index)
         if not ids:
             return
-        calls = self.provider.calls
         prices: dict[str, Price] = {}
-        try:
-            prices = await heartbeating(self.provider.prices(ids))
-            self.result.polls += 1
-        except Exception as exc:  # the others are asked below; the next poll tries again
-            self.result.errors += 1
-            activity.logger.warning("%s prices failed: %s", self.name, type(exc).__name__)
-        finally:
-            self.result.calls += self.provider.calls - calls
-            self.result.calls_per_poll_max = max(
-                self.result.calls_per_poll_max, self.provider.calls - calls
-            )
+        with counting() as calls:
+            try:
+                prices = await heartbeating(self.provider.prices(ids))
+                self.result.polls += 1
+            except Exception as exc:  # the others are asked below; the next poll tries again
+                self.result.errors += 1
+                activity.logger.warning("%s prices failed: %s", self.name, type(exc).__name__)
+        self.result.calls += calls[0]
+        self.result.calls_per_poll_max = max(self.result.calls_per_poll_max, calls[0])
         missing = [i for i in ids if i not in prices or prices[i].stale]
         if missing:
             prices |= await self._failover(missing)
@@ -243,16 +240,15 @@ class PriceWatchLoop:
                     break
         found: dict[str, Price] = {}
         for other, ids in wanted.items():
-            provider = self.acts.providers[other]
-            calls = provider.calls
-            try:
-                got = await heartbeating(provider.prices(list(ids)))
-            except Exception as exc:
-                self.result.errors += 1
-                activity.logger.warning("failover to %s failed: %s", other, type(exc).__name__)
-                continue
-            finally:
-                self.result.failover_calls += provider.calls - calls
+            with counting() as calls:
+                try:
+                    got = await heartbeating(self.acts.providers[other].prices(list(ids)))
+                except Exception as exc:
+                    self.result.errors += 1
+                    activity.logger.warning("failover to %s failed: %s", other,
+                                            type(exc).__name__)  # fmt: skip
+                    got = {}
+            self.result.failover_calls += calls[0]
             for other_id, price_id in ids.items():
                 price = got.get(other_id)
                 if price is not None and not price.stale:

@@ -17,6 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -58,6 +61,29 @@ class PriceProvider(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# The calls made by one caller's `prices()`, apart from other callers' calls to the same
+# provider meanwhile (a loop's poll and alerts' own reads share one instance).
+_COUNTER: ContextVar[list[int] | None] = ContextVar("price_calls", default=None)
+
+
+@contextmanager
+def counting() -> Iterator[list[int]]:
+    """`with counting() as calls:` the HTTP calls made within, in calls[0]."""
+    counter = [0]
+    token = _COUNTER.set(counter)
+    try:
+        yield counter
+    finally:
+        _COUNTER.reset(token)
+
+
+def _counted(provider: Any) -> None:
+    provider.calls += 1
+    counter = _COUNTER.get()
+    if counter is not None:
+        counter[0] += 1
 
 
 class RateLimit:
@@ -119,7 +145,7 @@ class JupiterPrices:
             batches[-1] = [*batches[-1], JUPITER_CLOCK]  # room for the clock: no extra call
         for batch in batches:
             await self.limit.wait()
-            self.calls += 1
+            _counted(self)
             resp = await self.http.get(
                 f"{self.base_url}/price/v3", params={"ids": ",".join(batch)}, headers=self.headers
             )
@@ -176,7 +202,7 @@ class CoinGeckoPrices:
 
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         await self.limit.wait()
-        self.calls += 1
+        _counted(self)
         params = params | {"vs_currencies": "usd", "include_last_updated_at": "true"}
         resp = await self.http.get(f"{self.base_url}{path}", params=params, headers=self.headers)
         resp.raise_for_status()

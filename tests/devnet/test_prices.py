@@ -4,6 +4,7 @@ follow the swap venue's pools, staleness, API keys and faults."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -18,7 +19,7 @@ from solana.rpc.models import TxOpts
 from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
 
-from activities.prices import CoinGeckoPrices, JupiterPrices, UsdPricer
+from activities.prices import CoinGeckoPrices, JupiterPrices, UsdPricer, counting
 from chains.solana import SOL_MINT
 from chains.solana.signing import add_signature
 from core.assets import Asset
@@ -59,6 +60,29 @@ async def test_jupiter_prices_batch_fifty_a_call_and_omit_the_unknown(devnet: So
     assert abs(found[usdc].usd - 1) < Decimal("0.001") and isinstance(found[usdc].usd, Decimal)
     assert found[usdc].liquidity == Decimal("3000000")  # 10,000 SOL a side at $150, twice
     assert not any(p.stale for p in found.values())
+
+
+async def test_a_callers_calls_are_counted_apart_from_concurrent_ones(
+    devnet: SolanaDevnet,
+) -> None:
+    """A price-watch poll and alerts' single reads share one provider: the poll counts only
+    its own batches (the bench's calls per poll)."""
+    info = devnet.info()
+    jupiter = JupiterPrices(info["price_url"], per_second=0)
+    many = [str(Keypair().pubkey()) for _ in range(500)]
+
+    async def poll() -> int:
+        with counting() as calls:
+            await jupiter.prices(many)
+        return calls[0]
+
+    async def singles() -> None:
+        for _ in range(10):
+            await jupiter.prices([SOL_MINT])
+
+    counted, _ = await asyncio.gather(poll(), singles())
+    assert counted == 10  # ceil(500 / 50)
+    assert jupiter.calls == 20  # the instance saw both
 
 
 async def test_a_swap_moves_the_pool_price(devnet: SolanaDevnet) -> None:
