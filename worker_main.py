@@ -200,16 +200,41 @@ async def plan_notify(
     settings: Settings, pool: asyncpg.Pool, client: Client, stack: AsyncExitStack
 ) -> QueuePlan:
     from activities.notify import NotifyActivities
+    from activities.webhooks import WebhookActivities, WebhookSettings
     from starter.runtime.telegram import make_bot
+    from workflows.webhooks import WebhookDeliveryWorkflow
 
     bot = make_bot(settings)
     stack.push_async_callback(bot.session.close)
     acts = NotifyActivities(pool, bot)
-    # Telegram allows about 30 messages/s per bot; stay under it across all notify workers.
-    return QueuePlan(
-        activities=[acts.send_notification, acts.conclude_notification],
-        options={"max_task_queue_activities_per_second": 25},
+    hooks = WebhookActivities(
+        pool,
+        WebhookSettings(
+            retry_hours=settings.webhook_retry_hours,
+            backoff_base_seconds=settings.webhook_backoff_seconds,
+            backoff_max_seconds=settings.webhook_backoff_max_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            breaker_max_seconds=settings.webhook_breaker_max_seconds,
+        ),
     )
+    # Telegram allows about 30 messages/s per bot; stay under it across all notify workers.
+    # (A webhook endpoint's loop is one activity per round: it hardly counts.)
+    return QueuePlan(
+        workflows=[WebhookDeliveryWorkflow],
+        activities=[acts.send_notification, acts.conclude_notification, hooks.deliver_webhooks],
+        options={"max_task_queue_activities_per_second": 25},
+        after_start=lambda: ensure_webhook_deliveries(client, settings, pool),
+    )
+
+
+async def ensure_webhook_deliveries(client: Client, settings: Settings, pool: asyncpg.Pool) -> None:
+    """Start each endpoint's delivery loop unless it is running (`webhooks add` starts it;
+    this heals one that was terminated)."""
+    from starter.client.webhooks import ensure_delivery
+    from store import webhooks
+
+    for row in await webhooks.endpoints(pool):
+        await ensure_delivery(client, settings, row["id"])
 
 
 async def plan_prices(

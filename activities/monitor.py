@@ -16,7 +16,8 @@ from activities import metrics
 from activities.heartbeat import heartbeating
 from activities.prices import Valuer
 from core.models import FetchRequest, FetchResult, WalletEvent, WalletRef
-from store import wallets
+from core.webhooks import wallet_events
+from store import wallets, webhooks
 
 PAGE_EVENTS = 200  # cap on events per fetch, so one activity result stays small
 
@@ -104,12 +105,11 @@ class MonitorActivities:
         )
         # Ledger first: the workflow notifies only about what this call returns.
         metrics.events_detected(req.chain, await wallets.record_events(self.pool, read.events))
+        events = await self._valued(read.events)
+        await webhooks.emit(self.pool, wallet_events(events, "final"))
         await wallets.add_watch_keys(self.pool, req.chain, req.address, read.watch_keys)
         return FetchResult(
-            events=await self._valued(read.events),
-            cursor=read.cursor,
-            more=read.more,
-            final_block=read.final_block,
+            events=events, cursor=read.cursor, more=read.more, final_block=read.final_block
         )
 
     @activity.defn(name="peek_events")
@@ -124,8 +124,10 @@ class MonitorActivities:
         read = await self.reader.read(
             req.address, req.cursor, limit=PAGE_EVENTS, min_block=req.min_block, early=True
         )
+        events = await self._valued(read.events)
+        await webhooks.emit(self.pool, wallet_events(events, "pending"))
         return FetchResult(
-            events=await self._valued(read.events),
+            events=events,
             cursor=req.cursor,
             more=read.more,
             final_block=read.final_block,

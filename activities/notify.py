@@ -30,7 +30,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from core.models import Conclusion, Notification, NotificationResult
-from store import notifications
+from core.webhooks import wallet_events
+from store import notifications, webhooks
 
 # ---- fitting Telegram's length limit ----------------------------------------------------------
 
@@ -140,10 +141,14 @@ class NotifyActivities:
 
     @activity.defn(name="send_notification")
     async def send_notification(self, n: Notification) -> NotificationResult:
+        if n.webhook is not None:  # the same event for webhooks, once under its id
+            await webhooks.emit(self.pool, [n.webhook])
         return await self._send(n)
 
     @activity.defn(name="conclude_notification")
     async def conclude_notification(self, c: Conclusion) -> NotificationResult:
+        if c.outcome == "dropped" and c.event is not None:  # a webhook event too (once)
+            await webhooks.emit(self.pool, wallet_events([c.event], "dropped"))
         early = await notifications.early(self.pool, c.dedupe_key)
         end_key = f"{c.dedupe_key}:end"
         if early is not None and early.concluded == c.outcome:

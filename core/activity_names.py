@@ -46,3 +46,5 @@ WATCH_PRICES = "watch_prices"
 # Take-profit / stop-loss of copy positions (local activities of the copy workflow).
 REGISTER_WATCHES = "register_watches"
 USD_PRICE = "usd_price"
+# Webhooks: one endpoint's delivery loop (a long activity on the notify queue).
+DELIVER_WEBHOOKS = "deliver_webhooks"

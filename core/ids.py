@@ -56,3 +56,8 @@ def alert_workflow_id(chat: int, alert_id: str) -> str:
 def price_watch_id(task_queue: str, provider: str) -> str:
     """One price-watch loop per provider and prices task queue."""
     return f"prices-{task_queue}-{provider}"
+
+
+def webhook_delivery_id(endpoint_id: str) -> str:
+    """`webhooks-{endpoint_id}`: one endpoint's delivery loop."""
+    return f"webhooks-{endpoint_id}"

@@ -27,6 +27,17 @@ class Button(BaseModel):
     callback_data: str  # at most 64 bytes
 
 
+class WebhookEvent(BaseModel):
+    """An event as it enters the webhook outbox (core/webhooks.py): `ordering` is what it keeps
+    order within (None: it waits on nothing), `wallet` what endpoints' `--wallet` matches."""
+
+    event_id: str
+    type: str
+    data: dict[str, Any]
+    ordering: str | None = None
+    wallet: str | None = None
+
+
 class Notification(BaseModel):
     """One Telegram message to one chat. `dedupe_key` is unique per chat and event."""
 
@@ -34,6 +45,7 @@ class Notification(BaseModel):
     chat_id: int
     text: str  # HTML, every user-supplied part already escaped
     buttons: list[list[Button]] = []  # an inline keyboard, row by row
+    webhook: WebhookEvent | None = None  # the same event for webhooks (emitted once)
 
 
 class Conclusion(BaseModel):
@@ -44,6 +56,7 @@ class Conclusion(BaseModel):
     chat_id: int
     text: str
     outcome: Literal["final", "dropped"]
+    event: WalletEvent | None = None  # what is concluded (a dropped one is a webhook event)
 
 
 class NotificationResult(BaseModel):

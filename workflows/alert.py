@@ -39,7 +39,8 @@ with workflow.unsafe.imports_passed_through():
         observe,
         watch_of,
     )
-    from core.models import Notification, NotificationResult
+    from core.models import Notification, NotificationResult, WebhookEvent
+    from core.webhooks import event_id
     from workflows.monitor import NOTIFY_RETRY
     from workflows.steps import ROUNDS_PER_RUN, local, parsed, round_of
 
@@ -129,10 +130,27 @@ class PriceAlertWorkflow:
             req.asset.chart_url,
         )
         key = f"{workflow.info().workflow_id}:fired:{self.r.state.fired}"
+        webhook = WebhookEvent(
+            event_id=event_id(f"alert.fired:{key}"),
+            type="alert.fired",
+            data={
+                "alert_id": req.alert_id,
+                "chat": req.chat,
+                "chain": req.asset.chain,
+                "asset": req.asset.asset_id,
+                "symbol": req.asset.symbol,
+                "condition": describe(req.rule, req.asset.symbol),
+                "price": str(price),
+                "reference": str(reference) if reference is not None else None,
+                "set_price": req.set_price,
+                "fired": self.r.state.fired,
+            },
+            ordering=workflow.info().workflow_id,
+        )
         try:
             await workflow.execute_activity(
                 act.SEND_NOTIFICATION,
-                Notification(dedupe_key=key, chat_id=req.chat, text=text),
+                Notification(dedupe_key=key, chat_id=req.chat, text=text, webhook=webhook),
                 result_type=NotificationResult,
                 task_queue=req.notify_queue,
                 start_to_close_timeout=timedelta(seconds=30),

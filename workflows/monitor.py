@@ -294,6 +294,7 @@ class WalletMonitorWorkflow:
             chat_id=sub.chat_id,
             text=concluded_message(sub, event, tx_url, outcome),
             outcome="final" if outcome == "final" else "dropped",
+            event=event,
         )
         result = await self._notification(act.CONCLUDE_NOTIFICATION, conclusion)
         if outcome == "final":

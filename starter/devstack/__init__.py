@@ -218,6 +218,8 @@ class DevStack:
                 if not getattr(self.settings, role):
                     env[env_name] = ",".join(str(u) for u in DEMO_USERS[role])
         env.update(devnet_env(e.devnets, self.settings))
+        if e.devnets and "webhooks_allow_insecure" not in self.settings.model_fields_set:
+            env["WEBHOOKS_ALLOW_INSECURE"] = "true"  # a local receiver (http, localhost)
         if "keystore" not in self.settings.model_fields_set and e.devnets:
             env["WALLETFLOW_KEYSTORE"] = f"file:{write_devnet_keys(self.home, e.devnets)}"
             # Public addresses of those hot wallets, for the bot's fee estimates.

@@ -285,6 +285,45 @@ class Settings(BaseSettings):
         description="Each price alert reads its price itself this often, so a lost signal is "
         "only late (hours keep idle alerts under 2 history events an hour).",
     )
+    webhooks_allow_insecure: bool = Field(
+        False,
+        alias="WEBHOOKS_ALLOW_INSECURE",
+        description="Dev only: accept http:// and private-address webhook URLs (the dev stack "
+        "sets it for its local receiver). Off: https to public hosts only.",
+    )
+    webhook_retry_hours: float = Field(
+        24,
+        alias="WEBHOOK_RETRY_HOURS",
+        gt=0,
+        description="A webhook delivery is retried with backoff this long after its first "
+        "attempt, then dead-lettered (`walletflow webhooks failed`, `replay`).",
+    )
+    webhook_backoff_seconds: float = Field(
+        10,
+        alias="WEBHOOK_BACKOFF_SECONDS",
+        gt=0,
+        description="The first retry's wait; it doubles per attempt up to "
+        "WEBHOOK_BACKOFF_MAX_SECONDS.",
+    )
+    webhook_backoff_max_seconds: float = Field(
+        3600,
+        alias="WEBHOOK_BACKOFF_MAX_SECONDS",
+        gt=0,
+        description="The longest wait between two attempts of one webhook delivery.",
+    )
+    webhook_breaker_max_seconds: float = Field(
+        600,
+        alias="WEBHOOK_BREAKER_MAX_SECONDS",
+        gt=0,
+        description="An endpoint failing every attempt is probed once per cool-down (5 s "
+        "doubling up to this), not once per event.",
+    )
+    webhook_timeout_seconds: float = Field(
+        10,
+        alias="WEBHOOK_TIMEOUT_SECONDS",
+        gt=0,
+        description="How long a receiver has to answer one delivery.",
+    )
     solana_ws_subscriptions: int = Field(
         1500,
         alias="SOLANA_WS_SUBSCRIPTIONS_PER_CONNECTION",
