@@ -111,6 +111,14 @@ async def test_sigkill_while_alerts_fire_neither_repeats_nor_loses_a_crossing(
         await eventually(lambda: all_watched("ge"), timeout=60)
 
     await asyncio.sleep(6)  # past a reconcile: it must not fire anything again
+
+    async def none_in_flight() -> bool:  # a send cut by the last kill: its retry decides
+        return not await pool.fetchval(
+            "SELECT count(*) FROM notifications WHERE status = 'sending' AND chat_id = ANY($1)",
+            list(chats.values()),
+        )
+
+    await eventually(none_in_flight, timeout=90)
     assert await fired_counts(client, ids) == [CROSSINGS] * len(ids)
     assert process.kills == CROSSINGS
     for workflow_id, chat in chats.items():
