@@ -215,6 +215,7 @@ async def plan_notify(
             backoff_max_seconds=settings.webhook_backoff_max_seconds,
             timeout_seconds=settings.webhook_timeout_seconds,
             breaker_max_seconds=settings.webhook_breaker_max_seconds,
+            allow_insecure=settings.webhooks_allow_insecure,
         ),
     )
     # Telegram allows about 30 messages/s per bot; stay under it across all notify workers.

@@ -15,6 +15,8 @@ closes it. So a dead endpoint costs one attempt per cool-down, not one per event
 
 The loop wakes on NOTIFY when an event fans out to its endpoint, else when the next retry
 comes due. The endpoint's secret is read from Postgres here and never leaves the activity.
+Before each pass the host's addresses are checked again (DNS may have changed since `webhooks
+add`): one that resolves inside the network gets nothing, the attempt counts as failed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from socket import SOCK_STREAM
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -55,6 +59,7 @@ class WebhookSettings(BaseModel):
     breaker_failures: int = 5
     breaker_base_seconds: float = 5
     breaker_max_seconds: float = 600
+    allow_insecure: bool = False  # dev: http and private addresses (WEBHOOKS_ALLOW_INSECURE)
 
 
 class WebhookActivities:
@@ -123,15 +128,37 @@ class DeliveryLoop:
         if not batch:
             return False
         self.result.passes += 1
-        gate = asyncio.Semaphore(self.s.concurrency)
-        secrets_now = store.signing_secrets(endpoint, datetime.now(UTC))
-        outcomes = await asyncio.gather(
-            *(self._attempt(http, gate, endpoint["url"], secrets_now, d) for d in batch)
-        )
+        refusal = await self._private(endpoint["url"])
+        if refusal is not None:  # its name points inside the network now: nothing is sent
+            outcomes = [self._retry(d, None, refusal, None) for d in batch]
+        else:
+            gate = asyncio.Semaphore(self.s.concurrency)
+            secrets_now = store.signing_secrets(endpoint, datetime.now(UTC))
+            outcomes = await asyncio.gather(
+                *(self._attempt(http, gate, endpoint["url"], secrets_now, d) for d in batch)
+            )
         await store.settle(self.pool, self.endpoint_id, list(outcomes))
         if self._breaker(outcomes):  # back after failing: what waited on it is due now
             await store.due_now(self.pool, self.endpoint_id)
         return True
+
+    async def _private(self, url: str) -> str | None:
+        """Why `url`'s host may not be posted to now (it resolves to a private address: the
+        check at `webhooks add` is re-done, as DNS can change), or None. The dev flag skips
+        it."""
+        if self.s.allow_insecure:
+            return None
+        host = urlsplit(url).hostname or ""
+        try:
+            rules.check_address(host)
+            found = await asyncio.get_running_loop().getaddrinfo(host, 443, type=SOCK_STREAM)
+            for *_, address in found:
+                rules.check_address(str(address[0]))
+        except OSError:
+            return "its host does not resolve"
+        except ValueError:
+            return "its host resolves to a private address"
+        return None
 
     async def _attempt(
         self,

@@ -1,0 +1,79 @@
+"""The delivery loop's own guard (activities/webhooks.py): an endpoint whose host resolves to a
+private address by the time of delivery (DNS changed since `webhooks add`) gets nothing; the
+attempt is a failure that is retried, and the dead-letter rules take it from there."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest_asyncio
+from aiohttp import web
+from temporalio.testing import ActivityEnvironment
+
+from activities.webhooks import WebhookActivities, WebhookSettings
+from core import webhooks as rules
+from core.webhooks import DeliveryState
+from store import webhooks as store
+
+
+@pytest_asyncio.fixture
+async def listener() -> AsyncIterator[list[bytes]]:
+    """Something listening on localhost, to show that nothing reaches it."""
+    got: list[bytes] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        got.append(await request.read())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    got.append(str(site._server.sockets[0].getsockname()[1]).encode())  # type: ignore[union-attr]
+    yield got
+    await runner.cleanup()
+
+
+async def test_a_host_that_resolves_inside_the_network_gets_nothing(
+    pool: asyncpg.Pool, listener: list[bytes]
+) -> None:
+    port = listener.pop().decode()
+    endpoint_id = "ep_" + secrets.token_hex(6)
+    # As if localhost had been a public name when the endpoint was added.
+    await store.add_endpoint(pool, endpoint_id=endpoint_id, url=f"https://localhost:{port}/in",
+                             events=["wallet.*"], wallets=None, secret=rules.new_secret(),
+                             created_by="test")  # fmt: skip
+    try:
+        event = rules.Emitted(event_id=rules.event_id(f"guard:{endpoint_id}"),
+                              type=rules.TEST_TYPE, data={})  # fmt: skip
+        await store.emit_test(pool, endpoint_id, event)
+        acts = WebhookActivities(pool, WebhookSettings(allow_insecure=False))
+        result = await ActivityEnvironment().run(
+            acts.deliver_webhooks, DeliveryState(endpoint_id=endpoint_id, round_seconds=1)
+        )
+        assert result.delivered == 0 and result.retried == 1
+        row = await pool.fetchrow(
+            "SELECT status, attempts, last_error FROM webhook_deliveries WHERE endpoint_id = $1",
+            endpoint_id,
+        )
+        assert dict(row) == {"status": "pending", "attempts": 1,
+                             "last_error": "its host resolves to a private address"}  # fmt: skip
+        assert listener == []  # not a byte sent
+        # With the dev flag the same loop posts (plain http here: https needs TLS).
+        await pool.execute(
+            "UPDATE webhook_endpoints SET url = $2 WHERE id = $1",
+            endpoint_id, f"http://localhost:{port}/in",
+        )  # fmt: skip
+        await pool.execute("UPDATE webhook_deliveries SET next_at = now() WHERE endpoint_id = $1",
+                           endpoint_id)  # fmt: skip
+        dev = WebhookActivities(pool, WebhookSettings(allow_insecure=True))
+        result = await ActivityEnvironment().run(
+            dev.deliver_webhooks, DeliveryState(endpoint_id=endpoint_id, round_seconds=1)
+        )
+        assert result.delivered == 1 and len(listener) == 1
+    finally:
+        await store.remove_endpoint(pool, endpoint_id)
