@@ -200,3 +200,31 @@ async def test_the_cli_adds_lists_tests_and_removes_an_endpoint(
     assert gone.code == exits.ERROR and f"no webhook endpoint {doc['id']}" in gone.err
     handle = stack.client.get_workflow_handle(webhook_delivery_id(doc["id"]))
     await asyncio.wait_for(handle.result(), 30)  # its delivery loop ended with it
+
+
+async def test_the_cli_lists_the_dead_and_replays_them_since_a_time(
+    stack: Stack, pool: asyncpg.Pool, receiver: Receiver, tmp_path: Path
+) -> None:
+    env = stack_cli_env(stack, tmp_path)
+    endpoint_id = await add(stack, pool, receiver, ["withdrawal.*"])
+    since = (await pool.fetchval("SELECT now()")).isoformat()
+    receiver.answer = 410  # gone: permanent
+    dead = [(await webhooks.test(pool, endpoint_id))["event_id"] for _ in range(2)]
+    listed = await walletflow(env, "webhooks", "failed", "--endpoint", endpoint_id, "--json")
+    assert listed.code == 0, listed
+    assert [r["event_id"] for r in json.loads(listed.out)] == dead
+    assert {r["last_status"] for r in json.loads(listed.out)} == {410}
+    receiver.answer = 200
+    replayed = await walletflow(env, "webhooks", "replay", "--since", since, "--json")
+    assert replayed.code == 0, replayed
+    assert sorted(r["event_id"] for r in json.loads(replayed.out)) == sorted(dead)
+
+    async def delivered() -> bool:
+        return sorted(receiver.ids()) == sorted(dead)
+
+    await eventually(delivered)
+    assert json.loads((await walletflow(env, "webhooks", "failed", "--json")).out) == []
+    both = await walletflow(env, "webhooks", "replay", dead[0], "--since", since)
+    assert both.code == exits.ERROR and "not both" in both.err, both
+    bad = await walletflow(env, "webhooks", "replay", "--since", "yesterday")
+    assert bad.code == exits.ERROR and "is not an ISO time" in bad.err, bad
