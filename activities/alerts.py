@@ -97,6 +97,7 @@ class AlertActivities:
         """The provider's fresh price of one asset now, or the first fallback's, or nothing
         (unknown or stale everywhere). Raises only when no provider answered at all."""
         failure: Exception | None = None
+        answered = False  # some provider answered: the price is unknown or stale, not lost
         for provider, price_id in {query.provider: query.price_id, **query.fallback}.items():
             if provider not in self.providers:
                 continue
@@ -107,8 +108,8 @@ class AlertActivities:
                 continue
             if price is not None and not price.stale:
                 return [PriceTick(price=str(price.usd), at=time.time())]
-            failure = None  # it answered: the price is unknown, not unreachable
-        if failure is not None:
+            answered = True
+        if failure is not None and not answered:
             raise failure
         return []
 

@@ -35,6 +35,7 @@ from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from core import webhooks as rules
 from core.webhooks import DeliveryResult, DeliveryState
 from store import webhooks as store
@@ -70,6 +71,7 @@ class WebhookActivities:
     @activity.defn(name="deliver_webhooks")
     async def deliver_webhooks(self, state: DeliveryState) -> DeliveryResult:
         loop = DeliveryLoop(self.pool, self.settings, state.endpoint_id)
+        loop.failures, loop.opened = state.failures, state.opened  # the breaker, as it was
         return await loop.run(state.round_seconds)
 
 
@@ -97,6 +99,14 @@ class DeliveryLoop:
             self.pool.acquire() as conn,
             httpx.AsyncClient(timeout=self.s.timeout_seconds, follow_redirects=False) as http,
         ):
+            # One loop per endpoint, whatever happens: an attempt Temporal retries while an
+            # earlier one still runs (a lost heartbeat) waits here instead of sending twice.
+            # The lock is the connection's: it goes with it, however the activity ends.
+            while not await store.lock_endpoint(conn, self.endpoint_id):
+                if time.monotonic() >= deadline:
+                    return self.result
+                activity.heartbeat(self.result.model_dump())
+                await asyncio.sleep(1)
             await conn.add_listener(store.CHANNEL, heard)
             try:
                 while time.monotonic() < deadline:
@@ -106,13 +116,16 @@ class DeliveryLoop:
                         with contextlib.suppress(KeyError):
                             OLDEST.remove(self.endpoint_id)
                         break
-                    worked = await self._pass(http, endpoint)
+                    worked = await heartbeating(self._pass(http, endpoint))
                     activity.heartbeat(self.result.model_dump())
                     if not worked:
                         await self._wait(deadline)
             finally:
                 with contextlib.suppress(Exception):
                     await conn.remove_listener(store.CHANNEL, heard)
+                with contextlib.suppress(Exception):
+                    await store.unlock_endpoint(conn, self.endpoint_id)
+        self.result.failures, self.result.opened = self.failures, self.opened
         return self.result
 
     async def _pass(self, http: httpx.AsyncClient, endpoint: asyncpg.Record) -> bool:
@@ -172,9 +185,10 @@ class DeliveryLoop:
         async with gate:
             timestamp = int(time.time())  # fresh on every attempt: receivers allow 5 minutes
             headers = rules.headers(secrets_now, due.event_id, timestamp, body)
-            try:
-                resp = await http.post(url, content=body, headers=headers)
-            except httpx.HTTPError as exc:  # never the URL: it may hold a token
+            try:  # a receiver trickling its answer gets twice the timeout, all told
+                post = http.post(url, content=body, headers=headers)
+                resp = await asyncio.wait_for(post, 2 * self.s.timeout_seconds)
+            except (httpx.HTTPError, TimeoutError) as exc:  # never the URL: it may hold a token
                 return self._retry(due, None, type(exc).__name__, None)
         if 200 <= resp.status_code < 300:
             DELIVERED.inc()
@@ -204,9 +218,11 @@ class DeliveryLoop:
         return store.Outcome(due.event_id, "retry", status, error, now + wait)
 
     def _breaker(self, outcomes: list[store.Outcome]) -> bool:
-        """Failures in a row open the breaker; any delivery (or a permanent answer: the
-        endpoint is up) closes it. Whether the endpoint just came back from failing."""
-        if any(o.result != "retry" for o in outcomes):
+        """Failures in a row open the breaker; a delivery (or a permanent answer: the endpoint
+        is up) closes it, a delivery dead of old age does not. Whether the endpoint just came
+        back from failing."""
+        if any(o.result == "delivered" or (o.status and rules.permanent(o.status))
+               for o in outcomes):  # fmt: skip
             recovered = self.failures > 0
             self.failures, self.opened, self.closed_at = 0, 0, 0.0
             return recovered

@@ -85,8 +85,10 @@ class ExitGrant(BaseModel):
 
     parent: str  # position-{request_id}
     trade: str  # the buy's request id
+    chain: str
     asset: str  # the token bought (its id), the only one an exit sells
     symbol: str
+    decimals: int
     rules: ExitRules
     slippage_bps: int
     priority_fee_lamports: int
@@ -96,8 +98,10 @@ class ExitGrant(BaseModel):
         """What the requester's `exits` statement covers."""
         return {
             "trade": self.trade,
+            "chain": self.chain,
             "asset": self.asset,
             "symbol": self.symbol,
+            "decimals": self.decimals,
             "rules": self.rules.model_dump(mode="json"),
             "slippage_bps": self.slippage_bps,
             "priority_fee_lamports": self.priority_fee_lamports,

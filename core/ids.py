@@ -61,3 +61,13 @@ def price_watch_id(task_queue: str, provider: str) -> str:
 def webhook_delivery_id(endpoint_id: str) -> str:
     """`webhooks-{endpoint_id}`: one endpoint's delivery loop."""
     return f"webhooks-{endpoint_id}"
+
+
+# Request ids that copies and positions derive for their own child trades. A plain trade may
+# not take one: it would squat the id of an exit (or a copied trade) to come, which Temporal
+# would then refuse as a duplicate, and the stop-loss would never sell.
+RESERVED_TRADE_PREFIXES = ("copy-", "exit-")
+
+
+def reserved_trade_id(request_id: str) -> bool:
+    return request_id.startswith(RESERVED_TRADE_PREFIXES)

@@ -43,8 +43,10 @@ class PositionRequest(BaseModel):
         return ExitGrant(
             parent=parent,
             trade=self.buy.request_id,
+            chain=self.chain,
             asset=self.asset,
             symbol=self.symbol,
+            decimals=self.decimals,
             rules=self.rules,
             slippage_bps=self.buy.swap.slippage_bps,
             priority_fee_lamports=self.buy.swap.priority_fee_lamports,
@@ -67,7 +69,7 @@ class PositionState(BaseModel):
 class PositionStatus(BaseModel):
     workflow_id: str
     owner: str
-    state: Literal["buying", "holding", "closed", "stopped", "refused"]
+    state: Literal["buying", "holding", "closed", "stopped", "expired", "refused"]
     reason: str | None = None
     rules: ExitRules
     position: Position | None = None

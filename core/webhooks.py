@@ -195,6 +195,8 @@ class DeliveryState(BaseModel):
     endpoint_id: str
     rounds: int = 0
     round_seconds: int = 600
+    failures: int = 0  # the breaker across rounds: failures in a row, times it opened
+    opened: int = 0
 
 
 class DeliveryResult(BaseModel):
@@ -205,3 +207,5 @@ class DeliveryResult(BaseModel):
     dead: int = 0
     passes: int = 0
     ended: bool = False  # the endpoint is gone: its workflow ends
+    failures: int = 0
+    opened: int = 0

@@ -153,6 +153,21 @@ async def emit_test(pool: asyncpg.Pool, endpoint_id: str, event: Emitted) -> Non
 # ---- delivery ---------------------------------------------------------------------------------
 
 
+async def lock_endpoint(conn: asyncpg.Connection, endpoint_id: str) -> bool:
+    """The endpoint's delivery lock (a session lock of `conn`), if free."""
+    return bool(
+        await conn.fetchval(
+            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", f"webhooks:{endpoint_id}"
+        )
+    )
+
+
+async def unlock_endpoint(conn: asyncpg.Connection, endpoint_id: str) -> None:
+    await conn.execute(
+        "SELECT pg_advisory_unlock(hashtextextended($1, 0))", f"webhooks:{endpoint_id}"
+    )
+
+
 async def due(pool: asyncpg.Pool, endpoint_id: str, limit: int) -> list[Due]:
     """Deliveries to attempt now, oldest first: of each ordering, only its earliest pending
     one (a wallet's next event waits for the one before it), and only once its time came."""
@@ -183,10 +198,13 @@ async def due(pool: asyncpg.Pool, endpoint_id: str, limit: int) -> list[Due]:
 
 
 async def next_due(pool: asyncpg.Pool, endpoint_id: str) -> datetime | None:
-    """When the next pending delivery comes due (None: nothing pending)."""
+    """When the next delivery that may go comes due: of each ordering only its earliest
+    pending one counts (the rest wait on it). None: nothing pending."""
     return await pool.fetchval(
-        """SELECT min(next_at) FROM webhook_deliveries
-           WHERE endpoint_id = $1 AND status = 'pending'""",
+        """SELECT min(next_at) FROM (
+               SELECT DISTINCT ON (ordering) next_at FROM webhook_deliveries
+               WHERE endpoint_id = $1 AND status = 'pending'
+               ORDER BY ordering, seq) heads""",
         endpoint_id,
     )
 

@@ -11,10 +11,15 @@ The rules, in order:
    child `trade-exit-{request_id}-{rule}`, which proves it was started here and stays within
    the `exits` statement (TradeWorkflow).
 4. It ends when nothing is left to do: the buy did not fill, the position is sold, or every
-   exit has fired. Stopped: the exits are dropped and the tokens stay in the trading wallet.
+   exit has fired; or when the `exits` statement expires (a trade under it would be refused).
+   Stopped: the exits are dropped and the tokens stay in the trading wallet.
+5. A held position whose entry price could not be read (no fresh price) reads it again every
+   minute: until then it has no exit levels.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
 
@@ -34,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import audit_start, local
 
 RUN_LIMIT = 2_000  # history events before continuing as new
+ENTRY_RETRY = timedelta(minutes=1)  # a held position's entry price, read again this often
 
 
 @workflow.defn(name="PositionWorkflow")
@@ -44,6 +50,7 @@ class PositionWorkflow(PositionHolder):
     def __init__(self, state: PositionState) -> None:
         self.s = state
         self.stopped = False
+        self.expired = False
         self.refusal: str | None = None
         self.trading: set[str] = set()
         self.exit_ticks: list[PriceTick] = []
@@ -58,13 +65,19 @@ class PositionWorkflow(PositionHolder):
             self._publish()
             await self._buy()
         while True:
-            await workflow.wait_condition(
-                lambda: bool(self.exit_ticks) or self.stopped or self._done()
-            )
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self.exit_ticks) or self.stopped or self._done(),
+                    timeout=self._until_next_check(),
+                )
+            except TimeoutError:
+                if await self._expired_or_unpriced():
+                    break
+                continue
             if self.stopped or self._done():
                 break
             await self._exit(self.exit_ticks.pop(0))
-            idle = not self.exit_ticks and not self.trading
+            idle = not self.exit_ticks and not self.trading and not self.settling
             if workflow.info().get_current_history_length() > RUN_LIMIT and idle:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self.s)
@@ -85,6 +98,32 @@ class PositionWorkflow(PositionHolder):
         await self._trade("buy", "buy", req.buy, settled)
         if "buy" not in self.trading:  # its id was taken: this position holds nothing
             self.s.bought = True
+
+    def _until_next_check(self) -> timedelta:
+        """Until the `exits` statement expires, or a minute while a held position has no
+        entry price yet (its first read found no fresh price: read it again)."""
+        assert self.s.request.intent is not None
+        expires = datetime.fromtimestamp(self.s.request.intent.intent.expires_at, UTC)
+        left = max(timedelta(seconds=1), expires - workflow.now())
+        position = self._position()
+        unpriced = (
+            self.s.bought and not self.trading and position is not None
+            and position.amount > 0 and position.entry_usd is None
+        )  # fmt: skip
+        return min(left, ENTRY_RETRY) if unpriced else left
+
+    async def _expired_or_unpriced(self) -> bool:
+        """At the statement's expiry the exits end (a trade under an expired statement would
+        be refused, and counted as fired); before it, a held position without an entry price
+        reads it again. Whether the position ends."""
+        assert self.s.request.intent is not None
+        if workflow.now().timestamp() >= self.s.request.intent.intent.expires_at:
+            self.expired = True
+            return True
+        position = self._position()
+        if position is not None and position.amount > 0 and position.entry_usd is None:
+            await self._after_fill(position.asset, position.amount)
+        return False
 
     def _done(self) -> bool:
         """Nothing more can happen: bought (or not), nothing in flight, and no exit left."""
@@ -162,6 +201,8 @@ class PositionWorkflow(PositionHolder):
         state = (
             "refused"
             if self.refusal
+            else "expired"
+            if self.expired
             else "stopped"
             if self.stopped
             else "buying"

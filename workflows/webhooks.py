@@ -25,6 +25,12 @@ class WebhookDeliveryWorkflow:
             if result.ended:
                 return
             state.rounds += 1
+            state.failures, state.opened = result.failures, result.opened
         workflow.continue_as_new(
-            DeliveryState(endpoint_id=state.endpoint_id, round_seconds=state.round_seconds)
+            DeliveryState(
+                endpoint_id=state.endpoint_id,
+                round_seconds=state.round_seconds,
+                failures=state.failures,
+                opened=state.opened,
+            )
         )

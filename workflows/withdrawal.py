@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from core import texts
     from core.copying import CopyGrant
     from core.exits import ExitGrant
+    from core.ids import reserved_trade_id
     from core.intents import Action, Roster, SignedIntent, Verdict, verify
     from core.models import (
         Actor,
@@ -790,6 +791,10 @@ class TradeWorkflow(WithdrawalWorkflow):
         (`copy`, `exits`) is valid now, and stay within what that statement signed."""
         grant = self.req.copied_by or self.req.exit_of
         if grant is None:
+            if reserved_trade_id(self.req.request_id):
+                taken = "request ids starting with copy- or exit- belong to copies and positions"
+                await self._audit(self.INTENT, "start", self.req.intent, taken)
+                return taken
             return await super()._check_request()
         parent = workflow.info().parent
         what = "a copied trade" if grant.ACTION == "copy" else "a position's exit"
@@ -829,6 +834,8 @@ class TradeWorkflow(WithdrawalWorkflow):
         swap, native = self.req.swap, chains.get(self.req.chain).NATIVE.symbol
         if swap is None:
             return "an exit needs swap terms"
+        if self.req.chain != grant.chain:
+            return f"an exit of a {grant.chain} position trades on {grant.chain}"
         if self.req.asset != grant.symbol or swap.output != native:
             return f"an exit sells {grant.symbol} for {native}, nothing else"
         if swap.slippage_bps > grant.slippage_bps:

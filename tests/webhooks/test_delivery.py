@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -200,6 +201,10 @@ async def test_the_cli_adds_lists_tests_and_removes_an_endpoint(
     assert gone.code == exits.ERROR and f"no webhook endpoint {doc['id']}" in gone.err
     handle = stack.client.get_workflow_handle(webhook_delivery_id(doc["id"]))
     await asyncio.wait_for(handle.result(), 30)  # its delivery loop ended with it
+    if os.environ.get("WALLETFLOW_RECORD_HISTORIES"):  # for tests/workflows/test_replay.py
+        history = await handle.fetch_history()
+        path = Path(__file__).parents[1] / "workflows" / "histories" / f"{handle.id}.json"
+        path.write_text(history.to_json() + "\n")
 
 
 async def test_the_cli_lists_the_dead_and_replays_them_since_a_time(

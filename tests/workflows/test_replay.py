@@ -26,6 +26,9 @@ The committed ones:
   through a flapping price, then a stop-loss, then the end) and its take-profit trade,
   recorded by `WALLETFLOW_RECORD_HISTORIES=1 pytest
   tests/workflows/trade/test_exits.py -k buy_with_exits`.
+- `webhooks-ep_…`: WebhookDeliveryWorkflow (an endpoint added, a test event delivered, the
+  endpoint removed: the workflow ends), recorded by `WALLETFLOW_RECORD_HISTORIES=1 pytest
+  tests/webhooks/test_delivery.py -k cli_adds`.
 - `copy-operator-CoGXV…`: CopyTradeWorkflow with a trailing stop (two new highs raising it,
   then the exit, `exit-id-with-leader` patched in), recorded by
   `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/trade/test_exits.py -k trailing`.
@@ -84,6 +87,7 @@ from workflows.monitor import WalletMonitorWorkflow
 from workflows.policy import PolicyWorkflow
 from workflows.position import PositionWorkflow
 from workflows.watch import ChainWatchWorkflow
+from workflows.webhooks import WebhookDeliveryWorkflow
 from workflows.withdrawal import KEEP_DECISIONS, SIGNED_INTENTS, TradeWorkflow, WithdrawalWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -101,6 +105,7 @@ def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
             PolicyWorkflow,
             PriceAlertWorkflow,
             PriceWatchWorkflow,
+            WebhookDeliveryWorkflow,
         ],
         data_converter=converter,
     )
@@ -196,6 +201,7 @@ def test_there_are_committed_histories() -> None:
     assert {"solana-monitor-0", "solana-monitor-1", "tron-monitor-0", "solana-watch-0"} <= names
     assert {"tron-watch-0", "policy-solana", *MONEY_MOVES} <= names
     assert any(n.startswith("position-") for n in names)  # a buy with exits
+    assert any(n.startswith("webhooks-") for n in names)  # an endpoint's deliveries
 
 
 def test_a_committed_monitor_history_holds_both_phases() -> None:

@@ -186,14 +186,15 @@ async def test_a_copied_trade_cannot_be_started_outside_its_copy(
     )
     trade = trades.build_request(
         stack.settings, chain="solana", side="buy", token="USDC", amount="0.1",
-        request_id="copy-operator-forged", requested_by="operator", slippage_bps=100,
+        request_id="forged", requested_by="operator", slippage_bps=100,
     )  # fmt: skip
     assert req.intent is not None
     trade = trade.model_copy(
         update={
+            "request_id": "copy-operator-forged",  # a raw client sets what it likes
             "copied_by": CopyGrant(
                 parent=workflow_id, leader=req.leader, rules=req.rules, intent=req.intent
-            )
+            ),
         }
     )
     raw = await Client.connect(temporal_env.client.service_client.config.target_host)

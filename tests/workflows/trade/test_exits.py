@@ -310,8 +310,10 @@ async def test_exits_cannot_be_forged_with_raw_temporal_access(
     # 3. An exit trade with a valid grant, started by the raw client rather than its position.
     exit_trade = trades.build_request(
         stack.settings, chain="solana", side="sell", token="USDC", amount="1",
-        request_id=f"exit-{rid}-sl", requested_by="operator", slippage_bps=100,
-    ).model_copy(update={"exit_of": signed.grant(position_id(rid))})  # fmt: skip
+        request_id=f"forged-{rid}", requested_by="operator", slippage_bps=100,
+    ).model_copy(
+        update={"request_id": f"exit-{rid}-sl", "exit_of": signed.grant(position_id(rid))}
+    )  # fmt: skip
     result = await raw.execute_workflow(
         "TradeWorkflow",
         exit_trade.model_dump(mode="json"),
@@ -321,6 +323,23 @@ async def test_exits_cannot_be_forged_with_raw_temporal_access(
     )
     assert result["status"] == "rejected", result
     assert result["reason"] == f"a position's exit must be started by position-{rid}"
+    # 4. A plain trade, properly signed, that takes the id of an exit to come: were it
+    # started, the stop-loss's own trade would be refused as a duplicate and never sell.
+    squatter = withdrawals.signed(
+        trades.build_request(
+            stack.settings, chain="solana", side="buy", token="USDC", amount="0.01",
+            request_id=f"squat-{rid}", requested_by="", slippage_bps=100,
+        ).model_copy(update={"request_id": f"exit-{rid}-tp"}),
+        stack.signer("operator"),
+    )  # fmt: skip
+    result = await raw.execute_workflow(
+        "TradeWorkflow", squatter.model_dump(mode="json"), id=f"trade-exit-{rid}-tp",
+        task_queue=queue,
+    )  # fmt: skip
+    assert result["status"] == "rejected", result
+    assert result["reason"] == (
+        "request ids starting with copy- or exit- belong to copies and positions"
+    )
     moved = await pool.fetchval(
         "SELECT count(*) FROM ledger_entries WHERE request_id LIKE $1", f"%{rid}%"
     )
