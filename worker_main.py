@@ -201,6 +201,7 @@ async def plan_notify(
 ) -> QueuePlan:
     from activities.notify import NotifyActivities
     from activities.webhooks import WebhookActivities, WebhookSettings
+    from starter.client.webhooks import sealer_of
     from starter.runtime.telegram import make_bot
     from workflows.webhooks import WebhookDeliveryWorkflow
 
@@ -217,6 +218,7 @@ async def plan_notify(
             breaker_max_seconds=settings.webhook_breaker_max_seconds,
             allow_insecure=settings.webhooks_allow_insecure,
         ),
+        sealer_of(settings),
     )
     # Telegram allows about 30 messages/s per bot; stay under it across all notify workers.
     # (A webhook endpoint's loop is one activity per round: it hardly counts.)

@@ -64,13 +64,19 @@ class WebhookSettings(BaseModel):
 
 
 class WebhookActivities:
-    def __init__(self, pool: asyncpg.Pool, settings: WebhookSettings | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: WebhookSettings | None = None,
+        sealer: store.Sealer | None = None,
+    ) -> None:
         self.pool = pool
         self.settings = settings or WebhookSettings()
+        self.sealer = sealer or store.Sealer()
 
     @activity.defn(name="deliver_webhooks")
     async def deliver_webhooks(self, state: DeliveryState) -> DeliveryResult:
-        loop = DeliveryLoop(self.pool, self.settings, state.endpoint_id)
+        loop = DeliveryLoop(self.pool, self.settings, state.endpoint_id, self.sealer)
         loop.failures, loop.opened = state.failures, state.opened  # the breaker, as it was
         return await loop.run(state.round_seconds)
 
@@ -78,8 +84,11 @@ class WebhookActivities:
 class DeliveryLoop:
     """One round of one endpoint's deliveries."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: WebhookSettings, endpoint_id: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: WebhookSettings, endpoint_id: str, sealer: store.Sealer
+    ) -> None:
         self.pool = pool
+        self.sealer = sealer
         self.s = settings
         self.endpoint_id = endpoint_id
         self.result = DeliveryResult()
@@ -146,7 +155,7 @@ class DeliveryLoop:
             outcomes = [self._retry(d, None, refusal, None) for d in batch]
         else:
             gate = asyncio.Semaphore(self.s.concurrency)
-            secrets_now = store.signing_secrets(endpoint, datetime.now(UTC))
+            secrets_now = store.signing_secrets(endpoint, datetime.now(UTC), self.sealer)
             outcomes = await asyncio.gather(
                 *(self._attempt(http, gate, endpoint["url"], secrets_now, d) for d in batch)
             )

@@ -7,12 +7,17 @@ subscribed endpoint in the same transaction and wakes that endpoint's delivery l
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from core.webhooks import Emitted
 
@@ -21,6 +26,40 @@ CHANNEL = "walletflow_webhooks"
 
 class DuplicateEndpoint(Exception):
     """An endpoint with this URL exists."""
+
+
+class Sealer:
+    """Endpoint secrets at rest: AES-256-GCM under the payload codec's keys
+    (WALLETFLOW_CODEC_KEYS; the first seals, all open), the key id as associated data, stored
+    as `sealed:{key_id}:{base64 nonce+ciphertext}`. Without keys (dev) a secret is stored as
+    it is, and a stored one that is not sealed opens as itself (written before keys were set)."""
+
+    PREFIX = "sealed:"
+
+    def __init__(self, keys: dict[str, bytes] | None = None, active: str | None = None) -> None:
+        self.ciphers = {key_id: AESGCM(key) for key_id, key in (keys or {}).items()}
+        self.active = active
+
+    def seal(self, secret: str) -> str:
+        if self.active is None:
+            return secret
+        nonce = os.urandom(12)
+        sealed = self.ciphers[self.active].encrypt(nonce, secret.encode(), self.active.encode())
+        return f"{self.PREFIX}{self.active}:{base64.b64encode(nonce + sealed).decode()}"
+
+    def open(self, stored: str) -> str:
+        """The secret; ValueError naming only the key id when it cannot be opened."""
+        if not stored.startswith(self.PREFIX):
+            return stored
+        key_id, _, data = stored.removeprefix(self.PREFIX).partition(":")
+        cipher = self.ciphers.get(key_id)
+        if cipher is None:
+            raise ValueError(f"an endpoint secret is sealed with key {key_id!r}, not configured")
+        try:
+            raw = base64.b64decode(data)
+            return cipher.decrypt(raw[:12], raw[12:], key_id.encode()).decode()
+        except (InvalidTag, binascii.Error, ValueError):
+            raise ValueError(f"an endpoint secret under key {key_id!r} does not open") from None
 
 
 @dataclass(frozen=True)
@@ -111,11 +150,11 @@ async def rotate_secret(
     )
 
 
-def signing_secrets(row: Any, now: datetime) -> list[str]:
+def signing_secrets(row: Any, now: datetime, sealer: Sealer) -> list[str]:
     """The secrets that sign now: the current one, and the previous during its overlap."""
-    found = [row["secret"]]
+    found = [sealer.open(row["secret"])]
     if row["previous_secret"] and row["previous_until"] and row["previous_until"] > now:
-        found.append(row["previous_secret"])
+        found.append(sealer.open(row["previous_secret"]))
     return found
 
 

@@ -98,7 +98,8 @@ def rotate_secret(
     from starter.client import webhooks
 
     overlap = timedelta(hours=overlap_hours)
-    secret = with_pool(load_settings(), lambda pool: webhooks.rotate(pool, endpoint_id, overlap))
+    settings = load_settings()
+    secret = with_pool(settings, lambda pool: webhooks.rotate(pool, settings, endpoint_id, overlap))
     if as_json:
         emit_json({"id": endpoint_id, "secret": secret, "overlap_hours": overlap_hours})
     else:

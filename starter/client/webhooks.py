@@ -18,9 +18,18 @@ from core import webhooks as rules
 from core.errors import UserError
 from core.ids import webhook_delivery_id
 from core.webhooks import DeliveryState
+from starter.runtime.codec import read_key_ring
 from starter.runtime.settings import NOTIFY_QUEUE, Settings
 from store import webhooks as store
 from workflows.webhooks import WebhookDeliveryWorkflow
+
+
+def sealer_of(settings: Settings) -> store.Sealer:
+    """Endpoint secrets sealed at rest under WALLETFLOW_CODEC_KEYS (as they are without)."""
+    if settings.codec_keys is None:
+        return store.Sealer()
+    ring = read_key_ring(settings.codec_keys.get_secret_value())
+    return store.Sealer(ring.keys, ring.active)
 
 
 async def check_url(url: str, settings: Settings) -> str:
@@ -70,7 +79,7 @@ async def add(
             url=url,
             events=patterns,
             wallets=[w.strip() for w in wallets or [] if w.strip()] or None,
-            secret=secret,
+            secret=sealer_of(settings).seal(secret),
             created_by=created_by,
         )
     except store.DuplicateEndpoint:
@@ -124,12 +133,15 @@ async def remove(pool: asyncpg.Pool, endpoint_id: str) -> None:
         raise UserError(f"no webhook endpoint {endpoint_id}")
 
 
-async def rotate(pool: asyncpg.Pool, endpoint_id: str, overlap: timedelta) -> str:
+async def rotate(
+    pool: asyncpg.Pool, settings: Settings, endpoint_id: str, overlap: timedelta
+) -> str:
     """A new secret; both sign during `overlap`. The new secret."""
     if overlap < timedelta(0):
         raise UserError("the overlap must be >= 0")
     secret = rules.new_secret()
-    if not await store.rotate_secret(pool, endpoint_id, secret, overlap):
+    sealed = sealer_of(settings).seal(secret)
+    if not await store.rotate_secret(pool, endpoint_id, sealed, overlap):
         raise UserError(f"no webhook endpoint {endpoint_id}")
     return secret
 

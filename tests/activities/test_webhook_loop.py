@@ -4,6 +4,8 @@ attempt is a failure that is retried, and the dead-letter rules take it from the
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -13,6 +15,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from standardwebhooks import Webhook
 from temporalio.testing import ActivityEnvironment
 
 from activities.webhooks import WebhookActivities, WebhookSettings
@@ -27,7 +30,8 @@ async def listener() -> AsyncIterator[list[bytes]]:
     got: list[bytes] = []
 
     async def handle(request: web.Request) -> web.Response:
-        got.append(await request.read())
+        body = (await request.read()).decode()
+        got.append(json.dumps({"headers": dict(request.headers), "body": body}).encode())
         return web.Response(status=204)
 
     app = web.Application()
@@ -84,5 +88,47 @@ async def test_a_host_that_resolves_inside_the_network_gets_nothing(
             dev.deliver_webhooks, DeliveryState(endpoint_id=endpoint_id, round_seconds=1)
         )
         assert result.delivered == 1 and len(listener) == 1
+    finally:
+        await store.remove_endpoint(pool, endpoint_id)
+
+
+async def test_secrets_are_sealed_at_rest_and_sign_as_ever(
+    pool: asyncpg.Pool, listener: list[bytes]
+) -> None:
+    """With the codec's keys the stored secret is ciphertext (the key id as associated data);
+    the loop opens it to sign, and the receiver verifies with the secret it was given."""
+    port = listener.pop().decode()
+    ring = {"k1": os.urandom(32), "k0": os.urandom(32)}
+    sealer = store.Sealer(ring, "k1")
+    secret, endpoint_id = rules.new_secret(), "ep_" + secrets.token_hex(6)
+    await store.add_endpoint(pool, endpoint_id=endpoint_id, url=f"http://127.0.0.1:{port}/in",
+                             events=["wallet.*"], wallets=None, secret=sealer.seal(secret),
+                             created_by="test")  # fmt: skip
+    try:
+        stored = await pool.fetchval(
+            "SELECT secret FROM webhook_endpoints WHERE id = $1", endpoint_id
+        )
+        assert stored.startswith("sealed:k1:") and secret not in stored
+        assert secret.removeprefix("whsec_") not in stored
+        assert store.Sealer(ring, "k0").open(stored) == secret  # any key of the ring opens
+        with pytest.raises(ValueError, match="sealed with key 'k1', not configured") as caught:
+            store.Sealer({"k0": ring["k0"]}, "k0").open(stored)
+        assert secret not in str(caught.value)
+        tampered = stored[:-4] + ("AAAA" if not stored.endswith("AAAA") else "BBBB")
+        with pytest.raises(ValueError, match="does not open"):
+            sealer.open(tampered)
+        assert store.Sealer().open(secret) == secret  # stored before keys were set
+        event = rules.Emitted(event_id=rules.event_id(f"sealed:{endpoint_id}"),
+                              type=rules.TEST_TYPE, data={})  # fmt: skip
+        await store.emit_test(pool, endpoint_id, event)
+        acts = WebhookActivities(pool, WebhookSettings(allow_insecure=True), sealer)
+        result = await ActivityEnvironment().run(
+            acts.deliver_webhooks, DeliveryState(endpoint_id=endpoint_id, round_seconds=1)
+        )
+        assert result.delivered == 1
+        [request] = listener
+        headers = json.loads(request)["headers"]
+        body = json.loads(request)["body"].encode()
+        Webhook(secret).verify(body, headers)  # signed with the opened secret
     finally:
         await store.remove_endpoint(pool, endpoint_id)

@@ -144,11 +144,11 @@ async def test_during_a_rotation_both_secrets_verify_and_after_it_only_the_new(
 ) -> None:
     endpoint_id = await add(stack, pool, receiver, ["withdrawal.*"])
     old = receiver.secrets[0]
-    new = await webhooks.rotate(pool, endpoint_id, timedelta(hours=1))
+    new = await webhooks.rotate(pool, stack.settings, endpoint_id, timedelta(hours=1))
     receiver.secrets = [old, new]
     assert (await webhooks.test(pool, endpoint_id))["status"] == "delivered"
     assert receiver.events[-1].verified_with == [0, 1]  # signed by both
-    newest = await webhooks.rotate(pool, endpoint_id, timedelta(0))  # no overlap
+    newest = await webhooks.rotate(pool, stack.settings, endpoint_id, timedelta(0))  # no overlap
     receiver.secrets = [new, newest]
     assert (await webhooks.test(pool, endpoint_id))["status"] == "delivered"
     assert receiver.events[-1].verified_with == [1]  # only the new one
