@@ -34,6 +34,7 @@ class ChainSpec(Protocol):
     # block before its absence proves it dropped: by then its expiry has passed, so it can
     # no longer land on the final chain either.
     EARLY_DROP_BLOCKS: int
+    DEPOSIT_PATH: str  # the derivation path of deposit address `{index}`
 
     def normalize_address(self, address: str) -> str:
         """The canonical form of `address`, or `InvalidInput` saying why it is not one."""
@@ -62,6 +63,11 @@ class ChainSpec(Protocol):
 
     def chart_url(self, asset: Asset) -> str:
         """A public price chart of the asset, for alert messages."""
+        ...
+
+    def deposit_key(self, seed: bytes, index: int) -> tuple[str, str]:
+        """Deposit address `index` derived from `seed` (hierarchical, `DEPOSIT_PATH`):
+        (address, its secret in the key-store form)."""
         ...
 
     def devnet_secret(self, account: dict[str, Any]) -> str:

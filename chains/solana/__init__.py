@@ -11,12 +11,14 @@ from typing import Any
 import base58
 from solders.hash import Hash
 from solders.instruction import Instruction
+from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
 from spl.token.models import TransferCheckedParams
 
+from chains import hd
 from chains.base import ChainEnv
 from core.assets import Asset, TokenList, parse_tokens
 from core.errors import InvalidInput
@@ -43,6 +45,16 @@ TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
 ATA_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"
 EXPLORER = "https://explorer.solana.com"
 SOL_MINT = "So11111111111111111111111111111111111111112"  # how swap APIs name SOL (wrapped SOL)
+
+# SLIP-0010 Ed25519, hardened only (Phantom's and Solflare's layout): `i` is the customer's.
+DEPOSIT_PATH = "m/44'/501'/{index}'/0'"
+
+
+def deposit_key(seed: bytes, index: int) -> tuple[str, str]:
+    """Deposit address `index` below `seed`: (address, its key-store secret)."""
+    secret = hd.ed25519_key(seed, hd.path(DEPOSIT_PATH.format(index=index)))
+    keypair = Keypair.from_seed(secret)
+    return str(keypair.pubkey()), str(keypair)
 
 
 def normalize_address(address: str) -> str:

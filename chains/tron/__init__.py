@@ -7,8 +7,10 @@ import hashlib
 from typing import Any
 
 import base58
+from tronpy.keys import PrivateKey
 from tronpy.proto.transaction import calculate_txid_from_raw_data
 
+from chains import hd
 from chains.base import ChainEnv
 from core.assets import Asset, TokenList, parse_tokens
 from core.errors import InvalidInput
@@ -32,6 +34,21 @@ NATIVE = Asset(symbol="TRX", decimals=6, id="TRX")
 EXPLORER = "https://tronscan.org/#"
 # keccak256("Transfer(address,address,uint256)")
 TRANSFER_TOPIC = "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+
+# BIP-44, coin type 195, account 0, external chain: `i` is the customer's.
+DEPOSIT_PATH = "m/44'/195'/0'/0/{index}"
+
+
+def _compressed_public(secret: bytes) -> bytes:
+    point = PrivateKey(secret).public_key.to_bytes()  # x || y, 64 bytes
+    return bytes([2 | point[-1] & 1]) + point[:32]
+
+
+def deposit_key(seed: bytes, index: int) -> tuple[str, str]:
+    """Deposit address `index` below `seed`: (address, its key-store secret, hex)."""
+    steps = hd.path(DEPOSIT_PATH.format(index=index))
+    secret = hd.secp256k1_key(seed, steps, _compressed_public)
+    return PrivateKey(secret).public_key.to_base58check_address(), secret.hex()
 
 
 def normalize_address(address: str) -> str:
