@@ -70,15 +70,18 @@ async def plan_chain(
     from activities.monitor import MonitorActivities
     from activities.policy import PolicyActivities
     from activities.prices import UsdPricer, Valuer
+    from activities.sweeps import DepositRules, SweepActivities
     from activities.trade import TradeActivities, TradingPolicy
     from activities.withdraw import Policy, WithdrawalActivities
     from starter.runtime.prices import providers
     from store import policy as policy_store
     from workflows.copy import CopyTradeWorkflow
+    from workflows.deposits import DepositAddressWorkflow
     from workflows.monitor import WalletMonitorWorkflow
     from workflows.policy import PolicyWorkflow
     from workflows.position import PositionWorkflow
     from workflows.push import ChainPushWorkflow
+    from workflows.sweep import SweepWorkflow
     from workflows.watch import ChainWatchWorkflow
     from workflows.withdrawal import TradeWorkflow, WithdrawalWorkflow
 
@@ -100,7 +103,6 @@ async def plan_chain(
     for provider in priced.values():
         stack.push_async_callback(provider.close)
     valuer = Valuer(priced)
-    monitor = MonitorActivities(built.reader, pool, valuer)
     allowlist_enforced, allowlist = settings.allowlist()
     policy = Policy(
         approval_thresholds=settings.amounts("approval_thresholds"),
@@ -117,6 +119,18 @@ async def plan_chain(
     policy_writer = PolicyActivities(pool, timedelta(hours=settings.allowlist_cooling_off_hours))
     pricer = UsdPricer(priced, settings.price_max_disagreement) if policy.values_in_usd() else None
     withdraw = WithdrawalActivities(built.sender, pool, policy, pricer, valuer)
+    sweeps = SweepActivities(
+        withdraw,
+        open_keystore(settings.keystore),
+        DepositRules(
+            minimums=settings.deposit_amounts("deposit_minimums", chain, positive=False),
+            thresholds=settings.deposit_amounts("sweep_thresholds", chain, positive=True),
+        ),
+        client,
+        task_queue=settings.task_queue(chain),
+        notify_queue=settings.task_queue("notify"),
+    )
+    monitor = MonitorActivities(built.reader, pool, valuer, sweeps)
     exits = AlertActivities(pool, client, priced)
     trading = TradingPolicy(
         max_slippage_bps=settings.trade_max_slippage_bps,
@@ -135,6 +149,8 @@ async def plan_chain(
             CopyTradeWorkflow,
             PositionWorkflow,
             PolicyWorkflow,
+            SweepWorkflow,
+            DepositAddressWorkflow,
         ],
         activities=[
             monitor.start_watching,
@@ -154,6 +170,9 @@ async def plan_chain(
             trade.sign_trade,
             trade.trade_fill,
             trade.leader_balance,
+            sweeps.assign_deposit_address,
+            sweeps.prepare_sweep,
+            sweeps.sign_sweep,
             authority.load_roster,
             authority.audit,
             policy_writer.set_policy,

@@ -68,13 +68,24 @@ def wanted_assets(ref: WalletRef) -> list[str] | None:
     return sorted({a for s in ref.subscribers for a in s.assets or []})
 
 
+class Crediting(Protocol):
+    async def credit(self, events: list[WalletEvent]) -> None:
+        """Credit the final events that are deposits (activities/sweeps.py)."""
+        ...
+
+
 class MonitorActivities:
     def __init__(
-        self, reader: ChainReader, pool: asyncpg.Pool, valuer: Valuer | None = None
+        self,
+        reader: ChainReader,
+        pool: asyncpg.Pool,
+        valuer: Valuer | None = None,
+        deposits: Crediting | None = None,
     ) -> None:
         self.reader = reader
         self.pool = pool
         self.valuer = valuer  # USD values for the messages (best effort)
+        self.deposits = deposits
 
     async def _valued(self, events: list[WalletEvent]) -> list[WalletEvent]:
         return await self.valuer.annotate(events) if self.valuer and events else events
@@ -105,6 +116,8 @@ class MonitorActivities:
         )
         # Ledger first: the workflow notifies only about what this call returns.
         metrics.events_detected(req.chain, await wallets.record_events(self.pool, read.events))
+        if self.deposits is not None:
+            await self.deposits.credit(read.events)
         events = await self._valued(read.events)
         await webhooks.emit(self.pool, wallet_events(events, "final"))
         await wallets.add_watch_keys(self.pool, req.chain, req.address, read.watch_keys)

@@ -75,6 +75,19 @@ class ChainSender(Protocol):
         """A signed transfer: (exact bytes, transaction id, expiry bound)."""
         ...
 
+    async def sweep_amount(self, asset: Asset, source: str, credited: int) -> tuple[int, bool]:
+        """What a sweep of `credited` base units from deposit address `source` moves, and
+        whether it empties (and closes) a token account. InsufficientFunds if `source` holds
+        less, or the hot wallet can't pay what the sweep costs it."""
+        ...
+
+    async def sign_sweep(
+        self, asset: Asset, source_secret: str, amount: int, close: bool
+    ) -> tuple[bytes, str, int]:
+        """A signed sweep to the hot wallet, by the deposit address's key (and the hot wallet's
+        where it pays the fee): (exact bytes, transaction id, expiry bound)."""
+        ...
+
     async def broadcast(self, raw: bytes) -> str | None:
         """Send the bytes; None if a node took them (or already had them), else its refusal.
         Raises on transport errors: the caller treats every outcome as "unknown"."""
@@ -293,8 +306,10 @@ class WithdrawalActivities:
     async def reserve(self, req: WithdrawalRequest, prepared: PreparedWithdrawal) -> None:
         """Reserve within the rolling limits; refused while the chain is frozen (`Frozen`:
         the workflow waits and asks again)."""
+        # The rolling limits cap what leaves for others; a sweep only fills the hot wallet.
+        limits = repo.Limits() if prepared.sweep else self.policy.limits(self._asset(prepared))
         try:
-            await repo.reserve(self.pool, req, prepared, self.policy.limits(self._asset(prepared)))
+            await repo.reserve(self.pool, req, prepared, limits)
         except repo.LimitExceeded as exc:
             raise refuse("PolicyViolation", f"over {exc}") from None
         except repo.ReservationClosed as exc:

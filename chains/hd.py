@@ -65,4 +65,3 @@ def secp256k1_key(seed: bytes, steps: list[int], public: PublicOf) -> bytes:
             step += 1
         key, chain_code = child.to_bytes(32, "big"), next_code
     return key
-

@@ -22,6 +22,9 @@ RECORD_WITHDRAWAL = "record_withdrawal"
 # Trades (on the chain's task queue): a withdrawal whose transaction is a swap. They share
 # reserve, send_and_confirm, prove_dead and record with withdrawals.
 PREPARE_TRADE = "prepare_trade"
+PREPARE_SWEEP = "prepare_sweep"  # the ledger's uncovered credits, claimed for one sweep
+SIGN_SWEEP = "sign_sweep"  # signed by the deposit address's derived key (and the fee payer)
+ASSIGN_DEPOSIT_ADDRESS = "assign_deposit_address"
 SIGN_TRADE = "sign_trade"  # a fresh quote, the venue's swap transaction, the wallet's signature
 TRADE_FILL = "trade_fill"  # what a confirmed trade moved, from the chain's balance deltas
 LEADER_BALANCE = "leader_balance"  # copy trading: what a leader holds of a token, at confirmed

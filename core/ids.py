@@ -58,6 +58,22 @@ def price_watch_id(task_queue: str, provider: str) -> str:
     return f"prices-{task_queue}-{provider}"
 
 
+def sweep_id(chain: str, address: str, newest: int) -> str:
+    """`sweep-{chain}-{address}-{n}`, `n` the sequence number of the newest credited deposit
+    it covers: the threshold trigger and the schedule derive the same id, so one batch of
+    deposits is swept once. It is also the sweep's request id in the ledger."""
+    return f"sweep-{chain}-{address}-{newest}"
+
+
+def sweeps_scope(chain: str) -> str:
+    """What a `sweep` statement is about: every sweep of the chain's deposit addresses."""
+    return f"sweeps-{chain}"
+
+
+def deposit_address_id(chain: str, customer: str) -> str:
+    return f"deposit-address-{chain}-{customer}"
+
+
 def webhook_delivery_id(endpoint_id: str) -> str:
     """`webhooks-{endpoint_id}`: one endpoint's delivery loop."""
     return f"webhooks-{endpoint_id}"
@@ -66,7 +82,13 @@ def webhook_delivery_id(endpoint_id: str) -> str:
 # Request ids that copies and positions derive for their own child trades. A plain trade may
 # not take one: it would squat the id of an exit (or a copied trade) to come, which Temporal
 # would then refuse as a duplicate, and the stop-loss would never sell.
-RESERVED_TRADE_PREFIXES = ("copy-", "exit-")
+# Sweeps' request ids (`sweep-…`) share the ledger's request ids with withdrawals and trades.
+RESERVED_TRADE_PREFIXES = ("copy-", "exit-", "sweep-")
+
+
+RESERVED_REFUSAL = (
+    "request ids starting with copy-, exit- or sweep- belong to copies, positions and sweeps"
+)
 
 
 def reserved_trade_id(request_id: str) -> bool:

@@ -31,6 +31,7 @@ Action = Literal[
     "trade",
     "copy",
     "exits",
+    "sweep",
     "approve",
     "reject",
     "cancel",
@@ -47,6 +48,9 @@ NEEDS: dict[Action, tuple[Role, ...]] = {
     "trade": ("requester",),  # a swap from the trading wallet, under the same policy
     "copy": ("requester",),  # a standing order: copy a leader's swaps within rules
     "exits": ("requester",),  # a standing order: sell a bought position on its exit rules
+    # Sweeps move deposits into the hot wallet only (never a destination of the caller's):
+    # a standing order per chain for the automatic ones, or one sweep now.
+    "sweep": ("admin",),
     "approve": ("approver",),
     "reject": ("approver", "admin"),
     "cancel": ("requester", "admin"),
@@ -60,7 +64,11 @@ DOMAIN = b"walletflow-intent-v1\n"  # a signature over an intent can't be replay
 CLOCK_SKEW = 60  # seconds an intent may be issued ahead of the workflow's clock
 MAX_LIFETIME = 24 * 3600  # an intent valid for longer is refused: keys leak, intents linger
 # Standing orders live longer; revoking the principal still ends them at once.
-MAX_LIFETIME_OF: dict[str, int] = {"copy": 30 * 24 * 3600, "exits": 30 * 24 * 3600}
+MAX_LIFETIME_OF: dict[str, int] = {
+    "copy": 30 * 24 * 3600,
+    "exits": 30 * 24 * 3600,
+    "sweep": 90 * 24 * 3600,
+}
 
 
 class Intent(BaseModel):

@@ -329,6 +329,38 @@ class Fill(BaseModel):
     output_amount: int
 
 
+class DepositAddressRequest(BaseModel):
+    chain: Chain
+    customer: str
+
+
+class DepositAddress(BaseModel):
+    chain: Chain
+    customer: str
+    address: str
+    index: int  # the customer's derivation index
+
+
+class SweepOrder(BaseModel):
+    """Which credits a sweep covers: the deposit address's uncovered credits of the asset,
+    up to and including sequence number `newest`."""
+
+    address: str
+    newest: int
+
+
+class SweepSource(BaseModel):
+    """Where a prepared sweep takes from: the deposit address, and the customer index its key
+    derives from (in the signing activity only). `close`: Solana, close the emptied token
+    account and return its rent to the hot wallet."""
+
+    address: str
+    customer: str
+    index: int
+    newest: int
+    close: bool = False
+
+
 class WithdrawalRequest(BaseModel):
     """What a person asked for. Validated by `prepare`; never carries key material. The
     `intent` is the requester's signed `withdraw` statement over `withdraw_params()`."""
@@ -356,6 +388,10 @@ class WithdrawalRequest(BaseModel):
     # An exit of a plain trade's position: the PositionWorkflow that started it, whose
     # requester's `exits` statement stands in for a `trade` statement.
     exit_of: ExitGrant | None = None
+    # A sweep (`sweep-{chain}-{address}-{n}`): `asset` is swept from the deposit address to
+    # the hot wallet; `to` and `amount` are ignored (the ledger decides what moves). Its
+    # `intent` is a `sweep` statement about the chain (core.ids.sweeps_scope).
+    sweep: SweepOrder | None = None
 
     def withdraw_params(self) -> dict[str, object]:
         """What the requester's signature covers (a trade's: the swap's terms too)."""
@@ -403,10 +439,16 @@ class PreparedWithdrawal(BaseModel):
     # off when payloads are encrypted, so the destination stays inside them.
     searchable_destination: bool = True
     swap: PreparedSwap | None = None  # a trade
+    sweep: SweepSource | None = None  # a sweep: `hot_wallet` is the deposit address swept
     usd: UsdQuote | None = None  # what `amount` was worth when prepared, for people (no policy)
     # What counts against the USD rolling limits: the confirmed value, or (a move its
     # approvers let through unconfirmed) the value they were shown; None: not valued.
     usd_value: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """The ledger's kind of money move."""
+        return "sweep" if self.sweep else "trade" if self.swap else "withdrawal"
 
 
 class SignRequest(BaseModel):

@@ -16,5 +16,7 @@ REQUESTED_BY = SearchAttributeKey.for_keyword("WalletflowRequestedBy")
 LEADER = SearchAttributeKey.for_keyword("WalletflowLeader")
 FOLLOWER = SearchAttributeKey.for_keyword("WalletflowFollower")
 TOKEN = SearchAttributeKey.for_keyword("WalletflowToken")
+# Deposits and sweeps: whose deposit address (a sweep's status is STATUS).
+CUSTOMER = SearchAttributeKey.for_keyword("WalletflowCustomer")
 
-ALL = (CHAIN, ADDRESS, ASSET, STATUS, REQUESTED_BY, LEADER, FOLLOWER, TOKEN)
+ALL = (CHAIN, ADDRESS, ASSET, STATUS, REQUESTED_BY, LEADER, FOLLOWER, TOKEN, CUSTOMER)

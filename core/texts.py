@@ -240,6 +240,19 @@ def trade_outcome(
     return f"Trade {_esc(request_id)} <b>{state}</b>{detail}{_moved(prepared)}{moved}{tx}"
 
 
+def sweep_outcome(
+    request_id: str,
+    state: str,
+    reason: str | None,
+    tx_id: str | None,
+    prepared: PreparedWithdrawal | None = None,
+) -> str:
+    """The operator's message once a sweep is final."""
+    detail = f": {_esc(reason)}" if reason and state != "confirmed" else ""
+    tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
+    return f"Sweep {_esc(request_id)} <b>{state}</b>{detail}{_moved(prepared)}{tx}"
+
+
 def _moved(p: PreparedWithdrawal | None) -> str:
     """'\n12.5 SOL ≈ $1,875.00 (…)' when the move was priced, else nothing."""
     if p is None or p.usd is None:

@@ -34,6 +34,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "wallet.swap",
     *(f"withdrawal.{s}" for s in MONEY_MOVE_STATES),
     *(f"trade.{s}" for s in MONEY_MOVE_STATES),
+    *(f"sweep.{s}" for s in MONEY_MOVE_STATES),
+    "deposit.credited",
     "alert.fired",
 )
 TEST_TYPE = "webhook.test"  # `walletflow webhooks test`: to one endpoint, whatever it subscribes

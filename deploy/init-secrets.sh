@@ -123,9 +123,11 @@ own "$WALLETFLOW_UID" "$file"
 for chain in solana tron; do
     file="$dir/keystore-$chain.json"
     if [ ! -e "$file" ]; then
-        echo '{}' >"$file"
+        # The deposit addresses' seed is made here, once: losing it loses their keys.
+        seed=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+        printf '{"deposit_seed": "%s"}\n' "$seed" >"$file"
         chmod 0600 "$file"
-        echo "created deploy/secrets/keystore-$chain.json (empty: add {\"$chain\": \"...\"} to withdraw)"
+        echo "created deploy/secrets/keystore-$chain.json (add {\"$chain\": \"...\"} to withdraw; back up its deposit_seed)"
     fi
     own "$WALLETFLOW_UID" "$file"
 done

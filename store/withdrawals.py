@@ -64,8 +64,9 @@ async def register(
     return await pool.fetchval(
         """WITH inserted AS (
                INSERT INTO withdrawals (request_id, chain, asset, to_address, amount, decimals,
-                                        requested_by, status, kind, output_asset)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9)
+                                        requested_by, status, kind, output_asset,
+                                        from_address)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $10)
                ON CONFLICT (request_id) DO NOTHING)
            -- Sees the table as it was before this statement: no row if the insert made it.
            SELECT status FROM withdrawals WHERE request_id = $1""",
@@ -76,8 +77,9 @@ async def register(
         prepared.amount,
         prepared.decimals,
         req.requested_by,
-        "trade" if prepared.swap is not None else "withdrawal",
+        prepared.kind,
         prepared.swap.output_id if prepared.swap is not None else None,
+        prepared.sweep.address if prepared.sweep is not None else None,
     )
 
 

@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from core import texts
     from core.copying import CopyGrant
     from core.exits import ExitGrant
-    from core.ids import reserved_trade_id
+    from core.ids import RESERVED_REFUSAL, reserved_trade_id
     from core.intents import Action, Roster, SignedIntent, Verdict, verify
     from core.models import (
         Actor,
@@ -346,7 +346,10 @@ class WithdrawalWorkflow:
         """The requester's `withdraw` (`trade`) statement; the refusal, audited, if invalid."""
         intent = self.req.intent
         refusal: str | None = f"no signed {self.INTENT} statement"
-        if intent is not None:
+        if reserved_trade_id(self.req.request_id):
+            # A squatted `sweep-…` (`copy-…`, `exit-…`) id would block the move it names.
+            refusal = RESERVED_REFUSAL
+        elif intent is not None:
             verdict = await self._verify(self.INTENT, intent, self.req.withdraw_params())
             refusal = verdict.reason
             if verdict.ok:
@@ -791,10 +794,6 @@ class TradeWorkflow(WithdrawalWorkflow):
         (`copy`, `exits`) is valid now, and stay within what that statement signed."""
         grant = self.req.copied_by or self.req.exit_of
         if grant is None:
-            if reserved_trade_id(self.req.request_id):
-                taken = "request ids starting with copy- or exit- belong to copies and positions"
-                await self._audit(self.INTENT, "start", self.req.intent, taken)
-                return taken
             return await super()._check_request()
         parent = workflow.info().parent
         what = "a copied trade" if grant.ACTION == "copy" else "a position's exit"

@@ -581,6 +581,47 @@ class SolanaSender:
         tx = Transaction([keypair], message, blockhash)
         return bytes(tx), str(tx.signatures[0]), last_valid
 
+    async def sweep_amount(self, asset: Asset, source: str, credited: int) -> tuple[int, bool]:
+        """SOL: the credited lamports, or everything when what would stay is below rent
+        exemption (the runtime refuses to leave it; the dust goes along). A token: the credited
+        units, closing the token account when that empties it (its rent goes to the hot
+        wallet). The hot wallet pays the fee and, if missing, its own token account."""
+        hot = self.hot_wallet()
+        if asset.native:
+            hot_account, account = await self._accounts(hot, source)
+            held = account.lamports if account else 0
+            amount, close = (held if held - credited < RENT_EXEMPT_EMPTY else credited), False
+            need = FEE_ALLOWANCE
+        else:
+            program = asset.program or sol.TOKEN_PROGRAM
+            token_account = sol.associated_token_address(source, asset.id, program)
+            hot_ata = sol.associated_token_address(hot, asset.id, program)
+            hot_account, account, ours = await self._accounts(hot, token_account, hot_ata)
+            held = token_amount(account, program)
+            amount, close = credited, held == credited
+            need = FEE_ALLOWANCE + (0 if ours is not None else RENT_EXEMPT_TOKEN_ACCOUNT)
+        if held < credited:
+            raise InsufficientFunds(
+                f"{source} holds {held} base units of {asset.symbol}, {credited} credited"
+            )
+        lamports = hot_account.lamports if hot_account else 0
+        if lamports < need:
+            raise InsufficientFunds(
+                f"hot wallet has {lamports} lamports for the sweep's fees, needs {need}"
+            )
+        return amount, close
+
+    async def sign_sweep(
+        self, asset: Asset, source_secret: str, amount: int, close: bool
+    ) -> tuple[bytes, str, int]:
+        payer, source = self._keypair(), Keypair.from_base58_string(source_secret)
+        blockhash, last_valid = await self._blockhash.get()
+        message = sol.sweep_message(
+            str(payer.pubkey()), str(source.pubkey()), asset, amount, close, str(blockhash)
+        )
+        tx = Transaction([payer, source], message, blockhash)
+        return bytes(tx), str(tx.signatures[0]), last_valid
+
     def sign_offer(self, tx: VersionedTransaction, terms: SwapTerms) -> tuple[bytes, str]:
         """A venue's partly signed swap, checked against what the hot wallet agreed to, then
         signed at its index: (exact bytes, transaction id). InvalidInput if it is not."""

@@ -497,8 +497,40 @@ class TronSender:
             raise InsufficientFunds(f"hot wallet has {sun} sun for fees, needs about {need}")
 
     async def sign(self, asset: Asset, to: str, amount: int) -> tuple[bytes, str, int]:
-        key = self._key()
-        hot = str(key.public_key.to_base58check_address())
+        return await self._sign_transfer(self._key(), asset, to, amount)
+
+    async def sweep_amount(self, asset: Asset, source: str, credited: int) -> tuple[int, bool]:
+        """TRX: the credited sun, less the bandwidth it burns when the deposit address has
+        no free bandwidth left (fees.sweep_fee). A TRC20 token needs energy the address does
+        not have (activation and delegation or a top-up first): refused for now."""
+        if not asset.native:
+            raise InsufficientFunds(
+                f"sweeping {asset.symbol} needs energy at {source}: TRC20 sweeps are not built yet"
+            )
+        held = await self._balance(source) or 0
+        if held < credited:
+            raise InsufficientFunds(f"{source} holds {held} sun, {credited} credited")
+        resources = await _node(
+            self.rpc, "wallet/getaccountnet", {"address": source, "visible": True}
+        )
+        free = int(resources.get("freeNetLimit", 0)) - int(resources.get("freeNetUsed", 0))
+        price, _ = fees.prices(await _node(self.rpc, "wallet/getchainparameters", {}))
+        amount = credited - fees.sweep_fee(free, price)
+        if amount <= 0:
+            raise InsufficientFunds(f"{credited} sun at {source} would not pay the bandwidth")
+        return amount, False
+
+    async def sign_sweep(
+        self, asset: Asset, source_secret: str, amount: int, close: bool
+    ) -> tuple[bytes, str, int]:
+        return await self._sign_transfer(
+            PrivateKey(bytes.fromhex(source_secret)), asset, self.hot_wallet(), amount
+        )
+
+    async def _sign_transfer(
+        self, key: PrivateKey, asset: Asset, to: str, amount: int
+    ) -> tuple[bytes, str, int]:
+        hot = str(key.public_key.to_base58check_address())  # the sender: hot or deposit address
         limit = await self._energy_fee(hot, asset, to, amount) if not asset.native else 0
 
         async def build(client: AsyncTron) -> Any:

@@ -15,8 +15,12 @@ from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
-from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
-from spl.token.models import TransferCheckedParams
+from spl.token.instructions import (
+    close_account,
+    create_idempotent_associated_token_account,
+    transfer_checked,
+)
+from spl.token.models import CloseAccountParams, TransferCheckedParams
 
 from chains import hd
 from chains.base import ChainEnv
@@ -263,6 +267,48 @@ def transfer_instructions(sender: str, to: str, asset: Asset, amount: int) -> li
             )
         ),
     ]
+
+
+def sweep_message(
+    hot_wallet: str, source: str, asset: Asset, amount: int, close: bool, blockhash: str
+) -> Message:
+    """A deposit address's `amount` to the hot wallet, which pays the fee (and the rent of its
+    own token account if missing): a deposit address that holds only tokens has no SOL. With
+    `close`, the emptied token account is closed and its rent goes to the hot wallet too."""
+    payer, owner = Pubkey.from_string(hot_wallet), Pubkey.from_string(source)
+    if asset.native:
+        instructions = [
+            transfer(TransferParams(from_pubkey=owner, to_pubkey=payer, lamports=amount))
+        ]
+    else:
+        mint, program = (
+            Pubkey.from_string(asset.id),
+            Pubkey.from_string(asset.program or TOKEN_PROGRAM),
+        )
+        account = Pubkey.from_string(associated_token_address(source, asset.id, str(program)))
+        instructions = [
+            create_idempotent_associated_token_account(payer, payer, mint, program),
+            transfer_checked(
+                TransferCheckedParams(
+                    program_id=program,
+                    source=account,
+                    mint=mint,
+                    dest=Pubkey.from_string(
+                        associated_token_address(hot_wallet, asset.id, str(program))
+                    ),
+                    owner=owner,
+                    amount=amount,
+                    decimals=asset.decimals,
+                )
+            ),
+        ]
+        if close:
+            instructions.append(
+                close_account(
+                    CloseAccountParams(program_id=program, account=account, dest=payer, owner=owner)
+                )
+            )
+    return Message.new_with_blockhash(instructions, payer, Hash.from_string(blockhash))
 
 
 def transfer_message(sender: str, to: str, asset: Asset, amount: int, blockhash: str) -> Message:

@@ -33,3 +33,9 @@ def fee_limit(energy: int, energy_price: int, *, margin_percent: int = 150, cap:
     (integer arithmetic, as for every amount), never above `cap` (the operator's ceiling on
     what one transfer may burn)."""
     return min(energy * energy_price * margin_percent // 100, cap)
+
+
+def sweep_fee(free_bandwidth: int, bandwidth_price: int) -> int:
+    """What a TRX transfer from a deposit address burns: nothing while its free daily
+    bandwidth (600 bytes, recovering over 24 h) covers the transfer, else its bytes."""
+    return 0 if free_bandwidth >= TRX_TRANSFER_BYTES else TRX_TRANSFER_BYTES * bandwidth_price

@@ -21,7 +21,18 @@ from temporalio.client import Client
 
 import chains
 from core.errors import UserError
-from starter.cli import alerts, authority, codec, exits, moves, policy, setup, trade, webhooks
+from starter.cli import (
+    alerts,
+    authority,
+    codec,
+    deposits,
+    exits,
+    moves,
+    policy,
+    setup,
+    trade,
+    webhooks,
+)
 from starter.cli.output import emit_json, err, table
 from starter.cli.output import out as console
 from starter.cli.params import asset_argument, chain_argument
@@ -380,6 +391,7 @@ policy.register(app)  # freeze|unfreeze, allowlist add|rm|list, policy show
 trade.register(app)  # trade buy|sell, copy, copies, uncopy
 alerts.register(app)  # alert add|list|rm|pause|resume
 webhooks.register(app)  # webhooks add|list|rm|rotate-secret|test|failed|replay
+deposits.register(app)  # deposit-address, deposits, sweep, sweeps [authorize]
 
 
 def main() -> None:

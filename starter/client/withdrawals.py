@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 import chains
 from core import search_attributes as sa
 from core.errors import InvalidInput, UserError
-from core.ids import trade_id, withdrawal_id
+from core.ids import RESERVED_REFUSAL, reserved_trade_id, trade_id, withdrawal_id
 from core.intents import Action
 from core.models import (
     Decision,
@@ -95,6 +95,8 @@ def build_request(
 def check_request_id(request_id: str) -> None:
     if not request_id or len(request_id) > 64 or not set(request_id) <= REQUEST_ID_CHARS:
         raise UserError("request id must be 1-64 characters of letters, digits, - _ . :")
+    if reserved_trade_id(request_id):
+        raise UserError(RESERVED_REFUSAL)
 
 
 def signer(settings: Settings) -> Signer:

@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 import chains
+from activities.keystore import DEPOSIT_SEED
 from core import search_attributes
 from core.errors import UserError
 from starter.client import connect, register_search_attributes
@@ -596,6 +597,12 @@ def write_devnet_keys(home: Path, devnets: dict[str, Any], index: int = 0) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
+    # The deposit seed is kept across runs: the addresses already handed out derive from it.
+    try:
+        kept = json.loads(path.read_text()).get(DEPOSIT_SEED)
+    except ValueError:
+        kept = None
+    keys[DEPOSIT_SEED] = kept or secrets.token_hex(32)
     path.write_text(json.dumps(keys))
     return path
 

@@ -398,8 +398,10 @@ class Settings(BaseSettings):
     keystore: str = Field(
         "env",
         alias="WALLETFLOW_KEYSTORE",
-        description="Hot-wallet keys: `env` (WALLETFLOW_SOLANA_KEY, WALLETFLOW_TRON_KEY) or "
-        "`file:/path/keys.json`. Dev: the devnet's funded account 0.",
+        description="Hot-wallet keys: `env` (WALLETFLOW_SOLANA_KEY, WALLETFLOW_TRON_KEY, and "
+        "WALLETFLOW_DEPOSIT_SEED: the deposit addresses' seed, 16-64 bytes of hex) or "
+        '`file:/path/keys.json` (`{"solana": …, "tron": …, "deposit_seed": …}`). Dev: the '
+        "devnet's funded account 0 and a seed kept in `$WALLETFLOW_HOME/run/hot-keys.json`.",
     )
     approval_thresholds: str = Field(
         "SOL:10,USDC:1000,PYUSD:1000,TRX:10000,USDT:1000",
@@ -480,6 +482,25 @@ class Settings(BaseSettings):
         gt=0,
         le=86400,
         description="How long a signed TRON transfer may wait for a block before it expires.",
+    )
+    deposit_minimums: str = Field(
+        "SOL:0.001,USDC:0.01,PYUSD:0.01,TRX:1,USDT:0.01",
+        alias="DEPOSIT_MINIMUMS",
+        description="SYMBOL:AMOUNT: a deposit below its asset's minimum is dust, not credited "
+        "(comma-separated; an asset not listed: any amount).",
+    )
+    sweep_thresholds: str = Field(
+        "",
+        alias="SWEEP_THRESHOLDS",
+        description="SYMBOL:AMOUNT: a deposit address's uncovered credits of the asset at or "
+        "above it are swept to the hot wallet at once (needs `walletflow sweeps authorize`). "
+        "Unset: only `walletflow sweep`.",
+    )
+    deposits_chat: int | None = Field(
+        None,
+        alias="DEPOSITS_CHAT",
+        description="The Telegram chat told about each credited deposit. Unset: the first of "
+        "TELEGRAM_ADMINS.",
     )
     telegram_admins: str = Field(
         "", alias="TELEGRAM_ADMINS", description="Telegram user ids of admins (comma-separated)."
@@ -706,6 +727,21 @@ class Settings(BaseSettings):
             if not symbol or not value.is_finite() or value < 0:
                 raise UserError(f"invalid setting {field.alias}: {item!r} is not SYMBOL:AMOUNT")
             result[symbol.strip().upper()] = value
+        return result
+
+    def deposit_amounts(self, name: str, chain: str, *, positive: bool) -> dict[str, int]:
+        """A SYMBOL:AMOUNT setting for one chain's listed assets: {asset id: base units}.
+        `positive`: an amount of 0 is refused too (a threshold must be above zero)."""
+        listed = self.tokens(chain)
+        result: dict[str, int] = {}
+        for symbol, amount in self.amounts(name).items():
+            asset = listed.by_symbol(symbol)
+            if asset is None:
+                continue  # another chain's asset
+            if positive and amount <= 0:
+                alias = Settings.model_fields[name].alias
+                raise UserError(f"invalid setting {alias}: {symbol} must be above 0")
+            result[asset.id] = int(amount.scaleb(asset.decimals))
         return result
 
     def allowlist(self) -> tuple[bool, set[str]]:

@@ -13,9 +13,7 @@ from chains import hd, solana, tron
 
 SEED = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 # BIP-39's "abandon … about" mnemonic, no passphrase: wallets derive the addresses below.
-MNEMONIC_SEED = hashlib.pbkdf2_hmac(
-    "sha512", b"abandon " * 11 + b"about", b"mnemonic", 2048
-)
+MNEMONIC_SEED = hashlib.pbkdf2_hmac("sha512", b"abandon " * 11 + b"about", b"mnemonic", 2048)
 
 
 def test_slip10_ed25519_vector_1() -> None:

@@ -32,6 +32,9 @@ The committed ones:
 - `copy-operator-CoGXV…`: CopyTradeWorkflow with a trailing stop (two new highs raising it,
   then the exit, `exit-id-with-leader` patched in), recorded by
   `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/trade/test_exits.py -k trailing`.
+- `sweep-solana-…` and `deposit-address-solana-c-…`: SweepWorkflow (a USDC sweep that closes
+  the emptied token account) and DepositAddressWorkflow, recorded by
+  `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/sweep/test_sweeps.py -k closes`.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
 - `withdrawal-*` and `trade-*`: WithdrawalWorkflow and TradeWorkflow with stand-in activities, by
@@ -83,9 +86,11 @@ from tests.support.stack import Stack, eventually, settled_messages
 from tests.workflows.record_histories import ENCRYPTED
 from workflows.alert import PriceAlertWorkflow, PriceWatchWorkflow
 from workflows.copy import CopyTradeWorkflow
+from workflows.deposits import DepositAddressWorkflow
 from workflows.monitor import WalletMonitorWorkflow
 from workflows.policy import PolicyWorkflow
 from workflows.position import PositionWorkflow
+from workflows.sweep import SweepWorkflow
 from workflows.watch import ChainWatchWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 from workflows.withdrawal import KEEP_DECISIONS, SIGNED_INTENTS, TradeWorkflow, WithdrawalWorkflow
@@ -106,6 +111,8 @@ def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
             PriceAlertWorkflow,
             PriceWatchWorkflow,
             WebhookDeliveryWorkflow,
+            SweepWorkflow,
+            DepositAddressWorkflow,
         ],
         data_converter=converter,
     )

@@ -27,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 from chains.solana import SOL_MINT
 from core.copying import CopyStatus
 from core.exits import ExitRules, Position
-from core.ids import copy_id, position_id
+from core.ids import RESERVED_REFUSAL, copy_id, position_id
 from core.positions import PositionRequest, PositionStatus
 from starter.bot.withdrawals import for_user
 from starter.cli import exits as cli_exits
@@ -337,9 +337,7 @@ async def test_exits_cannot_be_forged_with_raw_temporal_access(
         task_queue=queue,
     )  # fmt: skip
     assert result["status"] == "rejected", result
-    assert result["reason"] == (
-        "request ids starting with copy- or exit- belong to copies and positions"
-    )
+    assert result["reason"] == RESERVED_REFUSAL
     moved = await pool.fetchval(
         "SELECT count(*) FROM ledger_entries WHERE request_id LIKE $1", f"%{rid}%"
     )

@@ -1,0 +1,224 @@
+"""Deposit addresses, credits and sweeps (workflows/sweep.py has the rules).
+
+- A deposit address derives from the key store's seed at the customer's index; the seed and
+  the derived keys are read here only, never passed on.
+- Credits come from the monitor's final events (`credit`, called by `fetch_events`): once per
+  transfer, dust below the asset's minimum left out. Credits that reach the asset's threshold
+  start their sweep at once, under the chain's standing `sweep` statement.
+- A sweep moves what the ledger credited, never what a request says, to the hot wallet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import asyncpg
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+import chains
+from activities.keystore import KeyStore
+from activities.withdraw import ChainSender, InsufficientFunds, WithdrawalActivities, refuse
+from core import activity_names as act
+from core.amounts import from_base_units, plain
+from core.assets import Asset
+from core.errors import UserError
+from core.ids import sweep_id
+from core.intents import SignedIntent
+from core.models import (
+    FINAL_STATES,
+    DepositAddress,
+    DepositAddressRequest,
+    PreparedWithdrawal,
+    SignedVersion,
+    SignRequest,
+    SweepOrder,
+    SweepSource,
+    WalletEvent,
+    WithdrawalRequest,
+)
+from store import deposits as repo
+from store import withdrawals as moves
+
+
+@dataclass
+class DepositRules:
+    """By asset id, in base units: credits below `minimums` are dust; uncovered credits at
+    or above `thresholds` are swept at once (an asset without one waits for `walletflow
+    sweep` or the schedule)."""
+
+    minimums: dict[str, int] = field(default_factory=dict)
+    thresholds: dict[str, int] = field(default_factory=dict)
+
+
+def sweep_request(
+    found: repo.Uncovered, intent: SignedIntent | None, notify_queue: str
+) -> WithdrawalRequest:
+    """The request of the sweep of `found`: named after its newest credit."""
+    return WithdrawalRequest(
+        request_id=sweep_id(found.chain, found.address, found.newest),
+        chain=found.chain,
+        asset=found.asset,
+        to=found.address,
+        amount=plain(from_base_units(found.total, found.decimals)),
+        requested_by="sweeps",
+        notify_queue=notify_queue,
+        intent=intent,
+        sweep=SweepOrder(address=found.address, newest=found.newest),
+    )
+
+
+async def start_sweep(
+    client: Client, req: WithdrawalRequest, task_queue: str
+) -> WorkflowHandle[object, object]:
+    """Start the sweep, or find it started: its id is derived, so a second start of the same
+    credits (trigger, schedule, operator) is that same sweep, even after it ended."""
+    try:
+        return await client.start_workflow(
+            "SweepWorkflow",
+            req,
+            id=req.request_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(req.request_id)
+
+
+class SweepActivities:
+    """The chain queue's deposit and sweep activities (its sender signs)."""
+
+    def __init__(
+        self,
+        withdraw: WithdrawalActivities,
+        keys: KeyStore,
+        rules: DepositRules,
+        client: Client,
+        *,
+        task_queue: str,
+        notify_queue: str,
+    ) -> None:
+        self.withdraw = withdraw
+        self.sender: ChainSender = withdraw.sender
+        self.pool: asyncpg.Pool = withdraw.pool
+        self.keys = keys
+        self.rules = rules
+        self.client = client
+        self.task_queue = task_queue
+        self.notify_queue = notify_queue
+
+    def _derive(self, index: int) -> tuple[str, str]:
+        try:
+            seed = self.keys.deposit_seed()
+        except UserError as exc:  # a setting to fix: retrying won't help
+            raise refuse("InvalidInput", str(exc)) from None
+        return chains.get(self.sender.chain).deposit_key(seed, index)
+
+    @activity.defn(name=act.ASSIGN_DEPOSIT_ADDRESS)
+    async def assign_deposit_address(self, req: DepositAddressRequest) -> DepositAddress:
+        """The customer's address on this chain: derived once, read back after."""
+        address, index = await repo.assign(
+            self.pool, req.chain, req.customer, lambda i: self._derive(i)[0]
+        )
+        return DepositAddress(chain=req.chain, customer=req.customer, address=address, index=index)
+
+    async def credit(self, events: list[WalletEvent]) -> None:
+        """Credit final deposits (the monitor calls this after ledgering them) and start the
+        sweeps their credits make due."""
+        found = await repo.credit(self.pool, events, self.rules.minimums)
+        due = [f for f in found if f.asset in self.rules.thresholds]
+        due = [f for f in due if f.total >= self.rules.thresholds[f.asset]]
+        if not due:
+            return
+        statement = await repo.authority(self.pool, self.sender.chain)
+        if statement is None:
+            activity.logger.warning(
+                "%d sweeps due on %s but no standing sweep statement: "
+                "`walletflow sweeps authorize %s`",
+                len(due),
+                self.sender.chain,
+                self.sender.chain,
+            )
+            return
+        intent = SignedIntent.model_validate(statement)
+        for found_one in due:
+            req = sweep_request(found_one, intent, self.notify_queue)
+            await start_sweep(self.client, req, self.task_queue)
+
+    @activity.defn(name=act.PREPARE_SWEEP)
+    async def prepare_sweep(self, req: WithdrawalRequest) -> PreparedWithdrawal:
+        """Claim the address's uncovered credits up to the order's newest; the sweep moves
+        their sum (less what the chain burns, see the senders' `sweep_amount`) to the hot
+        wallet. Nothing of the request but the address, asset and `newest` counts."""
+        order = req.sweep
+        if order is None:
+            raise refuse("InvalidInput", "a sweep needs its deposit address and credits")
+        owner = await repo.owner(self.pool, req.chain, order.address)
+        if owner is None:
+            raise refuse("InvalidInput", f"{order.address} is not a deposit address")
+        asset = self.sender.tokens.by_id(req.asset) or self.sender.tokens.by_symbol(req.asset)
+        if asset is None:
+            raise refuse("InvalidInput", f"{req.asset} is not a listed asset on {req.chain}")
+        earlier = await repo.sweep_status(self.pool, req.request_id)
+        if earlier in FINAL_STATES:  # Temporal no longer retains that sweep: the ledger does
+            raise refuse("InvalidInput", f"{req.request_id} was {earlier} before")
+        credited = await repo.cover(
+            self.pool, req.request_id, req.chain, order.address, asset.id, order.newest
+        )
+        if credited == 0:
+            raise refuse(
+                "InvalidInput", f"nothing to sweep at {order.address} up to {order.newest}"
+            )
+        try:
+            amount, close = await self.sender.sweep_amount(asset, order.address, credited)
+        except InsufficientFunds as exc:
+            raise refuse("InsufficientFunds", str(exc)) from None
+        prepared = PreparedWithdrawal(
+            asset_id=asset.id,
+            symbol=asset.symbol,
+            decimals=asset.decimals,
+            program=asset.program,
+            to=self.sender.hot_wallet(),
+            amount=amount,
+            hot_wallet=order.address,  # where the money leaves from
+            approval_required=False,
+            max_versions=self.withdraw.policy.max_versions,
+            searchable_destination=False,  # the hot wallet; the sweep publishes its address
+            sweep=SweepSource(
+                address=order.address,
+                customer=owner["customer"],
+                index=owner["idx"],
+                newest=order.newest,
+                close=close,
+            ),
+        )
+        await moves.register(self.pool, req, prepared)
+        return prepared
+
+    @activity.defn(name=act.SIGN_SWEEP)
+    async def sign_sweep(self, req: SignRequest) -> SignedVersion:
+        """Version `req.version` of the sweep, signed once by the derived key."""
+        prepared = req.prepared
+        source = prepared.sweep
+        if source is None:
+            raise refuse("InvalidInput", "not a sweep")
+        asset = Asset(
+            symbol=prepared.symbol,
+            decimals=prepared.decimals,
+            id=prepared.asset_id,
+            program=prepared.program,
+        )
+
+        async def make() -> tuple[bytes, str, int]:
+            address, secret = self._derive(source.index)
+            if address != source.address:  # another seed than the one that made the address
+                raise refuse(
+                    "InvalidInput",
+                    f"the deposit seed does not derive {source.address} at index {source.index}",
+                )
+            return await self.sender.sign_sweep(asset, secret, prepared.amount, source.close)
+
+        return await self.withdraw.sign_once(req, make)
