@@ -15,7 +15,11 @@ SECTIONS: list[tuple[str, Role | None, list[str]]] = [
     ("Price alerts", "watcher", ["alert", "alerts", "unalert"]),
     ("Withdrawals (operators)", "operator", ["withdraw", "cancel"]),
     ("Trading (operators)", "operator", ["buy", "sell", "copy", "copies", "uncopy"]),
-    ("Admins", "admin", ["workers — pollers and backlog per task queue"]),
+    (
+        "Admins",
+        "admin",
+        ["workers — pollers and backlog per task queue", "sweeps — the last sweeps of deposits"],
+    ),
 ]
 
 

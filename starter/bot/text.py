@@ -46,6 +46,7 @@ COMMANDS = {
     "alerts": "Price alerts of this chat",
     "unalert": "Remove a price alert: /unalert ID",
     "workers": "Admins: pollers and backlog per task queue",
+    "sweeps": "Admins: the last sweeps of deposits to the hot wallets",
 }
 
 

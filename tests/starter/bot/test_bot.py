@@ -204,6 +204,7 @@ async def test_withdraw_is_refused_to_a_user_without_the_operator_role(
     queues = [stack.settings.task_queue(q) for q in ("solana", "tron")]
     assert await started_since(stack.client, since, queues) == []
     assert "Only admins" in await harness.ask(STRANGER, "/workers")
+    assert "Only admins" in await harness.ask(OPERATOR, "/sweeps")
 
 
 async def test_the_requester_cannot_approve_their_own_withdrawal(
@@ -422,6 +423,8 @@ async def test_help_shows_what_the_user_may_do(harness: Harness) -> None:
     assert "/withdraw CHAIN ASSET TO AMOUNT" in operator and "/workers" not in operator
     admin = await harness.ask(ADMIN, "/workers")
     assert "Workers" in admin and stack_queue_named(admin)
+    assert "sweeps — the last sweeps" in await harness.ask(ADMIN, "/help")
+    assert await harness.ask(ADMIN, "/sweeps") == "No sweeps yet."
 
 
 def stack_queue_named(text: str) -> bool:

@@ -26,7 +26,8 @@ from core.models import WithdrawalRequest
 from starter.client import deposits
 from tests.support.chain_tx import sol_account, sol_send, usdc
 from tests.support.monitor import tron_key, tron_send_many
-from tests.support.stack import HOT_ACCOUNT, Stack, eventually
+from tests.support.cli import walletflow
+from tests.support.stack import HOT_ACCOUNT, Stack, eventually, stack_cli_env
 from tests.workflows.test_replay import HISTORIES
 
 STACK = {
@@ -249,3 +250,49 @@ async def test_sweeps_cannot_be_started_without_an_admins_statement(
         await pool.fetchval("SELECT count(*) FROM withdrawals WHERE from_address = $1", d.address)
         == 0
     )
+
+
+async def test_the_cli_gives_addresses_lists_deposits_and_refuses_bad_input(
+    stack: Stack, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    env = stack_cli_env(stack, tmp_path)
+    customer = f"cli-{uuid.uuid4().hex[:6]}"
+    first = await walletflow(env, "deposit-address", "solana", customer, "--json")
+    assert first.code == 0, first.err
+    found = json.loads(first.out)
+    again = await walletflow(env, "deposit-address", "solana", customer, "--json")
+    assert json.loads(again.out) == found and found["customer"] == customer
+    await sol_send(stack.solana.url, sol_account(stack.solana, 9), found["address"],
+                   stack.settings.tokens("solana").native, SOL // 50)  # fmt: skip
+    await eventually(lambda: credits(pool, found["address"]), timeout=60)
+    listed = await walletflow(env, "deposits", "--customer", customer, "--json")
+    assert [(d["address"], d["amount"], d["sweep_id"]) for d in json.loads(listed.out)] == [
+        (found["address"], str(SOL // 50), None)
+    ]
+    swept_now = await walletflow(env, "sweep", "solana", found["address"], "--json")
+    assert swept_now.code == 0, swept_now.err
+    [started] = json.loads(swept_now.out)["sweeps"]
+    assert (await swept(stack, started))["status"] == "confirmed"
+    rows = json.loads((await walletflow(env, "sweeps", "--json")).out)
+    assert [r["status"] for r in rows if r["sweep_id"] == started] == ["confirmed"]
+    # Bad input: one line on stderr, exit 1, nothing changed.
+    stranger = str(sol_account(stack.solana, 7).pubkey())
+    before = await pool.fetchval("SELECT count(*) FROM deposit_addresses")
+    for args, why in [
+        (("deposit-address", "solana", "bad customer"), "customer 'bad customer'"),
+        (("deposit-address", "ether", customer), "unknown chain"),
+        (("sweep", "solana", stranger), "is not a solana deposit address"),
+        (("sweeps", "authorize", "solana", "--days", "0"), "--days must be above 0"),
+    ]:
+        r = await walletflow(env, *args)
+        assert r.code == 1 and why in r.err and len(r.err.strip().splitlines()) == 1, (args, r)
+    assert await pool.fetchval("SELECT count(*) FROM deposit_addresses") == before
+
+
+def test_a_sweep_threshold_must_be_above_zero(stack: Stack) -> None:
+    settings = stack.settings.model_copy(update={"sweep_thresholds": "SOL:0"})
+    with pytest.raises(UserError, match="SWEEP_THRESHOLDS: SOL must be above 0"):
+        settings.deposit_amounts("sweep_thresholds", "solana", positive=True)
+    settings = stack.settings.model_copy(update={"sweep_thresholds": "SOL:-1"})
+    with pytest.raises(UserError, match="SWEEP_THRESHOLDS"):
+        settings.deposit_amounts("sweep_thresholds", "solana", positive=True)
