@@ -12,7 +12,6 @@ from asyncpg import Pool
 from temporalio.client import Client
 
 from core.amounts import from_base_units, plain
-
 from starter.bot.auth import requires
 from starter.bot.text import code, esc
 from starter.client import deposits, inspect

@@ -25,8 +25,8 @@ from core.ids import deposit_address_id, sweep_id
 from core.models import WithdrawalRequest
 from starter.client import deposits
 from tests.support.chain_tx import sol_account, sol_send, usdc
-from tests.support.monitor import tron_key, tron_send_many
 from tests.support.cli import walletflow
+from tests.support.monitor import tron_key, tron_send_many
 from tests.support.stack import HOT_ACCOUNT, Stack, eventually, stack_cli_env
 from tests.workflows.test_replay import HISTORIES
 
