@@ -162,6 +162,13 @@ class SweepActivities:
         asset = self.sender.tokens.by_id(req.asset) or self.sender.tokens.by_symbol(req.asset)
         if asset is None:
             raise refuse("InvalidInput", f"{req.asset} is not a listed asset on {req.chain}")
+        if req.request_id != sweep_id(req.chain, order.address, order.newest):
+            raise refuse("InvalidInput", "a sweep's request id is its workflow id")
+        newest = await repo.credit_of(self.pool, order.newest)
+        if newest is None or (newest["address"], newest["asset"]) != (order.address, asset.id):
+            raise refuse(
+                "InvalidInput", f"credit {order.newest} is not {asset.symbol} at {order.address}"
+            )
         earlier = await repo.sweep_status(self.pool, req.request_id)
         if earlier in FINAL_STATES:  # Temporal no longer retains that sweep: the ledger does
             raise refuse("InvalidInput", f"{req.request_id} was {earlier} before")
@@ -175,6 +182,8 @@ class SweepActivities:
         try:
             amount, close = await self.sender.sweep_amount(asset, order.address, credited)
         except InsufficientFunds as exc:
+            # Refused before the sweep is registered: no row will give the credits back.
+            await repo.uncover(self.pool, req.request_id)
             raise refuse("InsufficientFunds", str(exc)) from None
         prepared = PreparedWithdrawal(
             asset_id=asset.id,

@@ -78,11 +78,11 @@ async def credit(
 ) -> list[Uncovered]:
     """Credit the final incoming transfers to deposit addresses (a repeat credits nothing);
     one below its asset's minimum (`minimums` by asset id, base units) is dust and is not
-    credited. Returns what is uncovered at the addresses and assets just credited."""
+    credited. Returns what is uncovered at the addresses and assets of these events."""
     incoming = [e for e in events if e.direction == "in" and e.amount >= minimums.get(e.asset, 1)]
     if not incoming:
         return []
-    rows = await pool.fetch(
+    await pool.execute(
         """INSERT INTO deposits (chain, address, customer, tx_id, idx, asset, symbol, decimals,
                                  amount, block, confirmed_at)
            SELECT e.chain, e.wallet, d.customer, e.tx_id, e.idx, e.asset, e.symbol, e.decimals,
@@ -92,8 +92,7 @@ async def credit(
                 AS e(chain, wallet, tx_id, idx, asset, symbol, decimals, amount, block,
                      block_time)
            JOIN deposit_addresses d ON d.chain = e.chain AND d.address = e.wallet
-           ON CONFLICT (chain, tx_id, idx, address) DO NOTHING
-           RETURNING chain, address, asset""",
+           ON CONFLICT (chain, tx_id, idx, address) DO NOTHING""",
         [e.chain for e in incoming],
         [e.wallet for e in incoming],
         [e.tx_id for e in incoming],
@@ -105,8 +104,10 @@ async def credit(
         [e.block for e in incoming],
         [e.block_time for e in incoming],
     )
+    # Every deposit seen, not only the rows just added: a retried call (whose first attempt
+    # credited them and then failed to start their sweep) decides again.
     found: list[Uncovered] = []
-    for chain, address, asset in sorted({(r["chain"], r["address"], r["asset"]) for r in rows}):
+    for chain, address, asset in sorted({(e.chain, e.wallet, e.asset) for e in incoming}):
         found += await uncovered(pool, chain, address, asset)
     return found
 
@@ -167,6 +168,15 @@ async def cover(
             "SELECT coalesce(sum(amount), 0) FROM deposits WHERE sweep_id = $1", sweep_id
         )
     return int(total)
+
+
+async def uncover(pool: asyncpg.Pool, sweep_id: str) -> None:
+    """Give a sweep's credits back (it will not move them)."""
+    await pool.execute("UPDATE deposits SET sweep_id = NULL WHERE sweep_id = $1", sweep_id)
+
+
+async def credit_of(pool: asyncpg.Pool, seq: int) -> asyncpg.Record | None:
+    return await pool.fetchrow("SELECT address, asset FROM deposits WHERE seq = $1", seq)
 
 
 async def sweep_status(pool: asyncpg.Pool, sweep_id: str) -> str | None:

@@ -156,6 +156,7 @@ def _used_sql(at: str) -> str:
     reserved and not had released in the `$5` before `at`."""
     used = """(SELECT COALESCE(sum(r.amount), 0) FROM ledger_entries r
                WHERE r.kind = 'reserve' AND {key} AND r.created_at > {at} - $5::interval
+                 AND r.request_id NOT LIKE 'sweep-%'  -- sweeps fill the hot wallet
                  AND NOT EXISTS (SELECT 1 FROM ledger_entries x
                                  WHERE x.request_id = r.request_id AND x.kind = 'release'))"""
     return (

@@ -47,11 +47,10 @@ class SweepWorkflow(WithdrawalWorkflow):
         refusal: str | None = "no signed sweep statement"
         if order is None:
             refusal = "a sweep needs its deposit address and credits"
-        elif workflow.info().workflow_id != sweep_id(self.req.chain, order.address, order.newest):
-            refusal = (
-                f"a sweep of {order.address} up to credit {order.newest} is "
-                f"{sweep_id(self.req.chain, order.address, order.newest)}"
-            )
+        elif {workflow.info().workflow_id, self.req.request_id} != {
+            named := sweep_id(self.req.chain, order.address, order.newest)
+        }:
+            refusal = f"a sweep of {order.address} up to credit {order.newest} is {named}"
         elif intent is not None:
             verdict = await self._verify(
                 self.INTENT, intent, {"chain": self.req.chain}, sweeps_scope(self.req.chain)

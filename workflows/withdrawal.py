@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from core.copying import CopyGrant
     from core.exits import ExitGrant
     from core.ids import RESERVED_REFUSAL, reserved_trade_id
-    from core.intents import Action, Roster, SignedIntent, Verdict, verify
+    from core.intents import NEEDS, Action, Roster, SignedIntent, Verdict, verify
     from core.models import (
         Actor,
         AuditEntry,
@@ -76,6 +76,7 @@ R = TypeVar("R")
 UNDECIDED_AFTER = timedelta(hours=1)
 KEEP_DECISIONS = "manual-review-keeps-decisions"  # workflow.patched id, see _manual_review
 SIGNED_INTENTS = "signed-intents"  # workflow.patched id: authority by signed statements
+RESERVED_IDS = "reserved-request-ids"  # workflow.patched id: derived ids refused to requests
 SIGN_ATTEMPTS = 10  # signing failing this often: manual review, not a retry loop forever
 FROZEN_FIRST_PAUSE = timedelta(seconds=2)  # while frozen: ask again after this, doubling
 FROZEN_MAX_PAUSE = timedelta(minutes=1)
@@ -346,8 +347,8 @@ class WithdrawalWorkflow:
         """The requester's `withdraw` (`trade`) statement; the refusal, audited, if invalid."""
         intent = self.req.intent
         refusal: str | None = f"no signed {self.INTENT} statement"
-        if reserved_trade_id(self.req.request_id):
-            # A squatted `sweep-…` (`copy-…`, `exit-…`) id would block the move it names.
+        # A squatted `sweep-…` (`copy-…`, `exit-…`) id would block the move it names.
+        if reserved_trade_id(self.req.request_id) and workflow.patched(RESERVED_IDS):
             refusal = RESERVED_REFUSAL
         elif intent is not None:
             verdict = await self._verify(self.INTENT, intent, self.req.withdraw_params())
@@ -419,15 +420,23 @@ class WithdrawalWorkflow:
     def _recount(self, roster: Roster) -> str | None:
         """With the roster of now: the requester's refusal if they may no longer request;
         otherwise drop the approvals whose principal was revoked or lost the role."""
-        intent = self.req.intent
+        action, intent = self._statement()
         assert intent is not None
-        if "requester" not in roster.roles_of(intent.intent.principal, self.requester):
-            return f"{self.requester} may no longer request withdrawals (revoked)"
+        if not set(roster.roles_of(intent.intent.principal, self.requester)) & set(NEEDS[action]):
+            return f"{self.requester} may no longer request {action} moves (revoked)"
         for identity, principal_id in list(self.approvals.items()):
             if "approver" not in roster.roles_of(principal_id, identity):
                 del self.approvals[identity]
                 self.refused.append(f"approval by {identity} no longer counts: revoked")
         return None
+
+    def _statement(self) -> tuple[Action, SignedIntent | None]:
+        """The statement this move stands on: the requester's own, or for a copied trade or
+        a position's exit the standing one of the copy or position that started it."""
+        grant = self.req.copied_by or self.req.exit_of
+        if grant is not None:
+            return grant.ACTION, grant.intent
+        return self.INTENT, self.req.intent
 
     async def _still_authorized(self) -> str | None:
         """Before a new signature: the requester and the approvals, with the roster of now."""

@@ -191,6 +191,22 @@ async def test_a_trx_deposit_is_swept_on_request_with_free_bandwidth(
     assert result["status"] == "confirmed", result
     moved = await pool.fetchval("SELECT amount FROM withdrawals WHERE request_id = $1", started)
     assert int(moved) == 5 * TRX  # free bandwidth: nothing burned
+    # USDT needs energy the address has not got: refused, and its credit stays uncovered.
+    usdt = stack.tron.info()["trc20_contract"]
+    await tron_send_many(
+        stack.tron.url, tron_key(stack.tron, 6), t.address, [2 * 10**6], token=usdt
+    )
+    await eventually(lambda: usdt_credit(pool, t.address), timeout=60)
+    [refused] = await deposits.sweep_now(stack.client, pool, stack.settings, "tron", t.address,
+                                         stack.signer("operator"))  # fmt: skip
+    result = await swept(stack, refused)
+    assert result["status"] == "failed" and "TRC20 sweeps are not built yet" in result["reason"]
+    assert [r["sweep_id"] for r in await usdt_credit(pool, t.address)] == [None]
+
+
+async def usdt_credit(pool: asyncpg.Pool, address: str) -> list[asyncpg.Record]:
+    rows = await credits(pool, address)
+    return [r for r in rows if r["symbol"] == "USDT"]
 
 
 async def test_bad_sweep_requests_get_one_line_and_start_nothing(

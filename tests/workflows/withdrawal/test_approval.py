@@ -191,7 +191,9 @@ async def test_a_requester_revoked_while_waiting_gets_nothing(
     # An approval still arrives; the roster is read again before anything is reserved.
     await withdrawals.decide(stack.client, request_id, "approve", stack.signer("approver"))
     result = await withdrawals.handle(stack.client, request_id).result()
-    assert result.status == "rejected" and "may no longer request" in (result.reason or "")
+    assert result.status == "rejected" and "may no longer request withdraw moves" in (
+        result.reason or ""
+    )
     assert await ledger(pool, request_id) == [] and await sol_balance(stack, to) == 0
 
 
