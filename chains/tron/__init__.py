@@ -12,6 +12,7 @@ from tronpy.proto.transaction import calculate_txid_from_raw_data
 
 from chains import hd
 from chains.base import ChainEnv
+from chains.tron import resources
 from core.assets import Asset, TokenList, parse_tokens
 from core.errors import InvalidInput
 from core.models import WalletEvent
@@ -290,7 +291,10 @@ def block_header(block: dict[str, Any], field: str) -> int:
 def txid(raw_data: dict[str, Any]) -> str:
     """A transaction's id: sha256 of its `Transaction.raw` protobuf bytes, the hash its
     signatures cover, computed here (tronpy's offline encoder) rather than taken from a node.
-    That encoder leaves a memo out: `check_transfer` refuses memos before this is used."""
+    That encoder leaves a memo out: `check_transfer` refuses memos before this is used.
+    Resource calls (staking, delegation), which it can't encode, are encoded by ours."""
+    if resources.is_resource_call(raw_data):
+        return resources.txid(raw_data)
     return str(calculate_txid_from_raw_data(raw_data))
 
 

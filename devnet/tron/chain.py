@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devnet.tron.codec import (
+    DELEGATE,
+    FREEZE,
+    RESOURCE_CALLS,
     TRANSFER,
     TRIGGER,
+    UNDELEGATE,
     ParsedTx,
     bandwidth_size,
     encode_block_header_raw,
@@ -77,6 +81,12 @@ class Account:
     latest_free_slot: int = 0
     latest_op_time: int = 0
     is_contract: bool = False
+    # Stake 2.0, energy only: sun staked (FreezeBalanceV2), lent to others and borrowed.
+    frozen_energy: int = 0
+    delegated_energy: int = 0
+    acquired_energy: int = 0
+    energy_usage: int = 0
+    latest_energy_slot: int = 0
 
     def snapshot(self) -> list[Any]:
         return [
@@ -86,6 +96,11 @@ class Account:
             self.latest_free_slot,
             self.latest_op_time,
             self.is_contract,
+            self.frozen_energy,
+            self.delegated_energy,
+            self.acquired_energy,
+            self.energy_usage,
+            self.latest_energy_slot,
         ]
 
     @classmethod
@@ -129,6 +144,7 @@ class Outcome:
     output: bytes = b""
     energy: int = 0
     energy_fee: int = 0
+    energy_from_stake: int = 0
     logs: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
     token_changes: list[bytes] = field(default_factory=list)
@@ -165,6 +181,7 @@ class TronChain:
         )
         self.token_origin = self.witness
         self.accounts: dict[bytes, Account] = {}
+        self.delegations: dict[bytes, int] = {}  # owner + receiver -> energy stake lent, sun
         self.solid_accounts: dict[bytes, list[Any]] = {}
         self.solid_tokens: dict[bytes, int] = {}
         self.blocks: list[Block] = []
@@ -256,6 +273,7 @@ class TronChain:
             "tokens": {a.hex(): v for a, v in self.token.balances.items()},
             "solid_tokens": {a.hex(): v for a, v in self.solid_tokens.items()},
             "solid_applied": self.solid_applied,
+            "delegations": {k.hex(): v for k, v in self.delegations.items()},
             "blocks": [
                 [
                     b.timestamp,
@@ -291,6 +309,7 @@ class TronChain:
         self.token.balances = {bytes.fromhex(a): v for a, v in state["tokens"].items()}
         self.solid_tokens = {bytes.fromhex(a): v for a, v in state["solid_tokens"].items()}
         self.solid_applied = state["solid_applied"]
+        self.delegations = {bytes.fromhex(k): v for k, v in state.get("delegations", {}).items()}
         self.txs = {}
         for item in state["txs"]:
             effects = item.get("effects")
@@ -372,6 +391,17 @@ class TronChain:
     def free_net_used(self, account: Account) -> int:
         return decayed_usage(
             account.free_net_usage, account.latest_free_slot, self.now_ms() // BLOCK_INTERVAL_MS
+        )
+
+    def energy_limit(self, account: Account) -> int:
+        """Energy a day from the account's own stake (less what it lent) and what it borrowed:
+        staked TRX times the network's energy per staked TRX."""
+        sun = account.frozen_energy - account.delegated_energy + account.acquired_energy
+        return sun // 1_000_000 * self.config.energy_per_trx
+
+    def energy_used(self, account: Account) -> int:
+        return decayed_usage(
+            account.energy_usage, account.latest_energy_slot, self.now_ms() // BLOCK_INTERVAL_MS
         )
 
     def constant_call(
@@ -471,7 +501,7 @@ class TronChain:
         owner = self.accounts.get(tx.owner)
         if owner is None:  # BandwidthProcessor.consume, before any actuator runs
             raise contract_validate_error("account does not exist")
-        if tx.ctype not in (TRANSFER, TRIGGER):
+        if tx.ctype not in (TRANSFER, TRIGGER, *RESOURCE_CALLS):
             raise contract_validate_error(f"{tx.ctype} is not supported by the devnet")
         size = bandwidth_size(tx.raw, signatures)
         slot = now // BLOCK_INTERVAL_MS
@@ -502,8 +532,10 @@ class TronChain:
         # Validation is over once the actuator returns: from here on the state changes.
         if tx.ctype == TRANSFER:
             outcome = self._execute_transfer(tx, owner, balance, now)
+        elif tx.ctype == TRIGGER:
+            outcome = self._execute_trigger(tx, owner, balance, slot)
         else:
-            outcome = self._execute_trigger(tx, owner, balance)
+            outcome = self._execute_resource_call(tx, owner, balance)
         owner.latest_op_time = now
         if free_usage is not None:
             owner.free_net_usage, owner.latest_free_slot = free_usage, slot
@@ -519,6 +551,8 @@ class TronChain:
         receipt: dict[str, Any] = {}
         if outcome.energy_fee:
             receipt["energy_fee"] = outcome.energy_fee
+        if outcome.energy_from_stake:
+            receipt["energy_usage"] = outcome.energy_from_stake
         if outcome.energy:
             receipt["energy_usage_total"] = outcome.energy
         if net_usage:
@@ -534,7 +568,7 @@ class TronChain:
             info["result"] = "FAILED"
             info["resMessage"] = outcome.message.encode().hex()
 
-        touched = [tx.owner, tx.to] if tx.ctype == TRANSFER else [tx.owner]
+        touched = [tx.owner, tx.to] if tx.ctype in (TRANSFER, DELEGATE, UNDELEGATE) else [tx.owner]
         effects: list[list[Any]] = [["a", a, self.accounts[a].snapshot()] for a in touched]
         effects += [["t", a, self.token.balance_of(a)] for a in outcome.token_changes]
         return TxRecord(tx, signatures, outcome.status, info, effects=effects)
@@ -571,7 +605,60 @@ class TronChain:
             receiver.balance += tx.amount
         return Outcome(SUCCESS, fee=fee)
 
-    def _execute_trigger(self, tx: ParsedTx, owner: Account, balance: int) -> Outcome:
+    def _execute_resource_call(self, tx: ParsedTx, owner: Account, balance: int) -> Outcome:
+        """FreezeBalanceV2, DelegateResource, UnDelegateResource (their actuators' checks and
+        messages), for ENERGY; bandwidth staking is not modelled."""
+        if tx.resource != "ENERGY":
+            raise contract_validate_error(f"the devnet stakes ENERGY only, not {tx.resource}")
+        if tx.ctype == FREEZE:
+            if tx.amount < 1_000_000:
+                raise contract_validate_error(
+                    "frozenBalance must be greater than or equal to 1 TRX"
+                )
+            if tx.amount > balance:
+                raise contract_validate_error(
+                    "frozenBalance must be less than or equal to accountBalance"
+                )
+            owner.balance = balance - tx.amount
+            owner.frozen_energy += tx.amount
+            return Outcome(SUCCESS)
+        receiver = self.accounts.get(tx.to)
+        if tx.to == tx.owner:
+            raise contract_validate_error("receiverAddress must not be the same as ownerAddress")
+        if receiver is None:
+            raise contract_validate_error(f"Account[{tx.to.hex()}] not exists")
+        key = tx.owner + tx.to
+        if tx.ctype == DELEGATE:
+            if tx.amount < 1_000_000:
+                raise contract_validate_error(
+                    "delegateBalance must be greater than or equal to 1 TRX"
+                )
+            if receiver.is_contract:
+                raise contract_validate_error(
+                    "Do not allow delegate resources to contract addresses"
+                )
+            if owner.frozen_energy - owner.delegated_energy < tx.amount:
+                raise contract_validate_error(
+                    "delegateBalance must be less than or equal to available FreezeEnergyV2 balance"
+                )
+            owner.delegated_energy += tx.amount
+            receiver.acquired_energy += tx.amount
+            self.delegations[key] = self.delegations.get(key, 0) + tx.amount
+        else:
+            if self.delegations.get(key, 0) < tx.amount:
+                raise contract_validate_error(
+                    "insufficient delegatedFrozenBalance(Energy), request="
+                    f"{tx.amount}, unfreezeBalance={self.delegations.get(key, 0)}"
+                )
+            owner.delegated_energy -= tx.amount
+            receiver.acquired_energy -= tx.amount
+            self.delegations[key] -= tx.amount
+            if not self.delegations[key]:
+                del self.delegations[key]
+        owner.balance = balance
+        return Outcome(SUCCESS)
+
+    def _execute_trigger(self, tx: ParsedTx, owner: Account, balance: int, slot: int) -> Outcome:
         cfg = self.config
         if tx.contract_address != self.token.address:
             raise contract_validate_error("No contract or not a valid smart contract")
@@ -581,8 +668,12 @@ class TronChain:
             raise contract_validate_error(
                 "Validate InternalTransfer error, balance is not sufficient."
             )
-        # VMActuator: all energy is bought with TRX here (nobody stakes), capped by fee_limit.
-        energy_limit = max(0, min(balance - tx.call_value, tx.fee_limit)) // cfg.energy_price
+        # VMActuator: the account's staked (or borrowed) energy first, then energy bought with
+        # TRX, capped by fee_limit.
+        used = decayed_usage(owner.energy_usage, owner.latest_energy_slot, slot)
+        staked = max(0, self.energy_limit(owner) - used)
+        bought = max(0, min(balance - tx.call_value, tx.fee_limit)) // cfg.energy_price
+        energy_limit = staked + bought
         result = self.token.call(tx.owner, tx.call_data, tx.call_value)
         outcome = Outcome(result.status, output=result.output, energy=result.energy)
         if result.energy > energy_limit:
@@ -600,7 +691,10 @@ class TronChain:
             self.token.balances.update(result.changes)
             outcome.token_changes = list(result.changes)
             outcome.logs = result.logs
-        outcome.energy_fee = outcome.energy * cfg.energy_price
+        from_stake = min(outcome.energy, staked)
+        owner.energy_usage, owner.latest_energy_slot = used + from_stake, slot
+        outcome.energy_fee = (outcome.energy - from_stake) * cfg.energy_price
+        outcome.energy_from_stake = from_stake
         owner.balance = balance - outcome.energy_fee
         return outcome
 

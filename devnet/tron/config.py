@@ -25,6 +25,9 @@ class TronDevnetConfig(BaseModel):
     solid_lag: int = Field(19, ge=0, description="blocks between a block and its solidification")
 
     energy_price: int = Field(210, ge=1, description="getEnergyFee, sun per energy unit")
+    energy_per_trx: int = Field(
+        10, ge=1, description="energy a day per staked TRX (mainnet: TotalEnergyLimit/Weight)"
+    )
     bandwidth_price: int = Field(1000, ge=0, description="getTransactionFee, sun per byte")
     free_net_limit: int = Field(600, ge=0, description="getFreeNetLimit, free bytes per day")
     create_account_fee: int = Field(100_000, ge=0, description="getCreateAccountFee (bandwidth)")

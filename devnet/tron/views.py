@@ -139,7 +139,19 @@ def account_json(
     if not account.is_contract:
         out["owner_permission"] = permission_json(address, 0, visible)
         out["active_permission"] = [permission_json(address, 2, visible)]
-        out["frozenV2"] = [{}, {"type": "ENERGY"}, {"type": "TRON_POWER"}]
+        energy = {"type": "ENERGY"} | (
+            {"amount": account.frozen_energy} if account.frozen_energy else {}
+        )
+        out["frozenV2"] = [{}, energy, {"type": "TRON_POWER"}]
+        resource: dict[str, Any] = {}
+        if account.delegated_energy:
+            resource["delegated_frozenV2_balance_for_energy"] = account.delegated_energy
+        if account.acquired_energy:
+            resource["acquired_delegated_frozenV2_balance_for_energy"] = account.acquired_energy
+        if chain.energy_used(account):
+            resource["energy_usage"] = chain.energy_used(account)
+        if resource:
+            out["account_resource"] = resource
     return out
 
 
@@ -151,7 +163,13 @@ def account_resource_json(chain: TronChain, account: Account) -> dict[str, Any]:
     out["freeNetLimit"] = chain.config.free_net_limit
     out["TotalNetLimit"] = TOTAL_NET_LIMIT
     out["TotalNetWeight"] = TOTAL_NET_WEIGHT
-    out["TotalEnergyLimit"] = TOTAL_ENERGY_LIMIT
+    energy_limit, energy_used = chain.energy_limit(account), chain.energy_used(account)
+    if energy_limit:
+        out["EnergyLimit"] = energy_limit
+    if energy_used:
+        out["EnergyUsed"] = energy_used
+    # Their ratio is the energy one staked TRX yields, the devnet's `energy_per_trx`.
+    out["TotalEnergyLimit"] = chain.config.energy_per_trx * TOTAL_ENERGY_WEIGHT
     out["TotalEnergyWeight"] = TOTAL_ENERGY_WEIGHT
     return out
 
