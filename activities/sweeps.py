@@ -159,6 +159,8 @@ class SweepActivities:
         owner = await repo.owner(self.pool, req.chain, order.address)
         if owner is None:
             raise refuse("InvalidInput", f"{order.address} is not a deposit address")
+        if order.step is not None:
+            return await self._prepare_step(req, order, owner)
         asset = self.sender.tokens.by_id(req.asset) or self.sender.tokens.by_symbol(req.asset)
         if asset is None:
             raise refuse("InvalidInput", f"{req.asset} is not a listed asset on {req.chain}")
@@ -185,6 +187,11 @@ class SweepActivities:
             # Refused before the sweep is registered: no row will give the credits back.
             await repo.uncover(self.pool, req.request_id)
             raise refuse("InsufficientFunds", str(exc)) from None
+        try:
+            steps = await self.sender.sweep_steps(asset, order.address, amount)
+        except InsufficientFunds as exc:
+            await repo.uncover(self.pool, req.request_id)
+            raise refuse("InsufficientFunds", str(exc)) from None
         prepared = PreparedWithdrawal(
             asset_id=asset.id,
             symbol=asset.symbol,
@@ -202,6 +209,38 @@ class SweepActivities:
                 index=owner["idx"],
                 newest=order.newest,
                 close=close,
+                steps=steps,
+            ),
+        )
+        await moves.register(self.pool, req, prepared)
+        return prepared
+
+    async def _prepare_step(
+        self, req: WithdrawalRequest, order: SweepOrder, owner: asyncpg.Record
+    ) -> PreparedWithdrawal:
+        """One of a sweep's steps: the hot wallet's move for the deposit address (TRX to it,
+        or its stake's energy lent or taken back). A move of its own, under the same rules."""
+        assert order.step is not None
+        parent = sweep_id(req.chain, order.address, order.newest)
+        if req.request_id != f"{parent}-{order.step.kind}":
+            raise refuse("InvalidInput", f"a step of {parent} is {parent}-{order.step.kind}")
+        coin = self.sender.tokens.native
+        prepared = PreparedWithdrawal(
+            asset_id=coin.id,
+            symbol=coin.symbol,
+            decimals=coin.decimals,
+            to=order.address,
+            amount=order.step.amount,
+            hot_wallet=self.sender.hot_wallet(),
+            approval_required=False,
+            max_versions=self.withdraw.policy.max_versions,
+            searchable_destination=False,
+            sweep=SweepSource(
+                address=order.address,
+                customer=owner["customer"],
+                index=owner["idx"],
+                newest=order.newest,
+                step=order.step,
             ),
         )
         await moves.register(self.pool, req, prepared)
@@ -222,6 +261,8 @@ class SweepActivities:
         )
 
         async def make() -> tuple[bytes, str, int]:
+            if source.step is not None:  # the hot wallet's move: no deposit key needed
+                return await self.sender.sign_sweep_step(source.step, source.address)
             address, secret = self._derive(source.index)
             if address != source.address:  # another seed than the one that made the address
                 raise refuse(

@@ -38,6 +38,7 @@ from core.models import (
     SendOutcome,
     SignedVersion,
     SignRequest,
+    SweepStep,
     WithdrawalRequest,
 )
 from core.texts import usd
@@ -86,6 +87,15 @@ class ChainSender(Protocol):
     ) -> tuple[bytes, str, int]:
         """A signed sweep to the hot wallet, by the deposit address's key (and the hot wallet's
         where it pays the fee): (exact bytes, transaction id, expiry bound)."""
+        ...
+
+    async def sweep_steps(self, asset: Asset, source: str, amount: int) -> list[SweepStep]:
+        """What `source` needs from the hot wallet before it can send `amount` (a chain whose
+        fee payer can be another account needs nothing)."""
+        ...
+
+    async def sign_sweep_step(self, step: SweepStep, deposit: str) -> tuple[bytes, str, int]:
+        """The hot wallet's signed transaction doing `step` for deposit address `deposit`."""
         ...
 
     async def broadcast(self, raw: bytes) -> str | None:

@@ -341,12 +341,27 @@ class DepositAddress(BaseModel):
     index: int  # the customer's derivation index
 
 
+SweepStepKind = Literal["activate", "delegate", "topup", "undelegate"]
+
+
+class SweepStep(BaseModel):
+    """What a deposit address needs before it can send, done from the hot wallet as its own
+    money move (`{sweep id}-{kind}`): `activate` and `topup` send `amount` sun of TRX to it,
+    `delegate` lends it the energy of `amount` sun of the hot wallet's stake, `undelegate`
+    takes that back once the sweep is decided."""
+
+    kind: SweepStepKind
+    amount: int
+
+
 class SweepOrder(BaseModel):
     """Which credits a sweep covers: the deposit address's uncovered credits of the asset,
-    up to and including sequence number `newest`."""
+    up to and including sequence number `newest`. `step`: this move is one of the sweep's
+    steps, not the sweep itself."""
 
     address: str
     newest: int
+    step: SweepStep | None = None
 
 
 class SweepSource(BaseModel):
@@ -359,6 +374,8 @@ class SweepSource(BaseModel):
     index: int
     newest: int
     close: bool = False
+    steps: list[SweepStep] = []  # what the address needs first (TRON: activation, energy)
+    step: SweepStep | None = None  # this move is that step
 
 
 class WithdrawalRequest(BaseModel):

@@ -79,7 +79,7 @@ async def register(
         req.requested_by,
         prepared.kind,
         prepared.swap.output_id if prepared.swap is not None else None,
-        prepared.sweep.address if prepared.sweep is not None else None,
+        prepared.hot_wallet if prepared.sweep is not None else None,  # where it leaves from
     )
 
 

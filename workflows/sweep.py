@@ -21,12 +21,20 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    import chains
     from core import activity_names as act
     from core import search_attributes as sa
     from core import texts
+    from core.amounts import from_base_units, plain
     from core.ids import sweep_id, sweeps_scope
     from core.intents import Action
-    from core.models import WithdrawalRequest, WithdrawalStatus
+    from core.models import (
+        SweepOrder,
+        SweepStep,
+        WithdrawalRequest,
+        WithdrawalState,
+        WithdrawalStatus,
+    )
     from workflows.withdrawal import WithdrawalWorkflow
 
 
@@ -41,16 +49,27 @@ class SweepWorkflow(WithdrawalWorkflow):
     async def run(self, req: WithdrawalRequest) -> WithdrawalStatus:
         return await super().run(req)
 
+    @workflow.init
+    def __init__(self, req: WithdrawalRequest) -> None:
+        super().__init__(req)
+        self.lent = 0  # sun of the hot wallet's stake whose energy the address holds now
+
     async def _check_request(self) -> str | None:
-        """A `sweep` statement about the chain, valid now, and the id its credits derive."""
+        """A `sweep` statement about the chain, valid now, and the id its credits derive; a
+        step also runs as a child of the sweep it serves."""
         order, intent = self.req.sweep, self.req.intent
         refusal: str | None = "no signed sweep statement"
+        own = workflow.info().workflow_id
         if order is None:
             refusal = "a sweep needs its deposit address and credits"
-        elif {workflow.info().workflow_id, self.req.request_id} != {
-            named := sweep_id(self.req.chain, order.address, order.newest)
-        }:
-            refusal = f"a sweep of {order.address} up to credit {order.newest} is {named}"
+        elif own != self.req.request_id or own != self._named(order):
+            refusal = (
+                f"a sweep of {order.address} up to credit {order.newest} is {self._named(order)}"
+            )
+        elif order.step is not None and self._parent() != sweep_id(
+            self.req.chain, order.address, order.newest
+        ):
+            refusal = f"a sweep's {order.step.kind} step must be started by its sweep"
         elif intent is not None:
             verdict = await self._verify(
                 self.INTENT, intent, {"chain": self.req.chain}, sweeps_scope(self.req.chain)
@@ -61,6 +80,53 @@ class SweepWorkflow(WithdrawalWorkflow):
                 self.req = self.req.model_copy(update={"requested_by": verdict.identity})
         await self._audit(self.INTENT, "start", intent, refusal)
         return refusal
+
+    def _named(self, order: SweepOrder) -> str:
+        named = sweep_id(self.req.chain, order.address, order.newest)
+        return named if order.step is None else f"{named}-{order.step.kind}"
+
+    def _parent(self) -> str | None:
+        parent = workflow.info().parent
+        return parent.workflow_id if parent is not None else None
+
+    async def _before_signing(self) -> str | None:
+        """The address's steps (TRON: activation, energy lent or TRX to burn), each its own
+        move, in order; the sweep is signed only once they all landed."""
+        assert self.prepared is not None and self.prepared.sweep is not None
+        for step in self.prepared.sweep.steps:
+            done = await self._step(step)
+            if done.status != "confirmed":
+                return f"its {step.kind} step ended {done.status}: {done.reason}"
+            if step.kind == "delegate":
+                self.lent = step.amount
+        return None
+
+    async def _step(self, step: SweepStep) -> WithdrawalStatus:
+        assert self.req.sweep is not None
+        order = self.req.sweep.model_copy(update={"step": step})
+        coin = chains.get(self.req.chain).NATIVE
+        child = self.req.model_copy(
+            update={
+                "request_id": f"{workflow.info().workflow_id}-{step.kind}",
+                "asset": coin.symbol,
+                "amount": plain(from_base_units(step.amount, coin.decimals)),
+                "notify_chat": None,
+                "sweep": order,
+            }
+        )
+        return await workflow.execute_child_workflow(SweepWorkflow.run, child, id=child.request_id)
+
+    async def _finish(
+        self, state: WithdrawalState, reason: str | None, ledger: str | None = None
+    ) -> WithdrawalStatus:
+        """Lent energy goes back once the sweep is decided (confirmed means solidified), so no
+        stake stays lent to a deposit address."""
+        if self.lent:
+            lent, self.lent = self.lent, 0
+            back = await self._step(SweepStep(kind="undelegate", amount=lent))
+            if back.status != "confirmed":
+                reason = f"{reason or state}; the energy lent is not back ({back.reason})"
+        return await super()._finish(state, reason, ledger)
 
     def _attributes(self) -> list[SearchAttributeUpdate[Any]]:
         """The deposit address and its customer, for the Web UI (the destination is always

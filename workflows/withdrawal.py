@@ -170,6 +170,9 @@ class WithdrawalWorkflow:
         except REFUSED as exc:
             return await self._finish("failed", _reason(exc))
         await self._set("reserved")
+        refusal = await self._before_signing()
+        if refusal is not None:  # nothing of this move was signed: nothing can land
+            return await self._finish("failed", refusal, ledger="release")
         max_versions = self.prepared.max_versions if self._signed_intents() else req.max_versions
         version = sent = 0
         while sent < max_versions:
@@ -728,6 +731,11 @@ class WithdrawalWorkflow:
 
     async def _fill(self) -> Fill | None:
         """What the confirmed transaction moved, when it matters beyond the request (trades)."""
+        return None
+
+    async def _before_signing(self) -> str | None:
+        """What must happen on chain before the move can be signed (a sweep's steps); the
+        refusal if it could not."""
         return None
 
     def _outcome_text(self) -> str:

@@ -41,7 +41,7 @@ from chains.solana.swaps import with_swap
 from core.amounts import from_base_units, plain
 from core.assets import Asset
 from core.errors import InvalidInput, UserError
-from core.models import WatchResult, WatchState
+from core.models import SweepStep, WatchResult, WatchState
 from store import wallets
 
 SIGNATURE_PAGE = 1000  # the node's maximum for getSignaturesForAddress
@@ -621,6 +621,12 @@ class SolanaSender:
         )
         tx = Transaction([payer, source], message, blockhash)
         return bytes(tx), str(tx.signatures[0]), last_valid
+
+    async def sweep_steps(self, asset: Asset, source: str, amount: int) -> list[SweepStep]:
+        return []  # the hot wallet pays the fee in the sweep's own transaction
+
+    async def sign_sweep_step(self, step: SweepStep, deposit: str) -> tuple[bytes, str, int]:
+        raise InvalidInput(f"a Solana sweep has no {step.kind} step")
 
     def sign_offer(self, tx: VersionedTransaction, terms: SwapTerms) -> tuple[bytes, str]:
         """A venue's partly signed swap, checked against what the hot wallet agreed to, then

@@ -28,11 +28,11 @@ from activities.watch import poke_wallets, run_round
 from activities.withdraw import Check, InsufficientFunds
 from chains import tron
 from chains.quorum import MIN_QUORUM, check_quorum, proven_dead
-from chains.tron import fees
+from chains.tron import fees, resources
 from chains.tron.destinations import destination_refusal
 from core.assets import Asset
 from core.errors import InvalidInput, UserError
-from core.models import PushResult, PushState, ShardHealth, WatchResult, WatchState
+from core.models import PushResult, PushState, ShardHealth, SweepStep, WatchResult, WatchState
 from store import wallets
 
 GRID_PAGE = 200  # TronGrid's maximum page size
@@ -488,8 +488,7 @@ class TronSender:
             if sun < need:
                 raise InsufficientFunds(f"hot wallet has {sun} sun, needs {need}")
             return
-        held = await self._constant(hot, asset.id, tron.BALANCE_OF_SELECTOR, tron.abi_address(hot))
-        tokens = int((held.get("constant_result") or ["0"])[0] or "0", 16)
+        tokens = await self._token_balance(hot, asset)
         if tokens < amount:
             raise InsufficientFunds(f"hot wallet holds {tokens} base units of {asset.symbol}")
         need = await self._energy_fee(hot, asset, to, amount) + fees.BANDWIDTH_ALLOWANCE_SUN
@@ -500,25 +499,118 @@ class TronSender:
         return await self._sign_transfer(self._key(), asset, to, amount)
 
     async def sweep_amount(self, asset: Asset, source: str, credited: int) -> tuple[int, bool]:
-        """TRX: the credited sun, less the bandwidth it burns when the deposit address has
-        no free bandwidth left (fees.sweep_fee). A TRC20 token needs energy the address does
-        not have (activation and delegation or a top-up first): refused for now."""
+        """TRX: the credited sun, less the bandwidth it burns when the deposit address has no
+        free bandwidth left (fees.sweep_fee). A token: the credited units; what the address
+        needs to send them (activation, energy) comes first as the sweep's steps."""
         if not asset.native:
-            raise InsufficientFunds(
-                f"sweeping {asset.symbol} needs energy at {source}: TRC20 sweeps are not built yet"
-            )
+            held = await self._token_balance(source, asset)
+            if held < credited:
+                raise InsufficientFunds(
+                    f"{source} holds {held} base units of {asset.symbol}, {credited} credited"
+                )
+            return credited, False
         held = await self._balance(source) or 0
         if held < credited:
             raise InsufficientFunds(f"{source} holds {held} sun, {credited} credited")
-        resources = await _node(
-            self.rpc, "wallet/getaccountnet", {"address": source, "visible": True}
-        )
-        free = int(resources.get("freeNetLimit", 0)) - int(resources.get("freeNetUsed", 0))
+        net = await _node(self.rpc, "wallet/getaccountnet", {"address": source, "visible": True})
+        free = int(net.get("freeNetLimit", 0)) - int(net.get("freeNetUsed", 0))
         price, _ = fees.prices(await _node(self.rpc, "wallet/getchainparameters", {}))
         amount = credited - fees.sweep_fee(free, price)
         if amount <= 0:
             raise InsufficientFunds(f"{credited} sun at {source} would not pay the bandwidth")
         return amount, False
+
+    async def sweep_steps(self, asset: Asset, source: str, amount: int) -> list[SweepStep]:
+        """A token's sweep is sent by the deposit address, which has no TRX: first activate it
+        (1 sun: the hot wallet burns the activation fee), then give it the energy the transfer
+        uses, as the estimate says plus a margin: lent from the hot wallet's stake when it has
+        enough to lend, else as TRX to burn (a top-up, which also activates). A top-up also
+        covers bandwidth when the address's free bandwidth would not."""
+        if asset.native:
+            return []
+        hot = self.hot_wallet()
+        exists = await self._balance(source) is not None
+        estimate = await self._constant(
+            source, asset.id, tron.TRANSFER_SELECTOR, tron.abi_address(hot) + tron.abi_uint(amount)
+        )
+        need = fees.with_margin(int(estimate.get("energy_used", 0)))
+        own: dict[str, Any] = {}
+        if exists:
+            own = await _node(
+                self.rpc, "wallet/getaccountresource", {"address": source, "visible": True}
+            )
+        have = int(own.get("EnergyLimit", 0)) - int(own.get("EnergyUsed", 0))
+        free_net = int(own.get("freeNetLimit", fees.FREE_NET_BYTES)) - int(
+            own.get("freeNetUsed", 0)
+        )
+        bandwidth_price, energy_price = fees.prices(
+            await _node(self.rpc, "wallet/getchainparameters", {})
+        )
+        steps, burn = [], 0
+        shortfall = max(0, need - have)
+        if shortfall:
+            lendable, per_trx = await self._lendable(hot)
+            stake = resources.delegation_for(shortfall, per_trx)
+            if stake <= lendable:
+                steps.append(SweepStep(kind="delegate", amount=stake))
+            else:
+                burn += shortfall * energy_price
+        if free_net < fees.TRC20_TRANSFER_BYTES:
+            burn += fees.TRC20_TRANSFER_BYTES * bandwidth_price
+        if burn:
+            return [SweepStep(kind="topup", amount=burn), *steps]  # the top-up activates too
+        if not exists:
+            steps.insert(0, SweepStep(kind="activate", amount=fees.ACTIVATION_TRANSFER_SUN))
+        return steps
+
+    async def _lendable(self, owner: str) -> tuple[int, int]:
+        """(sun of `owner`'s energy stake not lent yet, energy a staked TRX yields now)."""
+        account = await _node(self.rpc, "wallet/getaccount", {"address": owner, "visible": True})
+        staked = sum(
+            int(f.get("amount", 0))
+            for f in account.get("frozenV2", [])
+            if f.get("type") == "ENERGY"
+        )
+        lent = int(
+            (account.get("account_resource") or {}).get("delegated_frozenV2_balance_for_energy", 0)
+        )
+        totals = await _node(
+            self.rpc, "wallet/getaccountresource", {"address": owner, "visible": True}
+        )
+        weight = int(totals.get("TotalEnergyWeight", 0))
+        per_trx = int(totals.get("TotalEnergyLimit", 0)) // weight if weight else 0
+        return staked - lent, per_trx
+
+    async def _token_balance(self, owner: str, asset: Asset) -> int:
+        held = await self._constant(
+            owner, asset.id, tron.BALANCE_OF_SELECTOR, tron.abi_address(owner)
+        )
+        return int((held.get("constant_result") or ["0"])[0] or "0", 16)
+
+    async def sign_sweep_step(self, step: SweepStep, deposit: str) -> tuple[bytes, str, int]:
+        key = self._key()
+        if step.kind in ("activate", "topup"):
+            return await self._sign_transfer(key, tron.NATIVE, deposit, step.amount)
+        hot = str(key.public_key.to_base58check_address())
+        lend = step.kind == "delegate"
+
+        async def build(client: AsyncTron) -> Any:
+            call = client.trx.delegate_resource if lend else client.trx.undelegate_resource
+            builder = call(hot, deposit, step.amount, "ENERGY")
+            return await builder.expiration(self.expiration_ms).build()
+
+        tx = await self.rpc.call("build", build)
+        raw_data = tx.to_json()["raw_data"]
+        resources.check_resource_call(
+            raw_data,
+            ctype=resources.DELEGATE if lend else resources.UNDELEGATE,
+            owner_hex=tron.base58_to_hex(hot),
+            receiver_hex=tron.base58_to_hex(deposit),
+            balance=step.amount,
+        )
+        tx_id = tron.verified_txid(raw_data, tx.txid)
+        signed = tx.sign(key).to_json()
+        return json.dumps(signed).encode(), tx_id, int(signed["raw_data"]["expiration"])
 
     async def sign_sweep(
         self, asset: Asset, source_secret: str, amount: int, close: bool

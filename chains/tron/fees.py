@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 ACTIVATION_SUN = 1_100_000  # 1 TRX to create the account + 0.1 TRX of bandwidth for it
+ACTIVATION_TRANSFER_SUN = 1  # what a sweep sends to activate a deposit address: the least
+FREE_NET_BYTES = 600  # free bandwidth a day of an account (getFreeNetLimit)
+ENERGY_MARGIN_PERCENT = 110  # energy given to a sweep over the estimate: what may be left over
 BANDWIDTH_ALLOWANCE_SUN = 400_000  # ~400 bytes burned at 1000 sun/byte when no free bandwidth
 TRX_TRANSFER_BYTES = 270  # a signed TransferContract, as bandwidth
 TRC20_TRANSFER_BYTES = 345  # a signed TriggerSmartContract transfer(address,uint256)
@@ -39,3 +42,7 @@ def sweep_fee(free_bandwidth: int, bandwidth_price: int) -> int:
     """What a TRX transfer from a deposit address burns: nothing while its free daily
     bandwidth (600 bytes, recovering over 24 h) covers the transfer, else its bytes."""
     return 0 if free_bandwidth >= TRX_TRANSFER_BYTES else TRX_TRANSFER_BYTES * bandwidth_price
+
+
+def with_margin(energy: int) -> int:
+    return energy * ENERGY_MARGIN_PERCENT // 100

@@ -34,7 +34,9 @@ The committed ones:
   `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/trade/test_exits.py -k trailing`.
 - `sweep-solana-…` and `deposit-address-solana-c-…`: SweepWorkflow (a USDC sweep that closes
   the emptied token account) and DepositAddressWorkflow, recorded by
-  `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/sweep/test_sweeps.py -k closes`.
+  `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/sweep/test_sweeps.py -k closes`;
+  `sweep-tron-…` and `sweep-tron-…-delegate`: a USDT sweep with its steps (activate, lend
+  energy, the transfer, take the energy back) and its delegation step, by `-k lent_or_topped`.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
 - `withdrawal-*` and `trade-*`: WithdrawalWorkflow and TradeWorkflow with stand-in activities, by
