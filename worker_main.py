@@ -81,6 +81,7 @@ async def plan_chain(
     from workflows.policy import PolicyWorkflow
     from workflows.position import PositionWorkflow
     from workflows.push import ChainPushWorkflow
+    from workflows.reconcile import ReconcileWorkflow
     from workflows.sweep import SweepWorkflow
     from workflows.watch import ChainWatchWorkflow
     from workflows.withdrawal import TradeWorkflow, WithdrawalWorkflow
@@ -151,6 +152,7 @@ async def plan_chain(
             PolicyWorkflow,
             SweepWorkflow,
             DepositAddressWorkflow,
+            ReconcileWorkflow,
         ],
         activities=[
             monitor.start_watching,
@@ -173,6 +175,8 @@ async def plan_chain(
             sweeps.assign_deposit_address,
             sweeps.prepare_sweep,
             sweeps.sign_sweep,
+            sweeps.start_due_sweeps,
+            sweeps.reconcile_deposits,
             authority.load_roster,
             authority.audit,
             policy_writer.set_policy,
@@ -191,7 +195,7 @@ async def plan_chain(
 
 async def ensure_trigger(client: Client, settings: Settings, chain: str) -> None:
     """Start the chain's trigger workflow, and its push follower unless WALLETFLOW_PUSH is
-    off, unless they are already running."""
+    off, unless they are already running; and its deposits Schedule."""
     from core.ids import push_id, watch_id
     from core.models import PushState, WatchState
     from workflows.push import ChainPushWorkflow
@@ -205,6 +209,7 @@ async def ensure_trigger(client: Client, settings: Settings, chain: str) -> None
         task_queue=queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
+    await ensure_deposit_schedule(client, settings, chain)
     if settings.push:
         await client.start_workflow(
             ChainPushWorkflow.run,
@@ -212,6 +217,46 @@ async def ensure_trigger(client: Client, settings: Settings, chain: str) -> None
             id=push_id(queue),
             task_queue=queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+
+async def ensure_deposit_schedule(client: Client, settings: Settings, chain: str) -> None:
+    """`deposits-{queue}`: every RECONCILE_HOURS, the chain's due sweeps and a reconcile
+    (`reconcile-{queue}`); a run still going when the next is due is skipped."""
+    from temporalio.client import (
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleAlreadyRunningError,
+        ScheduleIntervalSpec,
+        SchedulePolicy,
+        ScheduleSpec,
+    )
+    from temporalio.client import ScheduleOverlapPolicy as Overlap
+
+    from core.ids import deposits_schedule_id, reconcile_id
+    from core.models import ReconcileRequest
+    from starter.client.deposits import deposits_chat_or_none
+
+    queue = settings.task_queue(chain)
+    request = ReconcileRequest(
+        chain=chain,
+        notify_queue=settings.task_queue("notify"),
+        notify_chat=deposits_chat_or_none(settings),
+    )
+    with contextlib.suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(
+            deposits_schedule_id(queue),
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    "ReconcileWorkflow", request, id=reconcile_id(queue), task_queue=queue
+                ),
+                spec=ScheduleSpec(
+                    intervals=[
+                        ScheduleIntervalSpec(every=timedelta(hours=settings.reconcile_hours))
+                    ]
+                ),
+                policy=SchedulePolicy(overlap=Overlap.SKIP),
+            ),
         )
 
 

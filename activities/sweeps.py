@@ -31,7 +31,10 @@ from core.models import (
     FINAL_STATES,
     DepositAddress,
     DepositAddressRequest,
+    Difference,
     PreparedWithdrawal,
+    ReconcileReport,
+    ReconcileRequest,
     SignedVersion,
     SignRequest,
     SweepOrder,
@@ -128,11 +131,18 @@ class SweepActivities:
     async def credit(self, events: list[WalletEvent]) -> None:
         """Credit final deposits (the monitor calls this after ledgering them) and start the
         sweeps their credits make due."""
-        found = await repo.credit(self.pool, events, self.rules.minimums)
-        due = [f for f in found if f.asset in self.rules.thresholds]
-        due = [f for f in due if f.total >= self.rules.thresholds[f.asset]]
+        # The hot wallet's own transfers to an address (a sweep's activation or top-up) are
+        # the service's money, never a customer's deposit.
+        hot = self.sender.hot_wallet()
+        deposited = [e for e in events if e.counterparty != hot]
+        await self._start_due(await repo.credit(self.pool, deposited, self.rules.minimums))
+
+    async def _start_due(self, found: list[repo.Uncovered]) -> int:
+        """Start the sweeps of `found` that reach their asset's threshold, under the chain's
+        standing statement; how many (none without a statement: logged)."""
+        due = [f for f in found if f.total >= self.rules.thresholds.get(f.asset, f.total + 1)]
         if not due:
-            return
+            return 0
         statement = await repo.authority(self.pool, self.sender.chain)
         if statement is None:
             activity.logger.warning(
@@ -142,11 +152,60 @@ class SweepActivities:
                 self.sender.chain,
                 self.sender.chain,
             )
-            return
+            return 0
         intent = SignedIntent.model_validate(statement)
-        for found_one in due:
-            req = sweep_request(found_one, intent, self.notify_queue)
-            await start_sweep(self.client, req, self.task_queue)
+        for one in due:
+            await start_sweep(
+                self.client, sweep_request(one, intent, self.notify_queue), self.task_queue
+            )
+        return len(due)
+
+    @activity.defn(name=act.START_DUE_SWEEPS)
+    async def start_due_sweeps(self, req: ReconcileRequest) -> int:
+        """The schedule's catch-up: every address's credits at their threshold, swept."""
+        return await self._start_due(await repo.uncovered(self.pool, req.chain))
+
+    @activity.defn(name=act.RECONCILE_DEPOSITS)
+    async def reconcile_deposits(self, req: ReconcileRequest) -> ReconcileReport:
+        """Each deposit address's holdings by the ledger against the chain's final data. A
+        pair whose sweep is not decided yet is skipped (the chain may be ahead of the ledger);
+        a difference is recorded and reported, never fixed. More on chain than expected is
+        dust or what a sweep's steps left (1 sun of activation, a top-up's margin); less is
+        money to look for."""
+        held = await repo.holdings(self.pool, req.chain)
+        settled = [h for h in held if not h.in_flight]
+        differences: list[tuple[repo.Holding, int]] = []
+        for asset_id in sorted({h.asset for h in settled}):
+            asset = self.sender.tokens.by_id(asset_id) or self.sender.tokens.by_symbol(asset_id)
+            group = [h for h in settled if h.asset == asset_id]
+            if asset is None:  # delisted since: nothing to compare with
+                continue
+            actual = await self.sender.balances(asset, [h.address for h in group])
+            activity.heartbeat(asset.symbol)
+            differences += [(h, a) for h, a in zip(group, actual, strict=True) if a != h.expected]
+        info = activity.info()
+        run_id = f"{info.workflow_id}:{info.workflow_run_id}"
+        in_flight = len(held) - len(settled)
+        await repo.save_reconciliation(
+            self.pool, run_id, req.chain, len(settled), in_flight, differences
+        )
+        return ReconcileReport(
+            run_id=run_id,
+            chain=req.chain,
+            checked=len(settled),
+            in_flight=in_flight,
+            differences=[
+                Difference(
+                    address=h.address,
+                    customer=h.customer,
+                    symbol=h.symbol,
+                    decimals=h.decimals,
+                    expected=h.expected,
+                    actual=actual,
+                )
+                for h, actual in differences
+            ],
+        )
 
     @activity.defn(name=act.PREPARE_SWEEP)
     async def prepare_sweep(self, req: WithdrawalRequest) -> PreparedWithdrawal:

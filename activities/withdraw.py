@@ -89,6 +89,10 @@ class ChainSender(Protocol):
         where it pays the fee): (exact bytes, transaction id, expiry bound)."""
         ...
 
+    async def balances(self, asset: Asset, owners: list[str]) -> list[int]:
+        """What each owner holds of `asset` (base units) on final data, in order."""
+        ...
+
     async def sweep_steps(self, asset: Asset, source: str, amount: int) -> list[SweepStep]:
         """What `source` needs from the hot wallet before it can send `amount` (a chain whose
         fee payer can be another account needs nothing)."""

@@ -70,6 +70,15 @@ def sweeps_scope(chain: str) -> str:
     return f"sweeps-{chain}"
 
 
+def deposits_schedule_id(task_queue: str) -> str:
+    """The Schedule of a chain's due sweeps and reconciliation: `deposits-solana`."""
+    return f"deposits-{task_queue}"
+
+
+def reconcile_id(task_queue: str) -> str:
+    return f"reconcile-{task_queue}"
+
+
 def deposit_address_id(chain: str, customer: str) -> str:
     return f"deposit-address-{chain}-{customer}"
 

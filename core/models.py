@@ -354,6 +354,34 @@ class SweepStep(BaseModel):
     amount: int
 
 
+class ReconcileRequest(BaseModel):
+    """A reconciliation of a chain's deposit addresses; with `sweep_due`, the sweeps their
+    credits make due (thresholds) are started first, catching up what a trigger missed."""
+
+    chain: Chain
+    notify_queue: str
+    sweep_due: bool = True
+    notify_chat: int | None = None  # told when there are differences
+
+
+class Difference(BaseModel):
+    address: str
+    customer: str
+    symbol: str
+    decimals: int
+    expected: int  # base units: the credits no confirmed sweep moved
+    actual: int  # base units: what the chain holds
+
+
+class ReconcileReport(BaseModel):
+    run_id: str
+    chain: Chain
+    checked: int
+    in_flight: int
+    sweeps_started: int = 0
+    differences: list[Difference] = []
+
+
 class SweepOrder(BaseModel):
     """Which credits a sweep covers: the deposit address's uncovered credits of the asset,
     up to and including sequence number `newest`. `step`: this move is one of the sweep's

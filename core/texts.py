@@ -17,6 +17,7 @@ from core.models import (
     Fill,
     PreparedSwap,
     PreparedWithdrawal,
+    ReconcileReport,
     Subscription,
     UsdQuote,
     WalletEvent,
@@ -251,6 +252,22 @@ def sweep_outcome(
     detail = f": {_esc(reason)}" if reason and state != "confirmed" else ""
     tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
     return f"Sweep {_esc(request_id)} <b>{state}</b>{detail}{_moved(prepared)}{tx}"
+
+
+def reconcile_report(report: ReconcileReport) -> str:
+    """The operators' message when deposit addresses differ from the ledger."""
+    lines = [
+        f"⚖️ <b>Reconcile {_esc(report.chain)}</b>: {len(report.differences)} difference(s) "
+        f"in {report.checked} holdings"
+    ]
+    for d in report.differences[:20]:
+        expected = plain(from_base_units(d.expected, d.decimals))
+        actual = plain(from_base_units(d.actual, d.decimals))
+        lines.append(
+            f"<code>{_esc(d.address)}</code> ({_esc(d.customer)}): {actual} {_esc(d.symbol)} "
+            f"on chain, {expected} by the ledger"
+        )
+    return "\n".join(lines)
 
 
 def _moved(p: PreparedWithdrawal | None) -> str:

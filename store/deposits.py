@@ -231,3 +231,77 @@ async def authority(pool: asyncpg.Pool, chain: str) -> dict[str, Any] | None:
         "SELECT intent FROM sweep_authority WHERE chain = $1 AND expires_at > now()", chain
     )
     return None if text is None else dict(json.loads(text))
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What the ledger says a deposit address holds of an asset: its credits that no
+    confirmed sweep moved (`in_flight`: a sweep of them is not decided yet)."""
+
+    address: str
+    customer: str
+    asset: str
+    symbol: str
+    decimals: int
+    expected: int
+    in_flight: bool
+
+
+async def holdings(pool: asyncpg.Pool, chain: str) -> list[Holding]:
+    rows = await pool.fetch(
+        """SELECT d.address, min(d.customer) AS customer, d.asset, min(d.symbol) AS symbol,
+                  min(d.decimals) AS decimals,
+                  coalesce(sum(d.amount) FILTER (WHERE w.status IS DISTINCT FROM 'confirmed'), 0)
+                      AS expected,
+                  bool_or(d.sweep_id IS NOT NULL AND (w.status IS NULL OR w.status NOT IN
+                          ('confirmed', 'failed', 'rejected', 'cancelled', 'expired')))
+                      AS in_flight
+           FROM deposits d LEFT JOIN withdrawals w ON w.request_id = d.sweep_id
+           WHERE d.chain = $1
+           GROUP BY d.address, d.asset ORDER BY d.address, d.asset""",
+        chain,
+    )
+    return [
+        Holding(
+            address=r["address"],
+            customer=r["customer"],
+            asset=r["asset"],
+            symbol=r["symbol"],
+            decimals=r["decimals"],
+            expected=int(r["expected"]),
+            in_flight=r["in_flight"],
+        )
+        for r in rows
+    ]
+
+
+async def save_reconciliation(
+    pool: asyncpg.Pool,
+    run_id: str,
+    chain: str,
+    checked: int,
+    in_flight: int,
+    differences: list[tuple[Holding, int]],
+) -> None:
+    """The run and its differences, once (a retried activity writes nothing twice)."""
+    async with pool.acquire() as conn, conn.transaction():
+        added = await conn.fetchval(
+            """INSERT INTO reconcile_runs (run_id, chain, checked, in_flight, differences)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id) DO NOTHING RETURNING run_id""",
+            run_id,
+            chain,
+            checked,
+            in_flight,
+            len(differences),
+        )
+        if added is None:
+            return
+        await conn.executemany(
+            """INSERT INTO reconcile_differences (run_id, chain, address, customer, asset, symbol,
+                                                  decimals, expected, actual)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            [
+                (run_id, chain, h.address, h.customer, h.asset, h.symbol, h.decimals, h.expected, a)
+                for h, a in differences
+            ],
+        )

@@ -622,6 +622,32 @@ class SolanaSender:
         tx = Transaction([payer, source], message, blockhash)
         return bytes(tx), str(tx.signatures[0]), last_valid
 
+    async def balances(self, asset: Asset, owners: list[str]) -> list[int]:
+        """At `finalized`, 100 accounts a call (getMultipleAccounts)."""
+        program = asset.program or sol.TOKEN_PROGRAM
+        keys = [
+            o if asset.native else sol.associated_token_address(o, asset.id, program)
+            for o in owners
+        ]
+        found: list[int] = []
+        for start in range(0, len(keys), ACCOUNTS_PER_CALL):
+            resp = await self.rpc.call(
+                "getMultipleAccounts",
+                partial(
+                    AsyncClient.get_multiple_accounts,
+                    pubkeys=[
+                        Pubkey.from_string(k) for k in keys[start : start + ACCOUNTS_PER_CALL]
+                    ],
+                    commitment=Finalized,
+                ),
+            )
+            for account in resp.value:
+                if asset.native:
+                    found.append(account.lamports if account else 0)
+                else:
+                    found.append(token_amount(account, program))
+        return found
+
     async def sweep_steps(self, asset: Asset, source: str, amount: int) -> list[SweepStep]:
         return []  # the hot wallet pays the fee in the sweep's own transaction
 

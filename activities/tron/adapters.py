@@ -563,6 +563,19 @@ class TronSender:
             steps.insert(0, SweepStep(kind="activate", amount=fees.ACTIVATION_TRANSFER_SUN))
         return steps
 
+    async def balances(self, asset: Asset, owners: list[str]) -> list[int]:
+        """At the solid head for TRX (walletsolidity); a token's from a constant call."""
+        found = []
+        for owner in owners:
+            if asset.native:
+                account = await _node(
+                    self.rpc, "walletsolidity/getaccount", {"address": owner, "visible": True}
+                )
+                found.append(int(account.get("balance", 0)) if account else 0)
+            else:
+                found.append(await self._token_balance(owner, asset))
+        return found
+
     async def _lendable(self, owner: str) -> tuple[int, int]:
         """(sun of `owner`'s energy stake not lent yet, energy a staked TRX yields now)."""
         account = await _node(self.rpc, "wallet/getaccount", {"address": owner, "visible": True})

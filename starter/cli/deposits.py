@@ -142,6 +142,44 @@ def authorize(
     say(f"automatic sweeps on {chain} authorized by {by.identity} until {until}")
 
 
+def reconcile(
+    chain: str | None = typer.Argument(None, help="solana or tron (default: every chain)"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Compare every deposit address with its chain now: what the ledger says it holds
+    (credits no confirmed sweep moved) against final data. Differences are listed, not fixed;
+    the deposits-{chain} Schedule does the same every RECONCILE_HOURS."""
+    from starter.client import connect, deposits
+
+    settings = load_settings()
+
+    async def go(_: Any) -> Any:
+        return await deposits.reconcile(await connect(settings), settings, chain)
+
+    reports = with_pool(settings, go)
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in reports])
+        return
+    for r in reports:
+        say(
+            f"{r.chain}: {r.checked} holdings checked, {r.in_flight} with a sweep in flight, "
+            f"{len(r.differences)} difference(s)"
+        )
+        table(
+            ("address", "customer", "asset", "ledger", "chain"),
+            [
+                (
+                    d.address,
+                    d.customer,
+                    d.symbol,
+                    _display(str(d.expected), d.decimals),
+                    _display(str(d.actual), d.decimals),
+                )
+                for d in r.differences
+            ],
+        )
+
+
 def _display(amount: str, decimals: int) -> str:
     from core.amounts import from_base_units, plain
 
@@ -152,4 +190,5 @@ def register(parent: typer.Typer) -> None:
     parent.command("deposit-address")(deposit_address)
     parent.command("deposits")(list_deposits)
     parent.command("sweep")(sweep)
+    parent.command("reconcile")(reconcile)
     parent.add_typer(sweeps_app, name="sweeps")

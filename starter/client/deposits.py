@@ -8,6 +8,7 @@ about the chain (`sweeps-{chain}`), which every sweep workflow verifies.
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +19,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 import chains
 from activities.sweeps import start_sweep, sweep_request
 from core.errors import InvalidInput, UserError
-from core.ids import deposit_address_id, sweeps_scope
+from core.ids import deposit_address_id, reconcile_id, sweeps_scope
 from core.intents import MAX_LIFETIME_OF
-from core.models import DepositAddress, DepositAddressRequest, Subscription
+from core.models import (
+    DepositAddress,
+    DepositAddressRequest,
+    ReconcileReport,
+    ReconcileRequest,
+    Subscription,
+)
 from starter.client import monitors
 from starter.client.signer import Signer
 from starter.runtime.settings import Settings
@@ -46,10 +53,15 @@ def check_chain(chain: str) -> str:
         raise UserError(str(exc)) from None
 
 
+def deposits_chat_or_none(settings: Settings) -> int | None:
+    """DEPOSITS_CHAT, else the first admin, else None."""
+    admins = settings.user_ids("telegram_admins")
+    return settings.deposits_chat or (admins[0] if admins else None)
+
+
 def deposits_chat(settings: Settings, chat: int | None) -> int:
     """Where credited deposits are announced: `--chat`, DEPOSITS_CHAT, the first admin."""
-    admins = settings.user_ids("telegram_admins")
-    found = chat or settings.deposits_chat or (admins[0] if admins else None)
+    found = chat or deposits_chat_or_none(settings)
     if found is None:
         raise UserError("no chat for deposit messages: pass --chat, or set DEPOSITS_CHAT")
     return found
@@ -123,3 +135,23 @@ async def listed_deposits(pool: asyncpg.Pool, customer: str | None) -> list[dict
 
 async def listed_sweeps(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     return await repo.sweeps(pool)
+
+
+async def reconcile(client: Client, settings: Settings, chain: str | None) -> list[ReconcileReport]:
+    """A reconcile of each chain (or one) now, without starting sweeps: its report."""
+    names = [check_chain(chain)] if chain else list(chains.CHAINS)
+    reports = []
+    for name in names:
+        queue = settings.task_queue(name)
+        reports.append(
+            await client.execute_workflow(
+                "ReconcileWorkflow",
+                ReconcileRequest(
+                    chain=name, notify_queue=settings.task_queue("notify"), sweep_due=False
+                ),
+                id=f"{reconcile_id(queue)}-now-{uuid.uuid4().hex[:8]}",
+                task_queue=queue,
+                result_type=ReconcileReport,
+            )
+        )
+    return reports

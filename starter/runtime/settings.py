@@ -496,6 +496,13 @@ class Settings(BaseSettings):
         "above it are swept to the hot wallet at once (needs `walletflow sweeps authorize`). "
         "Unset: only `walletflow sweep`.",
     )
+    reconcile_hours: float = Field(
+        6,
+        alias="RECONCILE_HOURS",
+        gt=0,
+        description="How often the deposits-{chain} Schedule starts the due sweeps and "
+        "reconciles every deposit address against the chain.",
+    )
     deposits_chat: int | None = Field(
         None,
         alias="DEPOSITS_CHAT",

@@ -36,7 +36,8 @@ The committed ones:
   the emptied token account) and DepositAddressWorkflow, recorded by
   `WALLETFLOW_RECORD_HISTORIES=1 pytest tests/workflows/sweep/test_sweeps.py -k closes`;
   `sweep-tron-…` and `sweep-tron-…-delegate`: a USDT sweep with its steps (activate, lend
-  energy, the transfer, take the energy back) and its delegation step, by `-k lent_or_topped`.
+  energy, the transfer, take the energy back) and its delegation step, by `-k lent_or_topped`;
+  `reconcile-…-now-…`: ReconcileWorkflow (differences found), by `-k reconcile`.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
 - `withdrawal-*` and `trade-*`: WithdrawalWorkflow and TradeWorkflow with stand-in activities, by
@@ -92,6 +93,7 @@ from workflows.deposits import DepositAddressWorkflow
 from workflows.monitor import WalletMonitorWorkflow
 from workflows.policy import PolicyWorkflow
 from workflows.position import PositionWorkflow
+from workflows.reconcile import ReconcileWorkflow
 from workflows.sweep import SweepWorkflow
 from workflows.watch import ChainWatchWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
@@ -115,6 +117,7 @@ def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
             WebhookDeliveryWorkflow,
             SweepWorkflow,
             DepositAddressWorkflow,
+            ReconcileWorkflow,
         ],
         data_converter=converter,
     )
