@@ -159,6 +159,7 @@ async def plan_chain(
             monitor.save_subscriptions,
             monitor.fetch_events,
             monitor.peek_events,
+            monitor.emit_dropped,
             monitor.forget_wallet,
             built.watcher.watch_chain,
             built.pusher.follow_chain,

@@ -15,7 +15,7 @@ from temporalio import activity
 from activities import metrics
 from activities.heartbeat import heartbeating
 from activities.prices import Valuer
-from core.models import FetchRequest, FetchResult, WalletEvent, WalletRef
+from core.models import DroppedEvents, FetchRequest, FetchResult, WalletEvent, WalletRef
 from core.webhooks import wallet_events
 from store import wallets, webhooks
 
@@ -145,6 +145,12 @@ class MonitorActivities:
             more=read.more,
             final_block=read.final_block,
         )
+
+    @activity.defn(name="emit_dropped")
+    async def emit_dropped(self, dropped: DroppedEvents) -> None:
+        """`wallet.transfer` (`wallet.swap`) webhooks in state `dropped` for early events that
+        no chat was told about (a chat's conclusion emits the same, once by event id)."""
+        await heartbeating(webhooks.emit(self.pool, wallet_events(dropped.events, "dropped")))
 
     @activity.defn(name="forget_wallet")
     async def forget_wallet(self, ref: WalletRef) -> None:

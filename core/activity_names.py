@@ -8,6 +8,7 @@ SAVE_SUBSCRIPTIONS = "save_subscriptions"
 FETCH_EVENTS = "fetch_events"
 PEEK_EVENTS = "peek_events"  # early (confirmed / head block) events: announced, not ledgered
 FORGET_WALLET = "forget_wallet"
+EMIT_DROPPED = "emit_dropped"  # early events that never became final, for webhooks
 WATCH_CHAIN = "watch_chain"
 FOLLOW_CHAIN = "follow_chain"  # push: subscriptions (Solana) or head blocks (TRON)
 

@@ -231,6 +231,10 @@ class FetchResult(BaseModel):
     final_block: int  # the newest finalized/solidified block the reader saw
 
 
+class DroppedEvents(BaseModel):
+    events: list[WalletEvent]
+
+
 class WatchState(BaseModel):
     """The per-chain trigger's state: where its scan stands (chain-specific, opaque here)."""
 

@@ -219,11 +219,13 @@ def withdrawal_outcome(
     reason: str | None,
     tx_id: str | None,
     prepared: PreparedWithdrawal | None = None,
+    kind: str = "Withdrawal",
 ) -> str:
-    """The requester's message once a withdrawal is final (with its USD value if priced)."""
+    """The requester's message once a withdrawal (or a sweep, `kind`) is final, with its USD
+    value if priced."""
     detail = f": {_esc(reason)}" if reason and state != "confirmed" else ""
     tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
-    return f"Withdrawal {_esc(request_id)} <b>{state}</b>{detail}{_moved(prepared)}{tx}"
+    return f"{kind} {_esc(request_id)} <b>{state}</b>{detail}{_moved(prepared)}{tx}"
 
 
 def trade_outcome(
@@ -239,19 +241,6 @@ def trade_outcome(
     moved = f"\n{fill}" if fill else ""  # fill_line's HTML
     tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
     return f"Trade {_esc(request_id)} <b>{state}</b>{detail}{_moved(prepared)}{moved}{tx}"
-
-
-def sweep_outcome(
-    request_id: str,
-    state: str,
-    reason: str | None,
-    tx_id: str | None,
-    prepared: PreparedWithdrawal | None = None,
-) -> str:
-    """The operator's message once a sweep is final."""
-    detail = f": {_esc(reason)}" if reason and state != "confirmed" else ""
-    tx = f"\nTx: <code>{_esc(tx_id)}</code>" if tx_id else ""
-    return f"Sweep {_esc(request_id)} <b>{state}</b>{detail}{_moved(prepared)}{tx}"
 
 
 def reconcile_report(report: ReconcileReport) -> str:

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from core.copying import swap_of
     from core.models import (
         Conclusion,
+        DroppedEvents,
         EarlyEvent,
         FetchRequest,
         FetchResult,
@@ -58,6 +59,7 @@ R = TypeVar("R")
 POKE_RETRY = timedelta(seconds=1)  # a poke ahead of finality: look again shortly
 POKE_PATIENCE = 30
 RECENT = 10
+DROPPED_WEBHOOKS = "dropped-webhooks"  # workflow.patched id: dropped events nobody was told
 EARLY_RECHECK = timedelta(seconds=20)  # announced events not final yet: look this often
 HEARTBEAT_TIMEOUT = timedelta(seconds=20)
 
@@ -273,6 +275,11 @@ class WalletMonitorWorkflow:
         ]
         for result in await asyncio.gather(*jobs):
             self._tally(result)
+        # Webhooks heard "pending" of every early event, told to a chat or not: they hear the
+        # end too (a chat's conclusion emits it for the events a chat was told about).
+        untold = [early.event for early in dropped if not early.chats]
+        if untold and workflow.patched(DROPPED_WEBHOOKS):
+            await self._call(act.EMIT_DROPPED, type(None), DroppedEvents(events=untold))
         for early in dropped:
             del self.s.early[early.event.key]
         self.s.counters.dropped += len(dropped)

@@ -139,6 +139,6 @@ class SweepWorkflow(WithdrawalWorkflow):
         ]
 
     def _outcome_text(self) -> str:
-        return texts.sweep_outcome(
-            self.req.request_id, self.state, self.reason, self.tx_id, self.prepared
+        return texts.withdrawal_outcome(
+            self.req.request_id, self.state, self.reason, self.tx_id, self.prepared, "Sweep"
         )

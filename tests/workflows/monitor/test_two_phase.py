@@ -168,6 +168,29 @@ async def test_pending_then_dropped(stack: Stack, pool: asyncpg.Pool) -> None:
     assert await ledgered(pool, address) == 0
 
 
+async def test_a_dropped_transfer_reaches_webhooks_though_no_chat_saw_it_pending(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    """A final-only chat is never told "pending", but webhooks are: they hear "dropped" too."""
+    funder, wallet, chat = sol_account(stack.solana, 4), Keypair(), chat_id()
+    address = str(wallet.pubkey())
+    await watch(stack, "solana", address, chat, final_only=True)
+    stack.solana.orphan_next(1)
+    await sol_send(stack.solana.url, funder, address, stack.settings.tokens("solana").native, SOL)
+
+    async def states() -> list[str] | None:
+        rows = await pool.fetch(
+            """SELECT body->>'state' AS state FROM webhook_events
+               WHERE wallet = $1 AND type = 'wallet.transfer' ORDER BY seq""",
+            address,
+        )
+        found = [r["state"] for r in rows]
+        return found if "dropped" in found else None
+
+    assert await eventually(states, timeout=90) == ["pending", "dropped"]
+    assert await messages(stack.telegram, chat) == []  # the chat heard nothing: nothing landed
+
+
 async def test_watch_and_send_in_the_same_second(stack: Stack) -> None:
     funder, wallet, chat = sol_account(stack.solana, 4), Keypair(), chat_id()
     address = str(wallet.pubkey())
