@@ -38,6 +38,9 @@ The committed ones:
   `sweep-tron-…` and `sweep-tron-…-delegate`: a USDT sweep with its steps (activate, lend
   energy, the transfer, take the energy back) and its delegation step, by `-k lent_or_topped`;
   `reconcile-…-now-…`: ReconcileWorkflow (differences found), by `-k reconcile`.
+- `wallet-solana-HnXVN…`: WalletMonitorWorkflow with a transfer seen early and dropped, no
+  chat told (the `dropped-webhooks` branch), by `WALLETFLOW_RECORD_HISTORIES=1 pytest
+  tests/workflows/monitor/test_two_phase.py -k reaches_webhooks`.
 - `policy-solana`: PolicyWorkflow (refused, accepted and replayed changes), recorded by
   `python -m tests.workflows.record_histories --policy`.
 - `withdrawal-*` and `trade-*`: WithdrawalWorkflow and TradeWorkflow with stand-in activities, by
@@ -405,7 +408,13 @@ async def test_fresh_histories_of_a_real_run_replay(stack: Stack) -> None:
 
 def test_a_committed_leader_history_signals_its_copiers() -> None:
     """The leader's monitor beside the copy history told it each swap, early and final."""
-    [path] = [p for p in stored() if p.stem.startswith("wallet-solana-")]
+    stems = {p.stem for p in stored()}
+    [path] = [
+        p
+        for p in stored()
+        if p.stem.startswith("wallet-solana-")
+        and f"copy-operator-{p.stem.removeprefix('wallet-solana-')}" in stems
+    ]
     history = load(path)
     told = [
         e.signal_external_workflow_execution_initiated_event_attributes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,6 +36,7 @@ from tests.support.fixtures import serve
 from tests.support.ids import chat_id
 from tests.support.stack import Devnets, Stack, eventually, messages, running_stack
 from tests.workflows.monitor.test_tron import send_trx, tron_key
+from tests.workflows.test_replay import HISTORIES
 from workflows.monitor import WalletMonitorWorkflow
 
 SOL = 10**9
@@ -189,6 +191,10 @@ async def test_a_dropped_transfer_reaches_webhooks_though_no_chat_saw_it_pending
 
     assert await eventually(states, timeout=90) == ["pending", "dropped"]
     assert await messages(stack.telegram, chat) == []  # the chat heard nothing: nothing landed
+    if os.environ.get("WALLETFLOW_RECORD_HISTORIES"):  # the `dropped-webhooks` branch
+        workflow_id = monitor_id("solana", address)
+        history = await stack.client.get_workflow_handle(workflow_id).fetch_history()
+        (HISTORIES / f"{workflow_id}.json").write_text(history.to_json() + "\n")
 
 
 async def test_watch_and_send_in_the_same_second(stack: Stack) -> None:
