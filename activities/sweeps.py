@@ -76,15 +76,17 @@ def sweep_request(
 async def start_sweep(
     client: Client, req: WithdrawalRequest, task_queue: str
 ) -> WorkflowHandle[object, object]:
-    """Start the sweep, or find it started: its id is derived, so a second start of the same
-    credits (trigger, schedule, operator) is that same sweep, even after it ended."""
+    """Start the sweep, or find it running: its id is derived, so a second start of the same
+    credits (trigger, schedule, operator) while it runs is that same sweep. Once it ended, a
+    start runs it again: the ledger refuses a sweep that registered before (`prepare_sweep`),
+    and one refused before registering (another sweep of the address in flight) may run."""
     try:
         return await client.start_workflow(
             "SweepWorkflow",
             req,
             id=req.request_id,
             task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
     except WorkflowAlreadyStartedError:
@@ -131,16 +133,15 @@ class SweepActivities:
     async def credit(self, events: list[WalletEvent]) -> None:
         """Credit final deposits (the monitor calls this after ledgering them) and start the
         sweeps their credits make due."""
-        # The hot wallet's own transfers to an address (a sweep's activation or top-up) are
-        # the service's money, never a customer's deposit.
-        hot = self.sender.hot_wallet()
-        deposited = [e for e in events if e.counterparty != hot]
-        await self._start_due(await repo.credit(self.pool, deposited, self.rules.minimums))
+        await self._start_due(await repo.credit(self.pool, events, self.rules.minimums))
 
     async def _start_due(self, found: list[repo.Uncovered]) -> int:
         """Start the sweeps of `found` that reach their asset's threshold, under the chain's
         standing statement; how many (none without a statement: logged)."""
         due = [f for f in found if f.total >= self.rules.thresholds.get(f.asset, f.total + 1)]
+        if due:
+            busy = await repo.sweeps_in_flight(self.pool, self.sender.chain)
+            due = [f for f in due if f.address not in busy]
         if not due:
             return 0
         statement = await repo.authority(self.pool, self.sender.chain)
@@ -233,6 +234,11 @@ class SweepActivities:
         earlier = await repo.sweep_status(self.pool, req.request_id)
         if earlier in FINAL_STATES:  # Temporal no longer retains that sweep: the ledger does
             raise refuse("InvalidInput", f"{req.request_id} was {earlier} before")
+        # One sweep of an address at a time: a second would count the first one's balance,
+        # energy or dust as its own (the schedule starts it later).
+        running = (await repo.sweeps_in_flight(self.pool, req.chain)).get(order.address)
+        if running is not None and running != req.request_id:
+            raise refuse("InvalidInput", f"{running} of the same address is in flight")
         credited = await repo.cover(
             self.pool, req.request_id, req.chain, order.address, asset.id, order.newest
         )

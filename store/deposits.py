@@ -92,6 +92,10 @@ async def credit(
                 AS e(chain, wallet, tx_id, idx, asset, symbol, decimals, amount, block,
                      block_time)
            JOIN deposit_addresses d ON d.chain = e.chain AND d.address = e.wallet
+           -- A sweep's own step (an activation, a top-up) is the service's money, never a
+           -- customer's deposit; a withdrawal paid to a deposit address is one.
+           WHERE NOT EXISTS (SELECT 1 FROM withdrawal_versions v
+                             WHERE v.tx_id = e.tx_id AND v.request_id LIKE 'sweep-%')
            ON CONFLICT (chain, tx_id, idx, address) DO NOTHING""",
         [e.chain for e in incoming],
         [e.wallet for e in incoming],
@@ -177,6 +181,21 @@ async def uncover(pool: asyncpg.Pool, sweep_id: str) -> None:
 
 async def credit_of(pool: asyncpg.Pool, seq: int) -> asyncpg.Record | None:
     return await pool.fetchrow("SELECT address, asset FROM deposits WHERE seq = $1", seq)
+
+
+FINAL = "('confirmed', 'failed', 'rejected', 'cancelled', 'expired')"
+
+
+async def sweeps_in_flight(pool: asyncpg.Pool, chain: str) -> dict[str, str]:
+    """Deposit address -> the sweep of it that is not decided yet (steps are not sweeps of
+    an address: they leave from the hot wallet)."""
+    rows = await pool.fetch(
+        f"""SELECT from_address, request_id FROM withdrawals
+            WHERE kind = 'sweep' AND chain = $1 AND status NOT IN {FINAL}
+              AND from_address IN (SELECT address FROM deposit_addresses WHERE chain = $1)""",
+        chain,
+    )
+    return {r["from_address"]: r["request_id"] for r in rows}
 
 
 async def sweep_status(pool: asyncpg.Pool, sweep_id: str) -> str | None:

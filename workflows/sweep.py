@@ -19,6 +19,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     import chains
@@ -70,6 +71,10 @@ class SweepWorkflow(WithdrawalWorkflow):
             self.req.chain, order.address, order.newest
         ):
             refusal = f"a sweep's {order.step.kind} step must be started by its sweep"
+        elif order.step is not None and order.step.kind == "undelegate":
+            # Taking the hot wallet's energy back from the address moves nothing out, and must
+            # not wait on a statement that may have expired or been revoked meanwhile.
+            refusal = None
         elif intent is not None:
             verdict = await self._verify(
                 self.INTENT, intent, {"chain": self.req.chain}, sweeps_scope(self.req.chain)
@@ -94,14 +99,29 @@ class SweepWorkflow(WithdrawalWorkflow):
         move, in order; the sweep is signed only once they all landed."""
         assert self.prepared is not None and self.prepared.sweep is not None
         for step in self.prepared.sweep.steps:
-            done = await self._step(step)
-            if done.status != "confirmed":
-                return f"its {step.kind} step ended {done.status}: {done.reason}"
-            if step.kind == "delegate":
+            landed, why = await self._step(step)
+            if step.kind == "delegate" and landed is not False:  # lent, or maybe: take it back
                 self.lent = step.amount
+            if not landed:
+                return f"its {step.kind} step {why}"
         return None
 
-    async def _step(self, step: SweepStep) -> WithdrawalStatus:
+    async def _still_authorized(self) -> str | None:
+        """Taking energy back needs no statement (see _check_request); anything else does."""
+        order = self.req.sweep
+        if order is not None and order.step is not None and order.step.kind == "undelegate":
+            return None
+        return await super()._still_authorized()
+
+    async def _step(self, step: SweepStep) -> tuple[bool | None, str]:
+        """Run one step as a child move: (landed; None when unknown, why not)."""
+        try:
+            done = await self._start_step(step)
+        except ChildWorkflowError as exc:  # terminated, or failed: nobody knows
+            return None, f"ended without an outcome: {exc.cause or exc}"
+        return done.status == "confirmed", f"ended {done.status}: {done.reason}"
+
+    async def _start_step(self, step: SweepStep) -> WithdrawalStatus:
         assert self.req.sweep is not None
         order = self.req.sweep.model_copy(update={"step": step})
         coin = chains.get(self.req.chain).NATIVE
@@ -123,9 +143,9 @@ class SweepWorkflow(WithdrawalWorkflow):
         stake stays lent to a deposit address."""
         if self.lent:
             lent, self.lent = self.lent, 0
-            back = await self._step(SweepStep(kind="undelegate", amount=lent))
-            if back.status != "confirmed":
-                reason = f"{reason or state}; the energy lent is not back ({back.reason})"
+            back, why = await self._step(SweepStep(kind="undelegate", amount=lent))
+            if not back:
+                reason = f"{reason or state}; the energy lent may not be back: undelegate {why}"
         return await super()._finish(state, reason, ledger)
 
     def _attributes(self) -> list[SearchAttributeUpdate[Any]]:

@@ -549,14 +549,17 @@ class TronSender:
         steps, burn = [], 0
         shortfall = max(0, need - have)
         if shortfall:
-            lendable, per_trx = await self._lendable(hot)
-            stake = resources.delegation_for(shortfall, per_trx)
-            if stake <= lendable:
+            stake = await self._lendable(hot, shortfall)
+            if stake is not None:
                 steps.append(SweepStep(kind="delegate", amount=stake))
             else:
                 burn += shortfall * energy_price
         if free_net < fees.TRC20_TRANSFER_BYTES:
             burn += fees.TRC20_TRANSFER_BYTES * bandwidth_price
+        if burn > self.max_fee_limit:  # what one transfer may burn, by the operator's ceiling
+            raise InsufficientFunds(
+                f"the sweep would burn {burn} sun at {source}, above TRON_MAX_FEE_LIMIT"
+            )
         if burn:
             return [SweepStep(kind="topup", amount=burn), *steps]  # the top-up activates too
         if not exists:
@@ -576,23 +579,27 @@ class TronSender:
                 found.append(await self._token_balance(owner, asset))
         return found
 
-    async def _lendable(self, owner: str) -> tuple[int, int]:
-        """(sun of `owner`'s energy stake not lent yet, energy a staked TRX yields now)."""
+    async def _lendable(self, owner: str, energy: int) -> int | None:
+        """The stake `owner` would lend for `energy`, in sun, if it has that much free (its
+        frozenV2 for ENERGY, which lending lowers, less what its own use holds), else None."""
         account = await _node(self.rpc, "wallet/getaccount", {"address": owner, "visible": True})
         staked = sum(
             int(f.get("amount", 0))
             for f in account.get("frozenV2", [])
             if f.get("type") == "ENERGY"
         )
-        lent = int(
-            (account.get("account_resource") or {}).get("delegated_frozenV2_balance_for_energy", 0)
-        )
         totals = await _node(
             self.rpc, "wallet/getaccountresource", {"address": owner, "visible": True}
         )
-        weight = int(totals.get("TotalEnergyWeight", 0))
-        per_trx = int(totals.get("TotalEnergyLimit", 0)) // weight if weight else 0
-        return staked - lent, per_trx
+        limit, weight = (
+            int(totals.get("TotalEnergyLimit", 0)),
+            int(totals.get("TotalEnergyWeight", 0)),
+        )
+        if not limit or not weight:
+            return None
+        free = staked - resources.stake_in_use(int(totals.get("EnergyUsed", 0)), limit, weight)
+        stake = resources.delegation_for(energy, limit, weight)
+        return stake if stake <= free else None
 
     async def _token_balance(self, owner: str, asset: Asset) -> int:
         held = await self._constant(

@@ -119,8 +119,14 @@ def check_resource_call(
         raise ValueError(f"the built {ctype} is not the one asked for ({got}): refusing to sign")
 
 
-def delegation_for(energy: int, energy_per_trx: int) -> int:
+def delegation_for(energy: int, total_limit: int, total_weight: int) -> int:
     """The stake, in sun (whole TRX, at least 1), whose energy covers `energy`: what
-    `DelegateResource.balance` must be, given how much energy one staked TRX yields now."""
-    trx = -(-energy // max(energy_per_trx, 1))
+    `DelegateResource.balance` must be. One staked TRX yields total_limit / total_weight
+    energy a day (getaccountresource's TotalEnergyLimit and TotalEnergyWeight)."""
+    trx = -(-energy * total_weight // max(total_limit, 1))
     return max(trx * 1_000_000, MIN_DELEGATION_SUN)
+
+
+def stake_in_use(energy_used: int, total_limit: int, total_weight: int) -> int:
+    """The sun of stake an account's own energy use holds: java-tron lends only the rest."""
+    return -(-energy_used * total_weight // max(total_limit, 1)) * 1_000_000

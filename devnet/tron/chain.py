@@ -394,9 +394,9 @@ class TronChain:
         )
 
     def energy_limit(self, account: Account) -> int:
-        """Energy a day from the account's own stake (less what it lent) and what it borrowed:
-        staked TRX times the network's energy per staked TRX."""
-        sun = account.frozen_energy - account.delegated_energy + account.acquired_energy
+        """Energy a day from the account's own stake (which lending lowers, as java-tron's
+        frozenV2 does) and what it borrowed: staked TRX times the energy per staked TRX."""
+        sun = account.frozen_energy + account.acquired_energy
         return sun // 1_000_000 * self.config.energy_per_trx
 
     def energy_used(self, account: Account) -> int:
@@ -637,10 +637,13 @@ class TronChain:
                 raise contract_validate_error(
                     "Do not allow delegate resources to contract addresses"
                 )
-            if owner.frozen_energy - owner.delegated_energy < tx.amount:
+            # What its own use holds is not lendable (DelegateResourceActuator.validate).
+            used = -(-self.energy_used(owner) // self.config.energy_per_trx) * 1_000_000
+            if owner.frozen_energy - used < tx.amount:
                 raise contract_validate_error(
                     "delegateBalance must be less than or equal to available FreezeEnergyV2 balance"
                 )
+            owner.frozen_energy -= tx.amount
             owner.delegated_energy += tx.amount
             receiver.acquired_energy += tx.amount
             self.delegations[key] = self.delegations.get(key, 0) + tx.amount
@@ -651,6 +654,7 @@ class TronChain:
                     f"{tx.amount}, unfreezeBalance={self.delegations.get(key, 0)}"
                 )
             owner.delegated_energy -= tx.amount
+            owner.frozen_energy += tx.amount
             receiver.acquired_energy -= tx.amount
             self.delegations[key] -= tx.amount
             if not self.delegations[key]:

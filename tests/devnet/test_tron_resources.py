@@ -93,7 +93,9 @@ async def test_delegated_energy_pays_a_token_transfer_from_an_account_without_tr
     lender, payer = wallet(devnet, 0), wallet(devnet, 1)
     holder = await token_only_account(devnet, tron, "resource-lent")
     # Stake 20,000 TRX for energy and lend half: 10,000 TRX x 10 energy a TRX.
-    stake = resources.delegation_for(100_000, ENERGY_PER_TRX)
+    totals = await resource(tron, lender.address)
+    limit, weight = totals["TotalEnergyLimit"], totals["TotalEnergyWeight"]
+    stake = resources.delegation_for(100_000, limit, weight)
     assert stake == 10_000 * TRX
     for call in (
         tron.trx.freeze_balance(lender.address, 20_000 * TRX, "ENERGY"),
@@ -101,6 +103,10 @@ async def test_delegated_energy_pays_a_token_transfer_from_an_account_without_tr
     ):
         await included(devnet, await (await signed_call(tron, call, lender)).broadcast())
     assert (await resource(tron, holder.address))["EnergyLimit"] == 100_000
+    # As on java-tron, lending lowers the lender's frozenV2 (the loan is shown apart).
+    lent = await tron.get_account(lender.address)
+    assert lent["frozenV2"][1]["amount"] == 10_000 * TRX
+    assert lent["account_resource"]["delegated_frozenV2_balance_for_energy"] == 10_000 * TRX
     before = await balance(tron, holder.address)
     done = await send_token(devnet, tron, holder, payer.address)
     assert done["receipt"]["result"] == "SUCCESS" and "energy_fee" not in done["receipt"]

@@ -105,7 +105,7 @@ async def test_sol_and_usdc_deposits_are_credited_once_and_swept_once(
     hot_before = await lamports(stack, hot)
     # Below the threshold: credited, not swept.
     await sol_send(stack.solana.url, payer, a.address, coin, SOL // 10)
-    first = await eventually(lambda: credits(pool, a.address), timeout=60)
+    first = await eventually(lambda: credits(pool, a.address), timeout=120)
     assert [(r["symbol"], int(r["amount"]), r["sweep_id"]) for r in first] == [
         ("SOL", SOL // 10, None)
     ]
@@ -116,7 +116,7 @@ async def test_sol_and_usdc_deposits_are_credited_once_and_swept_once(
         rows = await credits(pool, a.address)
         return rows if len(rows) == 2 and all(r["sweep_id"] for r in rows) else None
 
-    rows = await eventually(covered, timeout=60)
+    rows = await eventually(covered, timeout=120)
     sweep = sweep_id("solana", a.address, rows[-1]["seq"])
     assert {r["sweep_id"] for r in rows} == {sweep}
     result = await swept(stack, sweep)
@@ -127,7 +127,7 @@ async def test_sol_and_usdc_deposits_are_credited_once_and_swept_once(
     # USDC: dust is not credited; a sweep that empties the token account closes it.
     await sol_send(stack.solana.url, payer, b.address, token, 5_000)  # 0.005 USDC: dust
     await sol_send(stack.solana.url, payer, b.address, token, 1_500_000)
-    rows = await eventually(covered_of(pool, b.address, 1), timeout=60)
+    rows = await eventually(covered_of(pool, b.address, 1), timeout=120)
     assert [int(r["amount"]) for r in rows] == [1_500_000]
     result = await swept(stack, rows[0]["sweep_id"])
     assert result["status"] == "confirmed", result
@@ -171,7 +171,7 @@ async def test_a_usdc_sweep_that_empties_the_account_closes_it(
     await sol_send(
         stack.solana.url, sol_account(stack.solana, 5), c.address, usdc(stack.solana), 2_000_000
     )
-    [row] = await eventually(covered_of(pool, c.address, 1), timeout=60)
+    [row] = await eventually(covered_of(pool, c.address, 1), timeout=120)
     result = await swept(stack, row["sweep_id"])
     assert result["status"] == "confirmed", result
     assert await token_account(stack, c.address) is None  # closed: its rent went to the hot wallet
@@ -191,7 +191,7 @@ async def test_a_trx_deposit_is_swept_on_request_with_free_bandwidth(
         await deposits.sweep_now(stack.client, pool, stack.settings, "tron", t.address,
                                  stack.signer("operator"))  # fmt: skip
     await tron_send_many(stack.tron.url, tron_key(stack.tron, 6), t.address, [5 * TRX])
-    await eventually(lambda: credits(pool, t.address), timeout=60)
+    await eventually(lambda: credits(pool, t.address), timeout=120)
     [started] = await deposits.sweep_now(stack.client, pool, stack.settings, "tron", t.address,
                                          stack.signer("operator"))  # fmt: skip
     result = await swept(stack, started)
@@ -202,7 +202,7 @@ async def test_a_trx_deposit_is_swept_on_request_with_free_bandwidth(
     # derived key): the address holds less than credited, so the sweep is refused before it
     # is registered, and its credit stays uncovered for whoever explains the difference.
     await tron_send_many(stack.tron.url, tron_key(stack.tron, 6), t.address, [3 * TRX])
-    await eventually(covered_of(pool, t.address, 2, uncovered=1), timeout=60)
+    await eventually(covered_of(pool, t.address, 2, uncovered=1), timeout=120)
     secret = chains.get("tron").deposit_key(seed(stack), t.index)[1]
     taken = PrivateKey(bytes.fromhex(secret))
     await tron_send_many(stack.tron.url, taken, tron_address(tron_key(stack.tron, 6)), [2 * TRX])
@@ -244,7 +244,7 @@ async def test_sweeps_cannot_be_started_without_an_admins_statement(
     )
     await sol_send(stack.solana.url, sol_account(stack.solana, 8), d.address,
                    stack.settings.tokens("solana").native, SOL // 20)  # fmt: skip
-    [row] = await eventually(lambda: credits(pool, d.address), timeout=60)
+    [row] = await eventually(lambda: credits(pool, d.address), timeout=120)
     queue = stack.settings.task_queue("solana")
 
     def order(intent: Any, newest: int) -> dict[str, Any]:
@@ -289,7 +289,7 @@ async def test_the_cli_gives_addresses_lists_deposits_and_refuses_bad_input(
     assert json.loads(again.out) == found and found["customer"] == customer
     await sol_send(stack.solana.url, sol_account(stack.solana, 9), found["address"],
                    stack.settings.tokens("solana").native, SOL // 50)  # fmt: skip
-    await eventually(lambda: credits(pool, found["address"]), timeout=60)
+    await eventually(lambda: credits(pool, found["address"]), timeout=120)
     listed = await walletflow(env, "deposits", "--customer", customer, "--json")
     assert [(d["address"], d["amount"], d["sweep_id"]) for d in json.loads(listed.out)] == [
         (found["address"], str(SOL // 50), None)
@@ -355,7 +355,7 @@ async def usdt_deposit(stack: Stack, pool: asyncpg.Pool, label: str) -> tuple[st
     await tron_send_many(
         stack.tron.url, tron_key(stack.tron, 6), d.address, [3 * 10**6], token=usdt
     )
-    await eventually(lambda: usdt_credit(pool, d.address), timeout=60)
+    await eventually(lambda: usdt_credit(pool, d.address), timeout=120)
     [started] = await deposits.sweep_now(stack.client, pool, stack.settings, "tron", d.address,
                                          stack.signer("operator"))  # fmt: skip
     return d.address, started
@@ -440,7 +440,7 @@ async def test_reconcile_reports_where_the_chain_and_the_ledger_differ(
         stack.client, stack.settings, "tron", f"rt-{uuid.uuid4().hex[:6]}"
     )
     await tron_send_many(stack.tron.url, tron_key(stack.tron, 6), t.address, [4 * TRX])
-    await eventually(lambda: credits(pool, t.address), timeout=60)
+    await eventually(lambda: credits(pool, t.address), timeout=120)
     taken = PrivateKey(bytes.fromhex(chains.get("tron").deposit_key(seed(stack), t.index)[1]))
     [out] = await tron_send_many(
         stack.tron.url, taken, tron_address(tron_key(stack.tron, 6)), [TRX]
@@ -453,8 +453,8 @@ async def test_reconcile_reports_where_the_chain_and_the_ledger_differ(
     payer = sol_account(stack.solana, 10)
     await sol_send(stack.solana.url, payer, s.address, usdc(stack.solana), 5_000)
     await sol_send(stack.solana.url, payer, s.address, usdc(stack.solana), 1_000_000)
-    await eventually(lambda: credits(pool, s.address), timeout=60)
-    await eventually(lambda: finalized_usdc(stack, s.address, 1_005_000), timeout=60)
+    await eventually(lambda: credits(pool, s.address), timeout=120)
+    await eventually(lambda: finalized_usdc(stack, s.address, 1_005_000), timeout=120)
     r = await walletflow(stack_cli_env(stack, tmp_path), "reconcile", "--json")
     assert r.code == 0, r.err
     found = {
