@@ -5,7 +5,8 @@
 The embedded stack of bench/withdrawals.py (Temporal dev server, embedded PostgreSQL, the
 Solana, TRON and Telegram devnets in processes of their own), walletflow's worker as
 `python -m worker_main --queues solana,tron,notify`, with every credit at or above the
-minimum swept at once (SWEEP_THRESHOLDS = DEPOSIT_MINIMUMS) under a standing statement.
+minimum swept at once (SWEEP_THRESHOLDS = DEPOSIT_MINIMUMS) under a standing statement, and no
+Telegram message per deposit (no DEPOSITS_CHAT: the ledger and webhooks report them).
 
 1. `--n` deposit addresses on each chain (`deposit-address`, for n customers).
 2. One deposit to each, from the devnets' funded accounts: SOL or USDC on Solana, TRX or
@@ -74,7 +75,6 @@ from starter.devstack import Child
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "deposits.json"
 MINIMUMS = "SOL:0.001,USDC:0.01,TRX:1,USDT:0.01"
-CHAT = 4242
 SENDERS = range(0, 16)  # funded devnet accounts that deposit (19 is the hot wallet)
 TRX = 1_000_000
 STEP_KINDS = ("activate", "delegate", "topup", "undelegate")
@@ -102,7 +102,6 @@ class DepositStack(BenchStack):
             "TELEGRAM_API_URL": telegram["url"],
             "DEPOSIT_MINIMUMS": MINIMUMS,
             "SWEEP_THRESHOLDS": MINIMUMS,
-            "DEPOSITS_CHAT": str(CHAT),
             "WALLETFLOW_LOG_LEVEL": "WARNING",
         }
 
@@ -148,7 +147,7 @@ async def addresses(stack: DepositStack, n: int, run: str) -> dict[tuple[str, in
     async def one(chain: str, i: int) -> None:
         async with gate:
             found = await deposits.deposit_address(
-                stack.client, stack.settings, chain, f"{run}-{i}", CHAT
+                stack.client, stack.settings, chain, f"{run}-{i}"
             )
         out[(chain, i)] = found.address
 

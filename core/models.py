@@ -131,8 +131,12 @@ class Subscription(BaseModel):
     # USD value at least this; an event without a price passes (a listed token's transfer
     # is never hidden for want of a price).
     min_usd: Decimal | None = None
+    # Ledger and webhooks only, no message: a deposit address without a chat (chat_id 0).
+    silent: bool = False
 
     def wants(self, event: WalletEvent) -> bool:
+        if self.silent:
+            return False
         if self.direction != "both" and event.direction != self.direction:
             return False
         if self.assets is not None:

@@ -59,12 +59,7 @@ def deposits_chat_or_none(settings: Settings) -> int | None:
     return settings.deposits_chat or (admins[0] if admins else None)
 
 
-def deposits_chat(settings: Settings, chat: int | None) -> int:
-    """Where credited deposits are announced: `--chat`, DEPOSITS_CHAT, the first admin."""
-    found = chat or deposits_chat_or_none(settings)
-    if found is None:
-        raise UserError("no chat for deposit messages: pass --chat, or set DEPOSITS_CHAT")
-    return found
+SILENT_CHAT = 0  # a deposit address nobody is told about in Telegram: webhooks only
 
 
 async def deposit_address(
@@ -72,7 +67,7 @@ async def deposit_address(
 ) -> DepositAddress:
     """The customer's deposit address on `chain` (the same every time), watched."""
     chain, customer = check_chain(chain), check_customer(customer)
-    notify = deposits_chat(settings, chat)
+    notify = chat or settings.deposits_chat
     found: DepositAddress = await client.execute_workflow(
         "DepositAddressWorkflow",
         DepositAddressRequest(chain=chain, customer=customer),
@@ -83,7 +78,11 @@ async def deposit_address(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     sub = Subscription(
-        chat_id=notify, label=f"deposits of {customer}", direction="in", final_only=True
+        chat_id=notify or SILENT_CHAT,
+        label=f"deposits of {customer}",
+        direction="in",
+        final_only=True,
+        silent=not notify,  # the ledger and `deposit.credited` webhooks say it all
     )
     await monitors.watch(client, settings, chain, found.address, sub)
     return found

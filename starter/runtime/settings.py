@@ -506,7 +506,9 @@ class Settings(BaseSettings):
     deposits_chat: int | None = Field(
         None,
         alias="DEPOSITS_CHAT",
-        description="The Telegram chat told about each credited deposit. Unset: the first of "
+        description="The Telegram chat told about each credited deposit (one chat takes about "
+        "a message a second). Unset: no message; `deposit.credited` webhooks and `walletflow "
+        "deposits` report them. Reconcile differences go here, else to the first of "
         "TELEGRAM_ADMINS.",
     )
     telegram_admins: str = Field(

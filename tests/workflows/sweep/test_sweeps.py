@@ -31,7 +31,7 @@ from starter.client import deposits
 from tests.support.chain_tx import sol_account, sol_send, usdc
 from tests.support.cli import walletflow
 from tests.support.monitor import tron_address, tron_key, tron_send_many, tron_wait_solid
-from tests.support.stack import HOT_ACCOUNT, Stack, eventually, stack_cli_env
+from tests.support.stack import HOT_ACCOUNT, Stack, eventually, messages, stack_cli_env
 from tests.workflows.test_replay import HISTORIES
 
 STACK = {
@@ -72,6 +72,24 @@ async def credits(pool: asyncpg.Pool, address: str) -> list[asyncpg.Record]:
 async def swept(stack: Stack, sweep: str) -> dict[str, Any]:
     result = await stack.client.get_workflow_handle(sweep).result()
     return result if isinstance(result, dict) else result.model_dump()
+
+
+async def test_without_a_chat_a_deposit_address_is_watched_silently(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    """No --chat and no DEPOSITS_CHAT: credited all the same, and nobody is messaged."""
+    settings = stack.settings.model_copy(update={"deposits_chat": None})
+    d = await deposits.deposit_address(
+        stack.client, settings, "solana", f"q-{uuid.uuid4().hex[:6]}"
+    )
+    await sol_send(stack.solana.url, sol_account(stack.solana, 11), d.address,
+                   stack.settings.tokens("solana").native, SOL // 100)  # fmt: skip
+    await eventually(lambda: credits(pool, d.address), timeout=120)
+    subscribers = await pool.fetch(
+        "SELECT chat_id FROM subscriptions WHERE address = $1", d.address
+    )
+    assert [r["chat_id"] for r in subscribers] == [0]
+    assert await messages(stack.telegram, 0) == []
 
 
 async def test_a_customer_keeps_one_derived_address_per_chain(stack: Stack) -> None:
