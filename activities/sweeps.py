@@ -253,7 +253,8 @@ class SweepActivities:
             await repo.uncover(self.pool, req.request_id)
             raise refuse("InsufficientFunds", str(exc)) from None
         try:
-            steps = await self.sender.sweep_steps(asset, order.address, amount)
+            pending = await repo.loans_in_flight(self.pool, req.chain)
+            steps = await self.sender.sweep_steps(asset, order.address, amount, pending)
         except InsufficientFunds as exc:
             await repo.uncover(self.pool, req.request_id)
             raise refuse("InsufficientFunds", str(exc)) from None
@@ -298,7 +299,9 @@ class SweepActivities:
             amount=order.step.amount,
             hot_wallet=self.sender.hot_wallet(),
             approval_required=False,
-            max_versions=self.withdraw.policy.max_versions,
+            # A loan refused (the stake went to other sweeps) is not signed again: the sweep
+            # buys the energy instead (SweepStep.fallback).
+            max_versions=1 if order.step.fallback else self.withdraw.policy.max_versions,
             searchable_destination=False,
             sweep=SweepSource(
                 address=order.address,

@@ -93,9 +93,12 @@ class ChainSender(Protocol):
         """What each owner holds of `asset` (base units) on final data, in order."""
         ...
 
-    async def sweep_steps(self, asset: Asset, source: str, amount: int) -> list[SweepStep]:
+    async def sweep_steps(
+        self, asset: Asset, source: str, amount: int, pending_loans: int
+    ) -> list[SweepStep]:
         """What `source` needs from the hot wallet before it can send `amount` (a chain whose
-        fee payer can be another account needs nothing)."""
+        fee payer can be another account needs nothing). `pending_loans`: stake other sweeps
+        are about to lend, not lendable again."""
         ...
 
     async def sign_sweep_step(self, step: SweepStep, deposit: str) -> tuple[bytes, str, int]:

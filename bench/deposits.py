@@ -77,7 +77,7 @@ RESULT = ROOT / "bench" / "results" / "deposits.json"
 MINIMUMS = "SOL:0.001,USDC:0.01,TRX:1,USDT:0.01"
 SENDERS = range(0, 16)  # funded devnet accounts that deposit (19 is the hot wallet)
 TRX = 1_000_000
-STEP_KINDS = ("activate", "delegate", "topup", "undelegate")
+STEP_KINDS = ("activate", "delegate", "topup", "buy", "undelegate")
 
 
 class DepositStack(BenchStack):
@@ -304,7 +304,7 @@ async def verify(
     step_trx = sum(
         int(s["amount"])
         for s in steps
-        if s["status"] == "confirmed" and s["request_id"].endswith(("-activate", "-topup"))
+        if s["status"] == "confirmed" and s["request_id"].endswith(("-activate", "-topup", "-buy"))
     )
     step_fees = sum(
         landed[t]["fee"] for s in steps for t in versions[s["request_id"]] if t in landed
@@ -339,7 +339,7 @@ async def verify(
             for x in steps
             if x["request_id"].startswith(sid + "-")
         }
-        topup = int(kinds["topup"]["amount"]) if "topup" in kinds else 0
+        topup = sum(int(kinds[k]["amount"]) for k in ("topup", "buy") if k in kinds)
         bound = topup // 10 if topup else 1
         if trx_left[s["from_address"]] > bound:
             stranded_over_bound.append((s["from_address"], trx_left[s["from_address"]], bound))

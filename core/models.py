@@ -349,17 +349,21 @@ class DepositAddress(BaseModel):
     index: int  # the customer's derivation index
 
 
-SweepStepKind = Literal["activate", "delegate", "topup", "undelegate"]
+SweepStepKind = Literal["activate", "delegate", "topup", "buy", "undelegate"]
 
 
 class SweepStep(BaseModel):
     """What a deposit address needs before it can send, done from the hot wallet as its own
     money move (`{sweep id}-{kind}`): `activate` and `topup` send `amount` sun of TRX to it,
-    `delegate` lends it the energy of `amount` sun of the hot wallet's stake, `undelegate`
-    takes that back once the sweep is decided."""
+    `delegate` lends it the energy of `amount` sun of the hot wallet's stake, `buy` sends the
+    TRX to burn for that energy instead when the loan did not land, `undelegate` takes the
+    loan back once the sweep is decided."""
 
     kind: SweepStepKind
     amount: int
+    # A loan only: the TRX to send instead if it does not land (the stake was lent to other
+    # sweeps meanwhile), to burn for the same energy.
+    fallback: int = 0
 
 
 class ReconcileRequest(BaseModel):

@@ -198,6 +198,18 @@ async def sweeps_in_flight(pool: asyncpg.Pool, chain: str) -> dict[str, str]:
     return {r["from_address"]: r["request_id"] for r in rows}
 
 
+async def loans_in_flight(pool: asyncpg.Pool, chain: str) -> int:
+    """Sun of stake that sweeps' loans (`-delegate` steps) not decided yet are about to lend:
+    it is not lendable again. Until a loan registers, two sweeps may still both count it."""
+    total = await pool.fetchval(
+        f"""SELECT coalesce(sum(amount), 0) FROM withdrawals
+            WHERE kind = 'sweep' AND chain = $1 AND request_id LIKE 'sweep-%-delegate'
+              AND status NOT IN {FINAL}""",
+        chain,
+    )
+    return int(total)
+
+
 async def sweep_status(pool: asyncpg.Pool, sweep_id: str) -> str | None:
     return await pool.fetchval(
         "SELECT status FROM withdrawals WHERE request_id = $1 AND kind = 'sweep'", sweep_id

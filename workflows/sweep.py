@@ -102,6 +102,9 @@ class SweepWorkflow(WithdrawalWorkflow):
             landed, why = await self._step(step)
             if step.kind == "delegate" and landed is not False:  # lent, or maybe: take it back
                 self.lent = step.amount
+            if landed is False and step.fallback:  # the stake went elsewhere: buy the energy
+                step = SweepStep(kind="buy", amount=step.fallback)
+                landed, why = await self._step(step)
             if not landed:
                 return f"its {step.kind} step {why}"
         return None

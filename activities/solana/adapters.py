@@ -648,7 +648,9 @@ class SolanaSender:
                     found.append(token_amount(account, program))
         return found
 
-    async def sweep_steps(self, asset: Asset, source: str, amount: int) -> list[SweepStep]:
+    async def sweep_steps(
+        self, asset: Asset, source: str, amount: int, pending_loans: int
+    ) -> list[SweepStep]:
         return []  # the hot wallet pays the fee in the sweep's own transaction
 
     async def sign_sweep_step(self, step: SweepStep, deposit: str) -> tuple[bytes, str, int]:

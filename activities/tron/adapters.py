@@ -520,7 +520,9 @@ class TronSender:
             raise InsufficientFunds(f"{credited} sun at {source} would not pay the bandwidth")
         return amount, False
 
-    async def sweep_steps(self, asset: Asset, source: str, amount: int) -> list[SweepStep]:
+    async def sweep_steps(
+        self, asset: Asset, source: str, amount: int, pending_loans: int
+    ) -> list[SweepStep]:
         """A token's sweep is sent by the deposit address, which has no TRX: first activate it
         (1 sun: the hot wallet burns the activation fee), then give it the energy the transfer
         uses, as the estimate says plus a margin: lent from the hot wallet's stake when it has
@@ -549,9 +551,11 @@ class TronSender:
         steps, burn = [], 0
         shortfall = max(0, need - have)
         if shortfall:
-            stake = await self._lendable(hot, shortfall)
+            stake = await self._lendable(hot, shortfall, pending_loans)
             if stake is not None:
-                steps.append(SweepStep(kind="delegate", amount=stake))
+                steps.append(
+                    SweepStep(kind="delegate", amount=stake, fallback=shortfall * energy_price)
+                )
             else:
                 burn += shortfall * energy_price
         if free_net < fees.TRC20_TRANSFER_BYTES:
@@ -579,9 +583,10 @@ class TronSender:
                 found.append(await self._token_balance(owner, asset))
         return found
 
-    async def _lendable(self, owner: str, energy: int) -> int | None:
+    async def _lendable(self, owner: str, energy: int, pending: int) -> int | None:
         """The stake `owner` would lend for `energy`, in sun, if it has that much free (its
-        frozenV2 for ENERGY, which lending lowers, less what its own use holds), else None."""
+        frozenV2 for ENERGY, which lending lowers, less what its own use holds and what
+        other sweeps are about to lend), else None."""
         account = await _node(self.rpc, "wallet/getaccount", {"address": owner, "visible": True})
         staked = sum(
             int(f.get("amount", 0))
@@ -597,7 +602,8 @@ class TronSender:
         )
         if not limit or not weight:
             return None
-        free = staked - resources.stake_in_use(int(totals.get("EnergyUsed", 0)), limit, weight)
+        used = resources.stake_in_use(int(totals.get("EnergyUsed", 0)), limit, weight)
+        free = staked - used - pending
         stake = resources.delegation_for(energy, limit, weight)
         return stake if stake <= free else None
 
@@ -609,7 +615,7 @@ class TronSender:
 
     async def sign_sweep_step(self, step: SweepStep, deposit: str) -> tuple[bytes, str, int]:
         key = self._key()
-        if step.kind in ("activate", "topup"):
+        if step.kind in ("activate", "topup", "buy"):
             return await self._sign_transfer(key, tron.NATIVE, deposit, step.amount)
         hot = str(key.public_key.to_base58check_address())
         lend = step.kind == "delegate"
