@@ -30,6 +30,12 @@ from starter.runtime.settings import ENV_NAMES, PRICES_QUEUE, Settings
 from store.db import create_pool
 from worker_main import run_workers
 
+HOT_ACCOUNT = 19  # the devnet account tests use as the withdrawal hot wallet
+# A module that changes its hot wallet beyond balances (staking TRX for energy) takes one of
+# its own, since the devnets are the session's: another module's OUT_OF_ENERGY must not find
+# energy staked.
+SPARE_HOT_ACCOUNT = 18
+
 
 @dataclass
 class Stack:
@@ -38,6 +44,7 @@ class Stack:
     solana: Any
     tron: Any
     telegram: Any
+    hot_account: int = HOT_ACCOUNT
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -92,7 +99,6 @@ class Stack:
                 await self.client.get_workflow_handle(workflow_id).terminate("test over")
 
 
-HOT_ACCOUNT = 19  # the devnet account tests use as the withdrawal hot wallet
 ALL_QUEUES = ("solana", "tron", "notify")
 
 
@@ -114,16 +120,23 @@ async def running_stack(
     queues: tuple[str, ...] = ALL_QUEUES,
     triggers: bool = True,
     settings: dict[str, Any] | None = None,
+    hot_account: int = HOT_ACCOUNT,
 ) -> AsyncIterator[Stack]:
     """A Stack with workers for `queues` (none: the test runs its own), closed afterwards."""
     s = Stack(
         client=client,
         settings=stack_settings(
-            pg_dsn, devnets.solana, devnets.tron, devnets.telegram, **(settings or {})
+            pg_dsn,
+            devnets.solana,
+            devnets.tron,
+            devnets.telegram,
+            hot_account=hot_account,
+            **(settings or {}),
         ),
         solana=devnets.solana,
         tron=devnets.tron,
         telegram=devnets.telegram,
+        hot_account=hot_account,
     )
     await ensure_roster(s.settings)
     if queues:
@@ -135,12 +148,18 @@ async def running_stack(
 
 
 def stack_settings(
-    pg_dsn: str, solana: Any, tron: Any, telegram: Any, **overrides: Any
+    pg_dsn: str,
+    solana: Any,
+    tron: Any,
+    telegram: Any,
+    *,
+    hot_account: int = HOT_ACCOUNT,
+    **overrides: Any,
 ) -> Settings:
     info = {"solana": solana.info(), "tron": tron.info()}
     tokens = devnet_env(info, Settings(SOLANA_TOKENS="", TRON_TOKENS=""))
     home = Path(tempfile.mkdtemp())
-    keys = write_devnet_keys(home, info, index=HOT_ACCOUNT)
+    keys = write_devnet_keys(home, info, index=hot_account)
     for name in DEV_PRINCIPALS:  # the signing keys; `ensure_roster` lists them
         dev_key(home / "keys", name)
     values: dict[str, Any] = {

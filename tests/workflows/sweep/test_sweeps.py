@@ -31,11 +31,12 @@ from starter.client import deposits
 from tests.support.chain_tx import sol_account, sol_send, usdc
 from tests.support.cli import walletflow
 from tests.support.monitor import tron_address, tron_key, tron_send_many, tron_wait_solid
-from tests.support.stack import HOT_ACCOUNT, Stack, eventually, messages, stack_cli_env
+from tests.support.stack import SPARE_HOT_ACCOUNT, Stack, eventually, messages, stack_cli_env
 from tests.workflows.test_replay import HISTORIES
 
 STACK = {
     "queues": ("solana", "tron", "notify"),
+    "hot_account": SPARE_HOT_ACCOUNT,  # it stakes TRX for energy
     "settings": {
         "DEPOSITS_CHAT": 4242,
         "SWEEP_THRESHOLDS": "SOL:0.2,USDC:1.5",
@@ -107,7 +108,7 @@ async def test_a_customer_keeps_one_derived_address_per_chain(stack: Stack) -> N
 async def test_sol_and_usdc_deposits_are_credited_once_and_swept_once(
     stack: Stack, pool: asyncpg.Pool
 ) -> None:
-    hot = str(sol_account(stack.solana, HOT_ACCOUNT).pubkey())
+    hot = str(sol_account(stack.solana, stack.hot_account).pubkey())
     await deposits.authorize(pool, "solana", stack.signer("operator"), 1)
     payer, coin, token = (
         sol_account(stack.solana, 4),
@@ -357,7 +358,7 @@ async def lent_by(stack: Stack, address: str) -> int:
 
 async def hot_wallet_call(stack: Stack, build: Any) -> None:
     """A resource call by the TRON hot wallet, through tronpy, until solidified."""
-    key = tron_key(stack.tron, HOT_ACCOUNT)
+    key = tron_key(stack.tron, stack.hot_account)
     async with AsyncTron(AsyncHTTPProvider(stack.tron.url)) as client:
         tx = await build(client, key.public_key.to_base58check_address()).build()
         await tx.sign(key).broadcast()
@@ -394,7 +395,7 @@ async def test_a_usdt_sweep_gets_energy_first_lent_or_topped_up(
     """Without energy the address's transfer would run out (OUT_OF_ENERGY, see the devnet's
     tests): the sweep activates the address, lends it the hot wallet's staked energy, sends,
     and takes the energy back; with no stake left to lend it tops the address up instead."""
-    hot = tron_address(tron_key(stack.tron, HOT_ACCOUNT))
+    hot = tron_address(tron_key(stack.tron, stack.hot_account))
     await hot_wallet_call(stack, lambda c, me: c.trx.freeze_balance(me, 20_000 * TRX, "ENERGY"))
     hot_usdt = await TronUsdt.open(stack)
     before_usdt, before_trx = await hot_usdt.balance(hot), await trx_of(stack, hot)
