@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import asyncpg
 from temporalio import activity
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -25,7 +26,7 @@ from core import activity_names as act
 from core.amounts import from_base_units, plain
 from core.assets import Asset
 from core.errors import UserError
-from core.ids import sweep_id
+from core.ids import sweep_id, sweep_request_id
 from core.intents import SignedIntent
 from core.models import (
     FINAL_STATES,
@@ -57,11 +58,11 @@ class DepositRules:
 
 
 def sweep_request(
-    found: repo.Uncovered, intent: SignedIntent | None, notify_queue: str
+    found: repo.Uncovered, intent: SignedIntent | None, notify_queue: str, attempt: int = 1
 ) -> WithdrawalRequest:
     """The request of the sweep of `found`: named after its newest credit."""
     return WithdrawalRequest(
-        request_id=sweep_id(found.chain, found.address, found.newest),
+        request_id=sweep_request_id(found.chain, found.address, found.newest, attempt),
         chain=found.chain,
         asset=found.asset,
         to=found.address,
@@ -69,19 +70,27 @@ def sweep_request(
         requested_by="sweeps",
         notify_queue=notify_queue,
         intent=intent,
-        sweep=SweepOrder(address=found.address, newest=found.newest),
+        sweep=SweepOrder(address=found.address, newest=found.newest, attempt=attempt),
     )
 
 
 async def start_sweep(
-    client: Client, req: WithdrawalRequest, task_queue: str
-) -> WorkflowHandle[object, object]:
-    """Start the sweep, or find it running: its id is derived, so a second start of the same
-    credits (trigger, schedule, operator) while it runs is that same sweep. Once it ended, a
-    start runs it again: the ledger refuses a sweep that registered before (`prepare_sweep`),
-    and one refused before registering (another sweep of the address in flight) may run."""
-    try:
-        return await client.start_workflow(
+    client: Client,
+    pool: asyncpg.Pool,
+    found: repo.Uncovered,
+    intent: SignedIntent | None,
+    *,
+    task_queue: str,
+    notify_queue: str,
+) -> str:
+    """Start the sweep of `found`, or find it running; its id. The id is derived, so a second
+    start of the same credits (trigger, schedule, operator) while it runs is that same sweep.
+    Credits uncovered again (an attempt ended without moving them) start the next attempt,
+    `…-try2` (`sweep_attempt`); an attempt refused before it registered runs again."""
+    attempt = await repo.sweep_attempt(pool, sweep_id(found.chain, found.address, found.newest))
+    req = sweep_request(found, intent, notify_queue, attempt)
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
             "SweepWorkflow",
             req,
             id=req.request_id,
@@ -89,8 +98,7 @@ async def start_sweep(
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(req.request_id)
+    return req.request_id
 
 
 class SweepActivities:
@@ -157,7 +165,12 @@ class SweepActivities:
         intent = SignedIntent.model_validate(statement)
         for one in due:
             await start_sweep(
-                self.client, sweep_request(one, intent, self.notify_queue), self.task_queue
+                self.client,
+                self.pool,
+                one,
+                intent,
+                task_queue=self.task_queue,
+                notify_queue=self.notify_queue,
             )
         return len(due)
 
@@ -224,8 +237,10 @@ class SweepActivities:
         asset = self.sender.tokens.by_id(req.asset) or self.sender.tokens.by_symbol(req.asset)
         if asset is None:
             raise refuse("InvalidInput", f"{req.asset} is not a listed asset on {req.chain}")
-        if req.request_id != sweep_id(req.chain, order.address, order.newest):
-            raise refuse("InvalidInput", "a sweep's request id is its workflow id")
+        if req.request_id != sweep_request_id(
+            req.chain, order.address, order.newest, order.attempt
+        ):
+            raise refuse("InvalidInput", "a sweep's request id names its credits and attempt")
         newest = await repo.credit_of(self.pool, order.newest)
         if newest is None or (newest["address"], newest["asset"]) != (order.address, asset.id):
             raise refuse(
@@ -287,7 +302,7 @@ class SweepActivities:
         """One of a sweep's steps: the hot wallet's move for the deposit address (TRX to it,
         or its stake's energy lent or taken back). A move of its own, under the same rules."""
         assert order.step is not None
-        parent = sweep_id(req.chain, order.address, order.newest)
+        parent = sweep_request_id(req.chain, order.address, order.newest, order.attempt)
         if req.request_id != f"{parent}-{order.step.kind}":
             raise refuse("InvalidInput", f"a step of {parent} is {parent}-{order.step.kind}")
         coin = self.sender.tokens.native

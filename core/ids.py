@@ -61,8 +61,16 @@ def price_watch_id(task_queue: str, provider: str) -> str:
 def sweep_id(chain: str, address: str, newest: int) -> str:
     """`sweep-{chain}-{address}-{n}`, `n` the sequence number of the newest credited deposit
     it covers: the threshold trigger and the schedule derive the same id, so one batch of
-    deposits is swept once. It is also the sweep's request id in the ledger."""
+    deposits is swept once (`sweep_request_id`: a later attempt's id)."""
     return f"sweep-{chain}-{address}-{newest}"
+
+
+def sweep_request_id(chain: str, address: str, newest: int, attempt: int = 1) -> str:
+    """The workflow id and ledger key of a sweep's `attempt`: `sweep_id` for the first,
+    `…-try2` and on after an attempt ended without moving anything and gave its credits back
+    (the ledger keeps every attempt's row). A step's id is this plus `-{step}`."""
+    named = sweep_id(chain, address, newest)
+    return named if attempt == 1 else f"{named}-try{attempt}"
 
 
 def sweeps_scope(chain: str) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.amounts import from_base_units
 from core.copying import CopyGrant
@@ -401,6 +401,7 @@ class SweepOrder(BaseModel):
 
     address: str
     newest: int
+    attempt: int = Field(1, ge=1)  # 2 and on: earlier attempts gave these credits back
     step: SweepStep | None = None
 
 

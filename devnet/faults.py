@@ -40,6 +40,19 @@ class Faults(BaseModel):
     lost_response_rate: float = Field(
         0.0, ge=0, le=1, description="broadcasts accepted, then the connection is dropped"
     )
+    refuse_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="broadcasts of the `refuse_kinds` refused as the chain refuses an invalid "
+        "one (TRON: CONTRACT_VALIDATE_ERROR), nothing executed: a resource delegation that "
+        "fails midway, say",
+    )
+    refuse_kinds: list[str] | None = Field(
+        None,
+        description="transaction kinds `refuse_rate` applies to (TRON contract types, e.g. "
+        "'DelegateResourceContract'); None: every broadcast",
+    )
     seed: int | None = Field(None, description="seed for reproducible fault sequences")
     only_methods: list[str] | None = Field(
         None,
@@ -82,6 +95,11 @@ class Faults(BaseModel):
     def lose_response(self, method: str | None = None) -> bool:
         """Called by broadcast handlers after the transaction was accepted."""
         return self.applies(method) and self.roll(self.lost_response_rate)
+
+    def refuse(self, kind: str) -> bool:
+        """Called by broadcast handlers before the chain sees a transaction of `kind`."""
+        wanted = self.refuse_kinds is None or kind in self.refuse_kinds
+        return wanted and self.roll(self.refuse_rate)
 
     def applies(self, method: str | None) -> bool:
         return self.only_methods is None or method in self.only_methods

@@ -8,6 +8,7 @@ without moving anything (a trigger on `withdrawals`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -208,6 +209,29 @@ async def loans_in_flight(pool: asyncpg.Pool, chain: str) -> int:
         chain,
     )
     return int(total)
+
+
+async def sweep_attempt(pool: asyncpg.Pool, sweep_id: str) -> int:
+    """Which attempt of the sweep `sweep_id` to start: the newest one still in flight (a
+    start finds it running), else the one after the newest that ended (it gave its credits
+    back, or they would not be uncovered), else the first."""
+    rows = await pool.fetch(
+        f"""SELECT request_id, status NOT IN {FINAL} AS open FROM withdrawals
+            WHERE kind = 'sweep'
+              AND (request_id = $1 OR request_id ~ ('^' || $2 || '-try[0-9]+$'))""",
+        sweep_id,
+        re.escape(sweep_id),
+    )
+    if not rows:
+        return 1
+    newest = max(rows, key=lambda r: _attempt_of(r["request_id"]))
+    attempt = _attempt_of(newest["request_id"])
+    return attempt if newest["open"] else attempt + 1
+
+
+def _attempt_of(request_id: str) -> int:
+    head, _, tail = request_id.rpartition("-try")
+    return int(tail) if head and tail.isdigit() else 1
 
 
 async def sweep_status(pool: asyncpg.Pool, sweep_id: str) -> str | None:

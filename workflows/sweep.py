@@ -7,7 +7,8 @@ What differs from a withdrawal:
 - Authority is a `sweep` statement about the chain (`sweeps-{chain}`), signed by an admin: a
   standing one for the automatic sweeps (threshold and schedule), or one for a sweep now.
 - The workflow id must be the one its credits derive, so that the threshold trigger and the
-  schedule name the same sweep: one batch of deposits is swept once.
+  schedule name the same sweep: one batch of deposits is swept once. Credits that an
+  attempt gave back (it moved nothing) are swept by the next attempt, `…-try2`.
 - Nothing of the request says where the money goes or how much: `prepare_sweep` claims the
   address's uncovered credits up to `n` from the ledger and always pays the hot wallet.
 - Signing derives the deposit address's key from the key store's seed, in the activity.
@@ -27,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from core import search_attributes as sa
     from core import texts
     from core.amounts import from_base_units, plain
-    from core.ids import sweep_id, sweeps_scope
+    from core.ids import sweep_request_id, sweeps_scope
     from core.intents import Action
     from core.models import (
         SweepOrder,
@@ -67,9 +68,7 @@ class SweepWorkflow(WithdrawalWorkflow):
             refusal = (
                 f"a sweep of {order.address} up to credit {order.newest} is {self._named(order)}"
             )
-        elif order.step is not None and self._parent() != sweep_id(
-            self.req.chain, order.address, order.newest
-        ):
+        elif order.step is not None and self._parent() != self._named(order, step=False):
             refusal = f"a sweep's {order.step.kind} step must be started by its sweep"
         elif order.step is not None and order.step.kind == "undelegate":
             # Taking the hot wallet's energy back from the address moves nothing out, and must
@@ -86,9 +85,11 @@ class SweepWorkflow(WithdrawalWorkflow):
         await self._audit(self.INTENT, "start", intent, refusal)
         return refusal
 
-    def _named(self, order: SweepOrder) -> str:
-        named = sweep_id(self.req.chain, order.address, order.newest)
-        return named if order.step is None else f"{named}-{order.step.kind}"
+    def _named(self, order: SweepOrder, *, step: bool = True) -> str:
+        """The id `order` derives: its credits and attempt, and its step unless `step` is
+        False (the sweep a step serves)."""
+        named = sweep_request_id(self.req.chain, order.address, order.newest, order.attempt)
+        return named if order.step is None or not step else f"{named}-{order.step.kind}"
 
     def _parent(self) -> str | None:
         parent = workflow.info().parent
@@ -130,7 +131,7 @@ class SweepWorkflow(WithdrawalWorkflow):
         coin = chains.get(self.req.chain).NATIVE
         child = self.req.model_copy(
             update={
-                "request_id": f"{workflow.info().workflow_id}-{step.kind}",
+                "request_id": f"{self.req.request_id}-{step.kind}",
                 "asset": coin.symbol,
                 "amount": plain(from_base_units(step.amount, coin.decimals)),
                 "notify_chat": None,

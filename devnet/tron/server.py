@@ -26,7 +26,15 @@ from aiohttp import web
 from devnet.faults import ADMIN_PREFIX, Faults, drop_connection, faults_middleware
 from devnet.http import DevnetServer
 from devnet.tron import views
-from devnet.tron.chain import REVERT, Block, Rejection, TronChain, TxRecord, wall_ms
+from devnet.tron.chain import (
+    REVERT,
+    Block,
+    Rejection,
+    TronChain,
+    TxRecord,
+    contract_validate_error,
+    wall_ms,
+)
 from devnet.tron.codec import (
     TRANSFER,
     TRIGGER,
@@ -597,6 +605,11 @@ class TronDevnet(DevnetServer):
     def _pending_list(self, params: Params, visible: bool) -> Any:
         return {"txId": list(self.chain.pending)}
 
+    def _submit(self, tx: ParsedTx, signatures: list[bytes]) -> None:
+        if self.faults.refuse(tx.ctype):  # an injected refusal: nothing executes
+            raise contract_validate_error(f"{tx.ctype} refused (injected fault)")
+        self.chain.submit(tx, signatures)
+
     async def _broadcast_transaction(self, request: web.Request) -> web.StreamResponse:
         try:
             params, visible = await self._read_params(request)
@@ -606,7 +619,7 @@ class TronDevnet(DevnetServer):
             # TxFormatError and AddressError are ValueErrors; the others are JSON of a wrong shape.
             return _json({"Error": f"class java.lang.IllegalArgumentException : {exc}"})
         try:
-            self.chain.submit(tx, signatures)
+            self._submit(tx, signatures)
         except Rejection as exc:
             message = views.message_field(exc.message, visible)
             return _json({"code": exc.code, "message": message, "txid": tx.txid})
@@ -627,7 +640,7 @@ class TronDevnet(DevnetServer):
             )
         code, message, accepted = "SUCCESS", "", True
         try:
-            self.chain.submit(tx, signatures)
+            self._submit(tx, signatures)
         except Rejection as exc:
             code, message, accepted = exc.code, exc.message, False
         if accepted and self.faults.lose_response("broadcasthex"):

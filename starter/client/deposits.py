@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 import chains
-from activities.sweeps import start_sweep, sweep_request
+from activities.sweeps import start_sweep
 from core.errors import InvalidInput, UserError
 from core.ids import deposit_address_id, reconcile_id, sweeps_scope
 from core.intents import MAX_LIFETIME_OF
@@ -105,12 +105,17 @@ async def sweep_now(
     intent = by.statement(
         "sweep", sweeps_scope(chain), {"chain": chain}, lifetime=SWEEP_NOW_SECONDS
     )
-    started = []
-    for one in found:
-        req = sweep_request(one, intent, settings.task_queue("notify"))
-        await start_sweep(client, req, settings.task_queue(chain))
-        started.append(req.request_id)
-    return started
+    return [
+        await start_sweep(
+            client,
+            pool,
+            one,
+            intent,
+            task_queue=settings.task_queue(chain),
+            notify_queue=settings.task_queue("notify"),
+        )
+        for one in found
+    ]
 
 
 async def authorize(pool: asyncpg.Pool, chain: str, by: Signer, days: float) -> datetime:

@@ -25,6 +25,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from core import search_attributes
+from devnet.faults import Faults
 from starter.devstack.postgres import EmbeddedPostgres
 from starter.runtime import telemetry
 from store.db import migrate
@@ -140,14 +141,7 @@ def home(tmp_path: Path) -> Iterator[Path]:
 
 
 RUNNING_DEVNETS: list[Any] = []
-CALM = {
-    "error_rate": 0,
-    "rate_429": 0,
-    "rate_403": 0,
-    "latency_ms": 0,
-    "lost_response_rate": 0,
-    "only_methods": None,
-}
+CALM = Faults().model_dump(exclude={"seed"})  # every knob off
 
 
 @pytest.fixture(autouse=True)

@@ -365,7 +365,7 @@ async def hot_wallet_call(stack: Stack, build: Any) -> None:
         await tron_wait_solid(stack.tron.url, [tx.txid])
 
 
-async def usdt_deposit(stack: Stack, pool: asyncpg.Pool, label: str) -> tuple[str, str]:
+async def usdt_credited(stack: Stack, pool: asyncpg.Pool, label: str) -> str:
     """A fresh deposit address credited 3 USDT (it has no TRX, it is not even activated)."""
     d = await deposits.deposit_address(
         stack.client, stack.settings, "tron", f"{label}-{uuid.uuid4().hex[:6]}"
@@ -375,9 +375,19 @@ async def usdt_deposit(stack: Stack, pool: asyncpg.Pool, label: str) -> tuple[st
         stack.tron.url, tron_key(stack.tron, 6), d.address, [3 * 10**6], token=usdt
     )
     await eventually(lambda: usdt_credit(pool, d.address), timeout=120)
-    [started] = await deposits.sweep_now(stack.client, pool, stack.settings, "tron", d.address,
+    return d.address
+
+
+async def sweep_now(stack: Stack, pool: asyncpg.Pool, address: str) -> str:
+    [started] = await deposits.sweep_now(stack.client, pool, stack.settings, "tron", address,
                                          stack.signer("operator"))  # fmt: skip
-    return d.address, started
+    return started
+
+
+async def usdt_deposit(stack: Stack, pool: asyncpg.Pool, label: str) -> tuple[str, str]:
+    """`usdt_credited`, and its sweep started: (address, sweep id)."""
+    address = await usdt_credited(stack, pool, label)
+    return address, await sweep_now(stack, pool, address)
 
 
 async def steps_of(pool: asyncpg.Pool, sweep: str) -> list[tuple[str, str]]:
@@ -436,6 +446,48 @@ async def test_a_usdt_sweep_gets_energy_first_lent_or_topped_up(
     print(
         f"TRX burned per USDT sweep: lent energy {burned_lent / TRX}, top-up {burned_topped / TRX}"
     )
+
+
+async def test_a_loan_refused_midway_is_bought_and_a_failed_sweep_is_swept_again(
+    stack: Stack, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Chaos at the two places it hurts: the stake's delegation refused after the activation
+    landed (the sweep buys the energy instead), then the sweep itself never landing (it fails
+    and gives its credits back). The next start sweeps those credits as attempt 2, once."""
+    hot = tron_address(tron_key(stack.tron, stack.hot_account))
+    await hot_wallet_call(stack, lambda c, me: c.trx.freeze_balance(me, 20_000 * TRX, "ENERGY"))
+    hot_usdt = await TronUsdt.open(stack)
+    before = await hot_usdt.balance(hot)
+    address = await usdt_credited(stack, pool, "refused")
+    stack.tron.faults.update(
+        {"refuse_rate": 1, "refuse_kinds": ["DelegateResourceContract", "TriggerSmartContract"]}
+    )
+    first = await sweep_now(stack, pool, address)
+    result = await swept(stack, first)
+    assert result["status"] == "failed", result
+    assert await steps_of(pool, first) == [
+        ("activate", "confirmed"), ("delegate", "failed"), ("buy", "confirmed")
+    ]  # fmt: skip
+    assert [r["sweep_id"] for r in await usdt_credit(pool, address)] == [None]  # given back
+    assert await lent_by(stack, hot) == 0  # never lent
+    stack.tron.faults.update({"refuse_rate": 0, "refuse_kinds": None})
+    again = await sweep_now(stack, pool, address)
+    assert again == f"{first}-try2"
+    result = await swept(stack, again)
+    assert result["status"] == "confirmed", result
+    assert [r["sweep_id"] for r in await usdt_credit(pool, address)] == [again]
+    assert await hot_usdt.balance(hot) - before == 3 * 10**6  # once, whatever the attempts
+    assert await lent_by(stack, hot) == 0
+    # The ledger keeps both attempts; nothing is left to sweep.
+    statuses = await pool.fetch(
+        "SELECT request_id, status FROM withdrawals WHERE request_id = ANY($1::text[])",
+        [first, again],
+    )
+    assert sorted((r["request_id"], r["status"]) for r in statuses) == [
+        (first, "failed"), (again, "confirmed")
+    ]  # fmt: skip
+    r = await walletflow(stack_cli_env(stack, tmp_path), "sweep", "tron", address)
+    assert r.code == 1 and "nothing to sweep" in r.err, r
 
 
 class TronUsdt:
