@@ -269,7 +269,11 @@ class SweepActivities:
             raise refuse("InsufficientFunds", str(exc)) from None
         try:
             pending = await repo.loans_in_flight(self.pool, req.chain)
-            steps = await self.sender.sweep_steps(asset, order.address, amount, pending)
+            coin = self.sender.tokens.native
+            owed = sum(
+                u.total for u in await repo.uncovered(self.pool, req.chain, order.address, coin.id)
+            )
+            steps = await self.sender.sweep_steps(asset, order.address, amount, pending, owed)
         except InsufficientFunds as exc:
             await repo.uncover(self.pool, req.request_id)
             raise refuse("InsufficientFunds", str(exc)) from None

@@ -94,11 +94,12 @@ class ChainSender(Protocol):
         ...
 
     async def sweep_steps(
-        self, asset: Asset, source: str, amount: int, pending_loans: int
+        self, asset: Asset, source: str, amount: int, pending_loans: int, owed: int
     ) -> list[SweepStep]:
         """What `source` needs from the hot wallet before it can send `amount` (a chain whose
         fee payer can be another account needs nothing). `pending_loans`: stake other sweeps
-        are about to lend, not lendable again."""
+        are about to lend, not lendable again. `owed`: the native coin at `source` credited
+        to its customer and not swept yet, never spent on fees."""
         ...
 
     async def sign_sweep_step(self, step: SweepStep, deposit: str) -> tuple[bytes, str, int]:

@@ -370,24 +370,25 @@ async def verify(
     )
     by_way: dict[str, list[int]] = {"lent": [], "topup": []}
     stranded_over_bound = []
+    attempts_of: dict[str, list[Any]] = defaultdict(list)
     for s in usdt_sweeps:
-        sid = s["request_id"]
-        kinds = {
-            x["request_id"].rsplit("-", 1)[1]: x
-            for x in steps
-            if x["request_id"].startswith(sid + "-")
-        }
-        topup = sum(int(kinds[k]["amount"]) for k in ("topup", "buy") if k in kinds)
+        attempts_of[s["from_address"]].append(s)
+    # Per address, over every attempt of its sweep (a later one burns what an earlier one's
+    # top-up left there).
+    for address, attempts in attempts_of.items():
+        ids = {s["request_id"] for s in attempts}
+        own = [x for x in steps if x["request_id"].rsplit("-", 1)[0] in ids]
+        topup = sum(
+            int(x["amount"]) for x in own if x["request_id"].rsplit("-", 1)[1] in ("topup", "buy")
+        )
         bound = topup // 10 if topup else 1
-        if trx_left[s["from_address"]] > bound:
-            stranded_over_bound.append((s["from_address"], trx_left[s["from_address"]], bound))
+        if trx_left[address] > bound:
+            stranded_over_bound.append((address, trx_left[address], bound))
         burned = sum(
-            landed[t]["fee"]
-            for x in kinds.values()
-            for t in versions[x["request_id"]]
+            landed[t]["fee"] for x in [*own, *attempts] for t in versions[x["request_id"]]
             if t in landed
-        ) + sum(landed[t]["fee"] for t in versions[sid] if t in landed)
-        if s["status"] == "confirmed":
+        )  # fmt: skip
+        if any(s["status"] == "confirmed" for s in attempts):
             by_way["topup" if topup else "lent"].append(burned)
     lent_now = await hot_delegated(stack)
     differences = sum(len(r.differences) for r in reports)
@@ -408,6 +409,7 @@ async def verify(
             Counter(f"{s['request_id'].rsplit('-', 1)[1]}:{s['status']}" for s in steps)
         ),
         "double_sweeps": len(double),
+        "batches_swept_again": sum(1 for s in main if re.search(r"-try\d+$", s["request_id"])),
         "credits_not_swept": uncovered,
         "hot_wallet": hot,
         "hot_wallet_equals_ledger": {k: v["change"] == v["expected"] for k, v in hot.items()},

@@ -649,7 +649,7 @@ class SolanaSender:
         return found
 
     async def sweep_steps(
-        self, asset: Asset, source: str, amount: int, pending_loans: int
+        self, asset: Asset, source: str, amount: int, pending_loans: int, owed: int
     ) -> list[SweepStep]:
         return []  # the hot wallet pays the fee in the sweep's own transaction
 

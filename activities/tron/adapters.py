@@ -521,23 +521,25 @@ class TronSender:
         return amount, False
 
     async def sweep_steps(
-        self, asset: Asset, source: str, amount: int, pending_loans: int
+        self, asset: Asset, source: str, amount: int, pending_loans: int, owed: int
     ) -> list[SweepStep]:
         """A token's sweep is sent by the deposit address, which has no TRX: first activate it
         (1 sun: the hot wallet burns the activation fee), then give it the energy the transfer
         uses, as the estimate says plus a margin: lent from the hot wallet's stake when it has
         enough to lend, else as TRX to burn (a top-up, which also activates). A top-up also
-        covers bandwidth when the address's free bandwidth would not."""
+        covers bandwidth when the address's free bandwidth would not. TRX already at the
+        address (an earlier attempt's top-up) is burned first: none is sent twice or left."""
         if asset.native:
             return []
         hot = self.hot_wallet()
-        exists = await self._balance(source) is not None
+        balance = await self._balance(source)
+        held = max(0, (balance or 0) - owed)  # TRX the sweep may burn: not the customer's
         estimate = await self._constant(
             source, asset.id, tron.TRANSFER_SELECTOR, tron.abi_address(hot) + tron.abi_uint(amount)
         )
         need = fees.with_margin(int(estimate.get("energy_used", 0)))
         own: dict[str, Any] = {}
-        if exists:
+        if balance is not None:
             own = await _node(
                 self.rpc, "wallet/getaccountresource", {"address": source, "visible": True}
             )
@@ -548,25 +550,30 @@ class TronSender:
         bandwidth_price, energy_price = fees.prices(
             await _node(self.rpc, "wallet/getchainparameters", {})
         )
-        steps, burn = [], 0
         shortfall = max(0, need - have)
-        if shortfall:
-            stake = await self._lendable(hot, shortfall, pending_loans)
-            if stake is not None:
-                steps.append(
-                    SweepStep(kind="delegate", amount=stake, fallback=shortfall * energy_price)
-                )
+        energy_burn = shortfall * energy_price
+        net_burn = (
+            fees.TRC20_TRANSFER_BYTES * bandwidth_price
+            if free_net < fees.TRC20_TRANSFER_BYTES
+            else 0
+        )
+        steps, burn = [], net_burn
+        if held < energy_burn + net_burn:
+            stake = await self._lendable(hot, shortfall, pending_loans) if shortfall else None
+            if stake is not None:  # if the loan is refused, buy what the top-up did not cover
+                bought = energy_burn - max(0, held - net_burn)
+                steps.append(SweepStep(kind="delegate", amount=stake, fallback=bought))
             else:
-                burn += shortfall * energy_price
-        if free_net < fees.TRC20_TRANSFER_BYTES:
-            burn += fees.TRC20_TRANSFER_BYTES * bandwidth_price
+                burn += energy_burn
+        else:
+            burn += energy_burn  # the address's own TRX pays it all
         if burn > self.max_fee_limit:  # what one transfer may burn, by the operator's ceiling
             raise InsufficientFunds(
                 f"the sweep would burn {burn} sun at {source}, above TRON_MAX_FEE_LIMIT"
             )
-        if burn:
-            return [SweepStep(kind="topup", amount=burn), *steps]  # the top-up activates too
-        if not exists:
+        if burn > held:
+            return [SweepStep(kind="topup", amount=burn - held), *steps]  # it activates too
+        if balance is None:
             steps.insert(0, SweepStep(kind="activate", amount=fees.ACTIVATION_TRANSFER_SUN))
         return steps
 

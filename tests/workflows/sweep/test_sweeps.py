@@ -471,10 +471,15 @@ async def test_a_loan_refused_midway_is_bought_and_a_failed_sweep_is_swept_again
     assert [r["sweep_id"] for r in await usdt_credit(pool, address)] == [None]  # given back
     assert await lent_by(stack, hot) == 0  # never lent
     stack.tron.faults.update({"refuse_rate": 0, "refuse_kinds": None})
+    bought = int(await pool.fetchval(
+        "SELECT amount FROM withdrawals WHERE request_id = $1", f"{first}-buy"))  # fmt: skip
     again = await sweep_now(stack, pool, address)
     assert again == f"{first}-try2"
     result = await swept(stack, again)
     assert result["status"] == "confirmed", result
+    # The TRX the first attempt bought is still at the address: it pays, nothing is sent.
+    assert await steps_of(pool, again) == []
+    assert await trx_of(stack, address) <= bought // 10 + 1  # at most the margin stays
     assert [r["sweep_id"] for r in await usdt_credit(pool, address)] == [again]
     assert await hot_usdt.balance(hot) - before == 3 * 10**6  # once, whatever the attempts
     assert await lent_by(stack, hot) == 0
