@@ -16,7 +16,10 @@ closes it. So a dead endpoint costs one attempt per cool-down, not one per event
 The loop wakes on NOTIFY when an event fans out to its endpoint, else when the next retry
 comes due. The endpoint's secret is read from Postgres here and never leaves the activity.
 Before each pass the host's addresses are checked again (DNS may have changed since `webhooks
-add`): one that resolves inside the network gets nothing, the attempt counts as failed.
+add`): one that resolves inside the network gets nothing, the attempt counts as failed. And
+each connection goes to an address its own resolution checked (`PinnedBackend`), so a name
+that answers a public address to the check and a private one to the connection (DNS
+rebinding) reaches nothing inside either.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from socket import SOCK_STREAM
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpcore
 import httpx
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
@@ -61,6 +66,56 @@ class WebhookSettings(BaseModel):
     breaker_base_seconds: float = 5
     breaker_max_seconds: float = 600
     allow_insecure: bool = False  # dev: http and private addresses (WEBHOOKS_ALLOW_INSECURE)
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """httpx's network backend, but a connection goes only to an address this backend
+    resolved and found public: the name is resolved once per connection, every address it
+    gives is checked, and the socket goes to the first (TLS still verifies the name)."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            rules.check_address(host)
+            found = await asyncio.get_running_loop().getaddrinfo(host, port, type=SOCK_STREAM)
+            addresses = [str(address[0]) for *_, address in found]
+            for address in addresses:
+                rules.check_address(address)
+        except OSError as exc:
+            raise httpcore.ConnectError("the host does not resolve") from exc
+        except ValueError:
+            raise httpcore.ConnectError("the host resolves to a private address") from None
+        return await self.inner.connect_tcp(
+            addresses[0], port, timeout, local_address, socket_options
+        )
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("webhooks go over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def pinned_transport() -> httpx.AsyncHTTPTransport:
+    """httpx's transport with `PinnedBackend`, and no proxy from the environment (the
+    connection must be the one checked)."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    # httpx has no public setting for the network backend; its pool takes one.
+    pool = transport._pool
+    assert isinstance(pool, httpcore.AsyncConnectionPool)
+    pool._network_backend = PinnedBackend()
+    return transport
 
 
 class WebhookActivities:
@@ -106,7 +161,11 @@ class DeliveryLoop:
 
         async with (
             self.pool.acquire() as conn,
-            httpx.AsyncClient(timeout=self.s.timeout_seconds, follow_redirects=False) as http,
+            httpx.AsyncClient(
+                timeout=self.s.timeout_seconds,
+                follow_redirects=False,
+                transport=None if self.s.allow_insecure else pinned_transport(),
+            ) as http,
         ):
             # One loop per endpoint, whatever happens: an attempt Temporal retries while an
             # earlier one still runs (a lost heartbeat) waits here instead of sending twice.

@@ -1,6 +1,7 @@
 """The delivery loop's own guard (activities/webhooks.py): an endpoint whose host resolves to a
-private address by the time of delivery (DNS changed since `webhooks add`) gets nothing; the
-attempt is a failure that is retried, and the dead-letter rules take it from there."""
+private address by the time of delivery (DNS changed since `webhooks add`, or changes between
+the check and the connection) gets nothing; the attempt is a failure that is retried, and the
+dead-letter rules take it from there."""
 
 from __future__ import annotations
 
@@ -88,6 +89,47 @@ async def test_a_host_that_resolves_inside_the_network_gets_nothing(
             dev.deliver_webhooks, DeliveryState(endpoint_id=endpoint_id, round_seconds=1)
         )
         assert result.delivered == 1 and len(listener) == 1
+    finally:
+        await store.remove_endpoint(pool, endpoint_id)
+
+
+async def test_a_name_that_rebinds_after_the_check_reaches_nothing_inside(
+    pool: asyncpg.Pool, listener: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name answers a public address to the pass's check and 127.0.0.1 to
+    every lookup after it. The connection resolves and checks on its own (PinnedBackend),
+    so it never goes to the address the check did not see."""
+    real, asked = socket.getaddrinfo, []
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name != NAME:
+            return real(host, *args, **kwargs)
+        asked.append(name)
+        answer = "93.184.216.34" if len(asked) == 1 else "127.0.0.1"
+        return real(answer, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = listener.pop().decode()
+    endpoint_id = "ep_" + secrets.token_hex(6)
+    await store.add_endpoint(pool, endpoint_id=endpoint_id, url=f"http://{NAME}:{port}/in",
+                             events=["wallet.*"], wallets=None, secret=rules.new_secret(),
+                             created_by="test")  # fmt: skip
+    try:
+        event = rules.Emitted(event_id=rules.event_id(f"rebind:{endpoint_id}"),
+                              type=rules.TEST_TYPE, data={})  # fmt: skip
+        await store.emit_test(pool, endpoint_id, event)
+        acts = WebhookActivities(pool, WebhookSettings(allow_insecure=False))
+        result = await ActivityEnvironment().run(
+            acts.deliver_webhooks, DeliveryState(endpoint_id=endpoint_id, round_seconds=1)
+        )
+        assert len(asked) >= 2  # the pass's check, then the connection's own lookup
+        assert result.delivered == 0 and result.retried >= 1, result
+        error = await pool.fetchval(
+            "SELECT last_error FROM webhook_deliveries WHERE endpoint_id = $1", endpoint_id
+        )
+        assert error == "ConnectError", error
+        assert listener == []  # not a byte sent
     finally:
         await store.remove_endpoint(pool, endpoint_id)
 
