@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -223,7 +224,8 @@ async def ensure_trigger(client: Client, settings: Settings, chain: str) -> None
 
 async def ensure_deposit_schedule(client: Client, settings: Settings, chain: str) -> None:
     """`deposits-{queue}`: every RECONCILE_HOURS, the chain's due sweeps and a reconcile
-    (`reconcile-{queue}`); a run still going when the next is due is skipped."""
+    (`reconcile-{queue}`); a run still going when the next is due is skipped. An existing
+    one follows the settings (an operator's pause stays)."""
     from temporalio.client import (
         Schedule,
         ScheduleActionStartWorkflow,
@@ -231,6 +233,8 @@ async def ensure_deposit_schedule(client: Client, settings: Settings, chain: str
         ScheduleIntervalSpec,
         SchedulePolicy,
         ScheduleSpec,
+        ScheduleUpdate,
+        ScheduleUpdateInput,
     )
     from temporalio.client import ScheduleOverlapPolicy as Overlap
 
@@ -244,21 +248,25 @@ async def ensure_deposit_schedule(client: Client, settings: Settings, chain: str
         notify_queue=settings.task_queue("notify"),
         notify_chat=deposits_chat_or_none(settings),
     )
-    with contextlib.suppress(ScheduleAlreadyRunningError):
-        await client.create_schedule(
-            deposits_schedule_id(queue),
-            Schedule(
-                action=ScheduleActionStartWorkflow(
-                    "ReconcileWorkflow", request, id=reconcile_id(queue), task_queue=queue
-                ),
-                spec=ScheduleSpec(
-                    intervals=[
-                        ScheduleIntervalSpec(every=timedelta(hours=settings.reconcile_hours))
-                    ]
-                ),
-                policy=SchedulePolicy(overlap=Overlap.SKIP),
-            ),
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            "ReconcileWorkflow", request, id=reconcile_id(queue), task_queue=queue
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(hours=settings.reconcile_hours))]
+        ),
+        policy=SchedulePolicy(overlap=Overlap.SKIP),
+    )
+
+    def following(given: ScheduleUpdateInput) -> ScheduleUpdate:
+        return ScheduleUpdate(
+            schedule=dataclasses.replace(schedule, state=given.description.schedule.state)
         )
+
+    try:
+        await client.create_schedule(deposits_schedule_id(queue), schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(deposits_schedule_id(queue)).update(following)
 
 
 async def plan_notify(

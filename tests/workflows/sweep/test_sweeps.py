@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from tests.support.cli import walletflow
 from tests.support.monitor import tron_address, tron_key, tron_send_many, tron_wait_solid
 from tests.support.stack import SPARE_HOT_ACCOUNT, Stack, eventually, messages, stack_cli_env
 from tests.workflows.test_replay import HISTORIES
+from worker_main import ensure_deposit_schedule
 
 STACK = {
     "queues": ("solana", "tron", "notify"),
@@ -563,6 +565,19 @@ async def test_reconcile_reports_where_the_chain_and_the_ledger_differ(
         action = described.schedule.action
         assert isinstance(action, ScheduleActionStartWorkflow)
         assert action.workflow == "ReconcileWorkflow"
+    # A worker started with another RECONCILE_HOURS moves it; an operator's pause stays.
+    schedule = stack.client.get_schedule_handle(
+        deposits_schedule_id(stack.settings.task_queue("tron"))
+    )
+    await schedule.pause(note="looking into a difference")
+    hourly = stack.settings.model_copy(update={"reconcile_hours": 1})
+    await ensure_deposit_schedule(stack.client, hourly, "tron")
+    described = await schedule.describe()
+    assert [i.every for i in described.schedule.spec.intervals] == [timedelta(hours=1)]
+    assert described.schedule.state.paused
+    assert described.schedule.state.note == "looking into a difference"
+    await ensure_deposit_schedule(stack.client, stack.settings, "tron")  # as it was
+    await schedule.unpause()
 
 
 async def finalized_usdc(stack: Stack, owner: str, amount: int) -> bool:
