@@ -442,11 +442,12 @@ class TronSender:
         return int(account.get("balance", 0)) if account else None
 
     async def _constant(
-        self, owner: str, contract: str, selector: str, parameter: str
+        self, owner: str, contract: str, selector: str, parameter: str, solid: bool = False
     ) -> dict[str, Any]:
+        """A call that changes nothing, on the latest state or (`solid`) the solidified one."""
         reply: dict[str, Any] = await _node(
             self.rpc,
-            "wallet/triggerconstantcontract",
+            "walletsolidity/triggerconstantcontract" if solid else "wallet/triggerconstantcontract",
             {
                 "owner_address": owner,
                 "contract_address": contract,
@@ -578,7 +579,8 @@ class TronSender:
         return steps
 
     async def balances(self, asset: Asset, owners: list[str]) -> list[int]:
-        """At the solid head for TRX (walletsolidity); a token's from a constant call."""
+        """At the solid head (walletsolidity): TRX from the account, a token's from a constant
+        call."""
         found = []
         for owner in owners:
             if asset.native:
@@ -587,7 +589,7 @@ class TronSender:
                 )
                 found.append(int(account.get("balance", 0)) if account else 0)
             else:
-                found.append(await self._token_balance(owner, asset))
+                found.append(await self._token_balance(owner, asset, solid=True))
         return found
 
     async def _lendable(self, owner: str, energy: int, pending: int) -> int | None:
@@ -614,9 +616,9 @@ class TronSender:
         stake = resources.delegation_for(energy, limit, weight)
         return stake if stake <= free else None
 
-    async def _token_balance(self, owner: str, asset: Asset) -> int:
+    async def _token_balance(self, owner: str, asset: Asset, solid: bool = False) -> int:
         held = await self._constant(
-            owner, asset.id, tron.BALANCE_OF_SELECTOR, tron.abi_address(owner)
+            owner, asset.id, tron.BALANCE_OF_SELECTOR, tron.abi_address(owner), solid
         )
         return int((held.get("constant_result") or ["0"])[0] or "0", 16)
 

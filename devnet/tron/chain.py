@@ -10,6 +10,7 @@ reports the same error a real node would.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -405,12 +406,14 @@ class TronChain:
         )
 
     def constant_call(
-        self, caller: bytes, contract: bytes, data: bytes, call_value: int = 0
+        self, caller: bytes, contract: bytes, data: bytes, call_value: int = 0, solid: bool = False
     ) -> CallResult | None:
-        """Run a call without changing anything; None when `contract` is not a contract."""
+        """Run a call without changing anything, on the latest or the solidified state; None
+        when `contract` is not a contract."""
         if contract != self.token.address:
             return None
-        return self.token.call(caller, data, call_value)
+        token = dataclasses.replace(self.token, balances=self.solid_tokens) if solid else self.token
+        return token.call(caller, data, call_value)
 
     # ------------------------------------------------------------------------- broadcast
 

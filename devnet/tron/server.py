@@ -309,6 +309,7 @@ class TronDevnet(DevnetServer):
             "gettransactionbyid": partial(self._transaction_by_id, solid=True),
             "gettransactioninfobyid": partial(self._transaction_info_by_id, solid=True),
             "gettransactioninfobyblocknum": partial(self._infos_by_block_num, solid=True),
+            "triggerconstantcontract": partial(self._trigger_constant_contract, solid=True),
         }
         for prefix, table in (("/wallet/", full), ("/walletsolidity/", solid)):
             for name, fn in table.items():
@@ -476,9 +477,11 @@ class TronDevnet(DevnetServer):
             value["call_value"] = call_value
         return owner, contract, data, call_value, value
 
-    def _trigger_constant_contract(self, params: Params, visible: bool) -> Any:
+    def _trigger_constant_contract(
+        self, params: Params, visible: bool, *, solid: bool = False
+    ) -> Any:
         owner, contract, data, call_value, value = self._trigger_value(params, visible)
-        result = self.chain.constant_call(owner, contract, data, call_value)
+        result = self.chain.constant_call(owner, contract, data, call_value, solid=solid)
         if result is None:
             return {
                 "result": {

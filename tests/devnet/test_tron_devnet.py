@@ -555,6 +555,31 @@ async def test_solidity_account_view_lags(
     assert (await post(http, "/walletsolidity/getaccount", body))["balance"] == 5 * TRX
 
 
+async def test_solidity_constant_calls_read_the_solidified_token_state(
+    devnet: TronDevnet, tron: AsyncTron, http: httpx.AsyncClient
+) -> None:
+    """walletsolidity/triggerconstantcontract: balanceOf as of the solid head, behind the
+    latest state until the transfer solidifies (reconcile compares with final data)."""
+    sender, receiver = wallet(devnet, 2), fresh_wallet("solid-token")
+    tx = await token_transfer(tron, devnet, sender, receiver.address, 2_000_000, 50 * TRX)
+    await included(devnet, await tx.broadcast())
+    body = {
+        "owner_address": receiver.address,
+        "contract_address": devnet.info()["trc20_contract"],
+        "function_selector": "balanceOf(address)",
+        "parameter": trx_abi.encode_single("address", receiver.address).hex(),
+        "visible": True,
+    }
+
+    async def held(path: str) -> int:
+        return int((await post(http, path, body))["constant_result"][0], 16)
+
+    assert await held("/wallet/triggerconstantcontract") == 2_000_000
+    assert await held("/walletsolidity/triggerconstantcontract") == 0
+    devnet.advance(SOLID_LAG)
+    assert await held("/walletsolidity/triggerconstantcontract") == 2_000_000
+
+
 # -------------------------------------------------------------------------------- TronGrid
 
 
