@@ -21,7 +21,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 import chains
 from activities.keystore import KeyStore
-from activities.withdraw import ChainSender, InsufficientFunds, WithdrawalActivities, refuse
+from activities.withdraw import (
+    ChainSender,
+    Fuel,
+    InsufficientFunds,
+    WithdrawalActivities,
+    refuse,
+)
 from core import activity_names as act
 from core.amounts import from_base_units, plain
 from core.assets import Asset
@@ -250,7 +256,9 @@ class SweepActivities:
         if earlier in FINAL_STATES:  # Temporal no longer retains that sweep: the ledger does
             raise refuse("InvalidInput", f"{req.request_id} was {earlier} before")
         # One sweep of an address at a time: a second would count the first one's balance,
-        # energy or dust as its own (the schedule starts it later).
+        # energy or dust as its own (the schedule starts it later). Two started together may
+        # both pass this before either registers; the fuel a sweep burns never counts the
+        # other's coin, though (`Fuel`: credits covered by a sweep still deciding are owed).
         running = (await repo.sweeps_in_flight(self.pool, req.chain)).get(order.address)
         if running is not None and running != req.request_id:
             raise refuse("InvalidInput", f"{running} of the same address is in flight")
@@ -269,11 +277,12 @@ class SweepActivities:
             raise refuse("InsufficientFunds", str(exc)) from None
         try:
             pending = await repo.loans_in_flight(self.pool, req.chain)
-            coin = self.sender.tokens.native
-            owed = sum(
-                u.total for u in await repo.uncovered(self.pool, req.chain, order.address, coin.id)
+            coin = self.sender.tokens.native.id
+            fuel = Fuel(
+                unspent=await repo.unspent_fuel(self.pool, req.chain, order.address, coin),
+                owed=await repo.owed(self.pool, req.chain, order.address, coin),
             )
-            steps = await self.sender.sweep_steps(asset, order.address, amount, pending, owed)
+            steps = await self.sender.sweep_steps(asset, order.address, amount, pending, fuel)
         except InsufficientFunds as exc:
             await repo.uncover(self.pool, req.request_id)
             raise refuse("InsufficientFunds", str(exc)) from None

@@ -71,7 +71,8 @@ class WebhookSettings(BaseModel):
 class PinnedBackend(httpcore.AsyncNetworkBackend):
     """httpx's network backend, but a connection goes only to an address this backend
     resolved and found public: the name is resolved once per connection, every address it
-    gives is checked, and the socket goes to the first (TLS still verifies the name)."""
+    gives is checked, and the socket goes only to those, each in turn (TLS still verifies
+    the name)."""
 
     def __init__(self) -> None:
         self.inner = httpcore.AnyIOBackend()
@@ -94,9 +95,15 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectError("the host does not resolve") from exc
         except ValueError:
             raise httpcore.ConnectError("the host resolves to a private address") from None
-        return await self.inner.connect_tcp(
-            addresses[0], port, timeout, local_address, socket_options
-        )
+        failure: Exception = httpcore.ConnectError("the host has no address")
+        for address in dict.fromkeys(addresses):  # each in turn, as httpx would
+            try:
+                return await self.inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None

@@ -53,6 +53,20 @@ class InsufficientFunds(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Fuel:
+    """The native coin at a deposit address, by the ledger: `unspent`, what the hot wallet
+    sent there for earlier attempts and nothing used (a sweep may burn it); `owed`, the
+    customer's credits not swept yet (never burned)."""
+
+    unspent: int = 0
+    owed: int = 0
+
+    def spendable(self, balance: int) -> int:
+        """What of `balance` a sweep may burn (less if some fuel was burned meanwhile)."""
+        return max(0, min(self.unspent, balance - self.owed))
+
+
 class ChainSender(Protocol):
     """One chain's signing, broadcasting and confirmation, against the hot wallet."""
 
@@ -94,12 +108,12 @@ class ChainSender(Protocol):
         ...
 
     async def sweep_steps(
-        self, asset: Asset, source: str, amount: int, pending_loans: int, owed: int
+        self, asset: Asset, source: str, amount: int, pending_loans: int, fuel: Fuel
     ) -> list[SweepStep]:
         """What `source` needs from the hot wallet before it can send `amount` (a chain whose
         fee payer can be another account needs nothing). `pending_loans`: stake other sweeps
-        are about to lend, not lendable again. `owed`: the native coin at `source` credited
-        to its customer and not swept yet, never spent on fees."""
+        are about to lend, not lendable again. `fuel`: what of the native coin at `source` a
+        sweep may burn."""
         ...
 
     async def sign_sweep_step(self, step: SweepStep, deposit: str) -> tuple[bytes, str, int]:

@@ -234,6 +234,44 @@ def _attempt_of(request_id: str) -> int:
     return int(tail) if head and tail.isdigit() else 1
 
 
+async def owed(pool: asyncpg.Pool, chain: str, address: str, asset: str) -> int:
+    """What `address` holds of `asset` for its customer by the ledger: the credits no
+    confirmed sweep moved (uncovered, or covered by a sweep still deciding)."""
+    total = await pool.fetchval(
+        """SELECT coalesce(sum(d.amount), 0)
+           FROM deposits d LEFT JOIN withdrawals w ON w.request_id = d.sweep_id
+           WHERE d.chain = $1 AND d.address = $2 AND d.asset = $3
+             AND w.status IS DISTINCT FROM 'confirmed'""",
+        chain,
+        address,
+        asset,
+    )
+    return int(total)
+
+
+async def unspent_fuel(pool: asyncpg.Pool, chain: str, address: str, coin: str) -> int:
+    """The coin the hot wallet sent to `address` as fuel (top-ups, buys) for its token sweeps
+    that ended unconfirmed since its newest confirmed token sweep: what a later attempt may
+    burn there. Never a customer's coin, whatever arrived at the address meanwhile."""
+    total = await pool.fetchval(
+        f"""SELECT coalesce(sum(s.amount), 0)
+            FROM withdrawals s
+            JOIN withdrawals m ON m.request_id = regexp_replace(s.request_id, '-(topup|buy)$', '')
+            WHERE s.kind = 'sweep' AND s.chain = $1 AND s.status = 'confirmed'
+              AND s.request_id ~ '-(topup|buy)$'
+              AND m.from_address = $2 AND m.status IN {FINAL} AND m.status <> 'confirmed'
+              AND m.created_at > coalesce(
+                  (SELECT max(c.created_at) FROM withdrawals c
+                   WHERE c.kind = 'sweep' AND c.chain = $1 AND c.from_address = $2
+                     AND c.asset <> $3 AND c.status = 'confirmed'),
+                  '-infinity')""",
+        chain,
+        address,
+        coin,
+    )
+    return int(total)
+
+
 async def sweep_status(pool: asyncpg.Pool, sweep_id: str) -> str | None:
     return await pool.fetchval(
         "SELECT status FROM withdrawals WHERE request_id = $1 AND kind = 'sweep'", sweep_id

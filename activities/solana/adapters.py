@@ -31,7 +31,7 @@ from activities.failover import Endpoint, Endpoints, RpcUnavailable, Shared
 from activities.keystore import KeyStore
 from activities.monitor import ReadResult
 from activities.watch import poke_wallets, run_round
-from activities.withdraw import Check, InsufficientFunds
+from activities.withdraw import Check, Fuel, InsufficientFunds
 from chains import solana as sol
 from chains.quorum import MIN_QUORUM, check_quorum, proven_dead
 from chains.solana.destinations import AccountView, destination_refusal
@@ -649,7 +649,7 @@ class SolanaSender:
         return found
 
     async def sweep_steps(
-        self, asset: Asset, source: str, amount: int, pending_loans: int, owed: int
+        self, asset: Asset, source: str, amount: int, pending_loans: int, fuel: Fuel
     ) -> list[SweepStep]:
         return []  # the hot wallet pays the fee in the sweep's own transaction
 

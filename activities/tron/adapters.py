@@ -25,7 +25,7 @@ from activities.failover import Endpoint, Endpoints, ProviderRefused, Shared
 from activities.keystore import KeyStore
 from activities.monitor import ReadResult
 from activities.watch import poke_wallets, run_round
-from activities.withdraw import Check, InsufficientFunds
+from activities.withdraw import Check, Fuel, InsufficientFunds
 from chains import tron
 from chains.quorum import MIN_QUORUM, check_quorum, proven_dead
 from chains.tron import fees, resources
@@ -522,19 +522,19 @@ class TronSender:
         return amount, False
 
     async def sweep_steps(
-        self, asset: Asset, source: str, amount: int, pending_loans: int, owed: int
+        self, asset: Asset, source: str, amount: int, pending_loans: int, fuel: Fuel
     ) -> list[SweepStep]:
         """A token's sweep is sent by the deposit address, which has no TRX: first activate it
         (1 sun: the hot wallet burns the activation fee), then give it the energy the transfer
         uses, as the estimate says plus a margin: lent from the hot wallet's stake when it has
         enough to lend, else as TRX to burn (a top-up, which also activates). A top-up also
-        covers bandwidth when the address's free bandwidth would not. TRX already at the
-        address (an earlier attempt's top-up) is burned first: none is sent twice or left."""
+        covers bandwidth when the address's free bandwidth would not. TRX an earlier attempt
+        sent there and nothing used (`fuel`) is burned first: none is sent twice or left."""
         if asset.native:
             return []
         hot = self.hot_wallet()
         balance = await self._balance(source)
-        held = max(0, (balance or 0) - owed)  # TRX the sweep may burn: not the customer's
+        held = fuel.spendable(balance or 0)  # an earlier attempt's top-up, never the customer's
         estimate = await self._constant(
             source, asset.id, tron.TRANSFER_SELECTOR, tron.abi_address(hot) + tron.abi_uint(amount)
         )

@@ -24,11 +24,13 @@ from tronpy.keys import PrivateKey
 from tronpy.providers.async_http import AsyncHTTPProvider
 
 import chains
+from activities.sweeps import start_sweep
 from chains import solana as sol
 from core.errors import UserError
-from core.ids import deposit_address_id, deposits_schedule_id, sweep_id
+from core.ids import deposit_address_id, deposits_schedule_id, sweep_id, sweeps_scope
 from core.models import WithdrawalRequest
 from starter.client import deposits
+from store import deposits as store_deposits
 from tests.support.chain_tx import sol_account, sol_send, usdc
 from tests.support.cli import walletflow
 from tests.support.monitor import tron_address, tron_key, tron_send_many, tron_wait_solid
@@ -508,6 +510,38 @@ class TronUsdt:
 
     async def balance(self, owner: str) -> int:
         return int(await self.contract.functions.balanceOf(owner))
+
+
+async def test_a_usdt_sweep_burns_fuel_never_the_customers_trx(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    """A customer's TRX beside their USDT at one address: the USDT sweep pays its energy with
+    the hot wallet's TRX (a loan, a top-up), never with the TRX credited to the customer,
+    which the TRX sweep then moves in full."""
+    address = await usdt_credited(stack, pool, "beside")
+    await tron_send_many(stack.tron.url, tron_key(stack.tron, 6), address, [40 * TRX])
+    await eventually(covered_of(pool, address, 2, uncovered=2), timeout=120)
+    [found] = await store_deposits.uncovered(pool, "tron", address, usdt(stack))
+    intent = stack.signer("operator").statement(
+        "sweep", sweeps_scope("tron"), {"chain": "tron"}, lifetime=600
+    )
+    started = await start_sweep(
+        stack.client, pool, found, intent, task_queue=stack.settings.task_queue("tron"),
+        notify_queue=stack.settings.task_queue("notify"),
+    )  # fmt: skip
+    result = await swept(stack, started)
+    assert result["status"] == "confirmed", result
+    assert await steps_of(pool, started) != []  # fuel came from the hot wallet
+    assert await trx_of(stack, address) >= 40 * TRX  # the customer's TRX is all there
+    trx_sweep = await sweep_now(stack, pool, address)
+    result = await swept(stack, trx_sweep)
+    assert result["status"] == "confirmed", result
+    moved = await pool.fetchval("SELECT amount FROM withdrawals WHERE request_id = $1", trx_sweep)
+    assert int(moved) >= 40 * TRX - TRX  # in full, less the bandwidth it may burn
+
+
+def usdt(stack: Stack) -> str:
+    return str(stack.tron.info()["trc20_contract"])
 
 
 async def test_reconcile_reports_where_the_chain_and_the_ledger_differ(
