@@ -13,7 +13,7 @@ Telegram message per deposit (no DEPOSITS_CHAT: the ledger and webhooks report t
    USDT on TRON, random amounts. The TRON hot wallet has staked energy for about half of the
    USDT sweeps at once: the rest are topped up.
 3. With the faults on (5% of calls 503, 2% 429, 1% of broadcasts accepted with the response
-   lost; TRON: 20% of the stake's delegations refused by the node, after the activation landed)
+   lost; TRON: 35% of the stake's delegations and of the token transfers refused by the node)
    and the worker SIGKILLed every few seconds, until every credit is covered by a sweep
    that ended.
 4. With the faults off, read back from the ledger and the chains:
@@ -84,14 +84,19 @@ TRX = 1_000_000
 STEP_KINDS = ("activate", "delegate", "topup", "buy", "undelegate")
 
 
-# Energy delegation failing midway: a share of the TRON hot wallet's loans is refused by the
-# node after the address was activated (the sweep then buys the energy).
-DELEGATION_REFUSED = {"refuse_rate": 0.2, "refuse_kinds": ["DelegateResourceContract"]}
+# Refused by the node (each signed version once: a refused id is cached): a share of the TRON
+# hot wallet's loans, after the address was activated (the sweep then buys the energy), and
+# of the token transfers (a USDT sweep whose 3 versions are all refused fails, gives its
+# credits back, and the Schedule sweeps them again as `-try2`).
+REFUSED = {
+    "refuse_rate": 0.35,
+    "refuse_kinds": ["DelegateResourceContract", "TriggerSmartContract"],
+}
 CALM = NO_FAULTS | {"refuse_rate": 0.0, "refuse_kinds": None}
 
 
 def chaos(chain: str, seed: int) -> dict[str, Any]:
-    return FAULTS | {"seed": seed} | (DELEGATION_REFUSED if chain == "tron" else {})
+    return FAULTS | {"seed": seed} | (REFUSED if chain == "tron" else {})
 
 
 class DepositStack(BenchStack):

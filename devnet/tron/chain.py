@@ -417,8 +417,11 @@ class TronChain:
 
     # ------------------------------------------------------------------------- broadcast
 
-    def submit(self, tx: ParsedTx, signatures: list[bytes]) -> TxRecord:
+    def submit(
+        self, tx: ParsedTx, signatures: list[bytes], injected: str | None = None
+    ) -> TxRecord:
         """Validate and execute a signed transaction, or raise `Rejection` (state untouched).
+        `injected`: refuse it with this reason (a fault), as a validation error would.
 
         Order follows Wallet.broadcastTransaction then Manager.pushTransaction/processTransaction.
         """
@@ -435,6 +438,8 @@ class TronChain:
             if tx.txid in self._id_cache:
                 raise Rejection("DUP_TRANSACTION_ERROR", "Transaction already exists.")
             self._id_cache[tx.txid] = now
+        if injected is not None:
+            raise contract_validate_error(injected)
         if tx.contract_count == 0:
             raise contract_validate_error("Contract not exists")
         next_slot = max(self.head.timestamp + self.config.block_ms, now)

@@ -32,7 +32,6 @@ from devnet.tron.chain import (
     Rejection,
     TronChain,
     TxRecord,
-    contract_validate_error,
     wall_ms,
 )
 from devnet.tron.codec import (
@@ -609,9 +608,10 @@ class TronDevnet(DevnetServer):
         return {"txId": list(self.chain.pending)}
 
     def _submit(self, tx: ParsedTx, signatures: list[bytes]) -> None:
-        if self.faults.refuse(tx.ctype):  # an injected refusal: nothing executes
-            raise contract_validate_error(f"{tx.ctype} refused (injected fault)")
-        self.chain.submit(tx, signatures)
+        # An injected refusal is cached like a real one: re-sending the same bytes gets
+        # DUP_TRANSACTION_ERROR, so each signed version is refused or not once.
+        refused = f"{tx.ctype} refused (injected fault)" if self.faults.refuse(tx.ctype) else None
+        self.chain.submit(tx, signatures, refused)
 
     async def _broadcast_transaction(self, request: web.Request) -> web.StreamResponse:
         try:

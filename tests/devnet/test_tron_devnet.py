@@ -719,7 +719,10 @@ async def faults(http: httpx.AsyncClient) -> AsyncIterator[Any]:
     try:
         yield set_faults
     finally:
-        await set_faults(error_rate=0, rate_429=0, latency_ms=0, lost_response_rate=0)
+        await set_faults(
+            error_rate=0, rate_429=0, latency_ms=0, lost_response_rate=0, refuse_rate=0,
+            refuse_kinds=None,
+        )  # fmt: skip
 
 
 async def test_fault_error_rate(tron: AsyncTron, faults: Any) -> None:
@@ -766,6 +769,27 @@ async def test_fault_lost_response_still_commits(
     devnet.advance(1)
     assert (await tron.get_transaction_info(tx.txid))["id"] == tx.txid
     assert await balance(tron, receiver.address) == 4 * TRX
+
+
+async def test_fault_refusal_is_a_validation_error_cached_like_one(
+    devnet: TronDevnet, tron: AsyncTron, http: httpx.AsyncClient, faults: Any
+) -> None:
+    """refuse_rate/refuse_kinds: a transaction of those kinds is refused as java-tron refuses
+    an invalid one, nothing executes, and re-sending the same bytes is a duplicate (the id is
+    cached before validation); other kinds go through."""
+    sender, receiver = wallet(devnet, 9), fresh_wallet("refused")
+    await faults(refuse_rate=1.0, refuse_kinds=["TransferContract"])
+    tx = await tron.trx.transfer(sender.address, receiver.address, 2 * TRX).build()
+    body = tx.sign(sender.key).to_json()
+    refused = await post(http, "/wallet/broadcasttransaction", body)
+    assert refused["code"] == "CONTRACT_VALIDATE_ERROR", refused
+    assert "injected" in bytes.fromhex(refused["message"]).decode()
+    again = await post(http, "/wallet/broadcasttransaction", body)
+    assert again["code"] == "DUP_TRANSACTION_ERROR", again
+    await faults(refuse_kinds=["DelegateResourceContract"])  # not this kind
+    other = await tron.trx.transfer(sender.address, receiver.address, 3 * TRX).build()
+    await included(devnet, await other.sign(sender.key).broadcast())
+    assert await balance(tron, receiver.address) == 3 * TRX  # the refused one never ran
 
 
 # --------------------------------------------------------------------- producer and persistence
