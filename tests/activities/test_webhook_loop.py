@@ -49,6 +49,26 @@ async def listener() -> AsyncIterator[list[bytes]]:
 NAME = "hooks.example.test"  # a public-looking name that now resolves to 127.0.0.1
 
 
+async def endpoint_with_an_event(pool: asyncpg.Pool, url: str) -> str:
+    """An endpoint at `url` (plain http: without a guard a post would reach the listener)
+    with one test event due; its id."""
+    endpoint_id = "ep_" + secrets.token_hex(6)
+    secret = rules.new_secret()
+    await store.add_endpoint(pool, endpoint_id=endpoint_id, url=url, events=["wallet.*"],
+                             wallets=None, secret=secret, created_by="test")  # fmt: skip
+    event = rules.Emitted(event_id=rules.event_id(f"guard:{endpoint_id}"),
+                          type=rules.TEST_TYPE, data={})  # fmt: skip
+    await store.emit_test(pool, endpoint_id, event)
+    return endpoint_id
+
+
+async def one_round(pool: asyncpg.Pool, endpoint_id: str, *, allow_insecure: bool) -> Any:
+    acts = WebhookActivities(pool, WebhookSettings(allow_insecure=allow_insecure))
+    return await ActivityEnvironment().run(
+        acts.deliver_webhooks, DeliveryState(endpoint_id=endpoint_id, round_seconds=1)
+    )
+
+
 async def test_a_host_that_resolves_inside_the_network_gets_nothing(
     pool: asyncpg.Pool, listener: list[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -59,20 +79,9 @@ async def test_a_host_that_resolves_inside_the_network_gets_nothing(
         return real("127.0.0.1" if name == NAME else host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebound)  # the guard and httpx both see it
-    port = listener.pop().decode()
-    endpoint_id = "ep_" + secrets.token_hex(6)
-    # Plain http, so that without the guard the request would reach the listener.
-    await store.add_endpoint(pool, endpoint_id=endpoint_id, url=f"http://{NAME}:{port}/in",
-                             events=["wallet.*"], wallets=None, secret=rules.new_secret(),
-                             created_by="test")  # fmt: skip
+    endpoint_id = await endpoint_with_an_event(pool, f"http://{NAME}:{listener.pop().decode()}/in")
     try:
-        event = rules.Emitted(event_id=rules.event_id(f"guard:{endpoint_id}"),
-                              type=rules.TEST_TYPE, data={})  # fmt: skip
-        await store.emit_test(pool, endpoint_id, event)
-        acts = WebhookActivities(pool, WebhookSettings(allow_insecure=False))
-        result = await ActivityEnvironment().run(
-            acts.deliver_webhooks, DeliveryState(endpoint_id=endpoint_id, round_seconds=1)
-        )
+        result = await one_round(pool, endpoint_id, allow_insecure=False)
         assert result.delivered == 0 and result.retried == 1
         row = await pool.fetchrow(
             "SELECT status, attempts, last_error FROM webhook_deliveries WHERE endpoint_id = $1",
@@ -84,10 +93,7 @@ async def test_a_host_that_resolves_inside_the_network_gets_nothing(
         # With the dev flag the same loop posts to the same URL: it reaches the listener.
         await pool.execute("UPDATE webhook_deliveries SET next_at = now() WHERE endpoint_id = $1",
                            endpoint_id)  # fmt: skip
-        dev = WebhookActivities(pool, WebhookSettings(allow_insecure=True))
-        result = await ActivityEnvironment().run(
-            dev.deliver_webhooks, DeliveryState(endpoint_id=endpoint_id, round_seconds=1)
-        )
+        result = await one_round(pool, endpoint_id, allow_insecure=True)
         assert result.delivered == 1 and len(listener) == 1
     finally:
         await store.remove_endpoint(pool, endpoint_id)
@@ -110,19 +116,9 @@ async def test_a_name_that_rebinds_after_the_check_reaches_nothing_inside(
         return real(answer, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-    port = listener.pop().decode()
-    endpoint_id = "ep_" + secrets.token_hex(6)
-    await store.add_endpoint(pool, endpoint_id=endpoint_id, url=f"http://{NAME}:{port}/in",
-                             events=["wallet.*"], wallets=None, secret=rules.new_secret(),
-                             created_by="test")  # fmt: skip
+    endpoint_id = await endpoint_with_an_event(pool, f"http://{NAME}:{listener.pop().decode()}/in")
     try:
-        event = rules.Emitted(event_id=rules.event_id(f"rebind:{endpoint_id}"),
-                              type=rules.TEST_TYPE, data={})  # fmt: skip
-        await store.emit_test(pool, endpoint_id, event)
-        acts = WebhookActivities(pool, WebhookSettings(allow_insecure=False))
-        result = await ActivityEnvironment().run(
-            acts.deliver_webhooks, DeliveryState(endpoint_id=endpoint_id, round_seconds=1)
-        )
+        result = await one_round(pool, endpoint_id, allow_insecure=False)
         assert len(asked) >= 2  # the pass's check, then the connection's own lookup
         assert result.delivered == 0 and result.retried >= 1, result
         error = await pool.fetchval(
